@@ -1,0 +1,1 @@
+"""Headless core: package format, protocol, statistics, session store. Never imports Qt."""

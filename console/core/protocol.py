@@ -1,0 +1,321 @@
+"""The agent <-> console wire protocol, version 1.
+
+This module is copied to devices inside the agent bundle, so it must stay
+dependency-free: standard library only, no imports from the rest of the
+console, and valid on Python 3.8+ (old device images).
+
+Framing: UTF-8, one JSON object per line (``\\n``-terminated) on the agent's
+stdout; commands travel the same way on its stdin. Every message carries its
+type in ``"t"``. The first message is always ``hello`` (with ``"v"``, the
+protocol version); the last one of a normal run is ``summary``. Anything the
+agent prints that is not a protocol line is a protocol error for the console,
+which is why the agent keeps stray output (warnings, library chatter) on
+stderr.
+
+Agent -> console messages::
+
+    hello      v, agent_version, pid, device{...facts}, clock{wall, mono}
+    cold       package_ms, session_ms, first_infer_ms, total_ms, provider,
+               providers_available, input{kind, desc, width, height, fps,
+               frame_count, sha256}
+    frame      i, ts, pre, infer, post, e2e (milliseconds), out{...}
+    preview    i, ts, w, h, jpeg (base64)
+    telemetry  ts, period_ms, sample{...} (see console.agent.telemetry)
+    event      level (info|warning), code, text
+    error      code, text, fatal
+    summary    frames, sent, duration_s, reason
+
+Console -> agent commands::
+
+    {"cmd": "stop"}     finish the current frame, send summary, exit 0
+    {"cmd": "ping"}     answered by an ``event`` with code ``pong``
+
+``out`` of a frame depends on the package task: classification ``{"top":
+[[class, score], ...]}``; detection ``{"boxes": [[x1, y1, x2, y2, class,
+score], ...]}`` in input-frame pixels; raw ``{"shapes": {name: [dims]}}``.
+
+A line longer than :data:`MAX_LINE_BYTES` is refused by the reader without
+being buffered whole, so a misbehaving agent cannot exhaust console memory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Union
+
+PROTOCOL_VERSION = 1
+
+#: Largest accepted line. Previews are capped well below this (see agent).
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+#: Why an agent run ended, as carried by ``summary.reason``.
+END_REASONS = ("end_of_input", "frame_limit", "duration", "stopped", "error")
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid protocol message."""
+
+
+def _num(d: Dict[str, Any], key: str) -> float:
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ProtocolError("field %r must be a number, got %r" % (key, v))
+    return float(v)
+
+
+def _int(d: Dict[str, Any], key: str) -> int:
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ProtocolError("field %r must be an integer, got %r" % (key, v))
+    return v
+
+
+def _str(d: Dict[str, Any], key: str, default: Optional[str] = None) -> str:
+    v = d.get(key, default)
+    if not isinstance(v, str):
+        raise ProtocolError("field %r must be a string, got %r" % (key, v))
+    return v
+
+
+def _dict(d: Dict[str, Any], key: str) -> Dict[str, Any]:
+    v = d.get(key, {})
+    if not isinstance(v, dict):
+        raise ProtocolError("field %r must be an object, got %r" % (key, type(v).__name__))
+    return v
+
+
+@dataclass(frozen=True)
+class Hello:
+    v: int
+    agent_version: str
+    pid: int
+    device: Dict[str, Any]
+    clock: Dict[str, float] = field(default_factory=dict)
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "hello", "v": self.v, "agent_version": self.agent_version,
+                "pid": self.pid, "device": self.device, "clock": self.clock}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "Hello":
+        return cls(_int(d, "v"), _str(d, "agent_version"), _int(d, "pid"),
+                   _dict(d, "device"), _dict(d, "clock"))
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    package_ms: float
+    session_ms: float
+    first_infer_ms: float
+    total_ms: float
+    provider: str
+    providers_available: List[str]
+    input: Dict[str, Any]
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "cold", "package_ms": self.package_ms, "session_ms": self.session_ms,
+                "first_infer_ms": self.first_infer_ms, "total_ms": self.total_ms,
+                "provider": self.provider, "providers_available": self.providers_available,
+                "input": self.input}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "ColdStart":
+        provs = d.get("providers_available", [])
+        if not isinstance(provs, list):
+            raise ProtocolError("field 'providers_available' must be a list")
+        return cls(_num(d, "package_ms"), _num(d, "session_ms"), _num(d, "first_infer_ms"),
+                   _num(d, "total_ms"), _str(d, "provider"), [str(p) for p in provs],
+                   _dict(d, "input"))
+
+
+@dataclass(frozen=True)
+class Frame:
+    i: int
+    ts: float
+    pre: float
+    infer: float
+    post: float
+    e2e: float
+    out: Dict[str, Any]
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "frame", "i": self.i, "ts": self.ts, "pre": self.pre,
+                "infer": self.infer, "post": self.post, "e2e": self.e2e, "out": self.out}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "Frame":
+        return cls(_int(d, "i"), _num(d, "ts"), _num(d, "pre"), _num(d, "infer"),
+                   _num(d, "post"), _num(d, "e2e"), _dict(d, "out"))
+
+
+@dataclass(frozen=True)
+class Preview:
+    i: int
+    ts: float
+    w: int
+    h: int
+    jpeg: str  # base64
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "preview", "i": self.i, "ts": self.ts, "w": self.w, "h": self.h,
+                "jpeg": self.jpeg}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "Preview":
+        return cls(_int(d, "i"), _num(d, "ts"), _int(d, "w"), _int(d, "h"), _str(d, "jpeg"))
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    ts: float
+    period_ms: float
+    sample: Dict[str, Any]
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "telemetry", "ts": self.ts, "period_ms": self.period_ms,
+                "sample": self.sample}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "Telemetry":
+        return cls(_num(d, "ts"), _num(d, "period_ms"), _dict(d, "sample"))
+
+
+@dataclass(frozen=True)
+class Event:
+    level: str
+    code: str
+    text: str
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "event", "level": self.level, "code": self.code, "text": self.text}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "Event":
+        return cls(_str(d, "level", "info"), _str(d, "code", ""), _str(d, "text"))
+
+
+@dataclass(frozen=True)
+class Error:
+    code: str
+    text: str
+    fatal: bool = True
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "error", "code": self.code, "text": self.text, "fatal": self.fatal}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "Error":
+        return cls(_str(d, "code", "agent_error"), _str(d, "text"), bool(d.get("fatal", True)))
+
+
+@dataclass(frozen=True)
+class Summary:
+    frames: int
+    sent: int
+    duration_s: float
+    reason: str
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "summary", "frames": self.frames, "sent": self.sent,
+                "duration_s": self.duration_s, "reason": self.reason}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "Summary":
+        return cls(_int(d, "frames"), _int(d, "sent"), _num(d, "duration_s"),
+                   _str(d, "reason"))
+
+
+Message = Union[Hello, ColdStart, Frame, Preview, Telemetry, Event, Error, Summary]
+
+_TYPES = {
+    "hello": Hello, "cold": ColdStart, "frame": Frame, "preview": Preview,
+    "telemetry": Telemetry, "event": Event, "error": Error, "summary": Summary,
+}
+
+
+def encode(msg: Any) -> bytes:
+    """One message (dataclass above or a plain dict with ``t``) as a wire line."""
+    d = msg.to_wire() if hasattr(msg, "to_wire") else msg
+    return (json.dumps(d, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+
+
+def decode(line: Union[bytes, str]) -> Message:
+    """Parse one line into a message; raise :class:`ProtocolError` on anything else."""
+    if len(line) > MAX_LINE_BYTES:
+        raise ProtocolError("line of %d bytes exceeds the %d-byte limit" % (len(line), MAX_LINE_BYTES))
+    try:
+        d = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        text = line[:80] if isinstance(line, str) else line[:80].decode("utf-8", "replace")
+        raise ProtocolError("not a JSON line (%s): %r" % (exc.__class__.__name__, text)) from None
+    if not isinstance(d, dict):
+        raise ProtocolError("message must be a JSON object, got %s" % type(d).__name__)
+    t = d.get("t")
+    cls = _TYPES.get(t) if isinstance(t, str) else None
+    if cls is None:
+        raise ProtocolError("unknown message type %r" % (t,))
+    return cls.from_wire(d)  # type: ignore[attr-defined,no-any-return]
+
+
+def encode_command(cmd: str, **args: Any) -> bytes:
+    d: Dict[str, Any] = {"cmd": cmd}
+    d.update(args)
+    return (json.dumps(d, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def decode_command(line: Union[bytes, str]) -> Dict[str, Any]:
+    """Parse a console command; unknown or malformed lines raise ProtocolError."""
+    try:
+        d = json.loads(line)
+    except ValueError:
+        raise ProtocolError("not a JSON command line") from None
+    if not isinstance(d, dict) or not isinstance(d.get("cmd"), str):
+        raise ProtocolError("command must be an object with a string 'cmd'")
+    return d
+
+
+class LineReader:
+    """Split a byte stream into lines with a hard per-line cap.
+
+    ``feed`` returns complete lines; an over-long line is returned as a
+    :class:`ProtocolError` instance in its place and its remaining bytes are
+    discarded up to the next newline, so memory stays bounded by the cap.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self._max = max_line
+        self._buf = bytearray()
+        self._skipping = False
+
+    def feed(self, data: bytes) -> List[Union[bytes, ProtocolError]]:
+        out: List[Union[bytes, ProtocolError]] = []
+        start = 0
+        n = len(data)
+        while start < n:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                chunk = data[start:]
+                if not self._skipping:
+                    self._buf += chunk
+                    if len(self._buf) > self._max:
+                        out.append(ProtocolError(
+                            "line exceeds the %d-byte limit; discarded" % self._max))
+                        self._buf = bytearray()
+                        self._skipping = True
+                break
+            if self._skipping:
+                self._skipping = False
+            else:
+                self._buf += data[start:nl]
+                if len(self._buf) > self._max:
+                    out.append(ProtocolError("line exceeds the %d-byte limit; discarded" % self._max))
+                elif self._buf:
+                    out.append(bytes(self._buf))
+                self._buf = bytearray()
+            start = nl + 1
+        return out
+
+    def pending(self) -> bytes:
+        """Bytes after the last newline (a truncated final line at EOF)."""
+        return bytes(self._buf)

@@ -1,0 +1,1 @@
+"""Devices the console runs agents on: the built-in one and SSH. Qt-free."""

@@ -1,0 +1,1 @@
+"""Runs and recorded sessions: the run controller, replay, compare, export. Qt-free."""
