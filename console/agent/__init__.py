@@ -1,1 +1,4 @@
-"""The on-device agent. Copied to devices; imports only console.core.protocol and console.core.manifest."""
+"""The on-device agent, copied to devices.
+
+Imports only console.core.protocol and console.core.manifest from the console.
+"""

@@ -149,7 +149,8 @@ class Manifest:
             "description": self.description,
             "task": self.task,
             "model": self.model,
-            "files": {k: {"sha256": v.sha256, "size": v.size} for k, v in sorted(self.files.items())},
+            "files": {k: {"sha256": v.sha256, "size": v.size}
+                      for k, v in sorted(self.files.items())},
             "input": {
                 "name": inp.name, "layout": inp.layout, "height": inp.height, "width": inp.width,
                 "color": inp.color, "dtype": inp.dtype, "scale": inp.scale,
@@ -201,7 +202,8 @@ def check_relative_name(name: str, where: str) -> None:
         raise PackageError(where, "absolute path %r is not allowed in a package" % name)
     parts = name.replace("\\", "/").split("/")
     if any(p in ("", ".", "..") for p in parts):
-        raise PackageError(where, "path %r escapes or is not normalised (no '..', '.', '//')" % name)
+        raise PackageError(where, "path %r escapes or is not normalised (no '..', '.', '//')"
+                           % name)
     if "\x00" in name:
         raise PackageError(where, "NUL byte in file name")
 

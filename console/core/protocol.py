@@ -243,7 +243,8 @@ def encode(msg: Any) -> bytes:
 def decode(line: Union[bytes, str]) -> Message:
     """Parse one line into a message; raise :class:`ProtocolError` on anything else."""
     if len(line) > MAX_LINE_BYTES:
-        raise ProtocolError("line of %d bytes exceeds the %d-byte limit" % (len(line), MAX_LINE_BYTES))
+        raise ProtocolError("line of %d bytes exceeds the %d-byte limit"
+                            % (len(line), MAX_LINE_BYTES))
     try:
         d = json.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -255,7 +256,7 @@ def decode(line: Union[bytes, str]) -> Message:
     cls = _TYPES.get(t) if isinstance(t, str) else None
     if cls is None:
         raise ProtocolError("unknown message type %r" % (t,))
-    return cls.from_wire(d)  # type: ignore[attr-defined,no-any-return]
+    return cls.from_wire(d)  # type: ignore[attr-defined]
 
 
 def encode_command(cmd: str, **args: Any) -> bytes:
@@ -309,7 +310,8 @@ class LineReader:
             else:
                 self._buf += data[start:nl]
                 if len(self._buf) > self._max:
-                    out.append(ProtocolError("line exceeds the %d-byte limit; discarded" % self._max))
+                    out.append(ProtocolError("line exceeds the %d-byte limit; discarded"
+                                             % self._max))
                 elif self._buf:
                     out.append(bytes(self._buf))
                 self._buf = bytearray()

@@ -1,0 +1,5 @@
+import sys
+
+from console.launcher import main
+
+sys.exit(main())

@@ -1,0 +1,306 @@
+"""The on-device agent: ``python3 agent.pyz run|facts|verify …``.
+
+Speaks protocol v1 (:mod:`console.core.protocol`) on stdout/stdin; anything
+else it has to say goes to stderr. Every failure becomes an ``error``
+message with a code and a reason, followed by a ``summary`` with reason
+``error``, and exit status 3 — never a silent exit. End of stdin means the
+console is gone, and the agent stops: it never outlives its console.
+
+Exit status: 0 ran to its end or was stopped, 2 bad arguments, 3 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+from console.core import protocol as P
+from console.core.manifest import PackageError, read_manifest, verify_files
+
+AGENT_VERSION = "0+unknown"  # replaced in the bundle by the console's version
+try:  # written into the bundle by console.devices.agent_bundle
+    from console.agent._version import VERSION as AGENT_VERSION  # type: ignore[no-redef]
+except ImportError:  # running from a source tree
+    pass
+
+
+class Output:
+    """Thread-safe, unbuffered writer of protocol lines to fd 1.
+
+    Frames are written one ``os.write`` per message so the console sees them
+    at once; a lock keeps the telemetry thread's lines whole. A broken pipe
+    (console gone) flips ``closed`` and the agent winds down.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+        self.closed = False
+        self.sent = 0
+
+    def send(self, msg: Any) -> None:
+        data = P.encode(msg)
+        with self.lock:
+            if self.closed:
+                return
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(self.fd, view)
+                    view = view[n:]
+            except OSError:
+                self.closed = True
+                return
+            if isinstance(msg, P.Frame):
+                self.sent += 1
+
+
+class Commands(threading.Thread):
+    """Reads console commands from stdin; EOF is treated as ``stop``."""
+
+    def __init__(self, out: Output, stop: threading.Event) -> None:
+        super().__init__(name="agent-stdin", daemon=True)
+        self.out = out
+        self.stop_event = stop
+
+    def run(self) -> None:
+        stdin = sys.stdin.buffer
+        while True:
+            try:
+                line = stdin.readline()
+            except (OSError, ValueError):
+                break
+            if not line:
+                break
+            if not line.strip():
+                continue
+            try:
+                cmd = P.decode_command(line)
+            except P.ProtocolError as exc:
+                self.out.send(P.Event("warning", "bad_command", str(exc)))
+                continue
+            if cmd["cmd"] == "stop":
+                break
+            if cmd["cmd"] == "ping":
+                self.out.send(P.Event("info", "pong", "pong"))
+            else:
+                self.out.send(P.Event("warning", "bad_command", "unknown command %r" % cmd["cmd"]))
+        self.stop_event.set()
+
+
+def _fail(out: Output, code: str, text: str, frames: int = 0, started: float = 0.0) -> int:
+    out.send(P.Error(code, text, True))
+    out.send(P.Summary(frames, out.sent, time.time() - started if started else 0.0, "error"))
+    return 3
+
+
+def _preview(cv2: Any, frame: Any, width: int, quality: int) -> Optional[Dict[str, Any]]:
+    h, w = frame.shape[:2]
+    if w > width:
+        nh = max(1, round(h * width / w))
+        frame = cv2.resize(frame, (width, nh), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        return None
+    return {"w": int(frame.shape[1]), "h": int(frame.shape[0]),
+            "jpeg": base64.b64encode(buf.tobytes()).decode("ascii")}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from console.agent import facts as facts_mod
+    from console.agent.telemetry import TelemetrySampler, TelemetryThread
+
+    out = Output(sys.stdout.fileno())
+    stop = threading.Event()
+    device = facts_mod.collect(workdir=None)
+    sampler = TelemetrySampler()
+    try:
+        device["telemetry"] = sampler.static_facts()
+    except Exception as exc:  # facts are best-effort; never block a run on them
+        device["telemetry_error"] = str(exc)[:200]
+    out.send(P.Hello(P.PROTOCOL_VERSION, AGENT_VERSION, os.getpid(), device,
+                     {"wall": time.time(), "mono": time.monotonic()}))
+    Commands(out, stop).start()
+
+    # Cold start 1/3: the package, hashes checked again on the device.
+    t0 = time.perf_counter()
+    try:
+        manifest, _raw = read_manifest(args.package)
+        problems = verify_files(args.package, manifest)
+    except PackageError as exc:
+        return _fail(out, "package_invalid", "package refused on the device: %s" % exc)
+    if problems:
+        return _fail(out, "package_invalid", "package refused on the device: %s" % problems[0])
+    package_ms = (time.perf_counter() - t0) * 1000.0
+
+    # Cold start 2/3 and 3/3: the session, and the first inference.
+    try:
+        import numpy  # noqa: F401
+    except ImportError as exc:
+        return _fail(out, "numpy_missing", "numpy is not installed on the device (%s); install it "
+                     "with: python3 -m pip install numpy" % exc)
+    from console.agent.pipeline import Pipeline, PipelineError
+    from console.agent.sources import SourceError, open_source
+
+    try:
+        pipe = Pipeline(args.package, manifest, args.provider, args.threads)
+        first_ms = pipe.warmup()
+    except ImportError as exc:
+        return _fail(out, "onnxruntime_missing", "onnxruntime is not installed on the device (%s); "
+                     "install it with: python3 -m pip install onnxruntime" % exc)
+    except PipelineError as exc:
+        return _fail(out, exc.code, exc.text)
+    try:
+        source = open_source(args.input)
+    except SourceError as exc:
+        return _fail(out, exc.code, exc.text)
+    info = source.info()
+    out.send(P.ColdStart(package_ms, pipe.session_ms, first_ms,
+                         package_ms + pipe.session_ms + first_ms, pipe.provider,
+                         pipe.providers_available, info))
+
+    cv2: Any = None
+    if args.preview_fps > 0:
+        try:
+            import cv2 as _cv2
+
+            cv2 = _cv2
+        except ImportError:
+            out.send(P.Event("warning", "no_preview", "OpenCV missing on the device: no previews"))
+
+    tele = TelemetryThread(sampler, args.telemetry_ms / 1000.0,
+                           lambda ts, s: out.send(P.Telemetry(ts, args.telemetry_ms, s)))
+    tele.start()
+
+    period = 1.0 / args.fps if args.fps and args.fps > 0 else 0.0
+    preview_period = 1.0 / args.preview_fps if args.preview_fps > 0 else 0.0
+    next_preview = 0.0
+    deadline = time.monotonic() + args.duration if args.duration else None
+    n = 0
+    reason = "end_of_input"
+    next_due = time.monotonic()
+    pre, infer, decode, names = pipe.pre, pipe.infer, pipe.decode, pipe.output_names
+    perf = time.perf_counter
+    t_run = time.time()
+    try:
+        for frame, ts in source.frames(loop=args.loop):
+            t_a = perf()
+            x = pre(frame)
+            t_b = perf()
+            y = infer(x)
+            t_c = perf()
+            result = decode(y, names, frame.shape)
+            t_d = perf()
+            out.send(P.Frame(n, ts, (t_b - t_a) * 1e3, (t_c - t_b) * 1e3, (t_d - t_c) * 1e3,
+                             (t_d - t_a) * 1e3, result))
+            if cv2 is not None and preview_period:
+                now = time.monotonic()
+                if now >= next_preview:
+                    next_preview = now + preview_period
+                    pv = _preview(cv2, frame, args.preview_width, args.preview_quality)
+                    if pv:
+                        out.send(P.Preview(n, ts, pv["w"], pv["h"], pv["jpeg"]))
+            n += 1
+            if out.closed or stop.is_set():
+                reason = "stopped"
+                break
+            if args.frames and n >= args.frames:
+                reason = "frame_limit"
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                reason = "duration"
+                break
+            if period:
+                next_due += period
+                delay = next_due - now
+                if delay > 0:
+                    if stop.wait(delay):
+                        reason = "stopped"
+                        break
+                else:
+                    next_due = now  # fell behind: do not burst to catch up
+    except PipelineError as exc:
+        tele.stop()
+        source.close()
+        return _fail(out, exc.code, "frame %d: %s" % (n, exc.text), n, t_run)
+    except Exception as exc:  # decoder/source bugs must still end in a protocol error
+        tele.stop()
+        source.close()
+        return _fail(out, "agent_exception", "frame %d: %s: %s" % (n, type(exc).__name__, exc),
+                     n, t_run)
+    tele.stop()
+    if getattr(source, "truncated", False):
+        out.send(P.Event("warning", "input_truncated",
+                         "the recording ended at frame %d of %s it announces (truncated or "
+                         "corrupt file)" % (n, info.get("frame_count"))))
+    source.close()
+    out.send(P.Summary(n, out.sent, time.time() - t_run, reason))
+    return 0
+
+
+def cmd_facts(args: argparse.Namespace) -> int:
+    from console.agent import facts as facts_mod
+
+    sys.stdout.write(json.dumps(facts_mod.collect(args.workdir)) + "\n")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        manifest, _ = read_manifest(args.package)
+        problems: List[Any] = verify_files(args.package, manifest)
+    except PackageError as exc:
+        problems = [exc]
+    for p in problems:
+        sys.stdout.write("%s\n" % p)
+    return 2 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="devicelab-agent",
+        description="Device Lab Console on-device agent (protocol v%d). Started by the console; "
+                    "speaks one JSON object per line on stdout." % P.PROTOCOL_VERSION)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a package on an input and stream results")
+    r.add_argument("--package", required=True, help="package directory on this device")
+    r.add_argument("--input", required=True,
+                   help="video path, camera:N or /dev/videoN, stream URL, or synthetic[:WxH]")
+    r.add_argument("--frames", type=int, default=0, help="stop after N frames (0: no limit)")
+    r.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: none)")
+    r.add_argument("--fps", type=float, default=0.0, help="target FPS (0: as fast as possible)")
+    r.add_argument("--loop", action="store_true", help="loop a recording at its end")
+    r.add_argument("--provider", default=None, help="onnxruntime execution provider")
+    r.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: auto)")
+    r.add_argument("--preview-fps", type=float, default=10.0, help="preview JPEGs per second")
+    r.add_argument("--preview-width", type=int, default=320)
+    r.add_argument("--preview-quality", type=int, default=70)
+    r.add_argument("--telemetry-ms", type=float, default=100.0, help="telemetry period (ms)")
+    f = sub.add_parser("facts", help="print device facts as one JSON line")
+    f.add_argument("--workdir", default=None)
+    v = sub.add_parser("verify", help="check a package's file hashes")
+    v.add_argument("--package", required=True)
+    return ap
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.cmd == "run":
+        if args.telemetry_ms < 10:
+            sys.stderr.write("--telemetry-ms must be at least 10\n")
+            return 2
+        return cmd_run(args)
+    if args.cmd == "facts":
+        return cmd_facts(args)
+    return cmd_verify(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Frame sources on the device: recorded video, camera, network stream, synthetic.
+
+Each source yields ``(frame, capture_wall_time)`` with ``frame`` a BGR (or
+single-channel) uint8 array. Sources raise :class:`SourceError` with a
+user-facing reason when they cannot open; a recording that stops early is
+reported by ``truncated`` so the agent can say so instead of pretending the
+file was shorter.
+
+Input specs (also parsed console-side by ``console.core.inputs``)::
+
+    synthetic[:WxH]           generated frames, no OpenCV needed
+    camera:N | /dev/videoN    a V4L2 camera on the device
+    rtsp://… http(s)://… udp://… tcp://…   a stream OpenCV can open
+    anything else             a video file path on the device
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import numpy as np
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
+
+
+class SourceError(Exception):
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+def _cv2() -> Any:
+    try:
+        import cv2
+
+        return cv2
+    except ImportError as exc:
+        raise SourceError("opencv_missing",
+                          "OpenCV is needed for camera/video/stream input but is not installed "
+                          "on the device (%s); install it with: python3 -m pip install "
+                          "opencv-python-headless" % exc) from None
+
+
+class SyntheticSource:
+    """Deterministic moving test pattern; clearly synthetic, for pipeline checks."""
+
+    kind = "synthetic"
+
+    def __init__(self, width: int = 640, height: int = 480, count: int = 32) -> None:
+        self.width, self.height = width, height
+        rng = np.random.default_rng(12345)
+        yy, xx = np.mgrid[0:height, 0:width]
+        frames = []
+        for k in range(count):
+            base = ((xx + k * 8) % 256).astype(np.uint8)
+            noise = rng.integers(0, 24, size=(height, width), dtype=np.uint8)
+            g = base // 2 + noise
+            b = ((yy + k * 4) % 256).astype(np.uint8)
+            r = np.full((height, width), (k * 8) % 256, np.uint8)
+            frames.append(np.dstack([b, g, r]))
+        self._frames = frames
+        self.truncated = False
+
+    def info(self) -> Dict[str, Any]:
+        return {"kind": self.kind, "desc": "synthetic %dx%d" % (self.width, self.height),
+                "width": self.width, "height": self.height, "fps": None, "frame_count": None}
+
+    def frames(self, loop: bool = True) -> Iterator[Tuple[np.ndarray, float]]:
+        k = 0
+        n = len(self._frames)
+        while True:
+            yield self._frames[k % n], time.time()
+            k += 1
+
+    def close(self) -> None:
+        pass
+
+
+class CaptureSource:
+    """Anything cv2.VideoCapture opens: a file, a camera, a stream."""
+
+    def __init__(self, kind: str, target: Any, desc: str, open_timeout_ms: int = 5000) -> None:
+        cv2 = _cv2()
+        self.kind = kind
+        self.desc = desc
+        self._target = target
+        self._cv2 = cv2
+        self.truncated = False
+        self._read = 0
+        if kind == "video":
+            if not os.path.isfile(target):
+                raise SourceError("input_missing", "video file not found on the device: %s"
+                                  % target)
+            if not os.access(target, os.R_OK):
+                raise SourceError("input_unreadable", "video file is not readable: %s" % target)
+        self._cap = self._open()
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            self._cap.release()
+            if kind == "video":
+                raise SourceError("input_unreadable",
+                                  "cannot decode any frame from %s (corrupt, truncated or not a "
+                                  "video OpenCV can read)" % target)
+            raise SourceError("input_no_frames", "%s opened but delivered no frame" % desc)
+        self._first: Optional[np.ndarray] = frame
+        self.height, self.width = frame.shape[:2]
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 and fps < 1000 else None
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if kind == "video" else 0
+        self.frame_count = count if count > 0 else None
+
+    def _open(self) -> Any:
+        cv2 = self._cv2
+        if self.kind == "stream":
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5000]
+            try:
+                cap = cv2.VideoCapture(self._target, cv2.CAP_ANY, params)
+            except (TypeError, cv2.error):
+                cap = cv2.VideoCapture(self._target)
+        else:
+            cap = cv2.VideoCapture(self._target)
+        if not cap.isOpened():
+            cap.release()
+            if self.kind == "camera":
+                raise SourceError("camera_missing",
+                                  "camera %s does not exist or cannot be opened on the device"
+                                  % self.desc)
+            if self.kind == "stream":
+                raise SourceError("stream_unreachable",
+                                  "stream %s did not answer (unreachable, wrong URL or codec)"
+                                  % self.desc)
+            raise SourceError("input_unreadable", "OpenCV cannot open %s" % self._target)
+        return cap
+
+    def info(self) -> Dict[str, Any]:
+        return {"kind": self.kind, "desc": self.desc, "width": self.width,
+                "height": self.height, "fps": self.fps, "frame_count": self.frame_count}
+
+    def frames(self, loop: bool = False) -> Iterator[Tuple[np.ndarray, float]]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            self._read = 1
+            yield first, time.time()
+        while True:
+            ok, frame = self._cap.read()
+            ts = time.time()
+            if not ok or frame is None:
+                if self.kind == "video":
+                    if self.frame_count and self._read < self.frame_count - 1:
+                        self.truncated = True
+                    if loop and self._read > 0 and not self.truncated:
+                        self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+                        self._read = 0
+                        continue
+                return
+            self._read += 1
+            yield frame, ts
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in ``scheme://user:password@host`` so it never reaches a log."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def open_source(spec: str) -> Any:
+    """Open the source a spec names; raises SourceError with a clear reason."""
+    spec = spec.strip()
+    m = re.match(r"^synthetic(?::(\d+)x(\d+))?$", spec)
+    if m:
+        w = int(m.group(1) or 640)
+        h = int(m.group(2) or 480)
+        if not (8 <= w <= 7680 and 8 <= h <= 4320):
+            raise SourceError("input_spec", "synthetic size %dx%d is out of range" % (w, h))
+        return SyntheticSource(w, h)
+    m = re.match(r"^(?:camera:(\d+)|/dev/video(\d+))$", spec)
+    if m:
+        idx = int(m.group(1) or m.group(2))
+        dev = "/dev/video%d" % idx
+        if not os.path.exists(dev):
+            raise SourceError("camera_missing", "camera %s does not exist on the device" % dev)
+        return CaptureSource("camera", idx, dev)
+    if spec.lower().startswith(STREAM_SCHEMES):
+        return CaptureSource("stream", spec, redact_url(spec))
+    return CaptureSource("video", spec, os.path.basename(spec))

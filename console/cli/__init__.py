@@ -1,0 +1,135 @@
+"""The ``devicelab`` command line: headless runs, packages, sessions, devices.
+
+Each command group lives in its own module with a ``register(subparsers)``
+function. User errors print one line (``devicelab: error: …``) and exit 2;
+an unexpected exception prints one line naming the log file that holds the
+traceback, and exits 70. No command ever dumps a traceback on the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from console import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the thing ran and failed (run failed, regression, budget)
+EXIT_USAGE = 2  # bad input: refused before anything ran
+EXIT_INTERNAL = 70
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2 unless given."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def add_db_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="PATH",
+                   help="session database (default: $DEVICELAB_DB or the user data folder)")
+
+
+def db_path(args: argparse.Namespace) -> str:
+    from console.core.paths import default_db_path
+
+    return str(args.db) if getattr(args, "db", None) else str(default_db_path())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from console.cli import devices as devices_cmd
+    from console.cli import package as package_cmd
+    from console.cli import run as run_cmd
+    from console.cli import sessions as sessions_cmd
+
+    ap = argparse.ArgumentParser(
+        prog="devicelab", formatter_class=_Formatter,
+        description="Device Lab Console: run ONNX model packages on lab devices (this computer "
+                    "or SSH), watch latency and telemetry, and keep an exact session log.\n"
+                    "Run without arguments to open the window.",
+        epilog="examples:\n"
+               "  devicelab run --device local --package resources/packages/digits-cnn \\\n"
+               "      --input resources/recordings/digits-demo.avi\n"
+               "  devicelab package verify my-model.zip\n"
+               "  devicelab sessions list\n\n"
+               "every command has --help with an example.")
+    ap.add_argument("--version", action="version", version=f"devicelab {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    run_cmd.register(sub)
+    package_cmd.register(sub)
+    sessions_cmd.register(sub)
+    devices_cmd.register(sub)
+    for name in ("keys",):
+        try:
+            mod = __import__(f"console.cli.{name}", fromlist=["register"])
+        except ImportError:
+            continue
+        mod.register(sub)
+    return ap
+
+
+def _log_file() -> str:
+    from console.core.paths import log_dir
+
+    d = log_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    return str(d / "devicelab.log")
+
+
+def setup_logging() -> None:
+    """Tracebacks and debug details go to the log file, never to the user's terminal."""
+    try:
+        handler: logging.Handler = logging.FileHandler(_log_file(), encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.FileHandler) for h in root.handlers):
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    if not hasattr(args, "func"):
+        # a group without a sub-command, e.g. "devicelab sessions"
+        sub = getattr(args, "_group_parser", parser)
+        sub.print_help()
+        return EXIT_USAGE
+    setup_logging()
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"devicelab: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("devicelab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return EXIT_OK
+    except Exception as exc:
+        logging.getLogger("devicelab").error("unexpected error in %r\n%s", argv,
+                                             traceback.format_exc())
+        print(f"devicelab: internal error: {type(exc).__name__}: {exc} "
+              f"(traceback in {_log_file()})", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,236 @@
+"""``devicelab run``: one headless run with a live progress line and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
+from console.cli.format import fmt_num, summary_lines
+from console.core import protocol as P
+from console.devices.base import AgentOptions, DeployProgress, DeviceError
+from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
+
+EXAMPLE = """example:
+  devicelab run --device local --package resources/packages/digits-cnn \\
+      --input resources/recordings/digits-demo.avi \\
+      --truth resources/recordings/digits-demo.truth.csv
+  devicelab run --device ssh://pi@10.0.0.7 --package model.zip --input camera:0 --duration 30
+  devicelab run --device local --package model.zip --input synthetic:640x480 --frames 500 --json
+
+Ctrl-C stops the run cleanly and keeps the session; a second Ctrl-C kills the agent.
+exit status: 0 completed or stopped, 1 failed/interrupted or a budget failed with
+--fail-on-budget, 2 refused before running (bad package, input, device or database)."""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a model package on a device and record a session",
+                       description="Run a model package on a device, show live progress, record "
+                                   "every frame and telemetry sample in the session log, and "
+                                   "print a summary.",
+                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="local",
+                   help="local (this computer, default), ssh://user@host[:port], a saved device "
+                        "name or a ~/.ssh/config alias")
+    p.add_argument("--package", required=True, help="package directory or .zip")
+    p.add_argument("--input", required=True,
+                   help="video file, camera:N (on the device), stream URL, or synthetic[:WxH]")
+    p.add_argument("--frames", type=int, default=0, metavar="N", help="stop after N frames")
+    p.add_argument("--duration", type=float, default=0.0, metavar="S",
+                   help="stop after S seconds")
+    p.add_argument("--fps", type=float, default=0.0, metavar="F",
+                   help="target frame rate (default: as fast as possible)")
+    p.add_argument("--loop", action="store_true", help="loop a recording at its end")
+    p.add_argument("--provider", metavar="EP", help="onnxruntime execution provider, e.g. "
+                                                    "CPUExecutionProvider")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
+    p.add_argument("--telemetry-ms", type=float, default=100.0, metavar="MS",
+                   help="telemetry sampling period (default 100 ms = 10 Hz)")
+    p.add_argument("--preview-fps", type=float, default=0.0, metavar="F",
+                   help="preview JPEGs per second (default 0 on the CLI: none)")
+    p.add_argument("--truth", metavar="CSV", help="ground truth 'frame,label' to score accuracy")
+    p.add_argument("--note", default="", help="a note stored with the session")
+    p.add_argument("--tag", action="append", default=[], help="tag the session (repeatable)")
+    p.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
+                   help="performance budget, e.g. p95=50ms, cold_start=1.5s (repeatable)")
+    p.add_argument("--fail-on-budget", action="store_true",
+                   help="exit 1 if any budget fails (for hardware-in-the-loop scripts)")
+    p.add_argument("--accept-new-host-key", action="store_true",
+                   help="SSH: trust an unknown host's key (a changed key is always refused)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+    add_db_argument(p)
+    p.set_defaults(func=cmd_run)
+
+
+class ProgressPrinter(RunListener):
+    """Live one-line progress on stderr (in place on a terminal, every 5 s otherwise)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.frames = 0
+        self.t_first: float | None = None
+        self.recent: list[float] = []
+        self.cpu: float | None = None
+        self.temp: float | None = None
+        self.last_print = 0.0
+        self.lock = threading.Lock()
+        self.session_id: int | None = None
+
+    def _out(self, text: str, final: bool = False) -> None:
+        if self.quiet:
+            return
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + text + ("\n" if final else ""))
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def state(self, state: str, text: str) -> None:
+        if state in ("verifying", "connecting", "deploying", "starting", "stopping"):
+            self._out(f"[{state}] {text}", final=True)
+
+    def session_created(self, session_id: int) -> None:
+        self.session_id = session_id
+        self._out(f"session {session_id} recording", final=True)
+
+    def deploy_progress(self, p: DeployProgress) -> None:
+        if p.cached:
+            self._out(f"[deploy] {p.stage} {p.name}: already on the device", final=True)
+            return
+        pct = 100.0 * p.done / p.total if p.total else 100.0
+        self._out(f"[deploy] {p.stage} {p.name}: {p.done / 1e6:.1f}/{p.total / 1e6:.1f} MB "
+                  f"({pct:.0f}%, {p.rate_bps / 1e6:.1f} MB/s)", final=p.done >= p.total)
+
+    def event(self, level: str, code: str, text: str) -> None:
+        if level in ("warning", "error"):
+            self._out(f"[{level}] {text}", final=True)
+
+    def telemetry(self, msg: P.Telemetry) -> None:
+        s = msg.sample
+        self.cpu = s.get("cpu_agent")
+        th = s.get("thermal") or {}
+        self.temp = max(th.values()) if th else None
+
+    def frame(self, msg: P.Frame) -> None:
+        self.frames += 1
+        if self.t_first is None:
+            self.t_first = msg.ts
+        self.recent.append(msg.e2e)
+        if len(self.recent) > 2000:
+            del self.recent[:1000]
+        now = time.monotonic()
+        if now - self.last_print < (0.25 if self.tty else 5.0):
+            return
+        self.last_print = now
+        span = msg.ts - self.t_first
+        fps = (self.frames - 1) / span if span > 0 else 0.0
+        rec = sorted(self.recent)
+        p95 = rec[min(len(rec) - 1, int(0.95 * len(rec)))]
+        self._out(f"frame {msg.i + 1:>7}  {fps:8.1f} fps  p95 {p95:7.3f} ms  agent cpu "
+                  f"{fmt_num(self.cpu, '.0f', '%')}  temp {fmt_num(self.temp, '.1f', ' °C')}")
+
+    def finished(self, result: RunResult) -> None:
+        if self.tty and not self.quiet:
+            sys.stderr.write("\r\x1b[2K")
+
+
+def request_from_args(args: argparse.Namespace) -> RunRequest:
+    from console.session.budgets import BudgetError, parse_budget
+
+    budgets = {}
+    for b in args.budget:
+        try:
+            k, v = parse_budget(b)
+        except BudgetError as exc:
+            raise CliError(str(exc)) from None
+        budgets[k] = v
+    for name, value in (("--frames", args.frames), ("--duration", args.duration),
+                        ("--fps", args.fps), ("--threads", args.threads)):
+        if value < 0:
+            raise CliError(f"{name} must not be negative")
+    if args.telemetry_ms < 10:
+        raise CliError("--telemetry-ms must be at least 10")
+    opts = AgentOptions(frames=args.frames, duration=args.duration, fps=args.fps, loop=args.loop,
+                        provider=args.provider, threads=args.threads,
+                        preview_fps=args.preview_fps, telemetry_ms=args.telemetry_ms)
+    return RunRequest(package=args.package, input=args.input, options=opts, note=args.note,
+                      tags=tuple(args.tag), truth=args.truth, budgets=budgets)
+
+
+def open_cli_device(args: argparse.Namespace) -> Any:
+    from console.devices.registry import open_device
+
+    try:
+        return open_device(args.device,
+                           accept_new_host_key=getattr(args, "accept_new_host_key", False),
+                           interactive=sys.stdin.isatty())
+    except DeviceError as exc:
+        raise CliError(str(exc)) from None
+
+
+def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
+    """Shared by ``run`` and ``sessions replay``: run, print, pick the exit status."""
+    device = open_cli_device(args)
+    printer = ProgressPrinter(args.quiet or args.json)
+    policy = None
+    try:
+        from console.session.trust import package_policy  # signed packages (optional)
+
+        policy = package_policy()
+    except ImportError:
+        pass
+    run = Run(device, request, db_path(args), printer, package_policy=policy)
+    presses = {"n": 0}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        presses["n"] += 1
+        if presses["n"] == 1:
+            sys.stderr.write("\nstopping… (Ctrl-C again to kill the agent)\n")
+            run.stop()
+        else:
+            run.abort()
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = run.execute()
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGINT, old)
+        device.close()
+    return print_result(args, request, result, device.describe())
+
+
+def print_result(args: argparse.Namespace, request: RunRequest, result: RunResult,
+                 device_desc: str) -> int:
+    s = result.summary or {}
+    if args.json:
+        print(json.dumps({"session_id": result.session_id, "status": result.status,
+                          "error": result.error, "device": device_desc, "summary": s},
+                         indent=2, default=str))
+    else:
+        print(f"session {result.session_id}  {result.status}  on {device_desc}")
+        if result.error:
+            print(f"error: {result.error}")
+        for line in summary_lines(s):
+            print(line)
+    failed_budget = any(b["verdict"] == "fail" for b in result.budget_verdicts)
+    if result.status in ("failed", "interrupted"):
+        if not args.json:
+            print(f"devicelab: run {result.status}: {result.error or 'see the session events'}"
+                  f" (frames kept: {s.get('frames', 0)})", file=sys.stderr)
+        return EXIT_FAILED
+    if failed_budget and getattr(args, "fail_on_budget", False):
+        return EXIT_FAILED
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return execute_run(args, request_from_args(args))

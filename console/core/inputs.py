@@ -1,0 +1,74 @@
+"""What a run reads frames from, described console-side.
+
+The agent opens the source on the device (:mod:`console.agent.sources`);
+this module decides what kind of input a user's text names, hashes
+recordings (the session's ``input sha256``), and produces the description
+stored in the log — with any password in a stream URL replaced by ``***``,
+because the log never holds secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.core.manifest import sha256_file
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
+KINDS = ("video", "camera", "stream", "synthetic")
+
+
+class InputError(Exception):
+    """The input cannot be used; the message names it and says what to do."""
+
+
+def redact_url(url: str) -> str:
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+@dataclass(frozen=True)
+class InputSource:
+    kind: str
+    #: what the agent is given (for a video: the console-side path; replaced by
+    #: the uploaded path on remote devices). May hold a stream password: never log it.
+    spec: str
+    desc: str  # safe to log and show
+    path: Path | None = None
+    sha256: str | None = None
+    size: int | None = None
+
+    def record(self) -> dict[str, object]:
+        """The facts a session stores (no secrets)."""
+        return {"kind": self.kind, "desc": self.desc, "sha256": self.sha256, "size": self.size,
+                "path": str(self.path) if self.path else None}
+
+
+def parse_input(text: str, *, hash_file: bool = True) -> InputSource:
+    """Classify ``text`` (see agent sources for the grammar); hash recordings."""
+    t = text.strip()
+    if not t:
+        raise InputError("no input given: pass a video file, camera:N, a stream URL or synthetic")
+    m = re.match(r"^synthetic(?::(\d+)x(\d+))?$", t)
+    if m:
+        w, h = int(m.group(1) or 640), int(m.group(2) or 480)
+        return InputSource("synthetic", f"synthetic:{w}x{h}", f"synthetic {w}x{h}")
+    if t.startswith("synthetic"):
+        raise InputError(f"bad synthetic input {t!r}: use synthetic or synthetic:WIDTHxHEIGHT")
+    m = re.match(r"^(?:camera:(\d+)|/dev/video(\d+))$", t)
+    if m:
+        idx = int(m.group(1) or m.group(2))
+        return InputSource("camera", f"camera:{idx}", f"camera /dev/video{idx}")
+    if t.lower().startswith(STREAM_SCHEMES):
+        return InputSource("stream", t, redact_url(t))
+    p = Path(t).expanduser()
+    if not p.exists():
+        raise InputError(f"video file not found: {p}")
+    if not p.is_file():
+        raise InputError(f"not a video file: {p}")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"video file is not readable (permissions): {p}")
+    p = p.resolve()
+    digest = sha256_file(str(p)) if hash_file else None
+    return InputSource("video", str(p), p.name, p, digest, p.stat().st_size)

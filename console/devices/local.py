@@ -1,0 +1,212 @@
+""""This computer": the built-in device, an agent in a local subprocess.
+
+Runs the very same agent bundle that SSH devices get, with this console's
+Python, so local runs exercise the standalone agent. Nothing is copied:
+the package directory and recording are used where they are (the agent
+still checks the package hashes itself before loading it).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from typing import Any
+
+from console.core.inputs import InputSource
+from console.core.package import Package
+from console.devices import agent_bundle
+from console.devices.base import (
+    AgentOptions,
+    AgentProcess,
+    Deployment,
+    Device,
+    DeviceError,
+    ProgressFn,
+    requirement_problems,
+)
+
+LOCAL_ADDRESS = "local"
+LOCAL_NAME = "This computer"
+
+
+class _StderrTail(threading.Thread):
+    """Drains stderr so a chatty agent never blocks on a full pipe; keeps the tail."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(name="agent-stderr", daemon=True)
+        self.stream = stream
+        self.chunks: deque[bytes] = deque(maxlen=64)
+
+    def run(self) -> None:
+        try:
+            while True:
+                b = self.stream.read1(8192) if hasattr(self.stream, "read1") else \
+                    self.stream.read(8192)
+                if not b:
+                    break
+                self.chunks.append(b)
+        except (OSError, ValueError):
+            pass
+
+    def text(self) -> str:
+        return b"".join(self.chunks)[-8192:].decode("utf-8", "replace")
+
+
+class LocalAgentProcess(AgentProcess):
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                bufsize=0, env=env,
+                # Own process group: a terminal Ctrl-C reaches the console only,
+                # which then stops the agent in order (stop, then signals).
+                start_new_session=True)
+        except OSError as exc:
+            raise DeviceError(f"cannot start the agent with {argv[0]}: {exc.strerror}") from None
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._fd = self.proc.stdout.fileno()
+        self._err = _StderrTail(self.proc.stderr)
+        self._err.start()
+        self._eof = False
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def read(self, timeout: float) -> bytes | None:
+        if self._eof:
+            return b""
+        r, _, _ = select.select([self._fd], [], [], timeout)
+        if not r:
+            return None
+        try:
+            data = os.read(self._fd, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            self._eof = True
+        return data
+
+    def send(self, data: bytes) -> None:
+        stdin = self.proc.stdin
+        if stdin is None:
+            return
+        try:
+            stdin.write(data)
+            stdin.flush()
+        except (OSError, ValueError):
+            pass  # agent already gone; the reader sees EOF
+
+    def close_stdin(self) -> None:
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+
+    def _signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    self.proc.send_signal(sig)
+                except ProcessLookupError:
+                    pass
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stderr_text(self) -> str:
+        self._err.join(0.2)
+        return self._err.text()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+            self.proc.wait(5)
+        for s in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                if s:
+                    s.close()
+            except OSError:
+                pass
+        self._err.join(1)
+
+
+def agent_argv(python: str) -> list[str]:
+    """How to start the agent here: the bundle, or the frozen app's own entry."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--agent"]
+    return [python, str(agent_bundle.local_bundle_path())]
+
+
+class LocalDevice(Device):
+    kind = "local"
+
+    def __init__(self, python: str | None = None) -> None:
+        super().__init__(LOCAL_NAME, LOCAL_ADDRESS)
+        self.python = python or sys.executable
+        self._facts: dict[str, Any] | None = None
+
+    def connect(self) -> None:
+        return None
+
+    def identity(self) -> dict[str, Any]:
+        mid = None
+        try:
+            with open("/etc/machine-id") as fh:
+                mid = fh.read().strip() or None
+        except OSError:
+            pass
+        import socket
+
+        return {"kind": "local", "hostname": socket.gethostname(), "machine_id": mid}
+
+    def probe(self) -> dict[str, Any]:
+        if getattr(sys, "frozen", False):
+            argv = [sys.executable, "--agent", "facts"]
+            stdin = None
+        else:
+            argv = [self.python, "-", os.getcwd()]
+            stdin = agent_bundle.facts_source()
+        try:
+            res = subprocess.run(argv, input=stdin, capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DeviceError(f"probe of this computer failed: {exc}") from None
+        import json
+
+        try:
+            facts: dict[str, Any] = json.loads(res.stdout.decode("utf-8").strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise DeviceError("probe of this computer printed no facts: "
+                              + res.stderr.decode("utf-8", "replace")[-300:]) from None
+        facts["requirements"] = requirement_problems(facts, self.python)
+        self._facts = facts
+        return facts
+
+    def deploy(self, package: Package, source: InputSource, progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> Deployment:
+        return Deployment(package_dir=str(package.root), input_spec=source.spec,
+                          bundle_path=str(agent_bundle.local_bundle_path()))
+
+    def start_agent(self, deployment: Deployment, options: AgentOptions) -> AgentProcess:
+        argv = [*agent_argv(self.python), "run", "--package", deployment.package_dir,
+                "--input", deployment.input_spec, *options.args()]
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)  # the bundle must stand on its own
+        return LocalAgentProcess(argv, env)

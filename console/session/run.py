@@ -1,0 +1,439 @@
+"""One run, end to end: verify -> record -> deploy -> stream -> summarize.
+
+:class:`Run` is the only place that turns an agent's stream into a session:
+the CLI calls :meth:`Run.execute` directly, the window calls it from a
+worker thread and receives the :class:`RunListener` callbacks as signals.
+It holds no Qt and draws nothing.
+
+Truthful endings (the ``status`` of the session):
+
+============  ==============================================================
+completed     the agent reached its end (input ended, frame or time limit)
+stopped       the user stopped it (Ctrl-C, Stop button, window closed)
+failed        the agent reported a fatal error, crashed or was killed
+interrupted   the link to the device dropped (or the console itself died,
+              found at the next start by ``SessionStore.recover_interrupted``)
+============  ==============================================================
+
+Every frame received before the end is in the log whatever the ending.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console import __version__
+from console.core import protocol as P
+from console.core.inputs import InputError, InputSource, parse_input
+from console.core.package import Package, manifest_summary, verify_package
+from console.core.stats import load_truth, summarize
+from console.core.store import SessionStore, StoreError, frame_row, telemetry_row
+from console.devices.base import (
+    AgentOptions,
+    AgentProcess,
+    DeployCancelled,
+    DeployProgress,
+    Device,
+    DeviceError,
+    LinkLost,
+)
+from console.session.recorder import Recorder
+
+#: Time the agent gets to answer "stop" with its summary before signals.
+STOP_GRACE_S = 5.0
+#: Silence after which the link is checked (telemetry flows at >= 1 Hz).
+SILENCE_CHECK_S = 3.0
+#: Consecutive unparseable lines after which the agent is declared broken.
+MAX_PROTOCOL_ERRORS = 50
+
+
+class RunError(Exception):
+    """Refused before anything ran (bad package, input, database, device): one line."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    package: str
+    input: str
+    options: AgentOptions = field(default_factory=AgentOptions)
+    note: str = ""
+    tags: tuple[str, ...] = ()
+    truth: str | None = None
+    budgets: Mapping[str, float] = field(default_factory=dict)
+    replay_of: int | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    session_id: int | None
+    status: str
+    error: str | None
+    summary: dict[str, Any] | None
+    budget_verdicts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RunListener:
+    """Callbacks from the run thread. Override what you need; keep them fast."""
+
+    def state(self, state: str, text: str) -> None: ...
+    def deploy_progress(self, p: DeployProgress) -> None: ...
+    def session_created(self, session_id: int) -> None: ...
+    def hello(self, msg: P.Hello) -> None: ...
+    def cold(self, msg: P.ColdStart) -> None: ...
+    def frame(self, msg: P.Frame) -> None: ...
+    def preview(self, msg: P.Preview) -> None: ...
+    def telemetry(self, msg: P.Telemetry) -> None: ...
+    def event(self, level: str, code: str, text: str) -> None: ...
+    def finished(self, result: RunResult) -> None: ...
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exit status {code}"
+
+
+class Run:
+    def __init__(self, device: Device, request: RunRequest, db_path: str | Path,
+                 listener: RunListener | None = None,
+                 package_policy: Any = None) -> None:
+        self.device = device
+        self.request = request
+        self.db_path = Path(db_path)
+        self.listener = listener or RunListener()
+        #: optional callable(Verification) -> str|None (an error line) from signing policy
+        self.package_policy = package_policy
+        self._stop = threading.Event()
+        self._abort = threading.Event()
+        self._cancel_deploy = threading.Event()
+        self.session_id: int | None = None
+        self.proc: AgentProcess | None = None
+        # in-memory columns for the summary (same numbers as the rows written)
+        self._ts: list[float] = []
+        self._lat: dict[str, list[float]] = {"pre": [], "infer": [], "post": [], "e2e": []}
+        self._idx: list[int] = []
+        self._top1: list[int | None] = []
+        self._samples: list[dict[str, Any]] = []
+        self._cold: dict[str, Any] | None = None
+        self._agent_sent: int | None = None
+
+    # -- control (any thread) -------------------------------------------------
+    def stop(self) -> None:
+        """Ask for a clean stop: the agent finishes its frame and sends a summary."""
+        self._stop.set()
+        self._cancel_deploy.set()
+
+    def abort(self) -> None:
+        """Stop now: kill the agent (a second Ctrl-C)."""
+        self._abort.set()
+        self.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- preparation ----------------------------------------------------------
+    def _prepare(self) -> tuple[Package, InputSource, dict[int, int] | None, dict[str, Any]]:
+        ls = self.listener
+        ls.state("verifying", f"verifying {self.request.package}")
+        ver = verify_package(self.request.package)
+        if not ver.ok:
+            raise RunError(f"package refused: {ver.first_line()}")
+        extra: dict[str, Any] = {"signature": ver.signature, "signer": ver.signer}
+        if self.package_policy is not None:
+            refusal = self.package_policy(ver)
+            if refusal:
+                raise RunError(refusal)
+        assert ver.package is not None
+        for w in ver.warnings:
+            ls.event("warning", "package", w)
+        try:
+            source = parse_input(self.request.input)
+        except InputError as exc:
+            raise RunError(str(exc)) from None
+        truth = None
+        if self.request.truth:
+            try:
+                truth = load_truth(self.request.truth)
+            except (OSError, ValueError) as exc:
+                raise RunError(f"ground-truth file unusable: {exc}") from None
+        return ver.package, source, truth, extra
+
+    def _open_store(self) -> SessionStore:
+        try:
+            store = SessionStore(self.db_path)
+            store.check_writable()
+            store.recover_interrupted()
+        except StoreError as exc:
+            raise RunError(str(exc)) from None
+        return store
+
+    # -- the run ----------------------------------------------------------------
+    def execute(self) -> RunResult:
+        """Blocking. Raises :class:`RunError` only for refusals before a session exists."""
+        try:
+            result = self._execute()
+        except RunError as exc:
+            self.listener.state("refused", str(exc))
+            raise
+        self.listener.finished(result)
+        return result
+
+    def _execute(self) -> RunResult:
+        pkg, source, truth, sig = self._prepare()
+        store = self._open_store()
+        ls = self.listener
+        try:
+            ls.state("connecting", f"connecting to {self.device.describe()}")
+            try:
+                self.device.connect()
+                identity = self.device.identity()
+            except DeviceError as exc:
+                raise RunError(str(exc)) from None
+            settings = self.request.options.record()
+            settings.update(input=source.desc, truth=self.request.truth,
+                            budgets=dict(self.request.budgets))
+            try:
+                sid = store.create_session(
+                    started_at=time.time(),
+                    device_kind=self.device.kind, device_address=self.device.address,
+                    device_name=self.device.name, device_identity=identity,
+                    package_name=pkg.manifest.name, package_version=pkg.manifest.version,
+                    package_digest=pkg.digest,
+                    package_model_sha256=pkg.manifest.files[pkg.manifest.model].sha256,
+                    package_source=str(pkg.source),
+                    package_manifest=manifest_summary(pkg) | {"manifest": pkg.manifest.to_dict()},
+                    package_signer=sig.get("signer"),
+                    input_kind=source.kind, input_desc=source.desc, input_sha256=source.sha256,
+                    input_info=source.record(), settings=settings,
+                    provider=self.request.options.provider, console_version=__version__,
+                    protocol_version=P.PROTOCOL_VERSION, note=self.request.note,
+                    tags=list(self.request.tags), replay_of=self.request.replay_of)
+            except StoreError as exc:
+                raise RunError(str(exc)) from None
+        finally:
+            store.close()
+        self.session_id = sid
+        ls.session_created(sid)
+        rec = Recorder(self.db_path, sid)
+        rec.start()
+        status, error = "failed", None
+        try:
+            status, error = self._run_agent(pkg, source, rec)
+        except Exception as exc:  # a bug here must still close the session truthfully
+            status, error = "failed", f"console error: {type(exc).__name__}: {exc}"
+            rec.event("error", "console_exception", error)
+        finally:
+            if self.proc is not None:
+                self._ensure_dead(self.proc)
+        summary = summarize(
+            {"ts": self._ts, **self._lat}, self._samples, cold=self._cold,
+            top1=self._top1, truth=truth, frame_index=self._idx, agent_sent=self._agent_sent)
+        from console.session.budgets import evaluate_budgets
+
+        verdicts = evaluate_budgets(summary, {**pkg.manifest.budgets, **self.request.budgets})
+        if verdicts:
+            summary["budgets"] = verdicts
+        write_err = rec.finish(status=status, error=error, ended_at=time.time(), summary=summary,
+                               cold_start=self._cold)
+        if write_err is not None:
+            error = (error + "; " if error else "") + f"recording stopped: {write_err}"
+            if status == "completed":
+                status = "failed"
+            self._patch_status(sid, status, error, summary)
+        ls.state("finished", status)
+        return RunResult(sid, status, error, summary, verdicts)
+
+    def _patch_status(self, sid: int, status: str, error: str, summary: dict[str, Any]) -> None:
+        """Best effort to record a write failure after the recorder gave up."""
+        try:
+            with SessionStore(self.db_path) as st:
+                st.update_session(sid, status=status, error=error, summary=summary,
+                                  ended_at=time.time())
+        except StoreError:
+            pass
+
+    def _run_agent(self, pkg: Package, source: InputSource, rec: Recorder
+                   ) -> tuple[str, str | None]:
+        ls = self.listener
+        ls.state("deploying", f"deploying to {self.device.describe()}")
+        try:
+            dep = self.device.deploy(pkg, source, ls.deploy_progress, self._cancel_deploy)
+        except DeployCancelled:
+            rec.event("info", "deploy_cancelled", "deploy cancelled by the user")
+            return "stopped", "stopped during deploy"
+        except LinkLost as exc:
+            rec.event("error", "link_lost", str(exc))
+            return "interrupted", str(exc)
+        except DeviceError as exc:
+            rec.event("error", "deploy_failed", str(exc))
+            return "failed", str(exc)
+        if self._stop.is_set():
+            return "stopped", None
+        ls.state("starting", "starting the agent")
+        try:
+            proc = self.device.start_agent(dep, self.request.options)
+        except LinkLost as exc:
+            return "interrupted", str(exc)
+        except DeviceError as exc:
+            rec.event("error", "agent_start", str(exc))
+            return "failed", str(exc)
+        self.proc = proc
+        return self._stream(proc, rec)
+
+    def _stream(self, proc: AgentProcess, rec: Recorder) -> tuple[str, str | None]:
+        ls = self.listener
+        reader = P.LineReader()
+        fatal: str | None = None
+        end_reason: str | None = None
+        stop_sent_at: float | None = None
+        signalled = 0
+        last_data = time.monotonic()
+        bad_lines = 0
+        got_hello = False
+        ls.state("running", "waiting for the agent")
+        while True:
+            if self._abort.is_set() and signalled < 2:
+                proc.kill()
+                signalled = 2
+            elif self._stop.is_set() and stop_sent_at is None:
+                proc.send(P.encode_command("stop"))
+                stop_sent_at = time.monotonic()
+                ls.state("stopping", "stopping the agent")
+            elif stop_sent_at is not None:
+                waited = time.monotonic() - stop_sent_at
+                if waited > STOP_GRACE_S and signalled == 0:
+                    proc.terminate()
+                    signalled = 1
+                    rec.event("warning", "stop_timeout", "agent did not stop in time; "
+                              "sent SIGTERM")
+                elif waited > STOP_GRACE_S + 3 and signalled == 1:
+                    proc.kill()
+                    signalled = 2
+            data = proc.read(0.2)
+            if data is None:
+                silent = time.monotonic() - last_data
+                if silent > SILENCE_CHECK_S and not proc.link_ok():
+                    lost = (f"connection to {self.device.describe()} lost (no data for "
+                            f"{silent:.1f} s)")
+                    rec.event("error", "link_lost", lost)
+                    return "interrupted", lost
+                continue
+            last_data = time.monotonic()
+            if data == b"":
+                break
+            for line in reader.feed(data):
+                if isinstance(line, P.ProtocolError):
+                    bad_lines += 1
+                    rec.event("error", "protocol", str(line))
+                    continue
+                try:
+                    msg = P.decode(line)
+                except P.ProtocolError as exc:
+                    bad_lines += 1
+                    if bad_lines <= 5 or bad_lines % 100 == 0:
+                        rec.event("error", "protocol", f"protocol error: {exc}")
+                    if bad_lines >= MAX_PROTOCOL_ERRORS and not got_hello:
+                        fatal = ("the agent does not speak protocol v1 (garbage on its output: "
+                                 f"{exc})")
+                        proc.kill()
+                    continue
+                if isinstance(msg, P.Frame):
+                    self._on_frame(msg, rec)
+                    ls.frame(msg)
+                elif isinstance(msg, P.Telemetry):
+                    s = dict(msg.sample)
+                    self._samples.append(s)
+                    rec.telemetry(telemetry_row(msg.ts, s))
+                    ls.telemetry(msg)
+                elif isinstance(msg, P.Preview):
+                    ls.preview(msg)
+                elif isinstance(msg, P.Hello):
+                    got_hello = True
+                    if msg.v != P.PROTOCOL_VERSION:
+                        fatal = (f"the agent speaks protocol v{msg.v}, this console "
+                                 f"v{P.PROTOCOL_VERSION}; update the console or the agent")
+                        proc.kill()
+                    rec.update(device_facts=msg.device, agent_version=msg.agent_version)
+                    ls.hello(msg)
+                elif isinstance(msg, P.ColdStart):
+                    self._cold = msg.to_wire()
+                    self._cold.pop("t", None)
+                    rec.update(cold_start=self._cold, provider=msg.provider)
+                    rec.event("info", "cold_start", f"cold start {msg.total_ms:.1f} ms "
+                              f"(package {msg.package_ms:.1f}, session {msg.session_ms:.1f}, "
+                              f"first inference {msg.first_infer_ms:.1f}) on {msg.provider}")
+                    ls.state("running", "running")
+                    ls.cold(msg)
+                elif isinstance(msg, P.Event):
+                    rec.event(msg.level, msg.code, msg.text)
+                    ls.event(msg.level, msg.code, msg.text)
+                elif isinstance(msg, P.Error):
+                    rec.event("error", msg.code, msg.text)
+                    ls.event("error", msg.code, msg.text)
+                    if msg.fatal:
+                        fatal = msg.text
+                elif isinstance(msg, P.Summary):
+                    end_reason = msg.reason
+                    self._agent_sent = msg.sent
+            if rec.error is not None and stop_sent_at is None:
+                fatal = fatal or str(rec.error)
+                ls.event("error", "store", str(rec.error))
+                self._stop.set()
+        # End of stream: why?
+        tail = reader.pending()
+        if tail:
+            rec.event("error", "protocol", f"truncated last line ({len(tail)} bytes) discarded")
+        code = proc.wait(3.0)
+        if fatal:
+            return "failed", fatal
+        if end_reason in ("end_of_input", "frame_limit", "duration"):
+            return "completed", None
+        if end_reason == "stopped" or (self._stop.is_set() and signalled):
+            return "stopped", None
+        if end_reason == "error":
+            return "failed", "the agent reported an error"
+        if not proc.link_ok():
+            lost = f"connection to {self.device.describe()} lost during the run"
+            rec.event("error", "link_lost", lost)
+            return "interrupted", lost
+        err = proc.stderr_text().strip().splitlines()
+        detail = f": {err[-1][:300]}" if err else ""
+        died = f"the agent ended without a summary ({_exit_text(code)}){detail}"
+        rec.event("error", "agent_died", died)
+        return "failed", died
+
+    def _on_frame(self, msg: P.Frame, rec: Recorder) -> None:
+        self._ts.append(msg.ts)
+        lat = self._lat
+        lat["pre"].append(msg.pre)
+        lat["infer"].append(msg.infer)
+        lat["post"].append(msg.post)
+        lat["e2e"].append(msg.e2e)
+        self._idx.append(msg.i)
+        top = msg.out.get("top")
+        self._top1.append(top[0][0] if top else None)
+        rec.frame(frame_row(msg.i, msg.ts, msg.pre, msg.infer, msg.post, msg.e2e, msg.out))
+
+    def _ensure_dead(self, proc: AgentProcess) -> None:
+        """The agent never outlives the run: stop, then TERM, then KILL."""
+        if proc.wait(0.0) is None and proc.link_ok():
+            proc.send(P.encode_command("stop"))
+            if proc.wait(2.0) is None:
+                proc.terminate()
+                if proc.wait(2.0) is None:
+                    proc.kill()
+                    proc.wait(2.0)
+        proc.close()

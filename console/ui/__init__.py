@@ -1,0 +1,1 @@
+"""The window (PySide6 + pyqtgraph). The only layer that imports Qt; drives session/devices."""

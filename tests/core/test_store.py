@@ -1,0 +1,113 @@
+"""The session log on a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.core.store import (
+    SCHEMA_VERSION,
+    DatabaseLocked,
+    DatabaseReadOnly,
+    SchemaTooNew,
+    SessionStore,
+    frame_row,
+    telemetry_row,
+)
+
+
+def test_schema_versioned_and_wal(db_path: Path) -> None:
+    with SessionStore(db_path) as st:
+        assert st.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert st.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert {"sessions", "frames", "telemetry", "events", "bookmarks"} <= set(
+            st.db.table_names())
+
+
+def test_newer_schema_refused(db_path: Path) -> None:
+    SessionStore(db_path).close()
+    c = sqlite3.connect(db_path)
+    c.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    c.close()
+    with pytest.raises(SchemaTooNew, match="newer than this console"):
+        SessionStore(db_path)
+
+
+def test_rows_round_trip_and_json_fields(db_path: Path) -> None:
+    with SessionStore(db_path) as st:
+        sid = st.create_session(device_name="dev", settings={"fps": 5}, tags=["a", "b"])
+        st.insert_batch(sid, [frame_row(0, 1.0, 0.1, 0.2, 0.3, 0.6, {"top": [[4, 0.9]]}),
+                              frame_row(1, 2.0, 0.1, 0.2, 0.3, 0.6, {"top": [[5, 0.8]]})],
+                        [telemetry_row(1.5, {"cpu_sys": 10.0, "thermal": {"a": 40.0, "b": 45.0}})],
+                        [(1.0, "info", "x", "hello")], frames_received=2)
+        s = st.get_session(sid)
+        assert s["settings"] == {"fps": 5} and s["tags"] == ["a", "b"]
+        assert s["frames_received"] == 2 and s["status"] == "running"
+        arr = st.frame_arrays(sid)
+        assert arr["top1"].tolist() == [4, 5]
+        tel = st.telemetry(sid)
+        assert tel[0]["thermal"] == {"a": 40.0, "b": 45.0} and tel[0]["ts"] == 1.5
+        row = st.conn.execute("SELECT temp_max_c, power_w FROM telemetry").fetchone()
+        assert row == (45.0, None)  # no power sensor: NULL, never 0
+        assert [s["id"] for s in st.list_sessions(tag="b")] == [sid]
+        assert st.list_sessions(tag="zzz") == []
+        assert st.delete_session(sid)
+        assert st.frame_count(sid) == 0 and st.get_session(sid) is None
+
+
+def test_running_session_of_dead_console_becomes_interrupted(db_path: Path) -> None:
+    # A real process creates a running session and dies without finishing it.
+    code = (
+        "import sys; from console.core.store import SessionStore, frame_row;"
+        f"st = SessionStore({str(db_path)!r}); sid = st.create_session(device_name='x');"
+        "st.insert_batch(sid, [frame_row(i, float(i), 0, 0, 0, 0, {}) for i in range(3)], [], []);"
+        "import os; os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with SessionStore(db_path) as st:
+        mine = st.create_session(device_name="alive")  # owned by this live process
+        found = st.recover_interrupted()
+        assert mine not in found and len(found) == 1
+        s = st.get_session(found[0])
+        assert s["status"] == "interrupted" and s["frames_received"] == 3
+        assert "3 frames kept" in s["error"]
+        assert st.get_session(mine)["status"] == "running"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_database_file(db_path: Path) -> None:
+    SessionStore(db_path).close()
+    db_path.chmod(0o444)
+    with pytest.raises(DatabaseReadOnly):
+        st = SessionStore(db_path)
+        st.check_writable()
+
+
+def test_read_only_folder_even_as_root(tmp_path: Path) -> None:
+    # A path whose parent is a regular file can never be created, root or not.
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DatabaseReadOnly, match="cannot create the folder"):
+        SessionStore(blocker / "sub" / "sessions.db")
+
+
+def test_locked_database_is_reported(db_path: Path) -> None:
+    SessionStore(db_path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None);"
+         "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30)",
+         str(db_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(DatabaseLocked, match="locked by another process"):
+            st = SessionStore(db_path, timeout=0.2)
+            st.check_writable()
+    finally:
+        holder.kill()
+        holder.wait()

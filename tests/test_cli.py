@@ -1,0 +1,124 @@
+"""The real ``devicelab`` command, as a user runs it (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from console.core.store import SessionStore
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVICELAB = str(Path(sys.executable).parent / "devicelab")
+
+
+def dl(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([DEVICELAB, *args], capture_output=True, text=True, timeout=timeout,
+                          **kw)
+
+
+def test_version_comes_from_pyproject() -> None:
+    want = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[1]
+    res = dl("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"devicelab {want}"
+
+
+@pytest.mark.parametrize("cmd", [["run"], ["package", "verify"], ["package", "build"],
+                                 ["sessions", "list"], ["sessions", "show"],
+                                 ["devices", "probe"]])
+def test_every_command_has_help_with_example(cmd: list[str]) -> None:
+    res = dl(*cmd, "--help")
+    assert res.returncode == 0
+    assert "example" in res.stdout
+
+
+def test_package_verify_good_and_tampered(demo_package: Path, tmp_path: Path) -> None:
+    assert dl("package", "verify", str(demo_package)).returncode == 0
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(demo_package, bad)
+    data = bytearray((bad / "model.onnx").read_bytes())
+    data[100] ^= 0xFF
+    (bad / "model.onnx").write_bytes(bytes(data))
+    res = dl("package", "verify", str(bad))
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model.onnx: sha256" in lines[0]
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_run_refuses_bad_package_with_one_line(tmp_path: Path, demo_package: Path) -> None:
+    res = dl("run", "--package", str(tmp_path), "--input", "synthetic", "--db",
+             str(tmp_path / "s.db"))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("devicelab: error: package refused:")
+    assert "Traceback" not in res.stderr
+
+
+def test_run_demo_then_list_and_show(demo_package: Path, demo_video: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    res = dl("run", "--device", "local", "--package", str(demo_package), "--input",
+             str(demo_video), "--json", "--db", db)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["status"] == "completed"
+    sid = out["session_id"]
+    lst = dl("sessions", "list", "--db", db)
+    assert lst.returncode == 0 and "digits-cnn@" in lst.stdout and "completed" in lst.stdout
+    show = dl("sessions", "show", str(sid), "--db", db)
+    assert show.returncode == 0
+    assert f"session {sid}" in show.stdout and "p99.9" in show.stdout
+    assert dl("sessions", "show", "9999", "--db", db).returncode == 2
+
+
+def _agent_pids(home: str) -> list[int]:
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as fh:
+                    cmd = fh.read().decode(errors="replace")
+            except OSError:
+                continue
+            if home in cmd and ".pyz" in cmd:
+                pids.append(int(d))
+    return pids
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_session(demo_package: Path, tmp_path: Path,
+                                                devicelab_home: Path) -> None:
+    db = str(tmp_path / "s.db")
+    proc = subprocess.Popen([DEVICELAB, "run", "--package", str(demo_package), "--input",
+                             "synthetic:64x64", "--fps", "100", "--json", "--db", db],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            if Path(db).exists():
+                with SessionStore(db) as st:
+                    rows = st.list_sessions()
+                    if rows and st.frame_count(rows[0]["id"]) > 10:
+                        break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["status"] == "stopped"
+    with SessionStore(db) as st:
+        s = st.get_session(result["session_id"])
+        assert s["status"] == "stopped"
+        assert st.frame_count(s["id"]) == s["summary"]["frames"] > 10
+    assert _agent_pids(str(devicelab_home)) == []
