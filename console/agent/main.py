@@ -21,7 +21,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from console.core import protocol as P
-from console.core.manifest import PackageError, read_manifest, verify_files
+from console.core.manifest import PackageError, read_manifest, sha256_bytes, verify_files
 
 AGENT_VERSION = "0+unknown"  # replaced in the bundle by the console's version
 try:  # written into the bundle by console.devices.agent_bundle
@@ -131,7 +131,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Cold start 1/3: the package, hashes checked again on the device.
     t0 = time.perf_counter()
     try:
-        manifest, _raw = read_manifest(args.package)
+        manifest, raw = read_manifest(args.package)
+        if args.expect_digest and sha256_bytes(raw) != args.expect_digest:
+            return _fail(out, "package_changed",
+                         "package refused on the device: manifest.json changed after the console "
+                         "verified it (sha256 %s..., expected %s...)"
+                         % (sha256_bytes(raw)[:12], args.expect_digest[:12]))
         problems = verify_files(args.package, manifest)
     except PackageError as exc:
         return _fail(out, "package_invalid", "package refused on the device: %s" % exc)
@@ -271,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="run a package on an input and stream results")
     r.add_argument("--package", required=True, help="package directory on this device")
+    r.add_argument("--expect-digest", default=None,
+                   help="sha256 of manifest.json the console verified; refuse any other")
     r.add_argument("--input", required=True,
                    help="video path, camera:N or /dev/videoN, stream URL, or synthetic[:WxH]")
     r.add_argument("--frames", type=int, default=0, help="stop after N frames (0: no limit)")

@@ -85,6 +85,8 @@ class Deployment:
     package_dir: str
     input_spec: str
     bundle_path: str
+    #: sha256 of the manifest the console verified; the agent refuses any other
+    package_digest: str = ""
 
 
 @dataclass(frozen=True)

@@ -202,11 +202,14 @@ class LocalDevice(Device):
     def deploy(self, package: Package, source: InputSource, progress: ProgressFn | None = None,
                cancel: threading.Event | None = None) -> Deployment:
         return Deployment(package_dir=str(package.root), input_spec=source.spec,
-                          bundle_path=str(agent_bundle.local_bundle_path()))
+                          bundle_path=str(agent_bundle.local_bundle_path()),
+                          package_digest=package.digest)
 
     def start_agent(self, deployment: Deployment, options: AgentOptions) -> AgentProcess:
         argv = [*agent_argv(self.python), "run", "--package", deployment.package_dir,
                 "--input", deployment.input_spec, *options.args()]
+        if deployment.package_digest:
+            argv += ["--expect-digest", deployment.package_digest]
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)  # the bundle must stand on its own
         return LocalAgentProcess(argv, env)

@@ -1,0 +1,98 @@
+"""User settings: saved devices, trusted package-signing keys, preferences.
+
+One versioned JSON file, ``settings.json`` in the config folder (see
+:mod:`console.core.paths`), written atomically (temp file + rename) so a
+crash never leaves half a file. Secrets never go here: no passwords, no
+private keys — a device entry may name a key *file*, never hold key bytes.
+Window geometry is not kept here (the window uses QSettings for that).
+
+Sections are plain dicts so each feature owns its keys:
+
+``devices``       list of {name, address, python, workdir, notes, key_file}
+``trusted_keys``  list of {name, public_key (base64 Ed25519), fingerprint, added}
+``preferences``   {package_policy: "warn"|"refuse", recent_packages: [...], …}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SETTINGS_VERSION = 1
+_LOCK = threading.Lock()
+
+
+class SettingsError(Exception):
+    pass
+
+
+@dataclass
+class Settings:
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    trusted_keys: list[dict[str, Any]] = field(default_factory=list)
+    preferences: dict[str, Any] = field(default_factory=dict)
+    version: int = SETTINGS_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "devices": self.devices,
+                "trusted_keys": self.trusted_keys, "preferences": self.preferences}
+
+    def device(self, name: str) -> dict[str, Any] | None:
+        for d in self.devices:
+            if d.get("name") == name:
+                return d
+        return None
+
+
+def settings_path() -> Path:
+    from console.core.paths import config_dir
+
+    return config_dir() / "settings.json"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    p = path or settings_path()
+    if not p.exists():
+        return Settings()
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"settings file {p} is unreadable ({exc}); fix or move it aside"
+                            ) from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"settings file {p} does not hold a JSON object")
+    version = data.get("version", 1)
+    if not isinstance(version, int) or version > SETTINGS_VERSION:
+        raise SettingsError(f"settings file {p} is version {version}, newer than this "
+                            f"console's {SETTINGS_VERSION}")
+    return Settings(devices=list(data.get("devices") or []),
+                    trusted_keys=list(data.get("trusted_keys") or []),
+                    preferences=dict(data.get("preferences") or {}), version=SETTINGS_VERSION)
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    p = path or settings_path()
+    with _LOCK:
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=p.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(settings.to_dict(), fh, indent=2, sort_keys=True)
+                fh.write("\n")
+            os.replace(tmp, p)
+        except OSError as exc:
+            raise SettingsError(f"cannot save settings to {p}: {exc.strerror}") from None
+    return p
+
+
+def update_settings(fn: Any, path: Path | None = None) -> Settings:
+    """Load, let ``fn(settings)`` change it, save. Returns the saved settings."""
+    s = load_settings(path)
+    fn(s)
+    save_settings(s, path)
+    return s
