@@ -1,9 +1,18 @@
-"""``devicelab package``: build and verify model packages."""
+"""``devicelab package``: build, verify and sign model packages.
+
+Signing keys are Ed25519 (:mod:`console.core.signing`); which signatures are
+trusted is decided by :mod:`console.session.trust`. Passphrases are read from
+the terminal or from an environment variable the user names, never from the
+command line (it shows in ``ps`` and shell history).
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +22,27 @@ VERIFY_EXAMPLE = """example:
   devicelab package verify resources/packages/digits-cnn
   devicelab package verify model.zip --json
 
+The signature line says "signed by NAME (SHA256:…)" or "unsigned"; a bad
+signature, a signature by an untrusted key (see `devicelab keys`) or, under the
+'refuse' policy, an unsigned package is refused.
+
 exit status: 0 the package is safe to run, 2 it is refused (one line per problem)."""
+
+KEYGEN_EXAMPLE = """example:
+  devicelab package keygen ~/.config/devicelab/release-key --name lab-release
+  devicelab package keygen release-key --passphrase --trust
+
+Writes KEYFILE (the private key, mode 0600, OpenSSH format) and KEYFILE.pub
+(give that to every console that should trust your packages:
+`devicelab keys add KEYFILE.pub`). Keys made with `ssh-keygen -t ed25519` work too."""
+
+SIGN_EXAMPLE = """example:
+  devicelab package sign my-model/ --key ~/.config/devicelab/release-key
+  DL_PASS=… devicelab package sign my-model.zip --key release-key --passphrase-env DL_PASS
+
+The package is verified first (every file's sha256, the model against its
+manifest); a package that does not verify is never signed. Writes manifest.sig
+into the directory or the zip, replacing an older signature."""
 
 BUILD_EXAMPLE = """example:
   devicelab package build model.onnx --task classification --labels labels.txt \\
@@ -69,17 +98,42 @@ def register(sub: Any) -> None:
     b.add_argument("--force", action="store_true", help="overwrite an existing output")
     b.set_defaults(func=cmd_build)
 
+    k = ps.add_parser("keygen", help="make an Ed25519 key pair for signing packages",
+                      description="Make an Ed25519 signing key: KEYFILE (private, 0600) and "
+                                  "KEYFILE.pub (public, one 'ssh-ed25519 AAAA… NAME' line).",
+                      epilog=KEYGEN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    k.add_argument("keyfile", help="where to write the private key")
+    k.add_argument("--name", help="the key's name, shown as the signer (default: the file name)")
+    k.add_argument("--passphrase", action="store_true",
+                   help="encrypt the private key with a passphrase asked in the terminal")
+    k.add_argument("--passphrase-env", metavar="VAR",
+                   help="encrypt it with the passphrase held in environment variable VAR")
+    k.add_argument("--trust", action="store_true",
+                   help="also trust the new public key on this console")
+    k.add_argument("--force", action="store_true", help="overwrite existing key files")
+    k.set_defaults(func=cmd_keygen)
+
+    s = ps.add_parser("sign", help="sign a package's manifest with your key",
+                      description="Sign the package's manifest.json (which pins every file's "
+                                  "sha256) with an Ed25519 key; writes manifest.sig.",
+                      epilog=SIGN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("package", help="package directory or .zip (changed in place)")
+    s.add_argument("--key", required=True, help="private key file (from `package keygen` or "
+                                                "`ssh-keygen -t ed25519`)")
+    s.add_argument("--name", help="signer name written into the signature (default: the "
+                                  "comment in KEY.pub, else the key file's name)")
+    s.add_argument("--passphrase-env", metavar="VAR",
+                   help="read the key's passphrase from environment variable VAR (otherwise "
+                        "it is asked in the terminal when needed)")
+    s.set_defaults(func=cmd_sign)
+
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from console.core.package import verify_package
+    from console.session.trust import check_signature  # never optional: fail closed
 
     ver = verify_package(args.package)
-    try:
-        from console.session.trust import check_signature  # signed packages
-
-        check_signature(ver)
-    except ImportError:
-        pass
+    check_signature(ver)
     pkg = ver.package
     if args.json:
         print(json.dumps({
@@ -94,7 +148,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 0 if ver.ok else 2
     if not ver.ok:
         for p in ver.problems:
-            print(f"devicelab: package refused: {p}", file=__import__("sys").stderr)
+            print(f"devicelab: package refused: {p}", file=sys.stderr)
         return 2
     assert pkg is not None
     m = pkg.manifest
@@ -146,4 +200,110 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise CliError(f"built package does not verify: {ver.first_line()}")
     assert ver.package is not None
     print(f"wrote {path}  ({ver.package.title}, sha256 {ver.package.digest})")
+    return 0
+
+
+def _env_passphrase(var: str) -> bytes:
+    value = os.environ.get(var)
+    if not value:
+        raise CliError(f"environment variable {var} (--passphrase-env) is not set or empty")
+    return value.encode("utf-8")
+
+
+def _ask_new_passphrase() -> bytes:
+    if not sys.stdin.isatty():
+        raise CliError("--passphrase asks in a terminal; in scripts use --passphrase-env VAR")
+    first = getpass.getpass("passphrase for the new key: ")
+    if not first:
+        raise CliError("empty passphrase; leave out --passphrase for an unencrypted key")
+    if getpass.getpass("same passphrase again: ") != first:
+        raise CliError("the two passphrases differ; nothing was written")
+    return first.encode("utf-8")
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from console.core.signing import SigningError, clean_name, generate_key
+
+    if args.passphrase and args.passphrase_env:
+        raise CliError("give --passphrase or --passphrase-env, not both")
+    passphrase = None
+    if args.passphrase_env:
+        passphrase = _env_passphrase(args.passphrase_env)
+    elif args.passphrase:
+        passphrase = _ask_new_passphrase()
+    path = Path(args.keyfile).expanduser()
+    name = clean_name(args.name or path.name)
+    if not name:
+        raise CliError("the key needs a name (--name)")
+    try:
+        key = generate_key(path, name, passphrase, force=args.force)
+    except SigningError as exc:
+        raise CliError(str(exc)) from None
+    print(f"wrote {path} (private, keep it secret{', encrypted' if passphrase else ''}) and "
+          f"{path}.pub")
+    print(f"key {name}  {key.fingerprint}")
+    if args.trust:
+        from console.session.trust import TrustError, add_trusted_key
+
+        try:
+            add_trusted_key(key)
+        except TrustError as exc:
+            raise CliError(f"key written, but not trusted: {exc}") from None
+        print("trusted on this console")
+    else:
+        print(f"to trust it: devicelab keys add {path}.pub")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from console.core.package import verify_package
+    from console.core.signing import (
+        SigningError,
+        load_private_key,
+        load_public_key,
+        private_key_is_encrypted,
+        sign_package,
+    )
+
+    key_path = Path(args.key).expanduser()
+    try:
+        passphrase = None
+        if args.passphrase_env:
+            passphrase = _env_passphrase(args.passphrase_env)
+        elif private_key_is_encrypted(key_path):
+            if not sys.stdin.isatty():
+                raise CliError(f"{key_path} is encrypted; pass --passphrase-env VAR or run "
+                               "in a terminal to be asked")
+            passphrase = getpass.getpass(f"passphrase for {key_path}: ").encode("utf-8")
+        key = load_private_key(key_path, passphrase)
+        name = args.name
+        pub = key_path.with_name(key_path.name + ".pub")
+        if not name and pub.is_file():
+            try:
+                name = load_public_key(pub)[1]
+            except SigningError:
+                name = None
+        name = name or key_path.name
+    except SigningError as exc:
+        raise CliError(str(exc)) from None
+    ver = verify_package(args.package)
+    if not ver.ok:
+        raise CliError(f"will not sign a package that does not verify: {ver.first_line()}")
+    try:
+        done = sign_package(args.package, key, name)
+    except SigningError as exc:
+        raise CliError(str(exc)) from None
+    where = done.path if done.path.suffix == ".zip" else done.path / "manifest.sig"
+    print(f"signed {done.name}@{done.version} (sha256 {done.digest}) as {done.key_name} "
+          f"{done.fingerprint} -> {where}")
+    try:
+        from console.core.settings import load_settings
+        from console.session.trust import trusted_keys
+
+        keys, _ = trusted_keys(load_settings())
+        if all(k.fingerprint != done.fingerprint for k in keys):
+            print(f"note: this console does not trust that key; consoles that should run the "
+                  f"package need `devicelab keys add {pub}`")
+    except Exception:  # only a hint; signing itself succeeded
+        pass
     return 0
