@@ -248,7 +248,8 @@ def test_file_changed_after_signing_fails_the_hash_check(package: Path,
 
 def test_sign_zip_package(package: Path, release_key: KeyPair, tmp_path: Path) -> None:
     zpath = tmp_path / "digits.zip"
-    with zipfile.ZipFile(zpath, "w") as zf:  # files inside one top folder, as users zip them
+    with zipfile.ZipFile(zpath, "w") as zf:  # one top folder with its entry, as `zip -r` makes
+        zf.mkdir("digits-cnn")
         for p in sorted(package.iterdir()):
             zf.write(p, f"digits-cnn/{p.name}")
     sign_package(zpath, load_private_key(release_key.private), "lab-release")
