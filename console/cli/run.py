@@ -179,14 +179,9 @@ def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
     """Shared by ``run`` and ``sessions replay``: run, print, pick the exit status."""
     device = open_cli_device(args)
     printer = ProgressPrinter(args.quiet or args.json)
-    policy = None
-    try:
-        from console.session.trust import package_policy  # signed packages (optional)
+    from console.session.trust import package_policy
 
-        policy = package_policy()
-    except ImportError:
-        pass
-    run = Run(device, request, db_path(args), printer, package_policy=policy)
+    run = Run(device, request, db_path(args), printer, package_policy=package_policy())
     presses = {"n": 0}
 
     def on_sigint(signum: int, frame: Any) -> None:

@@ -99,7 +99,7 @@ class Verification:
     package: Package | None = None
     model_inputs: list[dict[str, Any]] = field(default_factory=list)
     model_outputs: list[dict[str, Any]] = field(default_factory=list)
-    #: "unsigned", "signed", "untrusted" or "bad"; filled by console.core.signing
+    #: "unsigned", "signed", "untrusted" or "bad"; filled by console.session.trust.check_signature
     signature: str = "unsigned"
     signer: str | None = None
 

@@ -151,11 +151,13 @@ class Run:
         ver = verify_package(self.request.package)
         if not ver.ok:
             raise RunError(f"package refused: {ver.first_line()}")
-        extra: dict[str, Any] = {"signature": ver.signature, "signer": ver.signer}
         if self.package_policy is not None:
             refusal = self.package_policy(ver)
             if refusal:
                 raise RunError(refusal)
+        # After the policy: it is what fills in the signer.
+        extra: dict[str, Any] = {"signature": ver.signature, "signer": ver.signer,
+                                 "warnings": list(ver.warnings)}
         assert ver.package is not None
         for w in ver.warnings:
             ls.event("warning", "package", w)
@@ -229,6 +231,8 @@ class Run:
         ls.session_created(sid)
         rec = Recorder(self.db_path, sid)
         rec.start()
+        for w in sig.get("warnings", []):  # e.g. "unsigned package": kept in the log too
+            rec.event("warning", "package", w)
         status, error = "failed", None
         try:
             status, error = self._run_agent(pkg, source, rec)

@@ -23,17 +23,17 @@ class Collect(RunListener):
         self.frames: list[P.Frame] = []
         self.previews: list[P.Preview] = []
         self.states: list[str] = []
-        self.hello: P.Hello | None = None
-        self.cold: P.ColdStart | None = None
+        self.hello_msg: P.Hello | None = None
+        self.cold_msg: P.ColdStart | None = None
 
     def state(self, state: str, text: str) -> None:
         self.states.append(state)
 
-    def hello(self, msg: P.Hello) -> None:  # type: ignore[override]
-        self.__dict__["hello"] = msg
+    def hello(self, msg: P.Hello) -> None:
+        self.hello_msg = msg
 
-    def cold(self, msg: P.ColdStart) -> None:  # type: ignore[override]
-        self.__dict__["cold"] = msg
+    def cold(self, msg: P.ColdStart) -> None:
+        self.cold_msg = msg
 
     def frame(self, msg: P.Frame) -> None:
         self.frames.append(msg)
@@ -55,7 +55,8 @@ def test_full_demo_run_records_consistent_session(demo_package: Path, demo_video
     assert result.status == "completed", result.error
     assert len(ls.frames) == n_video
     assert ls.previews, "previews were requested"
-    assert ls.__dict__["cold"].total_ms > 0
+    assert ls.cold_msg is not None and ls.cold_msg.total_ms > 0
+    assert ls.hello_msg is not None and ls.hello_msg.v == P.PROTOCOL_VERSION
 
     with SessionStore(db_path) as st:
         s = st.get_session(result.session_id)

@@ -66,10 +66,6 @@ def test_unsigned_package_runs_with_a_warning_and_no_signer(package: Path, db_pa
         assert st.get_session(result.session_id)["package_signer"] is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "console/session/run.py _prepare builds sig={'signer': ver.signer} BEFORE calling "
-    "package_policy(ver), which is what fills ver.signer; move that line after the policy "
-    "call and delete this marker"))
 def test_session_records_the_signer(package: Path, release_key: KeyPair, db_path: Path) -> None:
     sign_package(package, load_private_key(release_key.private), "lab-release")
     add_trusted_key(release_key.key)
