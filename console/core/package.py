@@ -398,6 +398,9 @@ def build_package(
         output["top_k"] = min(5, outputs[0]["shape"][-1])
     output.update(output_overrides or {})
     for extra in extra_files or []:
+        if Path(extra).name in files or Path(extra).name in (MANIFEST_NAME, SIGNATURE_NAME):
+            raise PackageError(str(extra), f"an extra file may not be named "
+                                           f"{Path(extra).name!r} (taken by the package)")
         files[Path(extra).name] = Path(extra)
     manifest_d: dict[str, Any] = {
         "format": FORMAT,
@@ -425,11 +428,24 @@ def build_package(
                 zf.write(p, k)
         os.replace(tmp, out_p)
     else:
-        out_p.mkdir(parents=True, exist_ok=True)
-        for k, p in files.items():
-            if p.resolve() != (out_p / k).resolve():
-                shutil.copyfile(p, out_p / k)
-        (out_p / MANIFEST_NAME).write_bytes(data)
+        # Build beside the target and swap it in: no stale files from an earlier
+        # build, and never a manifest that disagrees with the files next to it.
+        out_p.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_p.name}-", dir=out_p.parent))
+        try:
+            for k, p in files.items():
+                shutil.copyfile(p, tmp_dir / k)
+            (tmp_dir / MANIFEST_NAME).write_bytes(data)
+            old = None
+            if out_p.exists():
+                old = out_p.with_name(f".{out_p.name}-old-{os.getpid()}")
+                os.replace(out_p, old)
+            os.replace(tmp_dir, out_p)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
     return out_p
 
 

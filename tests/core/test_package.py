@@ -181,3 +181,22 @@ def test_build_reads_real_signature(pkg: Path, tmp_path: Path) -> None:
 def test_parse_manifest_rejects_non_object() -> None:
     with pytest.raises(PackageError, match="must hold a JSON object"):
         parse_manifest([1, 2])
+
+
+def test_rebuild_into_existing_folder_leaves_no_stale_files(pkg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.bin").write_bytes(b"old build")
+    build_package(pkg / "model.onnx", out, task="classification", labels=pkg / "labels.txt")
+    assert not (out / "stale.bin").exists()
+    ver = verify_package(out)
+    assert ver.ok and not ver.warnings
+
+
+def test_extra_file_cannot_shadow_the_model(pkg: Path, tmp_path: Path) -> None:
+    other = tmp_path / "x" / "model.onnx"
+    other.parent.mkdir()
+    other.write_bytes(b"not the model")
+    with pytest.raises(PackageError, match=r"may not be named 'model\.onnx'"):
+        build_package(pkg / "model.onnx", tmp_path / "o", task="classification",
+                      extra_files=[other])
