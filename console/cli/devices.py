@@ -1,4 +1,10 @@
-"""``devicelab devices``: the device list and probing."""
+"""``devicelab devices``: the saved device list, probing, and SSH host-key housekeeping.
+
+``local`` (this computer) is built in; every other device is reached over
+SSH and can be saved under a name with its remote Python, work dir and key
+file (:mod:`console.devices.device_list`). Nothing secret is ever written:
+passwords and passphrases are asked for on the terminal when needed.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +12,84 @@ import argparse
 import json
 from typing import Any
 
-from console.cli import CliError
+from console.cli import EXIT_FAILED, CliError
 
 PROBE_EXAMPLE = """example:
   devicelab devices probe local
-  devicelab devices probe ssh://root@10.0.0.7 --accept-new-host-key"""
+  devicelab devices probe ssh://root@10.0.0.7 --accept-new-host-key
+  devicelab devices probe jetson-3 --json"""
+
+ADD_EXAMPLE = """example:
+  devicelab devices add jetson-3 ssh://nvidia@10.0.0.7 --python /opt/venv/bin/python3 \\
+      --notes "bench 2, fan removed"
+  devicelab devices add pi-lab pi-lab --workdir /data/devicelab   # a ~/.ssh/config alias
+
+The device's python is the interpreter the agent runs with (onnxruntime often
+lives in a venv there). Passwords are never stored: you are asked when needed."""
+
+LIST_EXAMPLE = """example:
+  devicelab devices list
+  devicelab devices list --json"""
+
+REMOVE_EXAMPLE = """example:
+  devicelab devices remove jetson-3"""
+
+FORGET_EXAMPLE = """example:
+  devicelab devices forget-host-key jetson-3
+  devicelab devices forget-host-key ssh://root@10.0.0.7:2222
+
+Removes the device's host key from the console's own known_hosts only (keys in
+~/.ssh/known_hosts are removed with ssh-keygen -R). Do this only when you know
+the device was reinstalled: a changed key can also mean an attack."""
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("devices", help="probe devices and manage the device list",
-                       description="Devices: 'local' (this computer) is built in.")
+                       description="Devices: 'local' (this computer) is built in; lab boards "
+                                   "are reached over SSH (ssh://user@host[:port], a saved "
+                                   "name or a ~/.ssh/config alias).")
     p.set_defaults(_group_parser=p)
     ps = p.add_subparsers(dest="devices_command", metavar="SUBCOMMAND")
+
     pr = ps.add_parser("probe", help="report what a device has and what it lacks",
                        epilog=PROBE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     pr.add_argument("device", help="local, ssh://user@host[:port], a saved name or an alias")
-    pr.add_argument("--accept-new-host-key", action="store_true")
+    pr.add_argument("--accept-new-host-key", action="store_true",
+                    help="SSH: trust an unknown host's key (a changed key is always refused)")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_probe)
+
+    pa = ps.add_parser("add", help="save an SSH device under a name",
+                       epilog=ADD_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pa.add_argument("name", help="short name, e.g. jetson-3")
+    pa.add_argument("address", help="ssh://user@host[:port] or a ~/.ssh/config alias")
+    pa.add_argument("--python", default="python3",
+                    help="interpreter on the device that has numpy + onnxruntime "
+                         "(default python3)")
+    pa.add_argument("--workdir", default="",
+                    help="cache folder on the device (default ~/.cache/devicelab)")
+    pa.add_argument("--key-file", default="", help="private key file on this computer")
+    pa.add_argument("--notes", default="", help="free text shown in the device list")
+    pa.add_argument("--cache-cap-mb", type=int, default=None,
+                    help="size cap of the device cache; oldest items go first (default 2048)")
+    pa.add_argument("--replace", action="store_true", help="overwrite a device of that name")
+    pa.set_defaults(func=cmd_add)
+
+    pl = ps.add_parser("list", help="the saved devices", epilog=LIST_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_list)
+
+    pm = ps.add_parser("remove", help="forget a saved device", epilog=REMOVE_EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    pm.add_argument("name")
+    pm.set_defaults(func=cmd_remove)
+
+    pf = ps.add_parser("forget-host-key", help="drop a device's key from the console's "
+                                               "known_hosts (after a reinstall)",
+                       epilog=FORGET_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pf.add_argument("device", help="a saved name, ssh://user@host[:port] or an alias")
+    pf.set_defaults(func=cmd_forget_host_key)
 
 
 def print_facts(facts: dict[str, Any]) -> None:
@@ -61,14 +127,93 @@ def cmd_probe(args: argparse.Namespace) -> int:
     try:
         device.connect()
         facts = device.probe()
+        identity = device.identity()
     except DeviceError as exc:
         raise CliError(str(exc)) from None
     finally:
         device.close()
     if args.json:
-        print(json.dumps(facts, indent=2))
+        print(json.dumps(facts | {"identity": identity}, indent=2))
     else:
         print(f"device      {device.describe()}")
+        if identity.get("host_key_sha256"):
+            print(f"host key    {identity['host_key_type']} {identity['host_key_sha256']}")
         print_facts(facts)
-    return 1 if any("missing numpy" in r or "missing onnxruntime" in r or "too old" in r
-                    for r in facts.get("requirements") or []) else 0
+    return EXIT_FAILED if any("missing numpy" in r or "missing onnxruntime" in r
+                              or "too old" in r for r in facts.get("requirements") or []) else 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from console.devices.base import DeviceError
+    from console.devices.device_list import DEFAULT_CACHE_CAP_MB, SavedDevice, add_device
+
+    dev = SavedDevice(name=args.name, address=args.address.strip(), python=args.python.strip(),
+                      workdir=args.workdir.strip(), notes=args.notes,
+                      key_file=args.key_file.strip(),
+                      cache_cap_mb=args.cache_cap_mb or DEFAULT_CACHE_CAP_MB)
+    try:
+        from console.devices.device_list import validate
+        from console.devices.ssh import open_ssh_device
+
+        validate(dev)
+        # resolve it once (URL syntax, ~/.ssh/config) so a typo shows now, not at the run
+        target = open_ssh_device(dev.address, key_file=dev.key_file or None).target
+        add_device(dev, replace=args.replace)
+    except DeviceError as exc:
+        raise CliError(str(exc)) from None
+    print(f"saved {dev.name}: {target.user}@{target.host}:{target.port}, python {dev.python}"
+          + (f", work dir {dev.workdir}" if dev.workdir else ""))
+    print(f"check it with: devicelab devices probe {dev.name}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from console.devices.base import DeviceError
+    from console.devices.device_list import list_devices
+
+    try:
+        devices = list_devices()
+    except DeviceError as exc:
+        raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps([{"name": "local", "address": "local", "kind": "local"}]
+                         + [d.to_dict() | {"kind": "ssh"} for d in devices], indent=2))
+        return 0
+    print(f"{'name':<16} {'address':<32} {'python':<24} notes")
+    print(f"{'local':<16} {'(this computer)':<32} {'(this console)':<24}")
+    for d in devices:
+        print(f"{d.name:<16} {d.address:<32} {d.python:<24} {d.notes}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from console.devices.base import DeviceError
+    from console.devices.device_list import remove_device
+
+    try:
+        removed = remove_device(args.name)
+    except DeviceError as exc:
+        raise CliError(str(exc)) from None
+    if not removed:
+        raise CliError(f"no saved device named {args.name!r} (see devicelab devices list)")
+    print(f"removed {args.name}")
+    return 0
+
+
+def cmd_forget_host_key(args: argparse.Namespace) -> int:
+    from console.devices.base import DeviceError
+    from console.devices.hostkeys import HostKeyStore
+    from console.devices.ssh import open_ssh_device
+
+    try:
+        target = open_ssh_device(args.device).target
+        store = HostKeyStore()
+        removed = store.remove(target.hostkey_name)
+    except DeviceError as exc:
+        raise CliError(str(exc)) from None
+    if not removed:
+        raise CliError(f"the console's known_hosts ({store.console_file}) has no key for "
+                       f"{target.hostkey_name}; keys in ~/.ssh/known_hosts are removed with: "
+                       f"ssh-keygen -R '{target.hostkey_name}'")
+    print(f"removed {removed} key(s) for {target.hostkey_name} from {store.console_file}")
+    return 0

@@ -1,0 +1,221 @@
+"""SSH host-key trust: which server keys the console accepts, and the one file it writes.
+
+Keys are looked up in the user's ``~/.ssh/known_hosts`` (and any
+``UserKnownHostsFile`` from ``~/.ssh/config``), read-only, and in the
+console's own ``known_hosts`` in the config folder, the only file the
+console ever writes. The rules are OpenSSH's ``StrictHostKeyChecking
+accept-new`` and never weaker:
+
+* a key listed for the host: accepted;
+* no key at all for the host: refused with :class:`HostKeyUnknown` (key type
+  and SHA256 fingerprint in the message) unless the caller passed
+  ``accept_new`` (CLI ``--accept-new-host-key``) or the exact fingerprint a
+  user confirmed in a dialog (``accept_fingerprint``: no other key passes, so
+  a key swapped between the dialog and the reconnect is still refused);
+* keys listed for the host but none equal to the one offered (changed key, or
+  only keys of another type): refused with :class:`HostKeyChanged`, whatever
+  the flags. The user removes the old entry deliberately (``devicelab
+  devices forget-host-key`` for the console's file, ``ssh-keygen -R`` for
+  ``~/.ssh/known_hosts``).
+
+:class:`StrictHostKeyPolicy` is the paramiko ``MissingHostKeyPolicy`` that
+applies these rules (the SSH client is given no host keys of its own, so
+every key reaches the policy); paramiko's ``AutoAddPolicy`` is never used.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from console.devices.base import DeviceError, HostKeyChanged, HostKeyUnknown
+
+#: paramiko's names for an RSA key offered with SHA-2 signatures
+_RSA_ALGOS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+
+
+def fingerprint_sha256(key: paramiko.PKey) -> str:
+    """``SHA256:<base64>`` exactly as ``ssh-keygen -l`` and OpenSSH print it."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """The name a host's keys are filed under (``host`` or ``[host]:port``)."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def console_known_hosts() -> Path:
+    from console.core.paths import config_dir
+
+    return config_dir() / "known_hosts"
+
+
+def user_known_hosts() -> Path:
+    return Path(os.path.expanduser("~/.ssh/known_hosts"))
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    file: Path
+    key_type: str
+    key: paramiko.PKey
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_sha256(self.key)
+
+
+class HostKeyStore:
+    """Read every known-hosts file; write only the console's own."""
+
+    def __init__(self, read_files: Sequence[Path] | None = None,
+                 console_file: Path | None = None) -> None:
+        self.console_file = console_file or console_known_hosts()
+        files = list(read_files) if read_files is not None else [user_known_hosts()]
+        self.read_files = [f for f in files if f != self.console_file] + [self.console_file]
+
+    def lookup(self, name: str) -> list[KnownKey]:
+        """All keys any file lists for ``name`` (hashed entries included)."""
+        out: list[KnownKey] = []
+        for f in self.read_files:
+            if not f.is_file():
+                continue
+            hk = paramiko.HostKeys()
+            try:
+                hk.load(str(f))
+            except (OSError, paramiko.SSHException, ValueError) as exc:
+                raise DeviceError(f"cannot read the known-hosts file {f}: {exc}; fix or move "
+                                  "it aside") from None
+            entry = hk.lookup(name)
+            if entry is None:
+                continue
+            for key_type in entry:
+                out.append(KnownKey(f, key_type, entry[key_type]))
+        return out
+
+    def preferred_key_types(self, name: str, offered: Sequence[str]) -> list[str]:
+        """paramiko's host-key algorithm list reordered so known key types come first.
+
+        Without this, a host known by its RSA key would be asked for its
+        ed25519 key first and look "changed" (the same thing OpenSSH does).
+        """
+        known = [k.key_type for k in self.lookup(name)]
+        first: list[str] = []
+        for t in known:
+            for cand in (_RSA_ALGOS if t == "ssh-rsa" else (t,)):
+                if cand in offered and cand not in first:
+                    first.append(cand)
+        return first + [t for t in offered if t not in first]
+
+    def add(self, name: str, key: paramiko.PKey) -> Path:
+        """Append ``name key`` to the console's file (locked; kept private)."""
+        f = self.console_file
+        line = f"{name} {key.get_name()} {key.get_base64()}\n"
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="ascii") as fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                fh.write(line)
+                fh.flush()
+        except OSError as exc:
+            raise DeviceError(f"cannot save the accepted host key to {f}: {exc.strerror}"
+                              ) from None
+        return f
+
+    def remove(self, name: str) -> int:
+        """Drop every entry for ``name`` from the console's file; how many went."""
+        f = self.console_file
+        if not f.is_file():
+            return 0
+        kept: list[str] = []
+        removed = 0
+        for line in f.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+            fields = line.split()
+            if fields and fields[0].startswith("@"):
+                fields = fields[1:]
+            hosts = fields[0].split(",") if fields and not line.lstrip().startswith("#") else []
+            if any(_host_matches(h, name) for h in hosts):
+                removed += 1
+            else:
+                kept.append(line)
+        if removed:
+            tmp = f.with_name(f.name + ".tmp")
+            try:
+                tmp.write_text("".join(kept), encoding="utf-8")
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, f)
+            except OSError as exc:
+                raise DeviceError(f"cannot rewrite {f}: {exc.strerror}") from None
+        return removed
+
+
+def _host_matches(entry: str, name: str) -> bool:
+    if entry.startswith("|1|"):
+        return paramiko.HostKeys.hash_host(name, entry) == entry
+    return entry == name
+
+
+class StrictHostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Verify a server's key against the store (see the module docstring for the rules).
+
+    ``host_label`` is how the host is named in messages (e.g. ``board-7
+    ([10.0.0.7]:22)``); ``forget_hint`` the command that removes a stale key.
+    """
+
+    def __init__(self, store: HostKeyStore, *, accept_new: bool = False,
+                 accept_fingerprint: str | None = None) -> None:
+        self.store = store
+        self.accept_new = accept_new
+        self.accept_fingerprint = accept_fingerprint
+        self.accepted: list[tuple[str, str]] = []  # (name, fingerprint) newly trusted
+
+    def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
+        self.verify(hostname, key)
+
+    def verify(self, name: str, key: paramiko.PKey) -> None:
+        fp = fingerprint_sha256(key)
+        ktype = key.get_name()
+        known = self.store.lookup(name)
+        if any(k.key == key for k in known):
+            return
+        if known:
+            same = [k for k in known if k.key_type == ktype]
+            old = same[0] if same else known[0]
+            where = old.file
+            if where == self.store.console_file:
+                fix = f"devicelab devices forget-host-key '{name}'"
+            else:
+                fix = f"ssh-keygen -R '{name}' -f {where}"
+            what = (f"it now offers {ktype} {fp}, but {where} lists {old.key_type} "
+                    f"{old.fingerprint}")
+            raise HostKeyChanged(
+                f"SSH HOST KEY CHANGED for {name}: {what} - someone may be intercepting the "
+                f"connection, or the device was reinstalled; refused. Only if you know the "
+                f"device was reinstalled, remove the old key ({fix}) and connect again")
+        if self.accept_fingerprint is not None:
+            if fp == self.accept_fingerprint:
+                self.store.add(name, key)
+                self.accepted.append((name, fp))
+                return
+            raise HostKeyUnknown(
+                f"host key of {name} is {ktype} {fp}, not the {self.accept_fingerprint} that "
+                "was confirmed; refused (confirm the new fingerprint only if you trust it)",
+                name, ktype, fp)
+        if self.accept_new:
+            self.store.add(name, key)
+            self.accepted.append((name, fp))
+            return
+        raise HostKeyUnknown(
+            f"unknown SSH host key for {name}: {ktype} {fp}; if that is the device's "
+            "fingerprint (on the device: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "
+            "connect again with --accept-new-host-key", name, ktype, fp)
