@@ -1,13 +1,22 @@
-"""``devicelab sessions``: browse the session log."""
+"""``devicelab sessions``: browse, bookmark, replay, compare, export, import, delete.
+
+Thin: every sub-command parses its arguments, calls one function of the
+session layer (``console.session.replay``, ``compare``, ``export``,
+``bundle``, ``matrix``) and prints. Exit status: 0 ok, 1 a regression with
+``compare --fail-on-regression`` (or a failed replay run), 2 bad input —
+a missing session, a refused replay, an unreadable bundle — with one line
+on stderr saying what and where.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
-from console.cli import CliError, add_db_argument, db_path
+from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
 from console.cli.format import fmt_num, fmt_time, summary_lines
 from console.core.store import SessionStore, StoreError
 
@@ -19,15 +28,75 @@ SHOW_EXAMPLE = """example:
   devicelab sessions show 12
   devicelab sessions show 12 --json"""
 
+BOOKMARK_EXAMPLE = """example:
+  devicelab sessions bookmark 12 --frame 240 --note "first dropped frame"
+  devicelab sessions bookmark 12 --time 31.5 --note "fan spins up"
+
+--time is in seconds from the session's first frame (the time axis of its
+plots); the bookmark also records the frame shown at that time."""
+
+REPLAY_EXAMPLE = """example:
+  devicelab sessions replay 12
+  devicelab sessions replay 12 --device ssh://pi@10.0.0.7
+  devicelab sessions replay 3f2a9c --package ~/customer/model.zip --input ~/customer/clip.mp4
+
+Runs the recorded package, input and settings again; the new session links to
+the original. Refused (exit 2) when the package's manifest or model sha256, or
+the recording's sha256, differs from what the session recorded — the message
+names the file and what differs."""
+
+COMPARE_EXAMPLE = """example:
+  devicelab sessions compare 12 13
+  devicelab sessions compare 12 13 --tolerance 5% --fail-on-regression
+  devicelab sessions compare 12 13 -o fp32-vs-int8.html
+
+A is the reference, B the candidate. Top-1 agreement (or the matched-IoU mean of
+boxes) is computed frame by frame when both sessions ran the same recording.
+exit status: 0 no regression (or no --fail-on-regression), 1 a regression beyond
+the tolerance with --fail-on-regression, 2 bad input."""
+
+MATRIX_EXAMPLE = """example:
+  devicelab sessions matrix
+  devicelab sessions matrix --since 30d --json
+
+Rows: device (model, OS, kernel); columns: package x onnxruntime x provider;
+each cell the latest session's p95, FPS and budget verdict, and its id."""
+
+EXPORT_EXAMPLE = """example:
+  devicelab sessions export 12 --format html -o report.html
+  devicelab sessions export 12 --format csv -o run12.csv     (+ run12.telemetry.csv)
+  devicelab sessions export 12 --format mcap -o run12.mcap   (Foxglove, PlotJuggler)
+  devicelab sessions export 12 --format bundle --with-package --with-input -o run12.dlbundle
+
+A comparison of two sessions exports with: devicelab sessions compare A B -o cmp.html"""
+
+IMPORT_EXAMPLE = """example:
+  devicelab sessions import customer-run.dlbundle
+  devicelab sessions replay <printed id>
+
+Importing a bundle whose session is already in the log changes nothing (it is
+idempotent): the existing session id is printed and the exit status is 0."""
+
+DELETE_EXAMPLE = """example:
+  devicelab sessions delete 12
+  devicelab sessions delete 12 --yes      (no prompt, for scripts)"""
+
+
+def _sub(ps: Any, name: str, help: str, example: str, description: str | None = None
+         ) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = ps.add_parser(
+        name, help=help, description=description or help, epilog=example,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return p
+
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("sessions", help="browse, show and manage recorded sessions",
+    p = sub.add_parser("sessions", help="browse, replay, compare, export and manage sessions",
                        description="The session log: every run with everything needed to "
                                    "reproduce it.")
     p.set_defaults(_group_parser=p)
     ps = p.add_subparsers(dest="sessions_command", metavar="SUBCOMMAND")
-    ls = ps.add_parser("list", help="list sessions, newest first", epilog=LIST_EXAMPLE,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    ls = _sub(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
     ls.add_argument("--device", help="device name or address contains")
     ls.add_argument("--package", help="package name contains, or NAME@VERSION")
     ls.add_argument("--status", choices=("running", "completed", "stopped", "failed",
@@ -38,12 +107,84 @@ def register(sub: Any) -> None:
     ls.add_argument("--json", action="store_true")
     add_db_argument(ls)
     ls.set_defaults(func=cmd_list)
-    sh = ps.add_parser("show", help="everything one session recorded", epilog=SHOW_EXAMPLE,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    sh = _sub(ps, "show", "everything one session recorded", SHOW_EXAMPLE)
     sh.add_argument("session", help="session id (or uuid prefix)")
     sh.add_argument("--json", action="store_true")
     add_db_argument(sh)
     sh.set_defaults(func=cmd_show)
+
+    bm = _sub(ps, "bookmark", "mark a moment of a session with a note", BOOKMARK_EXAMPLE)
+    bm.add_argument("session", help="session id (or uuid prefix)")
+    where = bm.add_mutually_exclusive_group(required=True)
+    where.add_argument("--frame", type=int, metavar="N", help="frame index")
+    where.add_argument("--time", type=float, metavar="S",
+                       help="seconds from the session's first frame")
+    bm.add_argument("--note", required=True, help="what happened there")
+    add_db_argument(bm)
+    bm.set_defaults(func=cmd_bookmark)
+
+    rp = _sub(ps, "replay", "run a recorded session again (checked, linked to the original)",
+              REPLAY_EXAMPLE)
+    rp.add_argument("session", help="session id (or uuid prefix)")
+    rp.add_argument("--device", help="run on this device instead of the recorded one")
+    rp.add_argument("--package", help="a copy of the recorded package (checked by sha256)")
+    rp.add_argument("--input", help="a copy of the recorded input (checked by sha256)")
+    rp.add_argument("--fail-on-budget", action="store_true",
+                    help="exit 1 if any budget fails")
+    rp.add_argument("--accept-new-host-key", action="store_true",
+                    help="SSH: trust an unknown host's key (a changed key is always refused)")
+    rp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    rp.add_argument("--quiet", action="store_true", help="no live progress line")
+    add_db_argument(rp)
+    rp.set_defaults(func=cmd_replay)
+
+    cp = _sub(ps, "compare", "compare session B against session A", COMPARE_EXAMPLE)
+    cp.add_argument("a", help="reference session id (or uuid prefix)")
+    cp.add_argument("b", help="candidate session id (or uuid prefix)")
+    cp.add_argument("--tolerance", default="10%",
+                    help="relative change that counts as a regression (default 10%%)")
+    cp.add_argument("--fail-on-regression", action="store_true",
+                    help="exit 1 if any figure regressed beyond the tolerance")
+    cp.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    cp.add_argument("-o", "--output", metavar="PATH",
+                    help="also write the comparison as .html (with plots) or .json")
+    add_db_argument(cp)
+    cp.set_defaults(func=cmd_compare)
+
+    mx = _sub(ps, "matrix", "compatibility matrix: devices x packages, from the log",
+              MATRIX_EXAMPLE)
+    mx.add_argument("--since", help="only sessions newer than: 30m, 12h, 7d or YYYY-MM-DD")
+    mx.add_argument("--device", help="device name or address contains")
+    mx.add_argument("--package", help="package name contains, or NAME@VERSION")
+    mx.add_argument("--json", action="store_true")
+    add_db_argument(mx)
+    mx.set_defaults(func=cmd_matrix)
+
+    ex = _sub(ps, "export", "export a session as csv, json, html, mcap or a portable bundle",
+              EXPORT_EXAMPLE)
+    ex.add_argument("session", help="session id (or uuid prefix)")
+    ex.add_argument("--format", required=True,
+                    choices=("csv", "json", "html", "mcap", "bundle"))
+    ex.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    ex.add_argument("--with-package", action="store_true",
+                    help="bundle: include the model package (checked against the recorded "
+                         "sha256)")
+    ex.add_argument("--with-input", action="store_true",
+                    help="bundle: include the recorded video and its ground truth")
+    add_db_argument(ex)
+    ex.set_defaults(func=cmd_export)
+
+    im = _sub(ps, "import", "import a session bundle into the log", IMPORT_EXAMPLE)
+    im.add_argument("bundle", help="a file written by 'sessions export --format bundle'")
+    im.add_argument("--json", action="store_true")
+    add_db_argument(im)
+    im.set_defaults(func=cmd_import)
+
+    de = _sub(ps, "delete", "delete a session and everything recorded with it", DELETE_EXAMPLE)
+    de.add_argument("session", help="session id (or uuid prefix)")
+    de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_db_argument(de)
+    de.set_defaults(func=cmd_delete)
 
 
 def open_store(args: argparse.Namespace, *, write: bool = False) -> SessionStore:
@@ -176,4 +317,285 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("warnings and errors")
         for e in warn[-20:]:
             print(f"  {fmt_time(e['ts'])} {e['level']:<7} {e['text']}")
+    return 0
+
+
+# -- bookmark ------------------------------------------------------------------------
+def cmd_bookmark(args: argparse.Namespace) -> int:
+    from console.session.replay import load_timeline, resolve_moment
+
+    note = args.note.strip()
+    if not note:
+        raise CliError("--note is empty: say what happened at that moment")
+    with open_store(args) as store:
+        s = get_session(store, args.session)
+        try:
+            moment = resolve_moment(load_timeline(store, int(s["id"])), frame=args.frame,
+                                    time_s=args.time)
+            bid = store.add_bookmark(int(s["id"]), note, frame_i=moment.frame_i, ts=moment.ts)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+    where = (f"frame {moment.frame_i}, " if moment.frame_i is not None else "") + \
+        f"{moment.t:.3f} s"
+    print(f"bookmark {bid} on session {s['id']} at {where}: {note}")
+    return 0
+
+
+# -- replay --------------------------------------------------------------------------
+def _saved_device_names() -> list[str]:
+    from console.core.settings import SettingsError, load_settings
+
+    try:
+        return [str(d.get("name")) for d in load_settings().devices if d.get("name")]
+    except SettingsError:
+        return []
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from console.cli.run import execute_run
+    from console.session.replay import ReplayRefused, plan_replay, verify_replayed
+
+    with open_store(args) as store:
+        try:
+            plan = plan_replay(store, args.session, device=args.device, package=args.package,
+                               input=args.input, saved_device_names=_saved_device_names())
+        except ReplayRefused as exc:
+            raise CliError(f"replay refused: {exc}") from None
+    if not args.quiet:
+        print(f"replaying session {plan.original_id} on {plan.device}: package "
+              f"{plan.package_path}, input {plan.input_spec} (sha256 checked)", file=sys.stderr)
+        for n in plan.notes:
+            print(f"note: {n}", file=sys.stderr)
+    args.device = plan.device
+    code = execute_run(args, plan.request)
+    with open_store(args) as store:
+        row = store.conn.execute("SELECT id FROM sessions WHERE replay_of = ? ORDER BY id DESC "
+                                 "LIMIT 1", [plan.original_id]).fetchone()
+        problems = verify_replayed(store, plan.original_id, int(row[0])) if row else []
+    for p in problems:
+        print(f"devicelab: warning: the replay is not exact: {p} (a file changed during "
+              "the run)", file=sys.stderr)
+    return code or (EXIT_FAILED if problems else 0)
+
+
+# -- compare -------------------------------------------------------------------------
+def _short(v: Any) -> str:
+    t = "-" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+    if len(t) == 64 and all(c in "0123456789abcdef" for c in t):
+        return t[:16] + "…"
+    return t if len(t) <= 60 else t[:57] + "…"
+
+
+def comparison_lines(cmp: Any) -> list[str]:
+    """The terminal rendering of a :class:`console.session.compare.Comparison`."""
+    out = []
+    for lab, h in (("A", cmp.a), ("B", cmp.b)):
+        out.append(f"{lab}  session {h.id}  {h.title} on {h.device} — {h.input} "
+                   f"({h.frames} frames, {h.status})")
+    out.append("differences")
+    if not cmp.differences:
+        out.append("  none: same device, package, input and settings")
+    for d in cmp.differences:
+        out.append(f"  {d.section + ' ' + d.field:<22} {_short(d.a)} → {_short(d.b)}")
+    out.append(f"figures (B vs A, tolerance {cmp.tolerance * 100:g} %)")
+    from console.session.compare import fmt_value
+
+    for f in cmp.figures:
+        if f.group == "agreement":
+            continue
+        out.append(f"  {f.name:<21} {fmt_value(f.a, f.unit):>14} → {fmt_value(f.b, f.unit):>14}"
+                   f"   {f.text}")
+    out.append("output agreement (frame by frame)")
+    ag = cmp.agreement
+    if not ag.available:
+        out.append(f"  {ag.reason}")
+    for f in cmp.figures:
+        if f.group == "agreement":
+            out.append(f"  {f.name:<21} {fmt_value(f.b, f.unit):>14}   {f.text}")
+    if ag.disagreeing_frames:
+        shown = ", ".join(str(i) for i in ag.disagreeing_frames[:20])
+        out.append(f"  frames with another top-1: {shown}"
+                   + (" …" if len(ag.disagreeing_frames) > 20 else ""))
+    out.append(f"verdict: {cmp.verdict_line()}")
+    return out
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from console.session.compare import CompareError, compare_sessions, parse_tolerance
+    from console.session.export import ExportError, export_comparison
+
+    try:
+        tol = parse_tolerance(args.tolerance)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    with open_store(args) as store:
+        try:
+            if args.output:
+                cmp, _ = export_comparison(store, args.a, args.b, args.output, tolerance=tol)
+            else:
+                cmp = compare_sessions(store, args.a, args.b, tolerance=tol)
+        except (CompareError, ExportError) as exc:
+            raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps(cmp.to_dict(), indent=2, default=str))
+    else:
+        for line in comparison_lines(cmp):
+            print(line)
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_FAILED if args.fail_on_regression and cmp.regressions else 0
+
+
+# -- matrix --------------------------------------------------------------------------
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from console.session.matrix import build_matrix
+
+    with open_store(args) as store:
+        m = build_matrix(store, since=parse_since(args.since), device=args.device,
+                         package=args.package)
+    if args.json:
+        print(json.dumps(m.to_dict(), indent=2))
+        return 0
+    if not m.cells:
+        print("no ended sessions match: the matrix is empty")
+        return 0
+    print("rows (device · model · OS · kernel)")
+    for r, device in enumerate(m.rows):
+        print(f"  ({_row_key(r)}) {device.label}")
+    print("columns (package · onnxruntime · provider)")
+    for k, col in enumerate(m.columns, 1):
+        print(f"  [{k}] {col.label}")
+    width = 34
+    print("      " + "".join(f"{'[' + str(k) + ']':<{width}}"
+                            for k in range(1, len(m.columns) + 1)).rstrip())
+    for r in range(len(m.rows)):
+        line = f"({_row_key(r)})".ljust(6)
+        for c in range(len(m.columns)):
+            cell = m.cell(r, c)
+            if cell is None:
+                text = "-"
+            else:
+                verdict = {"none": "no budget"}.get(cell.budget, cell.budget.upper())
+                status = "" if cell.status == "completed" else f" {cell.status.upper()}"
+                text = (f"{fmt_num(cell.p95_ms, '.2f', 'ms')} {fmt_num(cell.fps, '.0f', 'fps')}"
+                        f" {verdict}{status} #{cell.session_id}")
+            line += f"{text:<{width}}"
+        print(line.rstrip())
+    print("cells: latest session's e2e p95, FPS, budget verdict, #session id "
+          "(devicelab sessions show ID)")
+    return 0
+
+
+def _row_key(r: int) -> str:
+    """a, b, … z, aa, ab, …: short row names for the grid."""
+    out = ""
+    r += 1
+    while r:
+        r, rem = divmod(r - 1, 26)
+        out = chr(97 + rem) + out
+    return out
+
+
+# -- export / import / delete --------------------------------------------------------
+def _progress() -> Any:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, text: str) -> None:
+        sys.stderr.write(f"\r\x1b[2Kexporting {fraction * 100:3.0f}%  {text}")
+        if fraction >= 1.0:
+            sys.stderr.write("\r\x1b[2K")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from console.session.bundle import export_bundle
+    from console.session.export import ExportError, export_session
+
+    if args.format != "bundle" and (args.with_package or args.with_input):
+        raise CliError("--with-package and --with-input only apply to --format bundle")
+    with open_store(args) as store:
+        try:
+            if args.format == "bundle":
+                res = export_bundle(store, args.session, args.output,
+                                    with_package=args.with_package, with_input=args.with_input,
+                                    progress=_progress())
+            else:
+                res = export_session(store, args.session, args.format, args.output,
+                                     progress=_progress())
+        except ExportError as exc:
+            raise CliError(str(exc)) from None
+    for p in res.paths:
+        print(f"wrote {p}")
+    print(f"{res.frames} frames, {res.telemetry} telemetry samples, {res.events} events")
+    for n in res.notes:
+        print(f"note: {n}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from console.session.bundle import BundleError, import_bundle
+
+    with open_store(args, write=True) as store:
+        try:
+            res = import_bundle(store, args.bundle, progress=_progress())
+        except BundleError as exc:
+            raise CliError(str(exc)) from None
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"session_id": res.session_id, "uuid": res.uuid,
+                          "already_present": res.already_present,
+                          "package": str(res.package_path) if res.package_path else None,
+                          "input": str(res.input_path) if res.input_path else None,
+                          "counts": res.counts, "notes": res.notes}, indent=2))
+    elif res.already_present:
+        print(f"session {res.uuid} is already in the log as session {res.session_id}; nothing "
+              "changed")
+    else:
+        c = res.counts
+        print(f"imported session {res.session_id} ({res.uuid}): {c.get('frames', 0)} frames, "
+              f"{c.get('telemetry', 0)} telemetry samples, {c.get('events', 0)} events, "
+              f"{c.get('bookmarks', 0)} bookmarks")
+    if not args.json:
+        if res.package_path:
+            print(f"package kept at {res.package_path}")
+        if res.input_path:
+            print(f"recording kept at {res.input_path}")
+        for n in res.notes:
+            print(f"note: {n}", file=sys.stderr)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from console.session.bundle import BundleError, delete_session
+
+    with open_store(args) as store:
+        s = get_session(store, args.session)
+        desc = (f"session {s['id']} ({s.get('package_name')}@{s.get('package_version')} on "
+                f"{s.get('device_name') or s.get('device_address')}, "
+                f"{s.get('frames_received') or 0} frames, {s.get('status')}, "
+                f"{fmt_time(s.get('started_at'))})")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise CliError(f"deleting {desc} needs confirmation: pass --yes")
+            try:
+                answer = input(f"delete {desc}? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return 0
+        try:
+            res = delete_session(store, int(s["id"]))
+        except BundleError as exc:
+            raise CliError(str(exc)) from None
+    print(f"deleted session {res.session_id} ({res.uuid})"
+          + (", and the files imported with it" if res.removed_files else "")
+          + (f"; sessions {', '.join(map(str, res.unlinked_replays))} no longer link to it"
+             if res.unlinked_replays else ""))
     return 0

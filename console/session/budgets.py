@@ -16,7 +16,7 @@ gives the verdict ``unmeasured``, never a pass.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from console.core.manifest import BUDGET_KEYS
@@ -29,16 +29,25 @@ _UNITS = {"ms": ("ms", 1.0), "s": ("ms", 1000.0), "mb": ("mb", 1.0), "mib": ("mb
           "fps": ("fps", 1.0)}
 
 
+#: The unit family each budget is measured in (what a unit suffix must belong to).
+_BASE = {"p95_ms": "ms", "p99_ms": "ms", "cold_start_s": "ms", "memory_mb": "mb",
+         "max_temp_c": "c", "energy_mj": "mj", "min_fps": "fps"}
+_EXAMPLE_UNITS = {"p95_ms": "ms or s", "p99_ms": "ms or s", "cold_start_s": "s or ms",
+                  "memory_mb": "MB or GB", "max_temp_c": "C", "energy_mj": "mJ or J",
+                  "min_fps": "fps"}
+
+
 class BudgetError(ValueError):
     pass
 
 
 def parse_budget(text: str) -> tuple[str, float]:
     """``p95=50ms`` -> ("p95_ms", 50.0); ``cold_start=1.5s`` -> ("cold_start_s", 1.5)."""
-    m = re.match(r"^\s*([a-z0-9_]+)\s*=\s*([0-9.]+)\s*([a-zA-Z°]*)\s*$", text)
+    m = re.match(r"^\s*([A-Za-z0-9_]+)\s*=\s*([0-9.]+)\s*([a-zA-Z°]*)\s*$", text)
     if not m:
         raise BudgetError(f"bad budget {text!r}: use KEY=VALUE[unit], e.g. p95=50ms")
-    key = _ALIASES.get(m.group(1), m.group(1))
+    name = m.group(1).lower()
+    key = _ALIASES.get(name, name)
     if key not in BUDGET_KEYS:
         raise BudgetError(f"unknown budget {m.group(1)!r}; known: {', '.join(BUDGET_KEYS)}")
     try:
@@ -50,8 +59,11 @@ def parse_budget(text: str) -> tuple[str, float]:
         if unit not in _UNITS:
             raise BudgetError(f"unknown unit {unit!r} in budget {text!r}")
         base, factor = _UNITS[unit]
+        if base != _BASE[key]:
+            raise BudgetError(f"budget {text!r}: {key} is not measured in {m.group(3)} (use "
+                              f"{_EXAMPLE_UNITS[key]})")
         value *= factor
-        if key == "cold_start_s" and base == "ms":
+        if key == "cold_start_s":
             value /= 1000.0  # budget kept in seconds
     return key, value
 
@@ -91,3 +103,23 @@ def evaluate_budgets(summary: Mapping[str, Any], budgets: Mapping[str, float]
             verdict = "pass" if value <= limit else "fail"
         out.append({"budget": key, "limit": limit, "value": value, "verdict": verdict})
     return out
+
+
+def overall_verdict(verdicts: Sequence[Mapping[str, Any]] | None) -> str:
+    """One word for a set of budget verdicts: ``fail`` if any failed, ``unmeasured``
+    if any figure was not measured (never a pass), ``pass`` if all passed,
+    ``none`` when no budget was declared."""
+    if not verdicts:
+        return "none"
+    kinds = {str(v.get("verdict")) for v in verdicts}
+    if "fail" in kinds:
+        return "fail"
+    if "unmeasured" in kinds:
+        return "unmeasured"
+    return "pass"
+
+
+def budget_unit(key: str) -> str:
+    """The unit a budget key is kept in (for display)."""
+    return {"p95_ms": "ms", "p99_ms": "ms", "cold_start_s": "s", "memory_mb": "MiB",
+            "max_temp_c": "°C", "energy_mj": "mJ", "min_fps": "fps"}.get(key, "")

@@ -1,0 +1,137 @@
+"""The compatibility matrix: which package runs how on which device, built from the log.
+
+This is the table QA keeps by hand today. Rows are devices as they were
+when the session ran (name, hardware model, OS, kernel: a kernel upgrade
+is a new row, because it can change the figures). Columns are
+package ``name@version`` × onnxruntime version × execution provider. A cell
+is the **latest** ended session for that pair — whatever its ending, so a
+board where the newest run failed shows ``failed``, not an older success —
+with its p95 end-to-end latency, FPS and overall budget verdict
+(:func:`console.session.budgets.overall_verdict`), and the session id it
+links to. Sessions still recording are left out.
+
+:func:`build_matrix` is a pure function over a :class:`SessionStore`
+returning dataclasses; safe from a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from console.core.store import SessionStore
+from console.session.budgets import overall_verdict
+
+__all__ = ["Cell", "Column", "DeviceRow", "Matrix", "build_matrix"]
+
+
+@dataclass(frozen=True, order=True)
+class DeviceRow:
+    name: str
+    model: str
+    os: str
+    kernel: str
+
+    @property
+    def label(self) -> str:
+        return " · ".join(x for x in (self.name, self.model, self.os, self.kernel) if x)
+
+
+@dataclass(frozen=True, order=True)
+class Column:
+    package: str  # name@version
+    onnxruntime: str
+    provider: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.package} · onnxruntime {self.onnxruntime} · {self.provider}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    session_id: int
+    status: str
+    started_at: float | None
+    p95_ms: float | None
+    fps: float | None
+    budget: str  # pass | fail | unmeasured | none
+    budgets_failed: tuple[str, ...] = ()
+    sessions: int = 1  # sessions recorded for this pair (the cell shows the latest)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: list[DeviceRow]
+    columns: list[Column]
+    cells: dict[tuple[int, int], Cell]
+
+    def cell(self, row: int, col: int) -> Cell | None:
+        return self.cells.get((row, col))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "devicelab-matrix/1",
+            "rows": [{"name": r.name, "model": r.model, "os": r.os, "kernel": r.kernel,
+                      "label": r.label} for r in self.rows],
+            "columns": [{"package": c.package, "onnxruntime": c.onnxruntime,
+                         "provider": c.provider, "label": c.label} for c in self.columns],
+            "cells": [{"row": r, "column": c, "session_id": cell.session_id,
+                       "status": cell.status, "started_at": cell.started_at,
+                       "p95_ms": cell.p95_ms, "fps": cell.fps, "budget": cell.budget,
+                       "budgets_failed": list(cell.budgets_failed), "sessions": cell.sessions}
+                      for (r, c), cell in sorted(self.cells.items())],
+        }
+
+
+def device_row(s: Mapping[str, Any]) -> DeviceRow:
+    f = s.get("device_facts") or {}
+    return DeviceRow(
+        name=str(s.get("device_name") or s.get("device_address") or "?"),
+        model=str(f.get("board") or f.get("cpu_model") or "unknown model"),
+        os=str(f.get("os") or "unknown OS"),
+        kernel=str(f.get("kernel") or "unknown kernel"))
+
+
+def column(s: Mapping[str, Any]) -> Column:
+    libs = (s.get("device_facts") or {}).get("libraries") or {}
+    return Column(package=f"{s.get('package_name')}@{s.get('package_version')}",
+                  onnxruntime=str(libs.get("onnxruntime") or "?"),
+                  provider=str(s.get("provider") or "default provider"))
+
+
+def build_matrix(store: SessionStore, *, since: float | None = None,
+                 device: str | None = None, package: str | None = None) -> Matrix:
+    """The matrix over every ended session (optionally filtered like ``sessions list``)."""
+    sessions = store.list_sessions(device=device, package=package, since=since,
+                                   limit=1_000_000_000)
+    latest: dict[tuple[DeviceRow, Column], dict[str, Any]] = {}
+    counts: dict[tuple[DeviceRow, Column], int] = {}
+    for s in sessions:
+        if s.get("status") == "running":
+            continue
+        key = (device_row(s), column(s))
+        counts[key] = counts.get(key, 0) + 1
+        when = (s.get("started_at") or s.get("created_at") or 0.0, int(s["id"]))
+        cur = latest.get(key)
+        if cur is None or when > (cur.get("started_at") or cur.get("created_at") or 0.0,
+                                  int(cur["id"])):
+            latest[key] = s
+    rows = sorted({k[0] for k in latest})
+    cols = sorted({k[1] for k in latest})
+    ri = {r: i for i, r in enumerate(rows)}
+    ci = {c: i for i, c in enumerate(cols)}
+    cells = {}
+    for (r, c), s in latest.items():
+        summ = s.get("summary") or {}
+        e2e = (summ.get("latency_ms") or {}).get("e2e") or {}
+        verdicts = summ.get("budgets") or []
+        cells[(ri[r], ci[c])] = Cell(
+            session_id=int(s["id"]), status=str(s.get("status")),
+            started_at=s.get("started_at"), p95_ms=e2e.get("p95"), fps=summ.get("fps"),
+            budget=overall_verdict(verdicts),
+            budgets_failed=tuple(str(v.get("budget")) for v in verdicts
+                                 if v.get("verdict") == "fail"),
+            sessions=counts[(r, c)])
+    return Matrix(rows, cols, cells)
