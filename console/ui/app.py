@@ -1,0 +1,141 @@
+"""``devicelab`` with no arguments: start Qt, show the window, run the event loop.
+
+Command-line options preselect what the window starts with (``--db``,
+``--package``, ``--input``, ``--truth``, ``--device``); ``--start`` starts
+the run as soon as the window is up (kiosk demos, screenshots). Tracebacks
+go to the log file; an exception that escapes a slot is shown as one line
+in the window's log pane instead of killing the window.
+
+Startup is kept short: the window is built and shown first; onnxruntime,
+OpenCV and the device probe are loaded by jobs after it is on screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+T_START = time.perf_counter()
+log = logging.getLogger("devicelab.ui")
+
+
+def _log_file() -> Path:
+    from console.core.paths import log_dir
+
+    d = log_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    return d / "devicelab.log"
+
+
+def setup_logging() -> Path | None:
+    """Debug details and tracebacks to the log file, never to the user's terminal."""
+    try:
+        path = _log_file()
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    if not any(isinstance(h, logging.FileHandler) for h in root.handlers):
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    return path
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="devicelab", description="Open the Device Lab Console "
+                                 "window (give a COMMAND for the command line instead, see "
+                                 "devicelab --help).")
+    ap.add_argument("--db", metavar="PATH", help="session database (default: $DEVICELAB_DB "
+                                                 "or the user data folder)")
+    ap.add_argument("--package", help="package directory or .zip to preselect")
+    ap.add_argument("--input", help="video file, camera:N, stream URL or synthetic[:WxH]")
+    ap.add_argument("--truth", metavar="CSV", help="ground truth 'frame,label' for the video")
+    ap.add_argument("--device", help="local, or a saved device name")
+    ap.add_argument("--start", action="store_true", help="start the run once the window is up")
+    ap.add_argument("--theme", choices=("system", "light", "dark"),
+                    help="override the theme preference for this start")
+    return ap.parse_args(list(argv))
+
+
+def _install_excepthook(window: Any) -> None:
+    """A bug in a slot becomes one line in the window (traceback in the log file)."""
+    previous = sys.excepthook
+
+    def hook(etype: type[BaseException], value: BaseException,
+             tb: TracebackType | None) -> None:
+        if issubclass(etype, KeyboardInterrupt):
+            previous(etype, value, tb)
+            return
+        log.error("unhandled exception\n%s", "".join(traceback.format_exception(etype, value,
+                                                                                  tb)))
+        try:
+            window.report("error", f"internal error: {etype.__name__}: {value} (traceback in "
+                                   f"{_log_file()})")
+        except Exception:
+            pass
+
+    sys.excepthook = hook
+
+
+def build_window(args: argparse.Namespace) -> Any:
+    """Create the QApplication (if needed) and the main window, themed, not yet shown."""
+    from PySide6.QtWidgets import QApplication
+
+    from console.core.paths import default_db_path
+    from console.ui import theme as themes
+    from console.ui.main_window import MainWindow, StartupChoices
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Device Lab Console")
+    app.setOrganizationName("devicelab")
+    app.setDesktopFileName("devicelab")
+    db = Path(args.db).expanduser() if args.db else default_db_path()
+    choices = StartupChoices(db_path=db, package=args.package, input=args.input,
+                             truth=args.truth, device=args.device, start=args.start)
+    window = MainWindow(choices, theme_choice=args.theme)
+    themes.apply(app, window.theme)
+    return app, window
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logfile = setup_logging()
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
+            and not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith("linux"):
+        print("devicelab: error: no display to open the window on (DISPLAY is not set); use "
+              "the command line (devicelab --help) or run under xvfb-run", file=sys.stderr)
+        return 2
+    try:
+        app, window = build_window(args)
+    except Exception as exc:
+        log.error("the window could not start\n%s", traceback.format_exc())
+        print(f"devicelab: error: the window could not start: {type(exc).__name__}: {exc} "
+              f"(traceback in {logfile})", file=sys.stderr)
+        return 70
+    _install_excepthook(window)
+    window.show()
+    shown_ms = (time.perf_counter() - T_START) * 1000.0
+    log.info("window shown %.0f ms after the app module was imported", shown_ms)
+    if args.start:
+        from PySide6.QtCore import QTimer
+
+        # after the demo package has verified (a job) so Start is not refused for nothing
+        QTimer.singleShot(0, window.start_when_ready)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

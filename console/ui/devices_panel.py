@@ -1,0 +1,460 @@
+"""The devices dock: "This computer" and the saved SSH devices, their state and their card.
+
+The list comes from the settings file (``console.devices.device_list``);
+add / edit / remove write it there. Probe opens the device in a job thread
+(``console.devices.registry.open_device``), connects, reads its facts and
+closes it; the card shows OS, CPU, RAM, Python, onnxruntime and its
+providers, thermal zones and cameras, plus what the device lacks and the
+command that fixes it. A dot in front of each name tells its state at a
+glance.
+
+An SSH host the console has never seen is never trusted silently: the
+probe stops with ``HostKeyUnknown``, :class:`HostKeyDialog` shows the
+SHA256 fingerprint, and only when the user accepts is the probe repeated
+with exactly that fingerprint (a key swapped in between is still refused).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QSize, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.devices.base import DeviceError, HostKeyUnknown
+from console.ui.jobs import JobRunner, error_text
+
+LOCAL_SPEC = "local"
+STATE_COLORS = {"unknown": "#9aa0a6", "probing": "#f59f00", "ready": "#2f9e44",
+                "problem": "#f08c00", "error": "#e03131", "running": "#1c7ed6"}
+STATE_TEXT = {"unknown": "not probed yet", "probing": "probing…", "ready": "ready",
+              "problem": "reachable, but lacks something", "error": "unreachable or refused",
+              "running": "running"}
+
+
+@dataclass
+class DeviceEntry:
+    """One row of the list. ``spec`` is what ``open_device`` takes."""
+
+    name: str
+    spec: str
+    address: str
+    kind: str  # "local" | "ssh"
+    saved: dict[str, Any] = field(default_factory=dict)
+    state: str = "unknown"
+    facts: dict[str, Any] | None = None
+    error: str | None = None
+    #: a fingerprint the user accepted in the dialog this session (for the next connect)
+    accepted_fingerprint: str | None = None
+
+
+def _dot(color: str) -> QIcon:
+    pm = QPixmap(12, 12)
+    pm.fill(QColor(0, 0, 0, 0))
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    p.setBrush(QColor(color))
+    p.setPen(QColor(color).darker(130))
+    p.drawEllipse(1, 1, 10, 10)
+    p.end()
+    return QIcon(pm)
+
+
+def open_for_window(entry: DeviceEntry) -> Any:
+    """Open (not connect) the device of ``entry`` with the window's SSH options."""
+    from console.devices.registry import open_device
+
+    if entry.kind == "local":
+        return open_device(LOCAL_SPEC)
+    opts: dict[str, Any] = {"interactive": False}
+    if entry.accepted_fingerprint:
+        opts["accept_host_key_fingerprint"] = entry.accepted_fingerprint
+    return open_device(entry.spec, **opts)
+
+
+def probe_device(entry: DeviceEntry) -> dict[str, Any]:
+    """Job thread: open, connect, probe, close."""
+    dev = open_for_window(entry)
+    try:
+        dev.connect()
+        facts: dict[str, Any] = dev.probe()
+        return facts
+    finally:
+        dev.close()
+
+
+def card_html(entry: DeviceEntry) -> str:
+    """The device card: what the probe found, and what is missing."""
+    e = html.escape
+    head = (f"<b>{e(entry.name)}</b> <span style='color:gray'>{e(entry.address)}</span><br>"
+            f"<span style='color:{STATE_COLORS[entry.state]}'>● {e(STATE_TEXT[entry.state])}"
+            "</span>")
+    if entry.error:
+        head += f"<br><span style='color:#e03131'>{e(entry.error)}</span>"
+    f = entry.facts
+    if not f:
+        return head + ("<br><span style='color:gray'>Probe (Ctrl+P) to see this device's "
+                       "card.</span>")
+    libs = f.get("libraries") or {}
+    ram = f.get("ram_bytes")
+    zones = f.get("thermal_zones") or []
+    cams = f.get("cameras") or []
+    rows = [
+        ("Host", f.get("hostname")),
+        ("OS", f"{f.get('os')} · kernel {f.get('kernel')} · {f.get('arch')}"),
+        ("Board", f.get("board")),
+        ("CPU", f"{f.get('cpu_model')} × {f.get('cores')}"),
+        ("RAM", f"{ram / 2**30:.1f} GiB" if ram else "unknown"),
+        ("Python", f"{f.get('python')} ({f.get('python_executable')})"),
+        ("Libraries", f"numpy {libs.get('numpy') or 'MISSING'} · onnxruntime "
+                      f"{libs.get('onnxruntime') or 'MISSING'} · opencv "
+                      f"{libs.get('opencv') or 'MISSING'}"),
+        ("Providers", ", ".join(f.get("providers") or []) or "none"),
+        ("Thermal", ", ".join(f"{z.get('name')} ({z.get('zone')})" for z in zones)
+         or "no thermal zones"),
+        ("Cameras", ", ".join(str(c.get("device")) + (f" ({c['name']})" if c.get("name") else "")
+                              for c in cams) or "none found"),
+    ]
+    body = "".join(f"<tr><td style='color:gray'>{e(k)}</td><td>{e(str(v))}</td></tr>"
+                   for k, v in rows if v)
+    req = "".join(f"<br><span style='color:#e8590c'>missing: {e(r)}</span>"
+                  for r in f.get("requirements") or [])
+    return f"{head}<table cellspacing='0' cellpadding='1'>{body}</table>{req}"
+
+
+class HostKeyDialog(QDialog):
+    """Unknown SSH host key: show the fingerprint, let the user trust it or refuse."""
+
+    def __init__(self, device: str, host: str, key_type: str, fingerprint: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("hostKeyDialog")
+        self.setWindowTitle("Unknown SSH host key")
+        self.fingerprint = fingerprint
+        lay = QVBoxLayout(self)
+        text = QLabel(
+            f"<p>The console has never connected to <b>{html.escape(host)}</b> "
+            f"({html.escape(device)}) before. Its {html.escape(key_type)} host key has the "
+            "fingerprint:</p>")
+        text.setWordWrap(True)
+        lay.addWidget(text)
+        fp = QLineEdit(fingerprint)
+        fp.setObjectName("fingerprint")
+        fp.setReadOnly(True)
+        fp.setMinimumWidth(fp.fontMetrics().horizontalAdvance(fingerprint) + 24)
+        lay.addWidget(fp)
+        how = QLabel("<p>Compare it with what the device itself reports, e.g. on its console: "
+                     "<code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code>. Trust it "
+                     "only if they are identical; otherwise someone may be between you and the "
+                     "device.</p>")
+        how.setWordWrap(True)
+        lay.addWidget(how)
+        buttons = QDialogButtonBox()
+        self.trust_button = buttons.addButton("Trust this key and connect",
+                                              QDialogButtonBox.ButtonRole.AcceptRole)
+        self.refuse_button = buttons.addButton("Refuse", QDialogButtonBox.ButtonRole.RejectRole)
+        self.refuse_button.setDefault(True)
+        self.refuse_button.setAutoDefault(True)
+        self.trust_button.setAutoDefault(False)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+
+
+class DeviceDialog(QDialog):
+    """Add or edit a saved SSH device (no passwords: a key file path at most)."""
+
+    def __init__(self, existing: dict[str, Any] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Edit device" if existing else "Add an SSH device")
+        self.existing = existing or {}
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.name = QLineEdit(self.existing.get("name", ""))
+        self.name.setPlaceholderText("jetson-1")
+        self.address = QLineEdit(self.existing.get("address", ""))
+        self.address.setPlaceholderText("ssh://user@host[:port] or a ~/.ssh/config alias")
+        self.python = QLineEdit(self.existing.get("python", "python3"))
+        self.python.setToolTip("The interpreter that has numpy and onnxruntime, "
+                               "e.g. /opt/venv/bin/python")
+        self.workdir = QLineEdit(self.existing.get("workdir", ""))
+        self.workdir.setPlaceholderText("default: ~/.cache/devicelab")
+        krow = QHBoxLayout()
+        self.key_file = QLineEdit(self.existing.get("key_file", ""))
+        self.key_file.setPlaceholderText("optional private key file (path only)")
+        kb = QPushButton("…")
+        kb.clicked.connect(self._choose_key)
+        krow.addWidget(self.key_file, 1)
+        krow.addWidget(kb)
+        self.notes = QLineEdit(self.existing.get("notes", ""))
+        form.addRow("Name", self.name)
+        form.addRow("Address", self.address)
+        form.addRow("Python", self.python)
+        form.addRow("Work dir", self.workdir)
+        form.addRow("Key file", krow)
+        form.addRow("Notes", self.notes)
+        lay.addLayout(form)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color:#e03131")
+        self.error.setWordWrap(True)
+        lay.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._save)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.saved: Any = None
+
+    def _choose_key(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Private key file", "", "All files (*)")
+        if f:
+            self.key_file.setText(f)
+
+    def _save(self) -> None:
+        from console.devices.device_list import SavedDevice, add_device, remove_device
+
+        dev = SavedDevice.from_dict({
+            **self.existing, "name": self.name.text().strip(),
+            "address": self.address.text().strip(), "python": self.python.text().strip(),
+            "workdir": self.workdir.text().strip(), "key_file": self.key_file.text().strip(),
+            "notes": self.notes.text().strip()})
+        try:
+            renamed = bool(self.existing) and self.existing.get("name") != dev.name
+            add_device(dev, replace=bool(self.existing) and not renamed)
+            if renamed:
+                remove_device(str(self.existing.get("name")))
+        except DeviceError as exc:
+            self.error.setText(str(exc))
+            return
+        self.saved = dev
+        self.accept()
+
+
+class DevicesPanel(QWidget):
+    #: the selected device changed (DeviceEntry)
+    selected = Signal(object)
+    #: a device's facts arrived (DeviceEntry)
+    probed = Signal(object)
+    #: a line for the log pane: level, text
+    message = Signal(str, str)
+
+    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.entries: list[DeviceEntry] = []
+        #: how dialogs are shown; tests may replace it (returns True to trust)
+        self.ask_host_key: Callable[[DeviceEntry, HostKeyUnknown], bool] = self._ask_host_key
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        self.list = QListWidget()
+        self.list.setObjectName("deviceList")
+        self.list.setIconSize(QSize(12, 12))
+        self.list.currentRowChanged.connect(self._on_row)
+        lay.addWidget(self.list)
+        row = QHBoxLayout()
+        self.add_button = QPushButton("Add…")
+        self.add_button.clicked.connect(self.add_device)
+        self.edit_button = QPushButton("Edit…")
+        self.edit_button.clicked.connect(self.edit_device)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_device)
+        self.probe_button = QPushButton("Probe")
+        self.probe_button.setObjectName("probeButton")
+        self.probe_button.setToolTip("Connect and read what the device has (Ctrl+P)")
+        self.probe_button.clicked.connect(lambda: self.probe())
+        for b in (self.add_button, self.edit_button, self.remove_button, self.probe_button):
+            row.addWidget(b)
+        lay.addLayout(row)
+        self.card = QTextBrowser()
+        self.card.setObjectName("deviceCard")
+        self.card.setMinimumHeight(80)
+        lay.addWidget(self.card, 1)
+        self.reload()
+
+    # -- list -------------------------------------------------------------------------
+    def reload(self, select: str | None = None) -> None:
+        from console.devices.device_list import list_devices
+        from console.devices.local import LOCAL_NAME
+
+        keep = {e.spec: e for e in self.entries}
+        cur = self.current()
+        current = select or (cur.spec if cur is not None else LOCAL_SPEC)
+        entries = [keep.get(LOCAL_SPEC) or DeviceEntry(LOCAL_NAME, LOCAL_SPEC, "this computer",
+                                                       "local")]
+        try:
+            saved = list_devices()
+        except DeviceError as exc:
+            saved = []
+            self.message.emit("error", f"saved devices unavailable: {exc}")
+        for d in saved:
+            old = keep.get(d.name)
+            entry = DeviceEntry(d.name, d.name, d.address, "ssh", d.to_dict())
+            if old is not None and old.address == d.address:
+                entry.state, entry.facts, entry.error = old.state, old.facts, old.error
+                entry.accepted_fingerprint = old.accepted_fingerprint
+            entries.append(entry)
+        self.entries = entries
+        self.list.blockSignals(True)
+        self.list.clear()
+        for e in entries:
+            self.list.addItem(QListWidgetItem(""))
+            self._refresh_item(e)
+        self.list.blockSignals(False)
+        self._fit_list()
+        idx = next((k for k, e in enumerate(entries) if e.spec == current), 0)
+        self.list.setCurrentRow(idx)
+        self._on_row(idx)
+
+    def _refresh_item(self, entry: DeviceEntry) -> None:
+        k = self.entries.index(entry)
+        item = self.list.item(k)
+        if item is None:
+            return
+        label = entry.name if entry.kind == "local" else f"{entry.name}  —  {entry.address}"
+        item.setText(label)
+        item.setIcon(_dot(STATE_COLORS[entry.state]))
+        item.setToolTip(STATE_TEXT[entry.state] + (f": {entry.error}" if entry.error else ""))
+        if self.current() is entry:
+            self.card.setHtml(card_html(entry))
+
+    def current(self) -> DeviceEntry | None:
+        k = self.list.currentRow()
+        return self.entries[k] if 0 <= k < len(self.entries) else None
+
+    def select(self, spec: str) -> bool:
+        for k, e in enumerate(self.entries):
+            if spec in (e.spec, e.name):
+                self.list.setCurrentRow(k)
+                return True
+        return False
+
+    def _on_row(self, k: int) -> None:
+        e = self.current()
+        if e is None:
+            return
+        self.edit_button.setEnabled(e.kind != "local")
+        self.remove_button.setEnabled(e.kind != "local")
+        self.card.setHtml(card_html(e))
+        self.selected.emit(e)
+
+    def set_state(self, entry: DeviceEntry, state: str, error: str | None = None) -> None:
+        entry.state = state
+        entry.error = error
+        self._refresh_item(entry)
+
+    def set_editable(self, editable: bool) -> None:
+        """While a run goes the device cannot change (its card stays readable)."""
+        self.list.setEnabled(editable)
+        self.add_button.setEnabled(editable)
+        e = self.current()
+        saved = editable and e is not None and e.kind != "local"
+        self.edit_button.setEnabled(saved)
+        self.remove_button.setEnabled(saved)
+        self.probe_button.setEnabled(editable)
+
+    def _fit_list(self) -> None:
+        rows = max(1, min(5, self.list.count()))
+        h = self.list.sizeHintForRow(0) if self.list.count() else 18
+        self.list.setFixedHeight(rows * max(h, 18) + 2 * self.list.frameWidth() + 4)
+
+    # -- add / edit / remove ---------------------------------------------------------------
+    def add_device(self) -> None:
+        dlg = DeviceDialog(None, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted and dlg.saved is not None:
+            self.message.emit("info", f"device {dlg.saved.name} saved")
+            self.reload(select=dlg.saved.name)
+
+    def edit_device(self) -> None:
+        e = self.current()
+        if e is None or e.kind == "local":
+            return
+        dlg = DeviceDialog(e.saved, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted and dlg.saved is not None:
+            self.message.emit("info", f"device {dlg.saved.name} saved")
+            self.reload(select=dlg.saved.name)
+
+    def remove_device(self) -> None:
+        e = self.current()
+        if e is None or e.kind == "local":
+            return
+        answer = QMessageBox.question(self, "Remove device",
+                                      f"Remove {e.name} from the saved devices? Its sessions "
+                                      "stay in the log.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        from console.devices.device_list import remove_device
+
+        try:
+            remove_device(e.name)
+        except DeviceError as exc:
+            self.message.emit("error", str(exc))
+            return
+        self.message.emit("info", f"device {e.name} removed")
+        self.reload(select=LOCAL_SPEC)
+
+    # -- probe ------------------------------------------------------------------------
+    def probe(self, entry: DeviceEntry | None = None) -> None:
+        e = entry or self.current()
+        if e is None or e.state == "probing":
+            return
+        self.set_state(e, "probing")
+        self.jobs.submit("probe", lambda: probe_device(e),
+                         lambda facts: self._on_probed(e, facts),
+                         lambda exc: self._on_probe_failed(e, exc))
+
+    def _on_probed(self, e: DeviceEntry, facts: dict[str, Any]) -> None:
+        e.facts = facts
+        problems = facts.get("requirements") or []
+        blocking = [r for r in problems if "missing numpy" in r or "missing onnxruntime" in r
+                    or "too old" in r]
+        self.set_state(e, "problem" if blocking else "ready")
+        self.message.emit("info", f"probed {e.name}: {facts.get('os')}, python "
+                                  f"{facts.get('python')}, providers "
+                                  f"{', '.join(facts.get('providers') or []) or 'none'}")
+        for r in problems:
+            self.message.emit("warning", f"{e.name}: {r}")
+        self.probed.emit(e)
+
+    def _on_probe_failed(self, e: DeviceEntry, exc: BaseException) -> None:
+        if isinstance(exc, HostKeyUnknown):
+            self.set_state(e, "unknown", "host key not trusted yet")
+            if self.ask_host_key(e, exc):
+                e.accepted_fingerprint = exc.fingerprint
+                self.message.emit("info", f"{e.name}: trusting host key {exc.fingerprint}")
+                self.probe(e)
+            else:
+                self.set_state(e, "error", f"host key refused ({exc.fingerprint})")
+                self.message.emit("warning", f"{e.name}: host key {exc.fingerprint} refused; "
+                                             "not connected")
+            return
+        text = error_text(exc)
+        self.set_state(e, "error", text)
+        self.message.emit("error", f"probe of {e.name} failed: {text}")
+
+    def _ask_host_key(self, e: DeviceEntry, exc: HostKeyUnknown) -> bool:
+        dlg = HostKeyDialog(e.name, exc.host, exc.key_type, exc.fingerprint, self)
+        return dlg.exec() == QDialog.DialogCode.Accepted
+
+    def sizeHint(self) -> QSize:
+        return QSize(360, 240)
+

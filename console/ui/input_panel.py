@@ -1,0 +1,324 @@
+"""The input dock: what the run reads frames from, and when it stops.
+
+Four kinds, the same grammar as ``devicelab run --input``: a recorded video
+file (its duration and frame count read in a job thread with OpenCV), a
+camera on the device (from the device's probe), a stream URL, or synthetic
+frames. A ground-truth CSV next to a recording (``NAME.truth.csv``) is
+picked up so the summary scores accuracy. Limits: frames, duration, target
+FPS, loop.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.core.inputs import redact_url
+from console.ui.jobs import JobRunner, error_text
+
+KINDS = (("video", "Recorded video"), ("camera", "Camera on the device"),
+         ("stream", "Stream URL"), ("synthetic", "Synthetic frames"))
+
+
+def video_info(path: str) -> dict[str, Any]:
+    """Frame count, FPS, duration and size of a recording (job thread)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(2, "video file not found", str(p))
+    import cv2
+
+    cap = cv2.VideoCapture(str(p))
+    try:
+        if not cap.isOpened():
+            raise OSError(f"OpenCV cannot open {p.name} as a video; convert it to .avi (MJPG) "
+                          "or .mp4 (mp4v)")
+        frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    finally:
+        cap.release()
+    return {"frames": frames, "fps": fps, "width": w, "height": h,
+            "duration_s": frames / fps if fps > 0 and frames > 0 else None,
+            "size": p.stat().st_size}
+
+
+def truth_for(video: str) -> str | None:
+    """``NAME.truth.csv`` next to ``NAME.ext``, if there is one."""
+    p = Path(video)
+    cand = p.with_name(p.stem + ".truth.csv")
+    return str(cand) if cand.is_file() else None
+
+
+class InputPanel(QWidget):
+    changed = Signal()
+
+    def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self._token = 0
+        self.info: dict[str, Any] | None = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        self.kind_combo = QComboBox()
+        self.kind_combo.setObjectName("inputKind")
+        for key, label in KINDS:
+            self.kind_combo.addItem(label, key)
+        lay.addWidget(self.kind_combo)
+        self.stack = QStackedWidget()
+        lay.addWidget(self.stack)
+
+        # video
+        video = QWidget()
+        vl = QFormLayout(video)
+        vl.setContentsMargins(0, 0, 0, 0)
+        vrow = QHBoxLayout()
+        self.video_edit = QLineEdit()
+        self.video_edit.setObjectName("videoPath")
+        self.video_edit.setPlaceholderText("a recording (.avi, .mp4, …)")
+        self.video_edit.editingFinished.connect(lambda: self.set_video(self.video_edit.text()))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self.choose_video)
+        self._browse_buttons = [browse]
+        vrow.addWidget(self.video_edit, 1)
+        vrow.addWidget(browse)
+        vl.addRow("File", vrow)
+        self.video_info_label = QLabel("-")
+        self.video_info_label.setWordWrap(True)
+        self.video_info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        vl.addRow("", self.video_info_label)
+        trow = QHBoxLayout()
+        self.truth_edit = QLineEdit()
+        self.truth_edit.setObjectName("truthPath")
+        self.truth_edit.setPlaceholderText("optional frame,label CSV to score accuracy")
+        tbrowse = QPushButton("…")
+        tbrowse.setToolTip("Choose a ground-truth CSV")
+        tbrowse.clicked.connect(self.choose_truth)
+        self._browse_buttons.append(tbrowse)
+        trow.addWidget(self.truth_edit, 1)
+        trow.addWidget(tbrowse)
+        vl.addRow("Truth", trow)
+        self.stack.addWidget(video)
+
+        # camera
+        cam = QWidget()
+        cl = QFormLayout(cam)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.camera_combo = QComboBox()
+        self.camera_combo.setObjectName("cameraCombo")
+        cl.addRow("Camera", self.camera_combo)
+        self.camera_note = QLabel("Probe the device to list its cameras.")
+        self.camera_note.setWordWrap(True)
+        cl.addRow("", self.camera_note)
+        self.stack.addWidget(cam)
+        self.set_cameras(None)
+
+        # stream
+        stream = QWidget()
+        sl = QFormLayout(stream)
+        sl.setContentsMargins(0, 0, 0, 0)
+        self.url_edit = QLineEdit()
+        self.url_edit.setObjectName("streamUrl")
+        self.url_edit.setPlaceholderText("rtsp://camera.local/stream")
+        sl.addRow("URL", self.url_edit)
+        note = QLabel("Opened on the device; a password in the URL is never recorded.")
+        note.setWordWrap(True)
+        sl.addRow("", note)
+        self.stack.addWidget(stream)
+
+        # synthetic
+        syn = QWidget()
+        yl = QHBoxLayout(syn)
+        yl.setContentsMargins(0, 0, 0, 0)
+        self.syn_w = QSpinBox()
+        self.syn_w.setRange(8, 8192)
+        self.syn_w.setValue(640)
+        self.syn_h = QSpinBox()
+        self.syn_h.setRange(8, 8192)
+        self.syn_h.setValue(480)
+        yl.addWidget(QLabel("Size"))
+        yl.addWidget(self.syn_w)
+        yl.addWidget(QLabel("×"))
+        yl.addWidget(self.syn_h)
+        yl.addStretch(1)
+        self.stack.addWidget(syn)
+
+        # limits
+        limits = QFormLayout()
+        limits.setContentsMargins(0, 4, 0, 0)
+        limits.setVerticalSpacing(2)
+        self.frames_spin = QSpinBox()
+        self.frames_spin.setObjectName("framesLimit")
+        self.frames_spin.setRange(0, 100_000_000)
+        self.frames_spin.setSpecialValueText("no limit")
+        self.duration_spin = QDoubleSpinBox()
+        self.duration_spin.setObjectName("durationLimit")
+        self.duration_spin.setRange(0, 7 * 24 * 3600)
+        self.duration_spin.setDecimals(1)
+        self.duration_spin.setSuffix(" s")
+        self.duration_spin.setSpecialValueText("no limit")
+        self.fps_spin = QDoubleSpinBox()
+        self.fps_spin.setObjectName("targetFps")
+        self.fps_spin.setRange(0, 10_000)
+        self.fps_spin.setDecimals(1)
+        self.fps_spin.setSpecialValueText("as fast as possible")
+        self.loop_check = QCheckBox("Loop the recording")
+        self.loop_check.setObjectName("loopCheck")
+        lrow = QHBoxLayout()
+        lrow.addWidget(self.frames_spin)
+        lrow.addWidget(QLabel("Duration"))
+        lrow.addWidget(self.duration_spin)
+        limits.addRow("Frames", lrow)
+        frow = QHBoxLayout()
+        frow.addWidget(self.fps_spin)
+        frow.addWidget(self.loop_check)
+        limits.addRow("Target FPS", frow)
+        lay.addLayout(limits)
+
+        self.kind_combo.currentIndexChanged.connect(self._kind_changed)
+        self._kind_changed()
+
+    def set_editable(self, editable: bool) -> None:
+        """While a run goes, the choice is locked (the information stays readable)."""
+        for w in (self.kind_combo, self.video_edit, self.truth_edit, self.camera_combo,
+                  self.url_edit, self.syn_w, self.syn_h, self.frames_spin, self.duration_spin,
+                  self.fps_spin, self.loop_check, *self._browse_buttons):
+            w.setEnabled(editable)
+        if editable:
+            self.loop_check.setEnabled(self.kind() == "video")
+            self.camera_combo.setEnabled(self.camera_combo.count() > 0)
+
+    # -- kinds --------------------------------------------------------------------------
+    def kind(self) -> str:
+        return str(self.kind_combo.currentData())
+
+    def set_kind(self, kind: str) -> None:
+        k = self.kind_combo.findData(kind)
+        if k >= 0:
+            self.kind_combo.setCurrentIndex(k)
+
+    def _kind_changed(self) -> None:
+        self.stack.setCurrentIndex(self.kind_combo.currentIndex())
+        self.loop_check.setEnabled(self.kind() == "video")
+        self.changed.emit()
+
+    # -- video --------------------------------------------------------------------------
+    def choose_video(self) -> None:
+        start = str(Path(self.video_edit.text()).parent) if self.video_edit.text() else ""
+        f, _ = QFileDialog.getOpenFileName(self, "Open a recording", start,
+                                           "Videos (*.avi *.mp4 *.mkv *.mov *.webm);;"
+                                           "All files (*)")
+        if f:
+            self.set_video(f)
+
+    def choose_truth(self) -> None:
+        start = str(Path(self.video_edit.text()).parent) if self.video_edit.text() else ""
+        f, _ = QFileDialog.getOpenFileName(self, "Ground truth (frame,label CSV)", start,
+                                           "CSV (*.csv);;All files (*)")
+        if f:
+            self.truth_edit.setText(f)
+
+    def set_video(self, path: str, truth: str | None = None) -> None:
+        path = path.strip()
+        previous = getattr(self, "_video_path", None)
+        self.video_edit.setText(path)
+        self.set_kind("video")
+        if path == previous and truth is None:
+            return
+        self._video_path = path
+        auto = truth if truth is not None else (truth_for(path) if path else None)
+        if auto is not None or not self.truth_edit.text():
+            self.truth_edit.setText(auto or "")
+        self.info = None
+        if not path:
+            self.video_info_label.setText("-")
+            return
+        self._token += 1
+        token = self._token
+        self.video_info_label.setText("reading…")
+        self.jobs.submit("video-info", lambda: video_info(path),
+                         lambda info: self._on_info(token, info),
+                         lambda exc: self._on_info_failed(token, exc))
+        self.changed.emit()
+
+    def _on_info(self, token: int, info: dict[str, Any]) -> None:
+        if token != self._token:
+            return
+        self.info = info
+        dur = info.get("duration_s")
+        parts = [f"{info['frames']} frames" if info.get("frames") else "frame count unknown",
+                 f"{dur:.1f} s" if dur else "duration unknown",
+                 f"{info['width']}×{info['height']}" if info.get("width") else "",
+                 f"{info['fps']:.1f} fps" if info.get("fps") else ""]
+        self.video_info_label.setText(" · ".join(p for p in parts if p))
+
+    def _on_info_failed(self, token: int, exc: BaseException) -> None:
+        if token != self._token:
+            return
+        self.info = None
+        self.video_info_label.setText(f"<span style='color:#e03131'>"
+                                      f"{html.escape(error_text(exc))}</span>")
+
+    # -- camera -------------------------------------------------------------------------
+    def set_cameras(self, cameras: list[dict[str, Any]] | None, device: str = "") -> None:
+        self.camera_combo.clear()
+        for cam in cameras or []:
+            dev = str(cam.get("device", ""))
+            idx = dev[len("/dev/video"):] if dev.startswith("/dev/video") else dev
+            name = f"{dev} ({cam['name']})" if cam.get("name") else dev
+            self.camera_combo.addItem(name, f"camera:{idx}")
+        if cameras is None:
+            self.camera_note.setText("Probe the device to list its cameras.")
+        elif not cameras:
+            self.camera_note.setText(f"No camera found on {device or 'the device'} "
+                                     "(no /dev/video*).")
+        else:
+            self.camera_note.setText("")
+        self.camera_combo.setEnabled(bool(cameras))
+
+    # -- the request ----------------------------------------------------------------------
+    def spec(self) -> str:
+        """The ``--input`` text for the run ('' when incomplete)."""
+        kind = self.kind()
+        if kind == "video":
+            return self.video_edit.text().strip()
+        if kind == "camera":
+            data = self.camera_combo.currentData()
+            return str(data) if data else ""
+        if kind == "stream":
+            return self.url_edit.text().strip()
+        return f"synthetic:{self.syn_w.value()}x{self.syn_h.value()}"
+
+    def describe(self) -> str:
+        """A loggable description (a stream password is hidden)."""
+        spec = self.spec()
+        return redact_url(spec) if self.kind() == "stream" else spec
+
+    def truth(self) -> str | None:
+        if self.kind() != "video":
+            return None
+        t = self.truth_edit.text().strip()
+        return t or None
+
+    def limits(self) -> dict[str, Any]:
+        return {"frames": self.frames_spin.value(), "duration": self.duration_spin.value(),
+                "fps": self.fps_spin.value(),
+                "loop": self.loop_check.isChecked() and self.kind() == "video"}

@@ -1,0 +1,294 @@
+"""The live data path between a run thread and the display timer (no Qt here).
+
+Sampling rate is not repaint rate: the run thread calls :class:`LiveFeed`
+for every frame, telemetry sample and preview (a lock and an append, no IO,
+no Qt), and the window's display timer calls :meth:`LiveFeed.drain` about
+30 times a second and appends the batch to :class:`FrameHistory` and
+:class:`TelemetryHistory`, which keep enough history for the widest
+scrolling window. Curves are drawn from :func:`peak_decimate` of the
+visible slice, so a 1 000-frame/s device costs the same repaint as a
+30-frame/s one. Every frame is still recorded: recording is the run's
+writer thread's job (``console.session.recorder``), not this module's.
+
+A figure the device does not report is absent from its series, never a 0:
+:meth:`TelemetryHistory.has` says whether a series ever had a value.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from console.core import protocol as P
+
+#: Frame columns kept by :class:`FrameHistory` (and in a :class:`Batch`).
+FRAME_COLUMNS = ("ts", "pre", "infer", "post", "e2e", "i")
+#: The longest scrolling window the graphs offer, seconds.
+MAX_WINDOW_S = 600.0
+#: Frames kept for the graphs; at 1 000 frames/s that is ~5 minutes (~19 MB).
+FRAME_CAPACITY = 400_000
+
+
+@dataclass(frozen=True)
+class PreviewImage:
+    """The newest preview, decoded off the GUI thread, with its frame's output."""
+
+    i: int
+    ts: float
+    w: int
+    h: int
+    image: Any  # a QImage (decoded by the Qt adapter); opaque here
+    out: Mapping[str, Any] | None
+
+
+@dataclass
+class Batch:
+    """What arrived since the previous :meth:`LiveFeed.drain`."""
+
+    frames: np.ndarray  # shape (n, len(FRAME_COLUMNS)), time-ordered as received
+    telemetry: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    preview: PreviewImage | None = None
+    #: output of the newest frame (for the live view when there are no previews)
+    last_out: tuple[int, Mapping[str, Any]] | None = None
+    frames_total: int = 0
+
+
+class LiveFeed:
+    """Thread-safe hand-off: the run thread appends, the display timer drains."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._frames: list[tuple[float, float, float, float, float, int]] = []
+        self._telemetry: list[tuple[float, dict[str, Any]]] = []
+        self._preview: PreviewImage | None = None
+        self._last_out: tuple[int, Mapping[str, Any]] | None = None
+        self._total = 0
+
+    # -- producer (run thread) -------------------------------------------------
+    def add_frame(self, msg: P.Frame) -> None:
+        row = (msg.ts, msg.pre, msg.infer, msg.post, msg.e2e, msg.i)
+        with self._lock:
+            self._frames.append(row)
+            self._last_out = (msg.i, msg.out)
+            self._total += 1
+
+    def add_telemetry(self, ts: float, sample: dict[str, Any]) -> None:
+        with self._lock:
+            self._telemetry.append((ts, sample))
+
+    def set_preview(self, i: int, ts: float, w: int, h: int, image: Any) -> None:
+        """Keep only the newest preview. The agent sends a preview right after its
+        frame, so the newest output belongs to it when the indices match."""
+        with self._lock:
+            out = self._last_out[1] if self._last_out and self._last_out[0] == i else None
+            self._preview = PreviewImage(i, ts, w, h, image, out)
+
+    # -- consumer (display timer) ---------------------------------------------
+    def drain(self) -> Batch:
+        with self._lock:
+            frames, self._frames = self._frames, []
+            tele, self._telemetry = self._telemetry, []
+            preview, self._preview = self._preview, None
+            last_out, total = self._last_out, self._total
+        arr = (np.asarray(frames, dtype=np.float64) if frames
+               else np.empty((0, len(FRAME_COLUMNS)), dtype=np.float64))
+        return Batch(arr, tele, preview, last_out, total)
+
+
+class FrameHistory:
+    """Per-frame latencies in contiguous, time-ordered arrays.
+
+    Appending is amortised O(1): when the capacity is reached the oldest half
+    is dropped in one copy, so slices stay contiguous for ``searchsorted``.
+    """
+
+    def __init__(self, capacity: int = FRAME_CAPACITY) -> None:
+        self.capacity = max(16, capacity)
+        self._a = np.empty((self.capacity, len(FRAME_COLUMNS)), dtype=np.float64)
+        self._n = 0
+        self.dropped_old = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def clear(self) -> None:
+        self._n = 0
+        self.dropped_old = 0
+
+    def extend(self, rows: np.ndarray, t0: float) -> None:
+        """Append rows (columns :data:`FRAME_COLUMNS`), times shifted by ``-t0``."""
+        if not len(rows):
+            return
+        rows = rows.copy()
+        rows[:, 0] -= t0
+        if len(rows) >= self.capacity:
+            rows = rows[-(self.capacity // 2):]
+        if self._n + len(rows) > self.capacity:
+            keep = self.capacity // 2 - len(rows) if len(rows) < self.capacity // 2 else 0
+            drop = self._n - keep
+            self._a[:keep] = self._a[drop:self._n]
+            self._n = keep
+            self.dropped_old += drop
+        self._a[self._n:self._n + len(rows)] = rows
+        self._n += len(rows)
+
+    def column(self, name: str) -> np.ndarray:
+        return self._a[:self._n, FRAME_COLUMNS.index(name)]
+
+    def window(self, t_from: float, t_to: float | None = None) -> slice:
+        t = self.column("ts")
+        lo = int(np.searchsorted(t, t_from, side="left"))
+        hi = self._n if t_to is None else int(np.searchsorted(t, t_to, side="right"))
+        return slice(lo, hi)
+
+    def last_t(self) -> float | None:
+        return float(self._a[self._n - 1, 0]) if self._n else None
+
+    def nearest(self, t: float) -> dict[str, float] | None:
+        """The frame closest to time ``t`` (for the pause/inspect readout)."""
+        if not self._n:
+            return None
+        ts = self.column("ts")
+        k = int(np.searchsorted(ts, t))
+        k = min(max(k, 0), self._n - 1)
+        if k > 0 and abs(ts[k - 1] - t) < abs(ts[k] - t):
+            k -= 1
+        return dict(zip(FRAME_COLUMNS, (float(v) for v in self._a[k])))
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def flatten_sample(sample: Mapping[str, Any]) -> dict[str, float]:
+    """Telemetry sample -> flat series values (``thermal/<zone>``, ``freq_mhz/<cpu>``…).
+
+    Only values the sample holds come out: an absent figure stays absent.
+    """
+    out: dict[str, float] = {}
+    for key in ("cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
+                "mem_avail_mb", "sampler_cpu"):
+        v = _num(sample.get(key))
+        if v is not None:
+            out[key] = v
+    for group in ("thermal", "freq_mhz", "power_w"):
+        d = sample.get(group)
+        if isinstance(d, Mapping):
+            for name, v in d.items():
+                f = _num(v)
+                if f is not None:
+                    out[f"{group}/{name}"] = f
+    return out
+
+
+class TelemetryHistory:
+    """Telemetry as named series (see :func:`flatten_sample`), trimmed to the widest window."""
+
+    def __init__(self, keep_s: float = MAX_WINDOW_S + 30.0) -> None:
+        self.keep_s = keep_s
+        self._t: dict[str, list[float]] = {}
+        self._v: dict[str, list[float]] = {}
+        self.samples = 0
+        self.last_t: float | None = None
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def clear(self) -> None:
+        self.__init__(self.keep_s)  # type: ignore[misc]
+
+    def extend(self, items: Iterable[tuple[float, Mapping[str, Any]]], t0: float) -> None:
+        changed = False
+        for ts, sample in items:
+            t = ts - t0
+            self.samples += 1
+            self.last_t = t
+            for name, v in flatten_sample(sample).items():
+                self._t.setdefault(name, []).append(t)
+                self._v.setdefault(name, []).append(v)
+                changed = True
+        if changed:
+            self._arrays.clear()
+            if self.last_t is not None:
+                self._trim(self.last_t - self.keep_s)
+
+    def _trim(self, t_min: float) -> None:
+        for name, ts in self._t.items():
+            if ts and ts[0] < t_min:
+                k = int(np.searchsorted(np.asarray(ts), t_min))
+                del ts[:k]
+                del self._v[name][:k]
+
+    def names(self, prefix: str = "") -> list[str]:
+        return sorted(n for n in self._t if n.startswith(prefix))
+
+    def has(self, name_or_prefix: str) -> bool:
+        """True once any sample held this series (or any series under ``prefix/``)."""
+        if name_or_prefix in self._t:
+            return True
+        return any(n.startswith(name_or_prefix + "/") for n in self._t)
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        arr = self._arrays.get(name)
+        if arr is None:
+            arr = (np.asarray(self._t.get(name, []), dtype=np.float64),
+                   np.asarray(self._v.get(name, []), dtype=np.float64))
+            self._arrays[name] = arr
+        return arr
+
+    def latest(self, name: str) -> float | None:
+        v = self._v.get(name)
+        return v[-1] if v else None
+
+
+def peak_decimate(x: np.ndarray, y: np.ndarray, max_points: int = 800
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_points`` points that keep every bin's minimum and maximum.
+
+    The same idea as pyqtgraph's ``peak`` downsampling, done once here on the
+    visible slice: a latency spike one frame wide stays visible whatever the
+    frame rate.
+    """
+    n = len(x)
+    if n <= max_points:
+        return x, y
+    bins = max(1, max_points // 2)
+    step = n // bins
+    m = bins * step
+    yb = y[n - m:].reshape(bins, step)
+    xb = x[n - m:].reshape(bins, step)
+    out_x = np.empty(bins * 2)
+    out_y = np.empty(bins * 2)
+    out_x[0::2] = xb[:, 0]
+    out_x[1::2] = xb[:, -1]
+    lo = yb.min(axis=1)
+    hi = yb.max(axis=1)
+    # keep the order in which min and max happened, so the line does not zig-zag backwards
+    first_is_max = yb.argmax(axis=1) < yb.argmin(axis=1)
+    out_y[0::2] = np.where(first_is_max, hi, lo)
+    out_y[1::2] = np.where(first_is_max, lo, hi)
+    return out_x, out_y
+
+
+def fps_series(ts: np.ndarray, bin_s: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Frames per second in ``bin_s`` bins aligned to multiples of ``bin_s``.
+
+    The first bin (the slice starts inside it) and the last one (still
+    filling) are partial and left out, so the curve neither dips at the
+    window's edge nor jitters as the window scrolls.
+    """
+    if len(ts) < 2:
+        return np.empty(0), np.empty(0)
+    start = (math.floor(ts[0] / bin_s) + 1) * bin_s
+    end = math.floor(ts[-1] / bin_s) * bin_s
+    nbins = round((end - start) / bin_s)
+    if nbins < 1:
+        return np.empty(0), np.empty(0)
+    counts, edges = np.histogram(ts, bins=nbins, range=(start, end))
+    return edges[1:], counts / bin_s

@@ -1,0 +1,793 @@
+"""The Device Lab Console main window: docks around the live graphs, one run at a time.
+
+What lives here: the wiring. Which device, package and input are chosen
+(the docks), starting and stopping a run (a :class:`RunWorker` in its own
+QThread via :class:`RunController`), the ~30 Hz display timer that drains
+the run's :class:`LiveFeed` into the live view and graphs, the status bar,
+the log pane and the summary panel, window state (QSettings) and user
+preferences (the settings file).
+
+What must not live here: device, inference or recording logic (that is
+``console.session`` / ``console.devices``), and anything that waits on IO in
+the GUI thread (jobs and the run worker do that).
+
+Every error ends up in one place, :meth:`MainWindow.report`: the log pane,
+the status bar and the log file; a refused or failed run also shows its
+line in the Run dock and the summary panel. The window never dies of one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console import __version__
+from console.core import protocol as P
+from console.core.paths import config_dir, log_dir, resources_dir
+from console.core.settings import SettingsError, load_settings, update_settings
+from console.devices.base import AgentOptions, DeployProgress
+from console.session.run import RunRequest, RunResult
+from console.ui import theme as themes
+from console.ui.devices_panel import DeviceEntry, DevicesPanel, HostKeyDialog, open_for_window
+from console.ui.input_panel import InputPanel, truth_for
+from console.ui.jobs import JobRunner
+from console.ui.live_data import LiveFeed
+from console.ui.live_plots import LivePlots
+from console.ui.live_view import LiveView
+from console.ui.log_pane import LogPane
+from console.ui.package_panel import PackagePanel, _dropped_path
+from console.ui.run_panel import RunPanel
+from console.ui.run_worker import HostKeyQuestion, RunController, RunWorker
+from console.ui.summary_panel import SummaryPanel
+
+log = logging.getLogger("devicelab.ui")
+
+#: display timer period: ~30 Hz
+TICK_MS = 33
+#: after Stop (or closing), how long the agent gets before it is killed
+STOP_DEADLINE_MS = 12_000
+#: the window's preview request: enough to look smooth, cheap on a board
+PREVIEW_FPS = 15.0
+PREVIEW_WIDTH = 480
+STATE_VERSION = 1
+DEMO_PACKAGE = ("packages", "digits-cnn")
+DEMO_VIDEO = ("recordings", "digits-demo.avi")
+
+
+@dataclass
+class StartupChoices:
+    """What the command line asked for (anything None falls back to preferences/demo)."""
+
+    db_path: Path
+    package: str | None = None
+    input: str | None = None
+    truth: str | None = None
+    device: str | None = None
+    start: bool = False
+
+
+def demo_package() -> Path:
+    return resources_dir().joinpath(*DEMO_PACKAGE)
+
+
+def demo_video() -> Path:
+    return resources_dir().joinpath(*DEMO_VIDEO)
+
+
+class MainWindow(QMainWindow):
+    devices: DevicesPanel
+    package: PackagePanel
+    input: InputPanel
+    log_pane: LogPane
+    plots: LivePlots
+
+    def __init__(self, choices: StartupChoices, theme_choice: str | None = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Device Lab Console")
+        self.setAcceptDrops(True)
+        self.choices = choices
+        self.db_path = choices.db_path
+        self.prefs: dict[str, Any] = {}
+        self._settings_error: str | None = None
+        try:
+            self.prefs = dict(load_settings().preferences)
+        except SettingsError as exc:
+            self._settings_error = str(exc)
+        self.theme_choice = theme_choice or str(self.prefs.get("theme") or "system")
+        self.theme = themes.resolve(self.theme_choice)
+
+        self.jobs = JobRunner(self)
+        self.runs = RunController(self)
+        self.runs.threadEnded.connect(self._on_run_thread_ended)
+        self.feed = LiveFeed()
+        self.worker: RunWorker | None = None
+        self.run_entry: DeviceEntry | None = None
+        self.last_result: RunResult | None = None
+        self.session_id: int | None = None
+        self._closing = False
+        self._restart_after: DeviceEntry | None = None
+        self._host_question: HostKeyQuestion | None = None
+        self._run_started = 0.0
+        self._run_ended: float | None = None
+        self._frames_total = 0
+        self._max_index = -1
+        self._last_status = 0.0
+        self._previews = 0
+        self._deadline = QTimer(self)
+        self._deadline.setSingleShot(True)
+        self._deadline.timeout.connect(self._stop_deadline)
+
+        self._build_actions()
+        self._build_widgets()
+        self._build_menus()
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self._restore_window()
+        self._preselect()
+        self._update_actions()
+        if self._settings_error:
+            self.report("error", f"{self._settings_error} (using defaults)")
+        try:
+            hints = QApplication.styleHints()
+            hints.colorSchemeChanged.connect(self._on_scheme_changed)
+        except AttributeError:  # Qt < 6.5
+            pass
+
+    # -- construction ----------------------------------------------------------------
+    def _action(self, text: str, slot: Any,
+                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+                tip: str = "") -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+            act.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        if tip:
+            act.setToolTip(tip + (f" ({act.shortcut().toString()})" if shortcut else ""))
+            act.setStatusTip(tip)
+        act.triggered.connect(slot)
+        return act
+
+    def _build_actions(self) -> None:
+        self.start_action = self._action("▶  Start", self.start_run, "F5",
+                                         "Run the package on the device")
+        self.start_action.setObjectName("startAction")
+        self.stop_action = self._action("■  Stop", self.stop_run, "Shift+F5",
+                                        "Stop the run cleanly; the session is kept")
+        self.stop_action.setObjectName("stopAction")
+        self.probe_action = self._action("Probe device", lambda: self.devices.probe(), "Ctrl+P",
+                                         "Connect to the selected device and read its card")
+        self.open_dir_action = self._action("Open package folder…",
+                                            lambda: self.package.choose_folder(), "Ctrl+O")
+        self.open_zip_action = self._action("Open package .zip…",
+                                            lambda: self.package.choose_zip(), "Ctrl+Shift+O")
+        self.open_video_action = self._action("Open recording…",
+                                              lambda: self.input.choose_video(), "Ctrl+I")
+        self.pause_action = self._action("Pause graphs", self._toggle_pause, "Ctrl+Space",
+                                         "Freeze the graphs to inspect them")
+        self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.help_action = self._action("Keyboard shortcuts", self._show_shortcuts, "F1")
+        self.reset_layout_action = self._action("Reset layout", self._reset_layout)
+
+    def _dock(self, title: str, name: str, widget: QWidget,
+              area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_widgets(self) -> None:
+        self.setDockNestingEnabled(True)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.plots = LivePlots(theme=self.theme)
+        self.plots.spikeAnnotated.connect(
+            lambda s: self.log_pane.add("warning", f"latency spike at {s.t:.1f} s: {s.label()}",
+                                        "spike"))
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("centralTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.plots, "Live graphs")
+        sessions = QWidget()
+        sl = QVBoxLayout(sessions)
+        note = QLabel("The sessions browser (compare, playback, device matrix) comes in a later "
+                      "version. Meanwhile every run is in the session log:\n\n"
+                      f"    devicelab sessions list --db {self.db_path}")
+        note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        sl.addWidget(note)
+        self.tabs.addTab(sessions, "Sessions")
+        self.setCentralWidget(self.tabs)
+
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.run_panel = RunPanel(self.start_action, self.stop_action)
+        self.package = PackagePanel(self.jobs)
+        self.input = InputPanel(self.jobs)
+        self.devices = DevicesPanel(self.jobs)
+        self.live_view = LiveView()
+        self.summary = SummaryPanel()
+        self.log_pane = LogPane()
+        self.run_dock = self._dock("Run", "runDock", self.run_panel, left)
+        self.package_dock = self._dock("Model package", "packageDock", self.package, left)
+        self.input_dock = self._dock("Input", "inputDock", self.input, left)
+        self.devices_dock = self._dock("Devices", "devicesDock", self.devices, left)
+        self.view_dock = self._dock("Live view", "liveViewDock", self.live_view, right)
+        self.summary_dock = self._dock("Summary", "summaryDock", self.summary, right)
+        self.log_dock = self._dock("Log", "logDock", self.log_pane,
+                                   Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.resizeDocks([self.run_dock, self.view_dock], [390, 470],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.log_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([self.view_dock, self.summary_dock], [430, 330],
+                         Qt.Orientation.Vertical)
+        self._default_state = self.saveState(STATE_VERSION)
+
+        self.devices.message.connect(self.report)
+        self.devices.selected.connect(self._on_device_selected)
+        self.devices.probed.connect(self._on_device_probed)
+        self.package.verified.connect(self._on_package_verified)
+        self.package.opened.connect(self._remember_package)
+
+        sb = self.statusBar()
+        self.status_device = QLabel()
+        self.status_package = QLabel()
+        self.status_session = QLabel("no session")
+        self.status_frames = QLabel("frames 0")
+        self.status_frames.setObjectName("statusFrames")
+        self.status_elapsed = QLabel("")
+        for w in (self.status_device, self.status_package, self.status_session,
+                  self.status_frames, self.status_elapsed):
+            w.setContentsMargins(6, 0, 6, 0)
+            sb.addPermanentWidget(w)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for a in (self.open_dir_action, self.open_zip_action, self.open_video_action):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.quit_action)
+        m = mb.addMenu("&Run")
+        for a in (self.start_action, self.stop_action, self.probe_action):
+            m.addAction(a)
+        m = mb.addMenu("&View")
+        for d in (self.run_dock, self.package_dock, self.input_dock, self.devices_dock,
+                  self.view_dock, self.summary_dock, self.log_dock):
+            m.addAction(d.toggleViewAction())
+        m.addSeparator()
+        m.addAction(self.pause_action)
+        m.addAction(self.reset_layout_action)
+        tm = m.addMenu("Theme")
+        group = QActionGroup(self)
+        for choice in themes.CHOICES:
+            act = QAction(choice.capitalize() if choice != "system" else "Follow the system",
+                          self)
+            act.setCheckable(True)
+            act.setChecked(choice == self.theme_choice)
+            act.triggered.connect(lambda _c=False, ch=choice: self.set_theme_choice(ch))
+            group.addAction(act)
+            tm.addAction(act)
+        m = mb.addMenu("&Help")
+        m.addAction(self.help_action)
+        m.addAction(self._action("Where are my files?", self._show_paths))
+        m.addAction(self._action("About", self._show_about))
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolBar")
+        tb.setMovable(False)
+        for a in (self.start_action, self.stop_action):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.probe_action)
+        tb.addAction(self.pause_action)
+
+    # -- window state --------------------------------------------------------------------
+    def _qsettings(self) -> QSettings:
+        return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+    def _restore_window(self) -> None:
+        qs = self._qsettings()
+        geo = qs.value("geometry")
+        state = qs.value("state")
+        if isinstance(geo, QByteArray) and not geo.isEmpty():
+            self.restoreGeometry(geo)
+        else:
+            screen = QApplication.primaryScreen()
+            avail = screen.availableGeometry() if screen is not None else None
+            if avail is not None:
+                w, h = min(1600, avail.width()), min(1000, avail.height())
+                self.resize(w, h)
+                self.move(avail.x() + (avail.width() - w) // 2,
+                          avail.y() + (avail.height() - h) // 2)
+            else:
+                self.resize(1600, 1000)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state, STATE_VERSION)
+        window_s = qs.value("graph_window_s")
+        if window_s is not None:
+            try:
+                self.plots.window_spin.setValue(int(window_s))
+            except (TypeError, ValueError):
+                pass
+
+    def _save_window(self) -> None:
+        qs = self._qsettings()
+        qs.setValue("geometry", self.saveGeometry())
+        qs.setValue("state", self.saveState(STATE_VERSION))
+        qs.setValue("graph_window_s", self.plots.window_spin.value())
+        qs.sync()
+
+    def _reset_layout(self) -> None:
+        self.restoreState(self._default_state, STATE_VERSION)
+        for d in (self.run_dock, self.package_dock, self.input_dock, self.devices_dock,
+                  self.view_dock, self.summary_dock, self.log_dock):
+            d.setVisible(True)
+
+    # -- preferences ---------------------------------------------------------------------
+    def _save_prefs(self, **changes: Any) -> None:
+        self.prefs.update(changes)
+
+        def change(s: Any) -> None:
+            s.preferences.update(changes)
+
+        try:
+            update_settings(change)
+        except SettingsError as exc:
+            self.report("warning", f"preferences not saved: {exc}")
+
+    def _remember_package(self, path: str) -> None:
+        recent = [path] + [p for p in self.package.recent() if p != path]
+        self.package.set_recent(recent)
+        self._save_prefs(recent_packages=recent[:8])
+
+    def _preselect(self) -> None:
+        """First start: This computer, the demo package and recording (with its truth),
+        so Start works at once. Later: what was used last, unless the command line says."""
+        c, p = self.choices, self.prefs
+        recent = [r for r in p.get("recent_packages") or [] if isinstance(r, str)]
+        self.package.set_recent(recent)
+        device = c.device or p.get("last_device") or "local"
+        if not self.devices.select(str(device)):
+            if c.device:
+                self.report("error", f"device {c.device!r} is not in the device list; using "
+                                     "This computer (add it in the Devices dock)")
+            self.devices.select("local")
+        pkg = c.package or p.get("last_package")
+        if not pkg or (not c.package and not Path(str(pkg)).exists()):
+            pkg = str(demo_package()) if demo_package().exists() else ""
+        limits = p.get("last_limits") if isinstance(p.get("last_limits"), dict) else None
+        if c.input:
+            self._set_input_text(c.input, c.truth)
+        elif p.get("last_input") and self._input_exists(str(p["last_input"])):
+            self._set_input_text(str(p["last_input"]), p.get("last_truth"))
+        elif demo_video().exists():
+            self.input.set_video(str(demo_video()), truth_for(str(demo_video())) or "")
+            if limits is None:
+                self.input.fps_spin.setValue(30.0)  # the recording's own rate: watchable
+        if limits:
+            self.input.frames_spin.setValue(int(limits.get("frames") or 0))
+            self.input.duration_spin.setValue(float(limits.get("duration") or 0))
+            self.input.fps_spin.setValue(float(limits.get("fps") or 0))
+            self.input.loop_check.setChecked(bool(limits.get("loop")))
+        if pkg:
+            self.package.set_path(str(pkg))
+        local = self.devices.current()
+        if local is not None and local.kind == "local":
+            self.devices.probe(local)
+
+    @staticmethod
+    def _input_exists(text: str) -> bool:
+        if text.startswith(("synthetic", "camera:", "/dev/video")) or "://" in text:
+            return True
+        return Path(text).expanduser().exists()
+
+    def _set_input_text(self, text: str, truth: str | None) -> None:
+        t = text.strip()
+        if t.startswith("synthetic"):
+            self.input.set_kind("synthetic")
+            if ":" in t:
+                try:
+                    w, h = (int(v) for v in t.split(":", 1)[1].split("x"))
+                    self.input.syn_w.setValue(w)
+                    self.input.syn_h.setValue(h)
+                except ValueError:
+                    self.report("error", f"bad synthetic input {t!r}: use synthetic:WIDTHxHEIGHT")
+        elif t.startswith(("camera:", "/dev/video")):
+            self.input.set_kind("camera")
+            idx = t.split(":", 1)[1] if t.startswith("camera:") else t[len("/dev/video"):]
+            self.input.camera_combo.addItem(f"/dev/video{idx}", f"camera:{idx}")
+            self.input.camera_combo.setEnabled(True)
+        elif "://" in t:
+            self.input.set_kind("stream")
+            self.input.url_edit.setText(t)
+        else:
+            self.input.set_video(t, truth)
+
+    # -- errors and messages --------------------------------------------------------------
+    @Slot(str, str)
+    def report(self, level: str, text: str) -> None:
+        """The one place every message goes: log pane (+ log file) and status bar."""
+        self.log_pane.add(level, text)
+        self.statusBar().showMessage(text, 0 if level == "error" else 6000)
+
+    # -- device / package reactions ----------------------------------------------------------
+    def _on_device_selected(self, e: DeviceEntry) -> None:
+        self.status_device.setText(f"device: {e.name}")
+        self._apply_facts(e)
+
+    def _on_device_probed(self, e: DeviceEntry) -> None:
+        if self.devices.current() is e:
+            self._apply_facts(e)
+
+    def _apply_facts(self, e: DeviceEntry) -> None:
+        facts = e.facts
+        self.package.set_providers(facts.get("providers") if facts else None)
+        self.input.set_cameras(facts.get("cameras") if facts else None, e.name)
+
+    def _on_package_verified(self, ver: Any) -> None:
+        if ver is None:
+            self.status_package.setText("package: -")
+            self.live_view.set_labels(None)
+            return
+        pkg = ver.package
+        self.status_package.setText(f"package: {pkg.title}" if pkg else "package: refused")
+        if pkg is not None:
+            self.live_view.set_labels(pkg.labels)
+        if ver.ok:
+            self.log_pane.add("info", f"package {pkg.title if pkg else ver.source} verified")
+        else:
+            self.report("error", f"package refused: {ver.first_line()}")
+
+    # -- run ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.runs.running
+
+    def _update_actions(self) -> None:
+        running = self.running
+        self.start_action.setEnabled(not running and not self._closing)
+        self.stop_action.setEnabled(running)
+        self.probe_action.setEnabled(not running)
+        self.package.set_editable(not running)
+        self.input.set_editable(not running)
+        self.devices.set_editable(not running)
+
+    def start_run(self) -> None:
+        if self.running or self._closing:
+            return
+        pkg_path = self.package.path_edit.text().strip()
+        if not pkg_path:
+            self._refuse("choose a model package first (Model package dock, Ctrl+O)")
+            return
+        ver = self.package.verification
+        if ver is not None and not ver.ok and str(ver.source) == pkg_path:
+            self._refuse(f"package refused: {ver.first_line()}")
+            return
+        spec = self.input.spec()
+        if not spec:
+            kind = self.input.kind()
+            self._refuse({"video": "choose a recording first (Input dock, Ctrl+I)",
+                          "camera": "no camera chosen: probe the device (Ctrl+P) and pick one",
+                          "stream": "enter a stream URL first (Input dock)"}.get(
+                              kind, "choose an input first"))
+            return
+        entry = self.devices.current()
+        if entry is None:
+            self._refuse("choose a device first (Devices dock)")
+            return
+        limits = self.input.limits()
+        opts = AgentOptions(frames=int(limits["frames"]), duration=float(limits["duration"]),
+                            fps=float(limits["fps"]), loop=bool(limits["loop"]),
+                            provider=self.package.provider(), preview_fps=PREVIEW_FPS,
+                            preview_width=PREVIEW_WIDTH, telemetry_ms=100.0)
+        note = self.run_panel.note_edit.text().strip()
+        request = RunRequest(package=pkg_path, input=spec, options=opts, note=note,
+                             truth=self.input.truth())
+        policy = None
+        try:
+            from console.session.trust import package_policy
+
+            policy = package_policy()
+        except ImportError:  # pragma: no cover - trust is part of the product
+            pass
+        self._save_prefs(last_device=entry.spec, last_package=pkg_path,
+                         last_input=spec if self.input.kind() != "stream" else "",
+                         last_truth=self.input.truth() or "", last_limits=limits)
+        self.feed = LiveFeed()
+        worker = RunWorker(lambda: open_for_window(entry), request, self.db_path, self.feed,
+                           policy, entry.name)
+        worker.stateChanged.connect(self._on_state)
+        worker.deployProgress.connect(self._on_progress)
+        worker.sessionCreated.connect(self._on_session)
+        worker.helloReceived.connect(self._on_hello)
+        worker.coldStart.connect(self._on_cold)
+        worker.eventReceived.connect(self._on_event)
+        worker.refused.connect(self._on_refused)
+        worker.hostKeyUnknown.connect(self._on_host_key)
+        worker.runFinished.connect(self._on_finished)
+        self.worker = worker
+        self.run_entry = entry
+        self.session_id = None
+        self.last_result = None
+        self._frames_total = 0
+        self._max_index = -1
+        self._previews = 0
+        self._run_started = time.monotonic()
+        self._run_ended = None
+        self.plots.reset()
+        self.live_view.reset("starting… the first frame appears after the model's cold start")
+        self.summary.clear_summary("running…")
+        self.status_session.setText("session: starting")
+        self.devices.set_state(entry, "running", None)
+        self.log_pane.add("info", f"starting {Path(pkg_path).name} on {entry.name} with "
+                                  f"{self.input.describe()}" + (f" — note: {note}" if note else ""))
+        self.runs.start(worker)
+        self.timer.start()
+        self._update_actions()
+
+    def start_when_ready(self) -> None:
+        """Start once the preselected package has verified (``--start``)."""
+        if self.package.pending:
+            def once(_ver: Any) -> None:
+                self.package.verified.disconnect(once)
+                QTimer.singleShot(0, self.start_run)
+
+            self.package.verified.connect(once)
+        else:
+            self.start_run()
+
+    def _refuse(self, text: str) -> None:
+        self.run_panel.set_state("refused", text)
+        self.report("error", f"cannot start: {text}")
+
+    def stop_run(self) -> None:
+        if not self.running:
+            return
+        self.runs.stop()
+        self.run_panel.set_state("stopping", "asking the agent to finish its frame…")
+        self.log_pane.add("info", "stop requested")
+        self._deadline.start(STOP_DEADLINE_MS)
+
+    def _stop_deadline(self) -> None:
+        if self.running:
+            self.report("warning", "the agent did not stop in time: killing it")
+            self.runs.abort()
+
+    # -- worker signals (GUI thread) --------------------------------------------------------
+    def _on_state(self, state: str, text: str) -> None:
+        if state == "finished":
+            return  # the result says how it ended
+        self.run_panel.set_state(state, text)
+        if state in ("verifying", "connecting", "deploying", "starting", "stopping"):
+            self.log_pane.add("info", text)
+        if state == "running" and text == "running":
+            self.live_view.set_placeholder("waiting for the first preview…")
+
+    def _on_progress(self, p: DeployProgress) -> None:
+        self.run_panel.show_progress(p)
+
+    def _on_session(self, sid: int) -> None:
+        self.session_id = sid
+        self.status_session.setText(f"session {sid}")
+        self.log_pane.add("info", f"session {sid} recording to {self.db_path}")
+
+    def _on_hello(self, msg: P.Hello) -> None:
+        self.plots.set_device_facts(msg.device, msg.clock.get("wall") if msg.clock else None)
+        self.log_pane.add("info", f"agent {msg.agent_version} (pid {msg.pid}) on "
+                                  f"{msg.device.get('hostname')}")
+
+    def _on_cold(self, msg: P.ColdStart) -> None:
+        inp = msg.input or {}
+        self.live_view.set_input_size(inp.get("width"), inp.get("height"))
+        self.log_pane.add("info", f"cold start {msg.total_ms:.0f} ms on {msg.provider} "
+                                  f"(package {msg.package_ms:.0f}, session {msg.session_ms:.0f},"
+                                  f" first inference {msg.first_infer_ms:.1f})")
+
+    def _on_event(self, level: str, code: str, text: str) -> None:
+        self.log_pane.add(level, text, code)
+        if level in ("error", "warning"):
+            self.plots.add_marker(None, level, text)
+            if code == "no_preview":
+                self.live_view.set_placeholder("no preview from this device: " + text)
+        if level == "error":
+            self.statusBar().showMessage(text, 0)
+
+    def _on_refused(self, text: str) -> None:
+        self.run_panel.set_state("refused", text)
+        self.summary.show_refusal(text)
+        self.live_view.reset(f"not started: {text}")
+        self.report("error", f"run refused: {text}")
+
+    def _on_host_key(self, q: HostKeyQuestion) -> None:
+        self._host_question = q
+        self.run_panel.set_state("connecting", f"{q.device}: host key needs your confirmation")
+
+    def _on_finished(self, result: RunResult) -> None:
+        self.last_result = result
+        self._run_ended = time.monotonic()
+        entry = self.run_entry
+        pkg = self.package.verification.package if self.package.verification else None
+        self.summary.show_result(result, entry.name if entry else "?",
+                                 pkg.title if pkg else self.package.path_edit.text(),
+                                 str(self.db_path))
+        text = f"session {result.session_id} {result.status}"
+        if result.error:
+            text += f": {result.error}"
+        self.run_panel.set_state(result.status, text)
+        level = "error" if result.status in ("failed", "interrupted") else "info"
+        frames = (result.summary or {}).get("frames", 0)
+        self.report(level, f"{text} ({frames} frames recorded)")
+
+    @Slot()
+    def _on_run_thread_ended(self) -> None:
+        self._deadline.stop()
+        self._tick()  # what arrived last
+        self.timer.stop()
+        self.plots.stop()
+        entry = self.run_entry
+        if entry is not None and entry.state == "running":
+            self.devices.set_state(entry, "ready" if entry.facts else "unknown", None)
+        if self.last_result is None and self.live_view.shown_frame is None:
+            self.live_view.set_placeholder("no frames")
+        self.worker = None
+        self._update_actions()
+        if self._closing:
+            self.close()
+            return
+        q, self._host_question = self._host_question, None
+        if q is not None and entry is not None:
+            dlg = HostKeyDialog(q.device, q.host, q.key_type, q.fingerprint, self)
+            if dlg.exec() == QDialog.DialogCode.Accepted:
+                entry.accepted_fingerprint = q.fingerprint
+                self.log_pane.add("info", f"{entry.name}: trusting host key {q.fingerprint}")
+                QTimer.singleShot(0, self.start_run)
+            else:
+                self.devices.set_state(entry, "error", f"host key refused ({q.fingerprint})")
+                self._refuse(f"{entry.name}: host key {q.fingerprint} refused; not connected")
+
+    # -- display timer ---------------------------------------------------------------------
+    @Slot()
+    def _tick(self) -> None:
+        batch = self.feed.drain()
+        if len(batch.frames) or batch.telemetry:
+            self.plots.ingest(batch)
+            if len(batch.frames):
+                self._max_index = max(self._max_index, int(batch.frames[:, 5].max()))
+        self._frames_total = batch.frames_total
+        self.plots.redraw()
+        fps = self._current_fps()
+        if batch.preview is not None:
+            self._previews += 1
+            pv = batch.preview
+            self.live_view.set_frame(pv.image, pv.i, pv.out, fps)
+        elif len(batch.frames) and batch.last_out is not None:
+            i, out = batch.last_out
+            self.live_view.set_frame(None, i, out if not self._previews else None, fps)
+        now = time.monotonic()
+        if now - self._last_status >= 0.25:
+            self._last_status = now
+            self._update_status()
+
+    def _current_fps(self) -> float | None:
+        fh = self.plots.frames
+        last = fh.last_t()
+        if last is None:
+            return None
+        sl = fh.window(last - 1.0)
+        n = sl.stop - sl.start
+        if n < 2:
+            return None
+        ts = fh.column("ts")[sl]
+        span = float(ts[-1] - ts[0])
+        return (n - 1) / span if span > 0 else None
+
+    def _update_status(self) -> None:
+        dropped = max(0, self._max_index + 1 - self._frames_total)
+        self.status_frames.setText(f"frames {self._frames_total:,}".replace(",", " ")
+                                   + (f" · dropped {dropped}" if dropped else ""))
+        if self._run_started:
+            end = self._run_ended or time.monotonic()
+            el = end - self._run_started
+            self.status_elapsed.setText(f"elapsed {int(el // 60):d}:{el % 60:04.1f}")
+
+    # -- graphs / theme / help ---------------------------------------------------------------
+    def _toggle_pause(self) -> None:
+        self.plots.set_paused(not self.plots.paused)
+
+    def set_theme_choice(self, choice: str) -> None:
+        self.theme_choice = choice
+        self._save_prefs(theme=choice)
+        self._apply_theme()
+
+    def _on_scheme_changed(self, *_args: Any) -> None:
+        if self.theme_choice == "system":
+            self._apply_theme()
+
+    def _apply_theme(self) -> None:
+        self.theme = themes.resolve(self.theme_choice)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            themes.apply(app, self.theme)
+        self.plots.set_theme(self.theme)
+
+    def _show_shortcuts(self) -> None:
+        rows = [("F5", "Start the run"), ("Shift+F5", "Stop the run (the session is kept)"),
+                ("Ctrl+P", "Probe the selected device"), ("Ctrl+O", "Open a package folder"),
+                ("Ctrl+Shift+O", "Open a package .zip"), ("Ctrl+I", "Open a recording"),
+                ("Ctrl+Space", "Pause / resume the graphs"), ("F1", "This list"),
+                ("Ctrl+Q", "Quit (stops a run cleanly first)")]
+        QMessageBox.information(self, "Keyboard shortcuts",
+                                "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td>"
+                                                    f"<td>{v}</td></tr>" for k, v in rows)
+                                + "</table>")
+
+    def _show_paths(self) -> None:
+        QMessageBox.information(
+            self, "Where are my files?",
+            f"Session log: {self.db_path}\nSettings: {config_dir() / 'settings.json'}\n"
+            f"Window layout: {config_dir() / 'window.ini'}\n"
+            f"Log file (tracebacks): {log_dir() / 'devicelab.log'}")
+
+    def _show_about(self) -> None:
+        QMessageBox.about(self, "About Device Lab Console",
+                          f"Device Lab Console {__version__}\nRun ONNX model packages on lab "
+                          "devices, watch latency and telemetry live, keep an exact session "
+                          "log.")
+
+    # -- drag and drop anywhere in the window ------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if not self.running and _dropped_path(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        p = _dropped_path(event.mimeData())
+        if p is not None and not self.running:
+            event.acceptProposedAction()
+            self.package.set_path(p)
+
+    # -- closing ---------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.running:
+            event.ignore()
+            if self._closing:
+                self.report("warning", "still stopping the run; closing when it has ended")
+                return
+            self._closing = True
+            self._update_actions()
+            self.report("info", "stopping the run before closing (the session is kept)…")
+            self.runs.stop()
+            self._deadline.start(STOP_DEADLINE_MS)
+            return
+        self.timer.stop()
+        self._save_window()
+        self.jobs.wait_all()
+        event.accept()

@@ -1,0 +1,91 @@
+"""The run dock: Start / Stop, what the run is doing, deploy progress, a note.
+
+The buttons show the window's Start (F5) and Stop (Shift+F5) actions; this
+widget holds no run logic, it only displays the state the run reports.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.devices.base import DeployProgress
+
+STATE_COLORS = {"refused": "#e03131", "failed": "#e03131", "interrupted": "#e8590c",
+                "running": "#2f9e44", "completed": "#2f9e44", "stopped": "#1c7ed6",
+                "stopping": "#f08c00"}
+
+
+class RunPanel(QWidget):
+    def __init__(self, start: QAction, stop: QAction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        row = QHBoxLayout()
+        self.start_button = QToolButton()
+        self.start_button.setObjectName("startButton")
+        self.start_button.setDefaultAction(start)
+        self.start_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.start_button.setMinimumHeight(30)
+        self.stop_button = QToolButton()
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setDefaultAction(stop)
+        self.stop_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.stop_button.setMinimumHeight(30)
+        row.addWidget(self.start_button, 1)
+        row.addWidget(self.stop_button, 1)
+        lay.addLayout(row)
+        self.state_label = QLabel("Ready.")
+        self.state_label.setObjectName("runState")
+        self.state_label.setWordWrap(True)
+        self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.state_label)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("deployProgress")
+        self.progress.setTextVisible(True)
+        self.progress.setVisible(False)
+        lay.addWidget(self.progress)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        self.note_edit = QLineEdit()
+        self.note_edit.setObjectName("runNote")
+        self.note_edit.setPlaceholderText("tag this session, e.g. 'fan off, new heatsink'")
+        form.addRow("Note", self.note_edit)
+        lay.addLayout(form)
+        self.state = "ready"
+
+    def set_state(self, state: str, text: str) -> None:
+        self.state = state
+        color = STATE_COLORS.get(state)
+        body = "" if text == state else " — " + html.escape(text)
+        self.state_label.setText(f"<b style='color:{color}'>{html.escape(state)}</b>{body}"
+                                 if color else f"<b>{html.escape(state)}</b>{body}")
+        if state not in ("deploying", "connecting"):
+            self.progress.setVisible(False)
+
+    def show_progress(self, p: DeployProgress) -> None:
+        self.progress.setVisible(True)
+        if p.cached:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1)
+            self.progress.setFormat(f"{p.stage} {p.name}: already on the device")
+            return
+        total = max(1, p.total)
+        # QProgressBar holds ints: show KiB so multi-GB uploads fit.
+        self.progress.setRange(0, max(1, total // 1024))
+        self.progress.setValue(min(total, p.done) // 1024)
+        rate = f", {p.rate_bps / 1e6:.1f} MB/s" if p.rate_bps else ""
+        self.progress.setFormat(f"{p.stage} {p.name}: {p.done / 1e6:.1f} / {total / 1e6:.1f} MB"
+                                f" (%p%{rate})")

@@ -1,0 +1,268 @@
+"""The Qt adapter around the Qt-free :class:`~console.session.run.Run` (ScopeFoundry's split).
+
+One :class:`RunWorker` (a QObject moved to its own QThread) per run. It
+opens the device and calls :meth:`Run.execute` there, so the GUI thread
+never waits on SSH, deploy or inference. Low-rate news (state, deploy
+progress, hello, cold start, events, the result) travels as typed signals
+carrying the protocol dataclasses; high-rate data (frames, telemetry,
+previews) goes into a :class:`~console.ui.live_data.LiveFeed` that the
+window's display timer drains, so a 1 000-frame/s device cannot flood the
+event loop. Recording every frame is the run's own writer thread's job; the
+GUI thread never touches SQLite here.
+
+:class:`RunController` lives in the GUI thread: it starts the thread,
+forwards Stop (``Run.stop`` is thread-safe) and cleans up when the thread
+ends. Nothing here touches a widget.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QImage
+
+from console.core import protocol as P
+from console.devices.base import DeployProgress, Device, DeviceError, HostKeyUnknown
+from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
+from console.ui.live_data import LiveFeed
+
+log = logging.getLogger("devicelab.ui")
+
+#: Deploy progress signals at most this often (the final one always goes).
+PROGRESS_INTERVAL_S = 0.05
+#: Agent events forwarded per second before the rest are counted, not shown.
+EVENTS_PER_SECOND = 20
+
+
+@dataclass(frozen=True)
+class HostKeyQuestion:
+    """An SSH host the console has never seen: what the user must confirm."""
+
+    device: str
+    host: str
+    key_type: str
+    fingerprint: str
+    message: str
+
+
+class _Listener(RunListener):
+    """Runs in the worker thread: fills the feed, emits the low-rate signals."""
+
+    def __init__(self, worker: RunWorker, feed: LiveFeed) -> None:
+        self.w = worker
+        self.feed = feed
+        self._last_progress = 0.0
+        self._ev_window = 0.0
+        self._ev_count = 0
+        self._ev_dropped = 0
+
+    def state(self, state: str, text: str) -> None:
+        self.w.stateChanged.emit(state, text)
+
+    def deploy_progress(self, p: DeployProgress) -> None:
+        now = time.monotonic()
+        if p.done >= p.total or p.cached or now - self._last_progress >= PROGRESS_INTERVAL_S:
+            self._last_progress = now
+            self.w.deployProgress.emit(p)
+
+    def session_created(self, session_id: int) -> None:
+        self.w.sessionCreated.emit(session_id)
+
+    def hello(self, msg: P.Hello) -> None:
+        self.w.helloReceived.emit(msg)
+
+    def cold(self, msg: P.ColdStart) -> None:
+        self.w.coldStart.emit(msg)
+
+    def frame(self, msg: P.Frame) -> None:
+        self.feed.add_frame(msg)
+
+    def preview(self, msg: P.Preview) -> None:
+        # QImage (unlike QPixmap) may be built outside the GUI thread: decode here.
+        try:
+            data = base64.b64decode(msg.jpeg, validate=False)
+        except ValueError:
+            return
+        image = QImage.fromData(data)
+        if not image.isNull():
+            self.feed.set_preview(msg.i, msg.ts, msg.w, msg.h, image)
+
+    def telemetry(self, msg: P.Telemetry) -> None:
+        self.feed.add_telemetry(msg.ts, dict(msg.sample))
+
+    def event(self, level: str, code: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._ev_window >= 1.0:
+            if self._ev_dropped:
+                self.w.eventReceived.emit(
+                    "warning", "events_dropped",
+                    f"{self._ev_dropped} more agent events in one second not shown here "
+                    "(all are in the session log)")
+            self._ev_window, self._ev_count, self._ev_dropped = now, 0, 0
+        self._ev_count += 1
+        if self._ev_count > EVENTS_PER_SECOND and level != "error":
+            self._ev_dropped += 1
+            return
+        self.w.eventReceived.emit(level, code, text)
+
+    def finished(self, result: RunResult) -> None:
+        self.w.runFinished.emit(result)
+
+
+class RunWorker(QObject):
+    """One run in one QThread. Signals are queued to the GUI thread."""
+
+    stateChanged = Signal(str, str)
+    deployProgress = Signal(DeployProgress)
+    sessionCreated = Signal(int)
+    helloReceived = Signal(P.Hello)
+    coldStart = Signal(P.ColdStart)
+    eventReceived = Signal(str, str, str)
+    #: the run was refused before a session existed: one line for the user
+    refused = Signal(str)
+    hostKeyUnknown = Signal(HostKeyQuestion)
+    runFinished = Signal(RunResult)
+    #: always the last signal, whatever happened
+    done = Signal()
+
+    def __init__(self, make_device: Callable[[], Device], request: RunRequest,
+                 db_path: Path, feed: LiveFeed, package_policy: Any = None,
+                 device_label: str = "") -> None:
+        super().__init__()
+        self.make_device = make_device
+        self.request = request
+        self.db_path = db_path
+        self.feed = feed
+        self.package_policy = package_policy
+        self.device_label = device_label
+        self._lock = threading.Lock()
+        self._run: Run | None = None
+        self._stop = False
+        self._abort = False
+
+    # -- any thread -----------------------------------------------------------
+    def stop(self) -> None:
+        with self._lock:
+            self._stop = True
+            run = self._run
+        if run is not None:
+            run.stop()
+
+    def abort(self) -> None:
+        with self._lock:
+            self._stop = self._abort = True
+            run = self._run
+        if run is not None:
+            run.abort()
+
+    # -- worker thread --------------------------------------------------------
+    @Slot()
+    def execute(self) -> None:
+        device: Device | None = None
+        try:
+            if self._stop:
+                self.refused.emit("run cancelled before it started")
+                return
+            self.stateChanged.emit("connecting", f"opening {self.device_label}")
+            try:
+                device = self.make_device()
+            except HostKeyUnknown as exc:
+                self.hostKeyUnknown.emit(HostKeyQuestion(self.device_label, exc.host,
+                                                         exc.key_type, exc.fingerprint,
+                                                         str(exc)))
+                return
+            except DeviceError as exc:
+                self.refused.emit(str(exc))
+                return
+            run = Run(device, self.request, self.db_path, _Listener(self, self.feed),
+                      package_policy=self.package_policy)
+            with self._lock:
+                self._run = run
+                stop, abort = self._stop, self._abort
+            if abort:
+                run.abort()
+            elif stop:
+                run.stop()
+            try:
+                run.execute()
+            except RunError as exc:
+                self.refused.emit(str(exc))
+        except HostKeyUnknown as exc:  # raised by connect() inside the run
+            self.hostKeyUnknown.emit(HostKeyQuestion(self.device_label, exc.host, exc.key_type,
+                                                     exc.fingerprint, str(exc)))
+        except Exception as exc:  # never let a bug kill the thread silently
+            log.error("run worker crashed\n%s", traceback.format_exc())
+            self.refused.emit(f"internal error: {type(exc).__name__}: {exc} "
+                              "(traceback in the log file)")
+        finally:
+            if device is not None:
+                try:
+                    device.close()
+                except Exception:
+                    log.warning("closing %s failed\n%s", self.device_label,
+                                traceback.format_exc())
+            self.done.emit()
+
+
+class RunController(QObject):
+    """GUI-thread owner of the current run's thread and worker."""
+
+    #: emitted (in the GUI thread) once the run's thread has really ended
+    threadEnded = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.qthread: QThread | None = None
+        self.worker: RunWorker | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.qthread is not None
+
+    def start(self, worker: RunWorker) -> RunWorker:
+        if self.qthread is not None:
+            raise RuntimeError("a run is already going")
+        thread = QThread(self)
+        thread.setObjectName("run-worker")
+        worker.moveToThread(thread)
+        thread.started.connect(worker.execute)
+        # quit() is thread-safe; direct, so the thread ends even if the GUI thread is busy
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_finished)
+        self.qthread, self.worker = thread, worker
+        thread.start()
+        return worker
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def abort(self) -> None:
+        if self.worker is not None:
+            self.worker.abort()
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Block until the thread ends (only for shutdown, never during normal use)."""
+        if self.qthread is None:
+            return True
+        return self.qthread.wait(timeout_ms)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        thread = self.qthread
+        # The worker's Python reference goes only now, after its thread has ended:
+        # dropping it deletes the QObject at once.
+        self.qthread = self.worker = None
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        self.threadEnded.emit()

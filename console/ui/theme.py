@@ -1,0 +1,62 @@
+"""Dark and light themes that follow the system (Qt 6.5+ ``styleHints().colorScheme()``).
+
+The Fusion style with an explicit palette looks the same on every
+platform and in Xvfb; "system" follows the desktop's colour scheme and
+changes with it while the window is open. The user's choice (system,
+light, dark) is kept in the settings file's ``preferences.theme``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+CHOICES = ("system", "light", "dark")
+
+
+def system_scheme() -> str:
+    """'dark' or 'light' as the desktop says; light when it says nothing."""
+    try:
+        scheme = QGuiApplication.styleHints().colorScheme()
+    except AttributeError:  # Qt < 6.5
+        return "light"
+    return "dark" if scheme == Qt.ColorScheme.Dark else "light"
+
+
+def resolve(choice: str) -> str:
+    return system_scheme() if choice not in ("light", "dark") else choice
+
+
+def _dark_palette() -> QPalette:
+    p = QPalette()
+    base, window, text = QColor("#1b1e23"), QColor("#24282e"), QColor("#d7dae0")
+    disabled = QColor("#7a808a")
+    p.setColor(QPalette.ColorRole.Window, window)
+    p.setColor(QPalette.ColorRole.WindowText, text)
+    p.setColor(QPalette.ColorRole.Base, base)
+    p.setColor(QPalette.ColorRole.AlternateBase, QColor("#2a2f36"))
+    p.setColor(QPalette.ColorRole.ToolTipBase, QColor("#2f343b"))
+    p.setColor(QPalette.ColorRole.ToolTipText, text)
+    p.setColor(QPalette.ColorRole.PlaceholderText, disabled)
+    p.setColor(QPalette.ColorRole.Text, text)
+    p.setColor(QPalette.ColorRole.Button, QColor("#2d3238"))
+    p.setColor(QPalette.ColorRole.ButtonText, text)
+    p.setColor(QPalette.ColorRole.BrightText, QColor("#ff6b6b"))
+    p.setColor(QPalette.ColorRole.Link, QColor("#6cb4ff"))
+    p.setColor(QPalette.ColorRole.Highlight, QColor("#2f6fb3"))
+    p.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    p.setColor(QPalette.ColorRole.Mid, QColor("#3a3f46"))
+    p.setColor(QPalette.ColorRole.Dark, QColor("#15181c"))
+    p.setColor(QPalette.ColorRole.Light, QColor("#3c424a"))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText,
+                 QPalette.ColorRole.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, disabled)
+    return p
+
+
+def apply(app: QApplication, theme: str) -> None:
+    """Set the Fusion style and the palette of ``theme`` ('light' or 'dark')."""
+    if app.style().name().lower() != "fusion":
+        app.setStyle("Fusion")
+    app.setPalette(_dark_palette() if theme == "dark" else app.style().standardPalette())

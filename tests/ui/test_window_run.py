@@ -1,0 +1,217 @@
+"""The window drives real runs: real agent subprocess, real onnxruntime, real SQLite.
+
+Everything goes through the widgets a user touches (path fields, spin boxes,
+the Start/Stop buttons, F5, closing the window); the proof is read back
+from the session log the run wrote.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from console.core.package import verify_package
+from console.core.store import SessionStore
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_PACKAGE = ROOT / "resources" / "packages" / "digits-cnn"
+DEMO_VIDEO = ROOT / "resources" / "recordings" / "digits-demo.avi"
+DEMO_TRUTH = ROOT / "resources" / "recordings" / "digits-demo.truth.csv"
+
+
+def wait_ready(qtbot: Any, w: Any) -> None:
+    """The startup jobs (package verification, local probe) have answered."""
+    qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
+    qtbot.waitUntil(lambda: w.devices.current().state not in ("probing", "unknown"),
+                    timeout=30_000)
+
+
+def type_path(qtbot: Any, edit: Any, text: str) -> None:
+    edit.clear()
+    qtbot.keyClicks(edit, text)
+    qtbot.keyClick(edit, Qt.Key.Key_Return)
+    edit.editingFinished.emit()
+
+
+def test_fresh_start_preselects_demo_and_this_computer(make_window: Any, qtbot: Any,
+                                                       demo_package: Path) -> None:
+    w = make_window()
+    wait_ready(qtbot, w)
+    assert w.devices.current().name == "This computer"
+    assert Path(w.package.path_edit.text()) == DEMO_PACKAGE
+    assert w.package.verification is not None and w.package.verification.ok
+    assert "verified" in w.package.status.text()
+    assert w.input.kind() == "video" and Path(w.input.spec()) == DEMO_VIDEO
+    assert Path(w.input.truth() or "") == DEMO_TRUTH
+    qtbot.waitUntil(lambda: "360 frames" in w.input.video_info_label.text(), timeout=10_000)
+    assert "CPUExecutionProvider" in [w.package.provider_combo.itemText(k)
+                                      for k in range(w.package.provider_combo.count())]
+    assert w.start_action.isEnabled() and not w.stop_action.isEnabled()
+
+
+def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
+                                                  db_path: Path, demo_package: Path,
+                                                  demo_video: Path) -> None:
+    w = make_window(db_path=db_path)
+    wait_ready(qtbot, w)
+    # choose the package and the input the way a user does
+    type_path(qtbot, w.package.path_edit, str(demo_package))
+    qtbot.waitUntil(lambda: not w.package.pending and w.package.verification is not None,
+                    timeout=30_000)
+    assert w.package.verification.ok
+    w.input.set_kind("synthetic")
+    w.input.set_kind("video")
+    type_path(qtbot, w.input.video_edit, str(demo_video))
+    assert Path(w.input.truth() or "") == DEMO_TRUTH  # picked up next to the recording
+    w.input.fps_spin.setValue(60.0)
+    w.input.loop_check.setChecked(True)  # runs until Stop
+    qtbot.keyClicks(w.run_panel.note_edit, "window test")
+
+    qtbot.mouseClick(w.run_panel.start_button, Qt.MouseButton.LeftButton)
+    assert w.running and not w.start_action.isEnabled()
+    qtbot.waitUntil(lambda: w.live_view.frames_painted >= 5 and w._frames_total >= 60,
+                    timeout=30_000)
+    qtbot.waitUntil(lambda: w.plots.redraws > 5, timeout=5_000)
+    assert w.session_id is not None
+    assert w.plots.placeholder("latency") == "" and w.plots.placeholder("fps") == ""
+    qtbot.mouseClick(w.run_panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+
+    result = w.last_result
+    assert result is not None and result.status == "stopped", result
+    shown = list(w.live_view.shown)
+    assert len(shown) >= 5
+    with SessionStore(db_path) as st:
+        s = st.get_session(w.session_id)
+        assert s is not None and s["status"] == "stopped"
+        assert s["note"] == "window test"
+        assert s["package_name"] == "digits-cnn" and s["input_kind"] == "video"
+        assert s["frames_received"] == w._frames_total == st.frame_count(s["id"])
+        assert s["settings"]["loop"] is True and s["settings"]["fps"] == 60.0
+        top1 = {int(r["i"]): r["top1"] for r in st.iter_frames(s["id"])}
+    # every frame the live view showed is in the log, with the class the view drew
+    for i, cls in shown:
+        assert i in top1, f"shown frame {i} is not in the session log"
+        if cls is not None:
+            assert top1[i] == cls, f"frame {i}: view drew class {cls}, log has {top1[i]}"
+    # the summary panel shows this session's figures
+    text = w.summary.toPlainText()
+    assert f"session {w.session_id}" in text and "stopped" in text
+    assert re.search(rf"frames\s+{s['summary']['frames']}\s", text)
+    assert w.start_action.isEnabled() and not w.stop_action.isEnabled()
+    assert w.devices.current().state == "ready"
+
+
+def test_f5_runs_to_completion_and_summary_matches_the_log(make_window: Any, qtbot: Any,
+                                                            db_path: Path) -> None:
+    w = make_window(db_path=db_path, input="synthetic:64x64")
+    wait_ready(qtbot, w)
+    assert w.input.kind() == "synthetic"
+    w.input.frames_spin.setValue(300)
+    qtbot.keyClick(w, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: w.last_result is not None and not w.running, timeout=60_000)
+    res = w.last_result
+    assert res.status == "completed", res.error
+    with SessionStore(db_path) as st:
+        s = st.get_session(res.session_id)
+        assert s["status"] == "completed" and st.frame_count(s["id"]) == 300
+        assert s["summary"]["frames"] == 300
+    assert w._frames_total == 300
+    assert len(w.plots.frames) == 300  # every frame reached the graphs' history
+    lat = s["summary"]["latency_ms"]["e2e"]
+    text = w.summary.toPlainText()
+    assert f"{lat['p50']:.3f}" in text and f"{lat['p99']:.3f}" in text
+    assert "unavailable (the device reports no thermal zones)" in text
+
+
+def test_closing_during_a_run_stops_it_and_keeps_the_session(make_window: Any, qtbot: Any,
+                                                             db_path: Path) -> None:
+    w = make_window(db_path=db_path, input=str(DEMO_VIDEO))
+    wait_ready(qtbot, w)
+    w.input.fps_spin.setValue(60.0)
+    w.input.loop_check.setChecked(True)
+    w.start_run()
+    qtbot.waitUntil(lambda: w._frames_total >= 30, timeout=30_000)
+    assert w.close() is False  # not yet: the run is stopping first
+    assert w.isVisible() and not w.start_action.isEnabled()
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=30_000)
+    assert not w.running
+    assert w.last_result is not None and w.last_result.status == "stopped"
+    with SessionStore(db_path) as st:
+        s = st.get_session(w.last_result.session_id)
+        assert s["status"] == "stopped" and s["ended_at"] is not None
+        assert st.frame_count(s["id"]) == s["frames_received"] >= 30
+
+
+def test_verification_failure_is_shown_and_start_is_refused(make_window: Any, qtbot: Any,
+                                                            tmp_path: Path, db_path: Path) -> None:
+    bad = tmp_path / "tampered"
+    shutil.copytree(DEMO_PACKAGE, bad)
+    with open(bad / "model.onnx", "r+b") as fh:  # one flipped byte in the model
+        fh.seek(100)
+        b = fh.read(1)
+        fh.seek(100)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    expected = verify_package(bad).first_line()
+    assert "model.onnx" in expected
+
+    w = make_window(db_path=db_path, package=str(bad), input="synthetic:32x32")
+    wait_ready(qtbot, w)
+    assert w.package.verification is not None and not w.package.verification.ok
+    status = w.package.status.text()
+    assert "refused" in status and html.escape(expected) in status
+    assert w.package.status.isVisible()
+    w.start_run()
+    assert not w.running
+    assert "refused" in w.run_panel.state_label.text()
+    assert expected in w.log_pane.text.toPlainText()
+    assert not db_path.exists() or SessionStore(db_path).list_sessions() == []
+
+    # a good package afterwards clears it
+    w.package.set_path(str(DEMO_PACKAGE))
+    qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
+    assert w.package.verification.ok and "verified" in w.package.status.text()
+
+
+def test_a_run_refused_by_the_core_is_a_message_not_a_dead_window(make_window: Any, qtbot: Any,
+                                                                  tmp_path: Path,
+                                                                  db_path: Path) -> None:
+    missing = tmp_path / "gone.avi"
+    w = make_window(db_path=db_path, input=str(missing))
+    wait_ready(qtbot, w)
+    w.start_run()
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    assert w.last_result is None
+    assert f"video file not found: {missing}" in w.run_panel.state_label.text()
+    assert "refused" in w.summary.toPlainText()
+    assert f"video file not found: {missing}" in w.log_pane.text.toPlainText()
+    assert w.start_action.isEnabled()
+    # and the window still runs things
+    w.input.set_kind("synthetic")
+    w.input.frames_spin.setValue(20)
+    w.start_run()
+    qtbot.waitUntil(lambda: w.last_result is not None and not w.running, timeout=60_000)
+    assert w.last_result.status == "completed"
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_theme_choice_changes_palette_and_graphs(make_window: Any, qtbot: Any,
+                                                 theme: str) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from console.core.settings import load_settings
+    from console.ui.live_plots import PALETTES
+
+    w = make_window()
+    wait_ready(qtbot, w)
+    w.set_theme_choice(theme)
+    window_color = QApplication.instance().palette().window().color()
+    assert (window_color.lightness() < 100) == (theme == "dark")
+    assert w.plots.colors is PALETTES[theme]
+    assert load_settings().preferences["theme"] == theme
