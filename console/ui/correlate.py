@@ -193,12 +193,12 @@ class SpikeDetector:
             p99 = float(np.percentile(self._buf[:min(self._n, self._buf.size)], 99))
             over = np.flatnonzero(e2e > p99 * self.factor)
             clusters: list[int] = []
-            for k in over:
-                if clusters and t[k] - t[clusters[-1]] < self.min_gap_s:
-                    if e2e[k] > e2e[clusters[-1]]:
-                        clusters[-1] = int(k)
+            for j in over.tolist():
+                if clusters and t[j] - t[clusters[-1]] < self.min_gap_s:
+                    if e2e[j] > e2e[clusters[-1]]:
+                        clusters[-1] = j
                     continue
-                clusters.append(int(k))
+                clusters.append(j)
             for k in clusters:
                 last = self._last
                 if last is not None and t[k] - last.t < self.min_gap_s \
