@@ -70,28 +70,41 @@ class Commands(threading.Thread):
         self.stop_event = stop
 
     def run(self) -> None:
-        stdin = sys.stdin.buffer
+        # Raw reads on fd 0, not sys.stdin.buffer: a daemon thread blocked inside
+        # a BufferedReader makes the interpreter abort at exit ("could not acquire
+        # lock for <stdin> at interpreter shutdown").
+        pending = b""
         while True:
             try:
-                line = stdin.readline()
-            except (OSError, ValueError):
+                chunk = os.read(0, 4096)
+            except OSError:
                 break
-            if not line:
+            if not chunk:
                 break
-            if not line.strip():
-                continue
-            try:
-                cmd = P.decode_command(line)
-            except P.ProtocolError as exc:
-                self.out.send(P.Event("warning", "bad_command", str(exc)))
-                continue
-            if cmd["cmd"] == "stop":
-                break
-            if cmd["cmd"] == "ping":
-                self.out.send(P.Event("info", "pong", "pong"))
-            else:
-                self.out.send(P.Event("warning", "bad_command", "unknown command %r" % cmd["cmd"]))
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if line.strip() and not self._handle(line):
+                    self.stop_event.set()
+                    return
+            if len(pending) > 65536:
+                pending = b""  # no console command is that long
         self.stop_event.set()
+
+    def _handle(self, line: bytes) -> bool:
+        """Act on one command line; False means stop."""
+        try:
+            cmd = P.decode_command(line)
+        except P.ProtocolError as exc:
+            self.out.send(P.Event("warning", "bad_command", str(exc)))
+            return True
+        if cmd["cmd"] == "stop":
+            return False
+        if cmd["cmd"] == "ping":
+            self.out.send(P.Event("info", "pong", "pong"))
+        else:
+            self.out.send(P.Event("warning", "bad_command", "unknown command %r" % cmd["cmd"]))
+        return True
 
 
 def _fail(out: Output, code: str, text: str, frames: int = 0, started: float = 0.0) -> int:

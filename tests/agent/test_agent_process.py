@@ -1,0 +1,62 @@
+"""The agent bundle as a process: exit status, commands, and clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from console.core import protocol as P
+from console.devices.agent_bundle import local_bundle_path
+
+
+def _run(args: list[str], stdin: bytes, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(local_bundle_path()), *args], input=stdin,
+                          capture_output=True, timeout=timeout)
+
+
+def test_completed_run_exits_zero_with_stdin_still_open(demo_package: Path) -> None:
+    # stdin stays open (as with a console) until after the agent has finished.
+    proc = subprocess.Popen([sys.executable, str(local_bundle_path()), "run", "--package",
+                             str(demo_package), "--input", "synthetic:32x32", "--frames", "5"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.stdout.read(), None
+    proc.wait(60)
+    err = proc.stderr.read()
+    proc.stdin.close()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == 0, err.decode()
+    msgs = [P.decode(line) for line in out.splitlines()]
+    assert isinstance(msgs[0], P.Hello) and isinstance(msgs[-1], P.Summary)
+    assert msgs[-1].reason == "frame_limit" and msgs[-1].frames == msgs[-1].sent == 5
+    assert b"Fatal Python error" not in err
+
+
+def test_stop_ping_and_bad_commands(demo_package: Path) -> None:
+    cmds = b'{"cmd":"ping"}\nnot json\n{"cmd":"dance"}\n{"cmd":"stop"}\n'
+    res = _run(["run", "--package", str(demo_package), "--input", "synthetic:32x32",
+                "--fps", "20"], cmds)
+    assert res.returncode == 0, res.stderr.decode()
+    msgs = [P.decode(line) for line in res.stdout.splitlines()]
+    codes = [m.code for m in msgs if isinstance(m, P.Event)]
+    assert "pong" in codes and codes.count("bad_command") == 2
+    assert msgs[-1].reason == "stopped"
+
+
+def test_missing_package_is_a_protocol_error(tmp_path: Path) -> None:
+    res = _run(["run", "--package", str(tmp_path), "--input", "synthetic"], b"")
+    assert res.returncode == 3
+    msgs = [P.decode(line) for line in res.stdout.splitlines()]
+    errors = [m for m in msgs if isinstance(m, P.Error)]
+    assert errors and errors[0].code == "package_invalid" and "manifest.json" in errors[0].text
+    assert msgs[-1].reason == "error"
+
+
+def test_changed_manifest_refused_by_expect_digest(demo_package: Path) -> None:
+    res = _run(["run", "--package", str(demo_package), "--input", "synthetic",
+                "--expect-digest", "0" * 64], b"")
+    msgs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert any(m["t"] == "error" and m["code"] == "package_changed" for m in msgs)
+    assert res.returncode == 3
