@@ -344,9 +344,13 @@ class _ConsoleAuth(AuthStrategy):
             return paramiko.PKey.from_path(path)
         except paramiko.PasswordRequiredException:
             pass
+        except TypeError as exc:  # cryptography's way of saying "needs a password"
+            if "password" not in str(exc).lower():
+                self.notes.append(f"key {path} unusable ({exc})")
+                return None
         except FileNotFoundError:
             return None
-        except (OSError, paramiko.SSHException, ValueError) as exc:
+        except Exception as exc:  # unknown key type, corrupt file, …
             self.notes.append(f"key {path} unusable ({exc})")
             return None
         if self.prompt is None:
@@ -359,8 +363,8 @@ class _ConsoleAuth(AuthStrategy):
                 self.notes.append(f"no passphrase given for key {path}")
                 return None
             try:
-                return paramiko.PKey.from_path(path, pw)
-            except (paramiko.SSHException, ValueError):
+                return paramiko.PKey.from_path(path, pw.encode("utf-8"))
+            except Exception:  # wrong passphrase (ValueError/SSHException by version)
                 continue
         self.notes.append(f"wrong passphrase for key {path}")
         return None
@@ -653,6 +657,9 @@ def _connect_one(target: SSHTarget, sock: Any, store: HostKeyStore,
         client.close()
         log.info("ssh connect to %s failed", target.label, exc_info=True)
         raise _connect_error(exc, target, timeout) from None
+    except BaseException:
+        client.close()
+        raise
     finally:
         auth.close()
     return client
@@ -721,10 +728,14 @@ class SSHAgentProcess(AgentProcess):
     first JSON line. stderr is drained on every read into a bounded tail.
     """
 
-    def __init__(self, conn: SSHConnection, chan: paramiko.Channel, label: str) -> None:
+    def __init__(self, conn: SSHConnection, chan: paramiko.Channel, label: str,
+                 bundle_path: str = "",
+                 on_orphan: Callable[[int, str], None] | None = None) -> None:
         self.conn = conn
         self.chan = chan
         self.label = label
+        self.bundle_path = bundle_path
+        self._on_orphan = on_orphan
         self.pid: int | None = None
         self._exit: dict[str, int] = {}
         _hook_exit_signal(chan, self._exit)
@@ -809,7 +820,10 @@ class SSHAgentProcess(AgentProcess):
 
     # lifecycle ---------------------------------------------------------------
     def _finished(self) -> bool:
-        return self.chan.closed or self.chan.exit_status_ready()
+        """The agent is known to have ended (a channel closed by a dead link proves nothing)."""
+        if self.chan.exit_status >= 0 or "signal" in self._exit:
+            return True
+        return self.chan.closed and self.conn.alive()
 
     def _remote_signal(self, sig: signal.Signals) -> bool:
         """Signal the agent's process group on the device (its own session leader)."""
@@ -849,9 +863,15 @@ class SSHAgentProcess(AgentProcess):
         return self.conn.alive()
 
     def close(self) -> None:
-        if not self._finished() and self.conn.alive():
+        finished = self._finished()
+        if not finished and self.conn.alive():
             self._remote_signal(signal.SIGKILL)
             self.chan.status_event.wait(2.0)
+        elif not finished and self.pid is not None and self._on_orphan is not None:
+            # The link died under a running agent. It stops by itself once sshd
+            # notices (stdin EOF), but a frozen link can keep it alive for long:
+            # the device kills it at its next connection.
+            self._on_orphan(self.pid, self.bundle_path)
         with contextlib.suppress(Exception):
             self.chan.close()
 
@@ -930,6 +950,8 @@ class SSHDevice(Device):
         self._conn: SSHConnection | None = None
         self._lock = threading.Lock()
         self._remote_workdir: str | None = None
+        #: agents left running by a lost link: (pid, bundle path), killed on reconnect
+        self._orphans: list[tuple[int, str]] = []
 
     # connection ----------------------------------------------------------------
     def connect(self) -> None:
@@ -945,6 +967,29 @@ class SSHDevice(Device):
                 prompt=self.password_prompt, timeout=self.connect_timeout,
                 keepalive_s=self.keepalive_s, link_dead_s=self.link_dead_s)
             self._remote_workdir = None
+            if self._orphans:
+                self._reap_orphans(self._conn)
+
+    def _note_orphan(self, pid: int, bundle_path: str) -> None:
+        self._orphans.append((pid, bundle_path))
+
+    def _reap_orphans(self, conn: SSHConnection) -> None:
+        """Stop agents a lost link left behind — only if that pid still runs our bundle."""
+        checks = []
+        for pid, bundle in self._orphans:
+            p = shlex.quote(str(pid))
+            mine = (f"tr '\\000' ' ' </proc/{p}/cmdline 2>/dev/null | "
+                    f"grep -qF -- {shlex.quote(bundle)}")
+            checks.append(f"if {mine}; then kill -TERM -- -{p} 2>/dev/null || kill -TERM {p}; "
+                          f"sleep 1; if {mine}; then kill -KILL -- -{p} 2>/dev/null || "
+                          f"kill -KILL {p}; fi; fi")
+        try:
+            conn.run("; ".join(checks) + "; true", timeout=15.0)
+            log.info("ssh %s: stopped agents left by a lost link: %s", self.describe(),
+                     [p for p, _ in self._orphans])
+            self._orphans.clear()
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            log.info("ssh %s: could not stop orphaned agents: %s", self.describe(), exc)
 
     def _require(self) -> SSHConnection:
         self.connect()
@@ -1353,7 +1398,8 @@ class SSHDevice(Device):
         except (OSError, EOFError, paramiko.SSHException) as exc:
             err = self._lost(conn, "starting the agent", exc)
             raise err from None
-        return SSHAgentProcess(conn, chan, self.describe())
+        return SSHAgentProcess(conn, chan, self.describe(), deployment.bundle_path,
+                               self._note_orphan)
 
 
 def _tree_size(sftp: paramiko.SFTPClient, path: str) -> tuple[int, float]:
