@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from console.devices.base import DeviceError, HostKeyUnknown
 from console.ui.jobs import JobRunner, error_text
+from console.ui.prompts import PasswordPrompt
 
 LOCAL_SPEC = "local"
 STATE_COLORS = {"unknown": "#9aa0a6", "probing": "#f59f00", "ready": "#2f9e44",
@@ -79,21 +80,27 @@ def _dot(color: str) -> QIcon:
     return QIcon(pm)
 
 
-def open_for_window(entry: DeviceEntry) -> Any:
-    """Open (not connect) the device of ``entry`` with the window's SSH options."""
+def open_for_window(entry: DeviceEntry, prompt: Callable[[str], str | None] | None = None
+                    ) -> Any:
+    """Open (not connect) the device of ``entry`` with the window's SSH options.
+
+    Never ``accept_new_host_key``: an unknown key raises ``HostKeyUnknown`` and
+    only a fingerprint the user confirmed in :class:`HostKeyDialog` is passed.
+    """
     from console.devices.registry import open_device
 
     if entry.kind == "local":
         return open_device(LOCAL_SPEC)
-    opts: dict[str, Any] = {"interactive": False}
+    opts: dict[str, Any] = {"interactive": False, "password_prompt": prompt}
     if entry.accepted_fingerprint:
         opts["accept_host_key_fingerprint"] = entry.accepted_fingerprint
     return open_device(entry.spec, **opts)
 
 
-def probe_device(entry: DeviceEntry) -> dict[str, Any]:
+def probe_device(entry: DeviceEntry, prompt: Callable[[str], str | None] | None = None
+                 ) -> dict[str, Any]:
     """Job thread: open, connect, probe, close."""
-    dev = open_for_window(entry)
+    dev = open_for_window(entry, prompt)
     try:
         dev.connect()
         facts: dict[str, Any] = dev.probe()
@@ -262,6 +269,8 @@ class DevicesPanel(QWidget):
         super().__init__(parent)
         self.jobs = jobs
         self.entries: list[DeviceEntry] = []
+        #: SSH passwords / key passphrases, asked in a dialog (never stored)
+        self.prompt = PasswordPrompt(self)
         #: how dialogs are shown; tests may replace it (returns True to trust)
         self.ask_host_key: Callable[[DeviceEntry, HostKeyUnknown], bool] = self._ask_host_key
         lay = QVBoxLayout(self)
@@ -418,7 +427,7 @@ class DevicesPanel(QWidget):
         if e is None or e.state == "probing":
             return
         self.set_state(e, "probing")
-        self.jobs.submit("probe", lambda: probe_device(e),
+        self.jobs.submit("probe", lambda: probe_device(e, self.prompt),
                          lambda facts: self._on_probed(e, facts),
                          lambda exc: self._on_probe_failed(e, exc))
 

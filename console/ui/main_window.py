@@ -523,7 +523,8 @@ class MainWindow(QMainWindow):
                          last_input=spec if self.input.kind() != "stream" else "",
                          last_truth=self.input.truth() or "", last_limits=limits)
         self.feed = LiveFeed()
-        worker = RunWorker(lambda: open_for_window(entry), request, self.db_path, self.feed,
+        prompt = self.devices.prompt
+        worker = RunWorker(lambda: open_for_window(entry, prompt), request, self.db_path, self.feed,
                            policy, entry.name)
         worker.stateChanged.connect(self._on_state)
         worker.deployProgress.connect(self._on_progress)
@@ -602,6 +603,9 @@ class MainWindow(QMainWindow):
 
     def _on_hello(self, msg: P.Hello) -> None:
         self.plots.set_device_facts(msg.device, msg.clock.get("wall") if msg.clock else None)
+        entry = self.run_entry
+        if entry is not None and entry.facts is None:
+            entry.facts = dict(msg.device)  # the agent's own facts: a card without a probe
         self.log_pane.add("info", f"agent {msg.agent_version} (pid {msg.pid}) on "
                                   f"{msg.device.get('hostname')}")
 

@@ -175,6 +175,9 @@ class RunWorker(QObject):
             self.stateChanged.emit("connecting", f"opening {self.device_label}")
             try:
                 device = self.make_device()
+                # Connect here, not inside Run: an unknown host key must reach the
+                # window as HostKeyUnknown (a question), not as a refusal line.
+                device.connect()
             except HostKeyUnknown as exc:
                 self.hostKeyUnknown.emit(HostKeyQuestion(self.device_label, exc.host,
                                                          exc.key_type, exc.fingerprint,
