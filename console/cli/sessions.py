@@ -531,7 +531,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
     for p in res.paths:
         print(f"wrote {p}")
-    print(f"{res.frames} frames, {res.telemetry} telemetry samples, {res.events} events")
+    print(f"{res.frames} frames, {res.telemetry} telemetry samples"
+          + ("" if args.format == "csv" else f", {res.events} events"))
     for n in res.notes:
         print(f"note: {n}", file=sys.stderr)
     return 0

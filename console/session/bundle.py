@@ -481,7 +481,7 @@ def _insert(store: SessionStore, row: dict[str, Any], tables: dict[str, list[tup
         cur = conn.execute(f"INSERT INTO sessions ({', '.join(f'[{n}]' for n in names)}) VALUES "
                         f"({', '.join('?' for _ in names)})", [values[n] for n in names])
         sid = int(cur.lastrowid or 0)
-        conn.executemany(f"INSERT OR IGNORE INTO frames (session_id, {', '.join(_FRAME_COLS)}) "
+        conn.executemany(f"INSERT INTO frames (session_id, {', '.join(_FRAME_COLS)}) "
                       "VALUES (?,?,?,?,?,?,?,?,?,?)", [(sid, *r) for r in tables["frames"]])
         conn.executemany(f"INSERT INTO telemetry (session_id, {', '.join(_TELEMETRY_COLS)}) VALUES "
                       "(?,?,?,?,?,?,?,?,?,?,?)", [(sid, *r) for r in tables["telemetry"]])

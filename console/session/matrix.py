@@ -8,7 +8,9 @@ is the **latest** ended session for that pair — whatever its ending, so a
 board where the newest run failed shows ``failed``, not an older success —
 with its p95 end-to-end latency, FPS and overall budget verdict
 (:func:`console.session.budgets.overall_verdict`), and the session id it
-links to. Sessions still recording are left out.
+links to. Sessions still recording are left out. A run that failed before
+loading its model recorded no provider; it goes in the column of the
+provider the default resolved to for that device, package and runtime.
 
 :func:`build_matrix` is a pure function over a :class:`SessionStore`
 returning dataclasses; safe from a worker thread.
@@ -94,11 +96,27 @@ def device_row(s: Mapping[str, Any]) -> DeviceRow:
         kernel=str(f.get("kernel") or "unknown kernel"))
 
 
-def column(s: Mapping[str, Any]) -> Column:
+def column(s: Mapping[str, Any], provider: str | None = None) -> Column:
     libs = (s.get("device_facts") or {}).get("libraries") or {}
+    used = s.get("provider") or (s.get("settings") or {}).get("provider") or provider
     return Column(package=f"{s.get('package_name')}@{s.get('package_version')}",
                   onnxruntime=str(libs.get("onnxruntime") or "?"),
-                  provider=str(s.get("provider") or "default provider"))
+                  provider=str(used or "unknown provider"))
+
+
+def _default_providers(sessions: list[dict[str, Any]]) -> dict[tuple[Any, ...], str]:
+    """What "the default provider" turned out to be, per device, package and runtime.
+
+    A run that failed before loading the model recorded no provider; when it
+    asked for the default, it belongs in the column of the provider the
+    default resolved to on that device (if the log shows exactly one).
+    """
+    seen: dict[tuple[Any, ...], set[str]] = {}
+    for s in sessions:
+        if s.get("provider") and not (s.get("settings") or {}).get("provider"):
+            c = column(s)
+            seen.setdefault((device_row(s), c.package, c.onnxruntime), set()).add(c.provider)
+    return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
 
 
 def build_matrix(store: SessionStore, *, since: float | None = None,
@@ -106,12 +124,15 @@ def build_matrix(store: SessionStore, *, since: float | None = None,
     """The matrix over every ended session (optionally filtered like ``sessions list``)."""
     sessions = store.list_sessions(device=device, package=package, since=since,
                                    limit=1_000_000_000)
+    sessions = [s for s in sessions if s.get("status") != "running"]
+    defaults = _default_providers(sessions)
     latest: dict[tuple[DeviceRow, Column], dict[str, Any]] = {}
     counts: dict[tuple[DeviceRow, Column], int] = {}
     for s in sessions:
-        if s.get("status") == "running":
-            continue
-        key = (device_row(s), column(s))
+        row, col = device_row(s), column(s)
+        if col.provider == "unknown provider":
+            col = column(s, defaults.get((row, col.package, col.onnxruntime)))
+        key = (row, col)
         counts[key] = counts.get(key, 0) + 1
         when = (s.get("started_at") or s.get("created_at") or 0.0, int(s["id"]))
         cur = latest.get(key)
