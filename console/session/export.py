@@ -115,6 +115,7 @@ def _atomic(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         kw: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
         with os.fdopen(fd, mode, **kw) as fh:
             yield fh
+        os.chmod(tmp, 0o666 & ~_umask())  # as if created with open(): mkstemp makes 0600
         os.replace(tmp, path)
     except OSError as exc:
         _unlink(tmp)
@@ -122,6 +123,19 @@ def _atomic(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     except BaseException:
         _unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without os.umask() (which would change it, for every
+    thread, while it is being read)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _unlink(p: str) -> None:
@@ -390,7 +404,7 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], float]:
 
 def _fmt_tick(v: float, step: float) -> str:
     if step >= 1:
-        return f"{v:.0f}"
+        return f"{v:.0f}" if step == int(step) else f"{v:.1f}"  # 2.5-steps keep their .5
     exp = math.floor(math.log10(step))
     mant = round(step / 10**exp, 6)  # 1, 2, 2.5 or 5
     decimals = -exp + (0 if mant == int(mant) else 1)

@@ -23,6 +23,8 @@ from console.session.export import (
     ExportCancelled,
     ExportError,
     _decimate,
+    _fmt_tick,
+    _nice_ticks,
     cdf_chart,
     export_comparison,
     export_session,
@@ -240,6 +242,25 @@ def test_plots_say_unavailable_instead_of_drawing_nothing() -> None:
                                                  unavailable="nothing")
     assert "unavailable — no frames" in histogram_chart("h", [("a", empty)])
     assert "unavailable — no frames" in cdf_chart("c", [("a", empty)])
+
+
+def test_exported_files_get_normal_permissions(rec: dict[str, Any], store: SessionStore,
+                                               tmp_path: Path) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    out = tmp_path / "r.json"
+    export_session(store, rec["id"], "json", out)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_tick_labels_match_their_positions() -> None:
+    ticks, step = _nice_ticks(0.0, 11.97)
+    assert step == 2.5 and [_fmt_tick(t, step) for t in ticks] == \
+        ["0.0", "2.5", "5.0", "7.5", "10.0", "12.5"]
+    ticks, step = _nice_ticks(0.05, 0.229)
+    assert [_fmt_tick(t, step) for t in ticks] == ["0.05", "0.10", "0.15", "0.20", "0.25"]
 
 
 def test_decimation_keeps_spikes_and_order() -> None:
