@@ -254,11 +254,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(out, "agent_exception", "frame %d: %s: %s" % (n, type(exc).__name__, exc),
                      n, t_run)
     tele.stop()
-    if getattr(source, "truncated", False):
-        out.send(P.Event("warning", "input_truncated",
-                         "the recording ended at frame %d of %s it announces (truncated or "
-                         "corrupt file)" % (n, info.get("frame_count"))))
     source.close()
+    # The input failing is an error, not an end: the frames before it are kept
+    # (the console has them), and the run must not read as a complete pass.
+    if getattr(source, "truncated", False):
+        at = getattr(source, "position", n)
+        return _fail(out, "input_truncated",
+                     "the recording %s ended at frame %d of the %s it announces (truncated or "
+                     "corrupt file); the %d frames before it are kept"
+                     % (info.get("desc"), at, info.get("frame_count"), n), n, t_run)
+    if getattr(source, "stalled", False):
+        return _fail(out, "input_stopped",
+                     "%s %s stopped delivering frames after %d (unplugged, unreachable or no "
+                     "frame within the read timeout); the frames before it are kept"
+                     % (info.get("kind"), info.get("desc"), n), n, t_run)
     out.send(P.Summary(n, out.sent, time.time() - t_run, reason))
     return 0
 

@@ -2,9 +2,11 @@
 
 Each source yields ``(frame, capture_wall_time)`` with ``frame`` a BGR (or
 single-channel) uint8 array. Sources raise :class:`SourceError` with a
-user-facing reason when they cannot open; a recording that stops early is
-reported by ``truncated`` so the agent can say so instead of pretending the
-file was shorter.
+user-facing reason when they cannot open. A recording that stops before
+the frame count it announces sets ``truncated``; a camera or stream that
+stops delivering frames (unplugged, server gone, nothing within the read
+timeout) sets ``stalled``. The agent reports both as errors instead of
+pretending the input simply ended.
 
 Input specs (also parsed console-side by ``console.core.inputs``)::
 
@@ -90,6 +92,7 @@ class CaptureSource:
         self._target = target
         self._cv2 = cv2
         self.truncated = False
+        self.stalled = False
         self._read = 0
         if kind == "video":
             if not os.path.isfile(target):
@@ -110,7 +113,9 @@ class CaptureSource:
         self.height, self.width = frame.shape[:2]
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 and fps < 1000 else None
-        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if kind == "video" else 0
+        # A stream may be a finite file (http://…/clip.avi): its count tells a real
+        # end from a stall. A live stream announces none (or nonsense: <= 0).
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if kind != "camera" else 0
         self.frame_count = count if count > 0 else None
 
     def _open(self) -> Any:
@@ -133,8 +138,15 @@ class CaptureSource:
                 raise SourceError("stream_unreachable",
                                   "stream %s did not answer (unreachable, wrong URL or codec)"
                                   % self.desc)
-            raise SourceError("input_unreadable", "OpenCV cannot open %s" % self._target)
+            raise SourceError("input_unreadable",
+                              "cannot open %s: not a video OpenCV can read (corrupt, truncated "
+                              "or an unsupported container)" % self._target)
         return cap
+
+    @property
+    def position(self) -> int:
+        """Frames read in the current pass over the input (where a recording broke off)."""
+        return self._read
 
     def info(self) -> Dict[str, Any]:
         return {"kind": self.kind, "desc": self.desc, "width": self.width,
@@ -156,6 +168,8 @@ class CaptureSource:
                         self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
                         self._read = 0
                         continue
+                elif not (self.frame_count and self._read >= self.frame_count - 1):
+                    self.stalled = True  # a camera or live stream never just ends
                 return
             self._read += 1
             yield frame, ts

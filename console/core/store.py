@@ -28,7 +28,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ import sqlite_utils
 
 SCHEMA_VERSION = 1
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
+#: Numeric columns of ``frames`` that :meth:`SessionStore.frame_column` reads.
+_FRAME_NUMERIC = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score")
 _JSON_FIELDS = ("device_identity", "device_facts", "package_manifest", "input_info",
                 "settings", "summary", "cold_start", "tags")
 
@@ -130,8 +132,20 @@ def _pid_alive(pid: int, started: float | None) -> bool:
     return True
 
 
+def _on_readonly_fs(path: Path) -> bool:
+    """True when the log's folder is on a file system mounted read-only (root cannot write)."""
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 def _classify(exc: sqlite3.Error, path: Path) -> StoreError:
     msg = str(exc).lower()
+    if ("readonly" in msg or "read-only" in msg or "attempt to write" in msg
+            or "unable to open" in msg) and _on_readonly_fs(path):
+        return DatabaseReadOnly(f"session log {path} is on a read-only file system; pass --db "
+                                "with a path on a writable disk")
     if "locked" in msg or "busy" in msg:
         return DatabaseLocked(f"session log {path} is locked by another process; close the "
                               "other console or tool using it, or pass --db with another file")
@@ -175,7 +189,8 @@ class SessionStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise DatabaseReadOnly(f"cannot create the folder for session log {self.path}: "
-                                       f"{exc.strerror}") from None
+                                       f"{exc.strerror}; pass --db with a writable path"
+                                       ) from None
         elif not self.path.exists():
             raise StoreError(f"session log {self.path} does not exist")
         try:
@@ -226,6 +241,9 @@ class SessionStore:
         except sqlite3.Error as exc:
             raise _classify(exc, self.path) from None
         if not os.access(self.path, os.W_OK):
+            if _on_readonly_fs(self.path):
+                raise DatabaseReadOnly(f"session log {self.path} is on a read-only file system; "
+                                       "pass --db with a path on a writable disk")
             raise DatabaseReadOnly(f"session log {self.path} is read-only; fix its permissions "
                                    "or pass --db with a writable path")
 
@@ -395,18 +413,52 @@ class SessionStore:
         out["top1"] = out["top1"].astype(np.int64)
         return out
 
+    def frame_column(self, session_id: int, column: str) -> np.ndarray:
+        """One numeric column of a session's frames (ordered by index) as float64.
+
+        Read in chunks into one preallocated array, so a multi-million-frame
+        session costs 8 bytes a frame here, not a Python object per value
+        (``frame_arrays`` builds all columns at once through Python lists).
+        NULL reads as NaN.
+        """
+        if column not in _FRAME_NUMERIC:
+            raise ValueError(f"not a numeric frame column: {column!r}")
+        try:
+            n = self.frame_count(session_id)
+            out = np.empty(n, dtype=np.float64)
+            cur = self.conn.execute(f"SELECT {column} FROM frames WHERE session_id=? ORDER BY i",
+                                    [session_id])
+            k = 0
+            while k < n:
+                rows = cur.fetchmany(min(65536, n - k))
+                if not rows:
+                    break
+                out[k:k + len(rows)] = [np.nan if r[0] is None else r[0] for r in rows]
+                k += len(rows)
+            cur.close()
+        except sqlite3.Error as exc:
+            raise _classify(exc, self.path) from None
+        return out[:k]
+
     def iter_frames(self, session_id: int) -> Iterator[dict[str, Any]]:
         for r in self.db.query("SELECT * FROM frames WHERE session_id=? ORDER BY i",
                                [session_id]):
             r["out"] = json.loads(r["out"]) if r["out"] else None
             yield r
 
-    def telemetry(self, session_id: int) -> list[dict[str, Any]]:
-        """Full telemetry samples with ``ts`` added, oldest first."""
+    def telemetry(self, session_id: int, keys: Collection[str] | None = None
+                  ) -> list[dict[str, Any]]:
+        """Telemetry samples with ``ts`` added, oldest first.
+
+        ``keys`` keeps only those fields of each sample (a long session's
+        full samples are a few KB each; a summary needs a handful of fields).
+        """
         out = []
         for ts, sample in self.conn.execute(
                 "SELECT ts, sample FROM telemetry WHERE session_id=? ORDER BY ts", [session_id]):
             s = json.loads(sample) if sample else {}
+            if keys is not None:
+                s = {k: s[k] for k in keys if k in s}
             s["ts"] = ts
             out.append(s)
         return out

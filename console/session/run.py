@@ -16,17 +16,25 @@ interrupted   the link to the device dropped (or the console itself died,
 ============  ==============================================================
 
 Every frame received before the end is in the log whatever the ending.
+
+Memory stays flat however long a run lasts: nothing per frame or per
+telemetry sample is kept here. The summary is computed from the session
+log once the recorder has flushed it (so it always equals a recomputation
+from the rows, and frames the log failed to keep show up as missing).
 """
 
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from console import __version__
 from console.core import protocol as P
@@ -51,6 +59,9 @@ STOP_GRACE_S = 5.0
 SILENCE_CHECK_S = 3.0
 #: Consecutive unparseable lines after which the agent is declared broken.
 MAX_PROTOCOL_ERRORS = 50
+#: Telemetry fields ``console.core.stats.summarize`` reads (the rest stays in the log).
+SUMMARY_SAMPLE_KEYS = ("cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "thermal",
+                       "energy_j", "power_w", "sampler_cpu")
 
 
 class RunError(Exception):
@@ -120,12 +131,8 @@ class Run:
         self._cancel_deploy = threading.Event()
         self.session_id: int | None = None
         self.proc: AgentProcess | None = None
-        # in-memory columns for the summary (same numbers as the rows written)
-        self._ts: list[float] = []
-        self._lat: dict[str, list[float]] = {"pre": [], "infer": [], "post": [], "e2e": []}
-        self._idx: list[int] = []
-        self._top1: list[int | None] = []
-        self._samples: list[dict[str, Any]] = []
+        #: frames received from the agent (the rows themselves go straight to the recorder)
+        self.frames_received = 0
         self._cold: dict[str, Any] | None = None
         self._agent_sent: int | None = None
 
@@ -242,32 +249,48 @@ class Run:
         finally:
             if self.proc is not None:
                 self._ensure_dead(self.proc)
-        summary = summarize(
-            {"ts": self._ts, **self._lat}, self._samples, cold=self._cold,
-            top1=self._top1, truth=truth, frame_index=self._idx, agent_sent=self._agent_sent)
+        # Flush every row first: the summary is computed from the log itself.
+        write_err = rec.finish(ended_at=time.time(), cold_start=self._cold)
+        if write_err is not None:
+            error = (error + "; " if error else "") + f"recording stopped: {write_err}"
+            if status == "completed":
+                status = "failed"
+        summary, read_err = self._summarize(sid, truth)
+        if read_err is not None:
+            error = (error + "; " if error else "") + read_err
         from console.session.budgets import evaluate_budgets
 
         verdicts = evaluate_budgets(summary, {**pkg.manifest.budgets, **self.request.budgets})
         if verdicts:
             summary["budgets"] = verdicts
-        write_err = rec.finish(status=status, error=error, ended_at=time.time(), summary=summary,
-                               cold_start=self._cold)
-        if write_err is not None:
-            error = (error + "; " if error else "") + f"recording stopped: {write_err}"
-            if status == "completed":
-                status = "failed"
-            self._patch_status(sid, status, error, summary)
+        try:
+            # status, error and summary in one statement: a session is never "completed"
+            # without its summary (dying before this leaves it "running" -> "interrupted").
+            with SessionStore(self.db_path) as st:
+                st.update_session(sid, status=status, error=error, summary=summary)
+        except StoreError as exc:
+            if write_err is None:  # otherwise already said
+                error = (error + "; " if error else "") + f"session status not saved: {exc}"
         ls.state("finished", status)
         return RunResult(sid, status, error, summary, verdicts)
 
-    def _patch_status(self, sid: int, status: str, error: str, summary: dict[str, Any]) -> None:
-        """Best effort to record a write failure after the recorder gave up."""
+    def _summarize(self, sid: int, truth: dict[int, int] | None
+                   ) -> tuple[dict[str, Any], str | None]:
+        """The summary of what the log holds; on a read failure, an empty one and why."""
         try:
             with SessionStore(self.db_path) as st:
-                st.update_session(sid, status=status, error=error, summary=summary,
-                                  ended_at=time.time())
-        except StoreError:
-            pass
+                cols = _FrameColumns(st, sid)
+                samples = st.telemetry(sid, keys=SUMMARY_SAMPLE_KEYS)
+                top1: list[int | None] | None = None
+                idx: list[int] | None = None
+                if truth is not None:
+                    idx = cols["i"].astype(np.int64).tolist()
+                    top1 = [None if v != v else int(v) for v in cols["top1"]]
+                return summarize(cols, samples, cold=self._cold, top1=top1, truth=truth,
+                                 frame_index=idx, agent_sent=self._agent_sent), None
+        except (StoreError, sqlite3.Error) as exc:
+            return (summarize({}, [], cold=self._cold, agent_sent=self._agent_sent),
+                    f"summary unavailable: cannot read the session log back ({exc})")
 
     def _run_agent(self, pkg: Package, source: InputSource, rec: Recorder
                    ) -> tuple[str, str | None]:
@@ -358,9 +381,7 @@ class Run:
                     self._on_frame(msg, rec)
                     ls.frame(msg)
                 elif isinstance(msg, P.Telemetry):
-                    s = dict(msg.sample)
-                    self._samples.append(s)
-                    rec.telemetry(telemetry_row(msg.ts, s))
+                    rec.telemetry(telemetry_row(msg.ts, msg.sample))
                     ls.telemetry(msg)
                 elif isinstance(msg, P.Preview):
                     ls.preview(msg)
@@ -420,15 +441,7 @@ class Run:
         return "failed", died
 
     def _on_frame(self, msg: P.Frame, rec: Recorder) -> None:
-        self._ts.append(msg.ts)
-        lat = self._lat
-        lat["pre"].append(msg.pre)
-        lat["infer"].append(msg.infer)
-        lat["post"].append(msg.post)
-        lat["e2e"].append(msg.e2e)
-        self._idx.append(msg.i)
-        top = msg.out.get("top")
-        self._top1.append(top[0][0] if top else None)
+        self.frames_received += 1
         rec.frame(frame_row(msg.i, msg.ts, msg.pre, msg.infer, msg.post, msg.e2e, msg.out))
 
     def _ensure_dead(self, proc: AgentProcess) -> None:
@@ -441,3 +454,29 @@ class Run:
                     proc.kill()
                     proc.wait(2.0)
         proc.close()
+
+
+class _FrameColumns(Mapping[str, np.ndarray]):
+    """A session's frame columns, each read from the log when asked for.
+
+    ``summarize`` looks at one latency stage at a time, so only one column
+    (plus ``ts``) is in memory at once: 16 bytes a frame at the peak, once,
+    at the end of the run.
+    """
+
+    _KEYS = ("ts", "pre", "infer", "post", "e2e", "i", "top1")
+
+    def __init__(self, store: SessionStore, session_id: int) -> None:
+        self._store = store
+        self._sid = session_id
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._KEYS:
+            raise KeyError(key)
+        return self._store.frame_column(self._sid, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
