@@ -87,6 +87,45 @@ def _install_excepthook(window: Any) -> None:
     sys.excepthook = hook
 
 
+def _install_signal_handlers(window: Any) -> Any:
+    """SIGTERM / Ctrl-C close the window like the user would: a run is stopped cleanly
+    and its session kept. A second signal kills the agent. Qt's loop runs in C++, so
+    the signal wakes it through a socket (``signal.set_wakeup_fd``)."""
+    import signal
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier, QTimer
+
+    rsock, wsock = socket.socketpair()
+    rsock.setblocking(False)
+    wsock.setblocking(False)
+    signal.set_wakeup_fd(wsock.fileno())
+    notifier = QSocketNotifier(rsock.fileno(), QSocketNotifier.Type.Read, window)
+
+    def drain() -> None:
+        try:
+            rsock.recv(64)  # the Python-level handler runs right after this slot
+        except OSError:
+            pass
+
+    notifier.activated.connect(drain)
+    count = {"n": 0}
+
+    def handler(signum: int, _frame: Any) -> None:
+        count["n"] += 1
+        name = signal.Signals(signum).name
+        if count["n"] == 1:
+            log.info("%s: closing the window (stopping any run cleanly)", name)
+            QTimer.singleShot(0, window.close)
+        else:
+            log.warning("%s again: killing the agent", name)
+            window.runs.abort()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return (notifier, rsock, wsock)  # kept alive by the caller
+
+
 def build_window(args: argparse.Namespace) -> Any:
     """Create the QApplication (if needed) and the main window, themed, not yet shown."""
     from PySide6.QtWidgets import QApplication
@@ -126,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"(traceback in {logfile})", file=sys.stderr)
         return 70
     _install_excepthook(window)
+    keep = _install_signal_handlers(window)
     window.show()
     shown_ms = (time.perf_counter() - T_START) * 1000.0
     log.info("window shown %.0f ms after the app module was imported", shown_ms)
@@ -134,7 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # after the demo package has verified (a job) so Start is not refused for nothing
         QTimer.singleShot(0, window.start_when_ready)
-    return int(app.exec())
+    code = int(app.exec())
+    del keep
+    return code
 
 
 if __name__ == "__main__":

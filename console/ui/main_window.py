@@ -138,6 +138,9 @@ class MainWindow(QMainWindow):
         self._max_index = -1
         self._last_status = 0.0
         self._previews = 0
+        self._cold_ms: float | None = None
+        self._warnings = 0
+        self._errors = 0
         self._deadline = QTimer(self)
         self._deadline.setSingleShot(True)
         self._deadline.timeout.connect(self._stop_deadline)
@@ -381,6 +384,9 @@ class MainWindow(QMainWindow):
                 self.report("error", f"device {c.device!r} is not in the device list; using "
                                      "This computer (add it in the Devices dock)")
             self.devices.select("local")
+        current = self.devices.current()
+        if current is not None:
+            self._on_device_selected(current)
         pkg = c.package or p.get("last_package")
         if not pkg or (not c.package and not Path(str(pkg)).exists()):
             pkg = str(demo_package()) if demo_package().exists() else ""
@@ -542,6 +548,8 @@ class MainWindow(QMainWindow):
         self._frames_total = 0
         self._max_index = -1
         self._previews = 0
+        self._cold_ms = None
+        self._warnings = self._errors = 0
         self._run_started = time.monotonic()
         self._run_ended = None
         self.plots.reset()
@@ -611,6 +619,7 @@ class MainWindow(QMainWindow):
 
     def _on_cold(self, msg: P.ColdStart) -> None:
         inp = msg.input or {}
+        self._cold_ms = msg.total_ms
         self.live_view.set_input_size(inp.get("width"), inp.get("height"))
         self.log_pane.add("info", f"cold start {msg.total_ms:.0f} ms on {msg.provider} "
                                   f"(package {msg.package_ms:.0f}, session {msg.session_ms:.0f},"
@@ -618,6 +627,8 @@ class MainWindow(QMainWindow):
 
     def _on_event(self, level: str, code: str, text: str) -> None:
         self.log_pane.add(level, text, code)
+        self._warnings += level == "warning"
+        self._errors += level == "error"
         if level in ("error", "warning"):
             self.plots.add_marker(None, level, text)
             if code == "no_preview":
@@ -697,7 +708,7 @@ class MainWindow(QMainWindow):
             i, out = batch.last_out
             self.live_view.set_frame(None, i, out if not self._previews else None, fps)
         now = time.monotonic()
-        if now - self._last_status >= 0.25:
+        if now - self._last_status >= 0.5:
             self._last_status = now
             self._update_status()
 
@@ -714,7 +725,32 @@ class MainWindow(QMainWindow):
         span = float(ts[-1] - ts[0])
         return (n - 1) / span if span > 0 else None
 
+    def _update_live_summary(self) -> None:
+        plots = self.plots
+        fig: dict[str, Any] = {}
+        if self.session_id is not None:
+            fig["session"] = self.session_id
+        fig["frames received"] = f"{self._frames_total:,}".replace(",", " ")
+        dropped = max(0, self._max_index + 1 - self._frames_total)
+        if dropped:
+            fig["dropped"] = dropped
+        fps = self._current_fps()
+        fig["fps (last second)"] = f"{fps:.1f}" if fps is not None else "-"
+        if plots._pct:
+            p50, p95, p99 = plots._pct[-1]
+            fig["end-to-end (rolling)"] = f"p50 {p50:.3f} · p95 {p95:.3f} · p99 {p99:.3f} ms"
+        if self._cold_ms is not None:
+            fig["cold start"] = f"{self._cold_ms:.1f} ms"
+        fig["latency spikes"] = len(plots.spikes)
+        fig["telemetry samples"] = plots.telemetry.samples
+        if self._warnings or self._errors:
+            fig["agent events"] = (f"{self._warnings} warning{'s' * (self._warnings != 1)}, "
+                                   f"{self._errors} error{'s' * (self._errors != 1)}")
+        self.summary.show_live(fig)
+
     def _update_status(self) -> None:
+        if self.running and self.last_result is None:
+            self._update_live_summary()
         dropped = max(0, self._max_index + 1 - self._frames_total)
         self.status_frames.setText(f"frames {self._frames_total:,}".replace(",", " ")
                                    + (f" · dropped {dropped}" if dropped else ""))

@@ -122,6 +122,14 @@ class SummaryPanel(QTextBrowser):
         self.result = None
         self.setHtml(f"<p style='color:gray'>{html.escape(text)}</p>")
 
+    def show_live(self, figures: Mapping[str, Any]) -> None:
+        """While a run goes: what the window has seen so far (the final summary replaces it)."""
+        self.result = None
+        rows = "".join(_row(k, html.escape(str(v))) for k, v in figures.items())
+        self.setHtml("<p><b>running</b> <span style='color:gray'>— figures so far, as seen "
+                     "by the window; the full summary appears when the run ends</span></p>"
+                     f"<table cellspacing='0' cellpadding='2'>{rows}</table>")
+
     def show_refusal(self, message: str) -> None:
         self.result = None
         self.setHtml(f"<p><b style='color:{STATUS_COLORS['refused']}'>refused</b> — nothing "
