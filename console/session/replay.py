@@ -81,7 +81,8 @@ def recorded_device_spec(session: Mapping[str, Any], saved_names: Iterable[str] 
     """The device a session ran on, spelled for ``open_device``.
 
     A saved device is used by name (it carries the interpreter path and key
-    file); otherwise the recorded SSH address.
+    file); otherwise the recorded SSH address, spelled as the user gave it
+    (``ssh://`` URL, ``user@host`` or a ``~/.ssh/config`` alias).
     """
     if session.get("device_kind") == "local":
         return "local"
@@ -92,7 +93,7 @@ def recorded_device_spec(session: Mapping[str, Any], saved_names: Iterable[str] 
     if not addr:
         raise ReplayRefused(f"session {session.get('id')} recorded no device address; "
                             "pass --device")
-    return addr if "://" in addr else f"ssh://{addr}"
+    return addr  # ssh://user@host[:port], user@host or a ~/.ssh/config alias, as recorded
 
 
 def _imported_dir(store: SessionStore, uuid: str) -> Path:

@@ -241,7 +241,8 @@ def test_live_inputs(db_path: Path) -> None:
 def test_recorded_device_spec() -> None:
     assert recorded_device_spec({"device_kind": "local"}) == "local"
     ssh = {"device_kind": "ssh", "device_name": "gw-3", "device_address": "pi@10.0.0.7:22"}
-    assert recorded_device_spec(ssh) == "ssh://pi@10.0.0.7:22"
+    assert recorded_device_spec(ssh) == "pi@10.0.0.7:22"
+    assert recorded_device_spec({**ssh, "device_address": "lab-pi"}) == "lab-pi"  # an alias
     assert recorded_device_spec(ssh, ["gw-3"]) == "gw-3"
     assert recorded_device_spec({**ssh, "device_address": "ssh://pi@h"}) == "ssh://pi@h"
 
