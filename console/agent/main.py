@@ -246,14 +246,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                     next_due = now  # fell behind: do not burst to catch up
     except PipelineError as exc:
         tele.stop()
+        tele.join(2.0)  # summary must be the last line: no sample after it
         source.close()
         return _fail(out, exc.code, "frame %d: %s" % (n, exc.text), n, t_run)
     except Exception as exc:  # decoder/source bugs must still end in a protocol error
         tele.stop()
+        tele.join(2.0)  # summary must be the last line: no sample after it
         source.close()
         return _fail(out, "agent_exception", "frame %d: %s: %s" % (n, type(exc).__name__, exc),
                      n, t_run)
     tele.stop()
+    tele.join(2.0)  # summary must be the last line: no sample after it
     source.close()
     # The input failing is an error, not an end: the frames before it are kept
     # (the console has them), and the run must not read as a complete pass.
