@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -45,6 +45,7 @@ class LiveView(QWidget):
         self._input_size: tuple[int, int] | None = None
         self._placeholder = "Press Start (F5) to run the model"
         self._note = ""
+        self._fonts: tuple[QFont, QFont] | None = None
         #: previews painted (for tests and the benchmark)
         self.frames_painted = 0
         self.shown_frame: int | None = None
@@ -157,11 +158,24 @@ class LiveView(QWidget):
         if isinstance(boxes, list):
             self._draw_boxes(p, target, boxes, iw, ih)
 
+    def _overlay_fonts(self) -> tuple[QFont, QFont]:
+        """Built once: a new QFont per paint costs a font lookup (slow on a busy machine)."""
+        if self._fonts is None:
+            big = QFont(self.font())
+            big.setPointSizeF(max(9.0, big.pointSizeF() * 1.1))
+            big.setBold(True)
+            bold = QFont(self.font())
+            bold.setBold(True)
+            self._fonts = (big, bold)
+        return self._fonts
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self._fonts = None
+        super().changeEvent(event)
+
     def _draw_top(self, p: QPainter, target: QRectF, top: list[Any]) -> None:
-        font = QFont(self.font())
-        font.setPointSizeF(max(9.0, font.pointSizeF() * 1.1))
-        font.setBold(True)
-        p.setFont(font)
+        p.setFont(self._overlay_fonts()[0])
         fm = p.fontMetrics()
         rows = []
         for item in top[:5]:
@@ -193,9 +207,7 @@ class LiveView(QWidget):
         in_w, in_h = self._input_size or (iw, ih)
         sx = target.width() / in_w if in_w else 1.0
         sy = target.height() / in_h if in_h else 1.0
-        font = QFont(self.font())
-        font.setBold(True)
-        p.setFont(font)
+        p.setFont(self._overlay_fonts()[1])
         fm = p.fontMetrics()
         for b in boxes[:100]:
             try:

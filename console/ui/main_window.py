@@ -32,6 +32,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -56,7 +57,6 @@ from console.ui.devices_panel import DeviceEntry, DevicesPanel, HostKeyDialog, o
 from console.ui.input_panel import InputPanel, truth_for
 from console.ui.jobs import JobRunner
 from console.ui.live_data import LiveFeed
-from console.ui.live_plots import LivePlots
 from console.ui.live_view import LiveView
 from console.ui.log_pane import LogPane
 from console.ui.package_panel import PackagePanel, _dropped_path
@@ -103,7 +103,6 @@ class MainWindow(QMainWindow):
     package: PackagePanel
     input: InputPanel
     log_pane: LogPane
-    plots: LivePlots
 
     def __init__(self, choices: StartupChoices, theme_choice: str | None = None) -> None:
         super().__init__()
@@ -212,14 +211,20 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.plots = LivePlots(theme=self.theme)
-        self.plots.spikeAnnotated.connect(
-            lambda s: self.log_pane.add("warning", f"latency spike at {s.t:.1f} s: {s.label()}",
-                                        "spike"))
+        # The graphs (pyqtgraph: ~0.2 s to import, more to lay out and paint) are built
+        # right after the window is first shown, so the window appears sooner.
+        self._plots: Any = None
+        self._graph_window_s: int | None = None
+        self.graph_holder = QWidget()
+        gl = self._graph_layout = QVBoxLayout(self.graph_holder)
+        gl.setContentsMargins(0, 0, 0, 0)
+        self._graph_loading = QLabel("loading the graphs…")
+        self._graph_loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        gl.addWidget(self._graph_loading)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("centralTabs")
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.plots, "Live graphs")
+        self.tabs.addTab(self.graph_holder, "Live graphs")
         sessions = QWidget()
         sl = QVBoxLayout(sessions)
         note = QLabel("The sessions browser (compare, playback, device matrix) comes in a later "
@@ -313,6 +318,30 @@ class MainWindow(QMainWindow):
         tb.addAction(self.probe_action)
         tb.addAction(self.pause_action)
 
+    @property
+    def plots(self) -> Any:
+        """The live graphs, built on first use (normally just after the first show)."""
+        if self._plots is None:
+            from console.ui.live_plots import LivePlots
+
+            plots = LivePlots(theme=self.theme)
+            plots.spikeAnnotated.connect(self._on_spike)
+            if self._graph_window_s is not None:
+                plots.window_spin.setValue(self._graph_window_s)
+            self._graph_loading.hide()
+            self._graph_layout.addWidget(plots)
+            self._plots = plots
+        return self._plots
+
+    def _on_spike(self, spike: Any) -> None:
+        self.log_pane.add("warning", f"latency spike at {spike.t:.1f} s: {spike.label()}",
+                          "spike")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._plots is None:
+            QTimer.singleShot(30, lambda: self.plots)
+
     # -- window state --------------------------------------------------------------------
     def _qsettings(self) -> QSettings:
         return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
@@ -338,7 +367,7 @@ class MainWindow(QMainWindow):
         window_s = qs.value("graph_window_s")
         if window_s is not None:
             try:
-                self.plots.window_spin.setValue(int(window_s))
+                self._graph_window_s = int(str(window_s))
             except (TypeError, ValueError):
                 pass
 
@@ -346,7 +375,8 @@ class MainWindow(QMainWindow):
         qs = self._qsettings()
         qs.setValue("geometry", self.saveGeometry())
         qs.setValue("state", self.saveState(STATE_VERSION))
-        qs.setValue("graph_window_s", self.plots.window_spin.value())
+        if self._plots is not None:
+            qs.setValue("graph_window_s", self._plots.window_spin.value())
         qs.sync()
 
     def _reset_layout(self) -> None:
