@@ -65,6 +65,8 @@ class RunPanel(QWidget):
         form.addRow("Note", self.note_edit)
         lay.addLayout(form)
         self.state = "ready"
+        #: the newest deploy progress shown (None until a deploy reports)
+        self.last_progress: DeployProgress | None = None
 
     def set_state(self, state: str, text: str) -> None:
         self.state = state
@@ -76,6 +78,7 @@ class RunPanel(QWidget):
             self.progress.setVisible(False)
 
     def show_progress(self, p: DeployProgress) -> None:
+        self.last_progress = p
         self.progress.setVisible(True)
         if p.cached:
             self.progress.setRange(0, 1)

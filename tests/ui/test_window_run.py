@@ -80,7 +80,7 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
     qtbot.waitUntil(lambda: w.plots.redraws > 5, timeout=5_000)
     assert w.session_id is not None
     assert w.plots.placeholder("latency") == "" and w.plots.placeholder("fps") == ""
-    qtbot.mouseClick(w.run_panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.keyClick(w, Qt.Key.Key_F5, Qt.KeyboardModifier.ShiftModifier)  # Stop
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
 
     result = w.last_result
