@@ -128,6 +128,8 @@ class MainWindow(QMainWindow):
         self.run_entry: DeviceEntry | None = None
         self.last_result: RunResult | None = None
         self.session_id: int | None = None
+        #: the agent's pid on its device (from hello)
+        self.agent_pid: int | None = None
         self._closing = False
         self._restart_after: DeviceEntry | None = None
         self._host_question: HostKeyQuestion | None = None
@@ -574,6 +576,7 @@ class MainWindow(QMainWindow):
         self.worker = worker
         self.run_entry = entry
         self.session_id = None
+        self.agent_pid = None
         self.last_result = None
         self._frames_total = 0
         self._max_index = -1
@@ -640,6 +643,7 @@ class MainWindow(QMainWindow):
         self.log_pane.add("info", f"session {sid} recording to {self.db_path}")
 
     def _on_hello(self, msg: P.Hello) -> None:
+        self.agent_pid = msg.pid
         self.plots.set_device_facts(msg.device, msg.clock.get("wall") if msg.clock else None)
         entry = self.run_entry
         if entry is not None and entry.facts is None:

@@ -8,8 +8,10 @@ from the session log the run wrote.
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +200,27 @@ def test_a_run_refused_by_the_core_is_a_message_not_a_dead_window(make_window: A
     w.start_run()
     qtbot.waitUntil(lambda: w.last_result is not None and not w.running, timeout=60_000)
     assert w.last_result.status == "completed"
+
+
+def test_an_agent_killed_mid_run_is_a_failed_session_shown_in_the_window(
+        make_window: Any, qtbot: Any, db_path: Path) -> None:
+    w = make_window(db_path=db_path, input=str(DEMO_VIDEO))
+    wait_ready(qtbot, w)
+    w.input.fps_spin.setValue(60.0)
+    w.input.loop_check.setChecked(True)
+    w.start_run()
+    qtbot.waitUntil(lambda: w._frames_total >= 30 and w.agent_pid is not None, timeout=30_000)
+    os.kill(w.agent_pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: not w.running, timeout=30_000)
+    res = w.last_result
+    assert res is not None and res.status == "failed"
+    assert "SIGKILL" in (res.error or "")
+    assert "failed" in w.run_panel.state_label.text() and "SIGKILL" in w.summary.toPlainText()
+    assert "SIGKILL" in w.log_pane.text.toPlainText()
+    with SessionStore(db_path) as st:
+        s = st.get_session(res.session_id)
+        assert s["status"] == "failed" and st.frame_count(s["id"]) == s["frames_received"] >= 30
+    assert w.start_action.isEnabled()  # and the window goes on
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
