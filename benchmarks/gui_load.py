@@ -128,18 +128,18 @@ def main() -> int:
         w.start_run()
 
     def begin_measuring() -> None:
-        if w._frames_total == 0:
+        if w.frames_received == 0:
             if w.running:
                 QTimer.singleShot(50, begin_measuring)
             return
         state["measuring"] = True
-        marks.update(t0=time.perf_counter(), frames0=w._frames_total,
+        marks.update(t0=time.perf_counter(), frames0=w.frames_received,
                      redraws0=w.plots.redraws, previews0=w.live_view.frames_painted)
         QTimer.singleShot(int(args.duration * 1000), end_measuring)
 
     def end_measuring() -> None:
         state["measuring"] = False
-        marks.update(t1=time.perf_counter(), frames1=w._frames_total,
+        marks.update(t1=time.perf_counter(), frames1=w.frames_received,
                      redraws1=w.plots.redraws, previews1=w.live_view.frames_painted)
         w.stop_run()
 
@@ -190,8 +190,8 @@ def main() -> int:
           f"{len(tick_ms) / span:.1f} ticks/s")
     print(f"graph redraws/s: {(marks['redraws1'] - marks['redraws0']) / span:.1f}; previews "
           f"painted/s: {(marks['previews1'] - marks['previews0']) / span:.1f}")
-    every = stored == w._frames_total and (sent is None or sent == stored)
-    print(f"recorded: {stored} frames in SQLite, {w._frames_total} received by the window, "
+    every = stored == w.frames_received and (sent is None or sent == stored)
+    print(f"recorded: {stored} frames in SQLite, {w.frames_received} received by the window, "
           f"agent sent {sent}: every result recorded: {'yes' if every else 'NO'}")
 
     times = measure_startup(args.startup_runs, home)

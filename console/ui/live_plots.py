@@ -68,6 +68,8 @@ MAX_DYNAMIC_CURVES = 8
 #: annotated spike labels kept on the latency plot
 MAX_SPIKE_LABELS = 8
 MAX_MARKERS = 60
+#: frames behind the rolling p50/p95/p99 lines
+ROLLING_FRAMES = 512
 
 PALETTES: dict[str, dict[str, Any]] = {
     "light": {"bg": "#ffffff", "fg": "#30343a", "muted": "#7a808a", "grid": 0.25,
@@ -155,7 +157,7 @@ class LivePlots(QWidget):
         self.colors = PALETTES[theme]
         self.frames = FrameHistory()
         self.telemetry = TelemetryHistory()
-        self.rolling = Rolling(512)
+        self.rolling = Rolling(ROLLING_FRAMES)
         self.changes = ChangeDetector()
         self.spike_detector = SpikeDetector()
         self.annotator = SpikeAnnotator(self.changes)
@@ -320,7 +322,7 @@ class LivePlots(QWidget):
         """Forget the previous run; keep the fixed curves."""
         self.frames.clear()
         self.telemetry.clear()
-        self.rolling = Rolling(512)
+        self.rolling = Rolling(ROLLING_FRAMES)
         self.changes = ChangeDetector()
         self.spike_detector = SpikeDetector()
         self.annotator = SpikeAnnotator(self.changes)
@@ -431,7 +433,7 @@ class LivePlots(QWidget):
             t = new[:, 0] - self.t0
             spikes = self.spike_detector.feed(t, e2e, new[:, 5])
             self.annotator.add(spikes)
-            for v in e2e[-self.rolling._buf.size:]:
+            for v in e2e[-ROLLING_FRAMES:]:
                 self.rolling.add(float(v))
             pct = self.rolling.percentiles((50, 95, 99))
             if pct is not None:
@@ -650,8 +652,6 @@ class LivePlots(QWidget):
             panel = self.panels[key]
             if any(self.telemetry.has(p) for p in prefixes):
                 text = ""
-                if panel.overflow:
-                    text = ""  # listed in the readout instead of cluttering the plot
             elif samples >= 2 or (final and samples):
                 text = no_data
             elif final or (have_frames and self.frames.last_t() is not None
@@ -660,6 +660,13 @@ class LivePlots(QWidget):
             else:
                 text = "waiting for data…"
             panel.set_placeholder(text)
+
+    def rolling_percentiles(self) -> tuple[float, float, float] | None:
+        """The newest rolling (p50, p95, p99) of end-to-end latency, ms."""
+        if not self._pct:
+            return None
+        p50, p95, p99 = self._pct[-1]
+        return p50, p95, p99
 
     def placeholder(self, key: str) -> str:
         """The words shown instead of data on a plot ('' when it draws data)."""

@@ -510,6 +510,11 @@ class MainWindow(QMainWindow):
     def running(self) -> bool:
         return self.runs.running
 
+    @property
+    def frames_received(self) -> int:
+        """Frames of the current (or last) run that reached the window."""
+        return self._frames_total
+
     def _update_actions(self) -> None:
         running = self.running
         self.start_action.setEnabled(not running and not self._closing)
@@ -770,8 +775,9 @@ class MainWindow(QMainWindow):
             fig["dropped"] = dropped
         fps = self._current_fps()
         fig["fps (last second)"] = f"{fps:.1f}" if fps is not None else "-"
-        if plots._pct:
-            p50, p95, p99 = plots._pct[-1]
+        pct = plots.rolling_percentiles()
+        if pct is not None:
+            p50, p95, p99 = pct
             fig["end-to-end (rolling)"] = f"p50 {p50:.3f} · p95 {p95:.3f} · p99 {p99:.3f} ms"
         if self._cold_ms is not None:
             fig["cold start"] = f"{self._cold_ms:.1f} ms"

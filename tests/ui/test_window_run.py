@@ -77,7 +77,7 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
 
     qtbot.mouseClick(w.run_panel.start_button, Qt.MouseButton.LeftButton)
     assert w.running and not w.start_action.isEnabled()
-    qtbot.waitUntil(lambda: w.live_view.frames_painted >= 5 and w._frames_total >= 60,
+    qtbot.waitUntil(lambda: w.live_view.frames_painted >= 5 and w.frames_received >= 60,
                     timeout=30_000)
     qtbot.waitUntil(lambda: w.plots.redraws > 5, timeout=5_000)
     assert w.session_id is not None
@@ -94,7 +94,7 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
         assert s is not None and s["status"] == "stopped"
         assert s["note"] == "window test"
         assert s["package_name"] == "digits-cnn" and s["input_kind"] == "video"
-        assert s["frames_received"] == w._frames_total == st.frame_count(s["id"])
+        assert s["frames_received"] == w.frames_received == st.frame_count(s["id"])
         assert s["settings"]["loop"] is True and s["settings"]["fps"] == 60.0
         top1 = {int(r["i"]): r["top1"] for r in st.iter_frames(s["id"])}
     # every frame the live view showed is in the log, with the class the view drew
@@ -124,7 +124,7 @@ def test_f5_runs_to_completion_and_summary_matches_the_log(make_window: Any, qtb
         s = st.get_session(res.session_id)
         assert s["status"] == "completed" and st.frame_count(s["id"]) == 300
         assert s["summary"]["frames"] == 300
-    assert w._frames_total == 300
+    assert w.frames_received == 300
     assert len(w.plots.frames) == 300  # every frame reached the graphs' history
     lat = s["summary"]["latency_ms"]["e2e"]
     text = w.summary.toPlainText()
@@ -139,7 +139,7 @@ def test_closing_during_a_run_stops_it_and_keeps_the_session(make_window: Any, q
     w.input.fps_spin.setValue(60.0)
     w.input.loop_check.setChecked(True)
     w.start_run()
-    qtbot.waitUntil(lambda: w._frames_total >= 30, timeout=30_000)
+    qtbot.waitUntil(lambda: w.frames_received >= 30, timeout=30_000)
     assert w.close() is False  # not yet: the run is stopping first
     assert w.isVisible() and not w.start_action.isEnabled()
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=30_000)
@@ -209,7 +209,7 @@ def test_an_agent_killed_mid_run_is_a_failed_session_shown_in_the_window(
     w.input.fps_spin.setValue(60.0)
     w.input.loop_check.setChecked(True)
     w.start_run()
-    qtbot.waitUntil(lambda: w._frames_total >= 30 and w.agent_pid is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: w.frames_received >= 30 and w.agent_pid is not None, timeout=30_000)
     os.kill(w.agent_pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
     res = w.last_result

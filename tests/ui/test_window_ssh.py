@@ -155,6 +155,6 @@ def test_start_on_an_unknown_host_asks_then_runs_and_records(
         assert s["device_kind"] == "ssh" and s["device_name"] == board
         assert st.frame_count(s["id"]) == 50
         assert s["device_identity"]["host_key_sha256"] == sshd.fingerprint()
-    assert w._frames_total == 50
+    assert w.frames_received == 50
     p = w.run_panel.last_progress  # the deploy to the board was shown in the Run dock
     assert p is not None and p.stage in ("agent", "package", "input") and p.done == p.total
