@@ -535,6 +535,7 @@ class SSHConnection:
         self.server_key = server_key
         # NAT keepalive (no reply wanted); liveness itself is the LinkWatch's job
         t.set_keepalive(max(1, int(keepalive_s)))
+        _hook_exit_signal(t)
         self.watch = LinkWatch(t, target.label, keepalive_s, link_dead_s)
         self._sftp: paramiko.SFTPClient | None = None
         self._lock = threading.Lock()
@@ -608,7 +609,7 @@ class SSHConnection:
 
 def _connect_error(exc: BaseException, target: SSHTarget, timeout: float) -> DeviceError:
     where = f"{target.host}:{target.port}"
-    name = "" if target.label in (target.url, where) else f" ({target.label})"
+    name = "" if target.label in (target.url, where, target.host) else f" ({target.label})"
     if isinstance(exc, socket.gaierror):
         return DeviceUnreachable(f"cannot resolve host {target.host!r}{name}: {exc.strerror}; "
                                  "check the address, the saved device or ~/.ssh/config")
@@ -700,24 +701,37 @@ def connect_target(target: SSHTarget, *, accept_new: bool = False,
 # The running agent
 # --------------------------------------------------------------------------
 
-def _hook_exit_signal(chan: paramiko.Channel, box: dict[str, int]) -> None:
-    """Record the ``exit-signal`` request paramiko ignores (so ``wait`` can say SIGTERM)."""
-    orig = chan._handle_request
+EXIT_SIGNAL_ATTR = "_devicelab_exit_signal"
 
-    def handle(m: paramiko.Message) -> Any:
+
+def _hook_exit_signal(transport: paramiko.Transport) -> None:
+    """Record ``exit-signal`` requests (paramiko ignores them) on their channel.
+
+    paramiko dispatches channel messages through a class-level table, so the
+    hook is an instance-level copy of that table on this one transport. The
+    number lands in ``chan._devicelab_exit_signal`` so ``wait`` can report
+    "killed by SIGKILL" instead of "exit status unknown".
+    """
+    from paramiko.common import MSG_CHANNEL_REQUEST
+
+    table = dict(type(transport)._channel_handler_table)
+    orig = table[MSG_CHANNEL_REQUEST]
+
+    def handle(chan: paramiko.Channel, m: paramiko.Message) -> Any:
         try:
             pos = m.packet.tell()
             if m.get_text() == "exit-signal":
                 m.get_boolean()
                 name = m.get_text()
                 with contextlib.suppress(KeyError):
-                    box["signal"] = int(signal.Signals["SIG" + name])
+                    setattr(chan, EXIT_SIGNAL_ATTR, int(signal.Signals["SIG" + name]))
             m.packet.seek(pos)
         except Exception:  # never break the channel over a diagnostic
             pass
-        return orig(m)
+        return orig(chan, m)
 
-    setattr(chan, "_handle_request", handle)  # noqa: B010 - mypy forbids assigning a method
+    table[MSG_CHANNEL_REQUEST] = handle
+    transport._channel_handler_table = table
 
 
 class SSHAgentProcess(AgentProcess):
@@ -737,8 +751,6 @@ class SSHAgentProcess(AgentProcess):
         self.bundle_path = bundle_path
         self._on_orphan = on_orphan
         self.pid: int | None = None
-        self._exit: dict[str, int] = {}
-        _hook_exit_signal(chan, self._exit)
         self._tail: deque[bytes] = deque(maxlen=64)
         self._pre = bytearray()
         self._started = False
@@ -821,7 +833,7 @@ class SSHAgentProcess(AgentProcess):
     # lifecycle ---------------------------------------------------------------
     def _finished(self) -> bool:
         """The agent is known to have ended (a channel closed by a dead link proves nothing)."""
-        if self.chan.exit_status >= 0 or "signal" in self._exit:
+        if self.chan.exit_status >= 0 or getattr(self.chan, EXIT_SIGNAL_ATTR, None):
             return True
         return self.chan.closed and self.conn.alive()
 
@@ -856,7 +868,7 @@ class SSHAgentProcess(AgentProcess):
             return None
         if self.chan.exit_status >= 0:
             return int(self.chan.exit_status)
-        sig = self._exit.get("signal") or self._signalled
+        sig = getattr(self.chan, EXIT_SIGNAL_ATTR, None) or self._signalled
         return -sig if sig else None
 
     def link_ok(self) -> bool:
@@ -1213,6 +1225,7 @@ class SSHDevice(Device):
         last = 0.0
         made: set[str] = {tmp}
         for f in item.files:
+            short = 0
             parent = posixpath.dirname(posixpath.join(tmp, f.rel))
             if parent not in made:
                 rel_parent = posixpath.relpath(parent, tmp)
@@ -1250,6 +1263,12 @@ class SSHDevice(Device):
                                 last = now
                                 rate = done / (now - t0) if now > t0 else 0.0
                                 progress(DeployProgress(item.stage, item.name, done, total, rate))
+                # paramiko drops errors of pipelined writes still in flight at close:
+                # the size on the device is the truth (a short file means ENOSPC & co)
+                kept = sftp.stat(remote).st_size or 0
+                if kept != f.size:
+                    short = f.size - kept
+                    raise OSError(f"the device kept {kept} of {f.size} bytes")
             except DeviceError:
                 raise
             except OSError as exc:
@@ -1263,8 +1282,9 @@ class SSHDevice(Device):
                     free = self._free_bytes(conn, wd)
                 except DeviceError:
                     free = -1
-                if 0 <= free < total - done + SPACE_MARGIN:
-                    raise self._disk_full(wd, total - done, free) from None
+                need = max(total - done, 0) + short
+                if 0 <= free < need + SPACE_MARGIN:
+                    raise self._disk_full(wd, need, free) from None
                 raise DeployError(f"upload of {item.name} to {self.describe()} failed at "
                                   f"{f.rel}: {exc}") from None
         if progress and total == 0:

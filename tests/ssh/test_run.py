@@ -147,6 +147,31 @@ def test_abort_kills_the_agent_on_the_device(ssh_env: SshEnv, demo_package: Path
     assert wait_no_agent(str(ssh_env.workdir)) == []
 
 
+def test_agent_killed_on_the_device_is_reported_with_its_signal(
+        ssh_env: SshEnv, demo_package: Path, db_path: Path) -> None:
+    """Someone else SIGTERMs the agent: sshd's exit-signal reaches the session's error."""
+    ssh_env.trust()
+    dev = ssh_env.device()
+    ls = Collect()
+    run = Run(dev, RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=100)),
+              db_path, ls)
+    t, box = _in_thread(run)
+    try:
+        ls.wait_frames(10)
+        os.kill(ls.hellos[0].pid, signal.SIGTERM)
+        t.join(60)
+    finally:
+        if t.is_alive():
+            run.abort()
+            t.join(30)
+        dev.close()
+    result = box["r"]
+    assert result.status == "failed"
+    assert "killed by SIGTERM" in result.error, result.error
+    with SessionStore(db_path) as st:
+        assert st.frame_count(result.session_id) == len(ls.frames) >= 10
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:
