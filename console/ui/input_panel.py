@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.core.inputs import redact_url
+from console.core.inputs import InputError, redact_url
 from console.ui.jobs import JobRunner, error_text
 
 KINDS = (("video", "Recorded video"), ("camera", "Camera on the device"),
@@ -42,14 +42,14 @@ def video_info(path: str) -> dict[str, Any]:
     """Frame count, FPS, duration and size of a recording (job thread)."""
     p = Path(path).expanduser()
     if not p.is_file():
-        raise FileNotFoundError(2, "video file not found", str(p))
+        raise InputError(f"video file not found: {p}")
     import cv2
 
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():
-            raise OSError(f"OpenCV cannot open {p.name} as a video; convert it to .avi (MJPG) "
-                          "or .mp4 (mp4v)")
+            raise InputError(f"OpenCV cannot open {p.name} as a video; convert it to .avi "
+                             "(MJPG) or .mp4 (mp4v)")
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         w = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)

@@ -187,6 +187,8 @@ def test_a_run_refused_by_the_core_is_a_message_not_a_dead_window(make_window: A
     missing = tmp_path / "gone.avi"
     w = make_window(db_path=db_path, input=str(missing))
     wait_ready(qtbot, w)
+    qtbot.waitUntil(lambda: f"video file not found: {missing}" in
+                    w.input.video_info_label.text(), timeout=10_000)
     w.start_run()
     qtbot.waitUntil(lambda: not w.running, timeout=30_000)
     assert w.last_result is None
