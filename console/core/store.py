@@ -225,9 +225,17 @@ class SessionStore:
             raise StoreError(f"session log {self.path} needs a schema upgrade; open it writable")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another console may have migrated it while we waited for the write lock
+            # (two processes opening a fresh log at once): read the version again.
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(f"session log {self.path} has schema v{version}, newer than "
+                                   f"this console's v{SCHEMA_VERSION}; upgrade the console or "
+                                   "use --db with another file")
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[v](self.db)
-            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION:
+                self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")

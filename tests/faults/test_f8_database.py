@@ -112,3 +112,18 @@ def test_log_locked_by_another_process_is_refused_before_the_run(demo_package: P
     res = devicelab("run", "--db", str(db), "--package", str(demo_package), "--input",
                     "synthetic:32x32", "--frames", "5", timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_consoles_opening_a_fresh_log_at_once_all_succeed(tmp_path: Path) -> None:
+    """Two consoles (the window and a CLI run, or a test polling the log) creating the same
+    new log at the same moment: the second must not re-run the schema migration."""
+    code = ("import sys; from console.core.store import SessionStore; "
+            "SessionStore(sys.argv[1]).close()")
+    for k in range(10):  # without the fix: about 1 open in 9 failed here
+        db = tmp_path / f"fresh-{k}.db"
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(db)],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), "\n".join(errors)
+        with SessionStore(db) as st:
+            assert st.integrity_check() == "ok"
