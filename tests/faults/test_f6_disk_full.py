@@ -127,13 +127,11 @@ def _fill_mid_deploy(ssh_env, demo_package: Path, demo_video: Path, db_path: Pat
 def test_disk_filling_up_mid_deploy_never_leaves_a_usable_half_package(
         ssh_env, demo_package: Path, demo_video: Path, db_path: Path) -> None:
     error = _fill_mid_deploy(ssh_env, demo_package, demo_video, db_path, "input")
-    # Which line the user reads depends on when paramiko notices the failed writes: a
-    # write error it reads back is "not enough space" (from the free space); one it drops
-    # at close (pipelined writes still in flight) leaves a short file that the on-device
-    # hash check refuses as "arrived damaged". Either way nothing half-written is used
-    # (checked above); the misleading second wording is reported for ssh.py.
-    assert error.startswith((f"not enough space on {ssh_env.url}",
-                             f"upload of digits-demo.avi to {ssh_env.url} arrived damaged")), error
+    # paramiko drops the error of pipelined writes still in flight at close; the device
+    # checks each file's size after the upload, so this is "not enough space" either way
+    # (it used to read "arrived damaged" about half the time).
+    assert error.startswith(f"not enough space on {ssh_env.url} in "), error
+    assert "--workdir" in error
 
 
 def test_package_damaged_on_the_device_after_deploy_is_never_run(
@@ -157,3 +155,24 @@ def test_package_damaged_on_the_device_after_deploy_is_never_run(
     assert result.error.startswith("package refused on the device: model.onnx: sha256 is")
     assert ls.frames == []
 
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "console/devices/ssh.py trusts a cached item whose .complete marker exists; after the "
+    "agent refuses a damaged cached package (package_invalid) every later run fails the same "
+    "way until the user clears the device cache"))
+def test_damaged_cache_item_is_replaced_on_the_next_run(ssh_env, demo_package: Path,
+                                                        db_path: Path) -> None:
+    pkg = open_package(demo_package)
+    ssh_env.trust()
+    dev = ssh_env.device()
+    try:
+        req = RunRequest(str(demo_package), "synthetic:32x32", AgentOptions(frames=5))
+        assert Run(dev, req, db_path).execute().status == "completed"
+        model = ssh_env.workdir / "packages" / pkg.digest / "model.onnx"
+        model.write_bytes(model.read_bytes()[:100])
+        assert Run(dev, req, db_path).execute().status == "failed"
+        again = Run(dev, req, db_path).execute()
+    finally:
+        dev.close()
+    assert again.status == "completed", again.error
