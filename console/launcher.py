@@ -16,8 +16,8 @@ def main() -> int:
         from console.agent.main import main as agent_main
 
         return agent_main(argv[1:])
-    if not argv or argv[0] in ("gui", "--gui") or (argv[0].startswith("--") and argv[0] in (
-            "--db", "--package", "--input", "--device")):
+    gui_options = ("--db", "--package", "--input", "--device", "--truth", "--start", "--theme")
+    if not argv or argv[0] in ("gui", "--gui") or argv[0].split("=", 1)[0] in gui_options:
         from console.ui.app import main as gui_main
 
         return gui_main(argv[1:] if argv and argv[0] in ("gui", "--gui") else argv)

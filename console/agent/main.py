@@ -167,7 +167,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from console.agent.sources import SourceError, open_source
 
     try:
-        pipe = Pipeline(args.package, manifest, args.provider, args.threads)
+        spin = args.spin == "on" or (args.spin == "auto" and not (args.fps and args.fps > 0))
+        pipe = Pipeline(args.package, manifest, args.provider, args.threads, spin)
         first_ms = pipe.warmup()
     except ImportError as exc:
         return _fail(out, "onnxruntime_missing", "onnxruntime is not installed on the device (%s); "
@@ -311,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--loop", action="store_true", help="loop a recording at its end")
     r.add_argument("--provider", default=None, help="onnxruntime execution provider")
     r.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: auto)")
+    r.add_argument("--spin", choices=("auto", "on", "off"), default="auto",
+                   help="onnxruntime thread-pool busy-waiting (auto: off when --fps paces the "
+                        "run, onnxruntime's default otherwise)")
     r.add_argument("--preview-fps", type=float, default=10.0, help="preview JPEGs per second")
     r.add_argument("--preview-width", type=int, default=320)
     r.add_argument("--preview-quality", type=int, default=70)

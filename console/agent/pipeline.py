@@ -196,7 +196,7 @@ class Pipeline:
     """A loaded package ready to run frames. Construction is the cold start."""
 
     def __init__(self, root: str, manifest: Manifest, provider: Optional[str] = None,
-                 threads: int = 0) -> None:
+                 threads: int = 0, spin: bool = True) -> None:
         import onnxruntime as ort
 
         self.manifest = manifest
@@ -211,6 +211,10 @@ class Pipeline:
         opts.log_severity_level = 3
         if threads:
             opts.intra_op_num_threads = threads
+        if not spin:
+            # onnxruntime's pool busy-waits after each run; on a paced run that
+            # burns a core between frames and inflates the agent's CPU figure.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         t0 = time.perf_counter()
         try:
             self.session = ort.InferenceSession(safe_join(root, manifest.model), sess_options=opts,

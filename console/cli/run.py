@@ -49,6 +49,9 @@ def register(sub: Any) -> None:
     p.add_argument("--provider", metavar="EP", help="onnxruntime execution provider, e.g. "
                                                     "CPUExecutionProvider")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
+    p.add_argument("--spin", choices=("auto", "on", "off"), default="auto",
+                   help="onnxruntime busy-waiting between runs; auto (default) turns it off "
+                        "when --fps paces the run, so idle time is not burnt or counted as CPU")
     p.add_argument("--telemetry-ms", type=float, default=100.0, metavar="MS",
                    help="telemetry sampling period (default 100 ms = 10 Hz)")
     p.add_argument("--preview-fps", type=float, default=0.0, metavar="F",
@@ -158,7 +161,7 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     if args.telemetry_ms < 10:
         raise CliError("--telemetry-ms must be at least 10")
     opts = AgentOptions(frames=args.frames, duration=args.duration, fps=args.fps, loop=args.loop,
-                        provider=args.provider, threads=args.threads,
+                        provider=args.provider, threads=args.threads, spin=args.spin,
                         preview_fps=args.preview_fps, telemetry_ms=args.telemetry_ms)
     return RunRequest(package=args.package, input=args.input, options=opts, note=args.note,
                       tags=tuple(args.tag), truth=args.truth, budgets=budgets)

@@ -99,6 +99,8 @@ class AgentOptions:
     loop: bool = False
     provider: str | None = None
     threads: int = 0
+    #: onnxruntime busy-waiting: "auto" (off when paced by fps), "on", "off"
+    spin: str = "auto"
     preview_fps: float = 10.0
     preview_width: int = 320
     telemetry_ms: float = 100.0
@@ -106,6 +108,7 @@ class AgentOptions:
     def args(self) -> list[str]:
         a = ["--frames", str(int(self.frames)), "--duration", repr(float(self.duration)),
              "--fps", repr(float(self.fps)), "--threads", str(int(self.threads)),
+             "--spin", self.spin,
              "--preview-fps", repr(float(self.preview_fps)),
              "--preview-width", str(int(self.preview_width)),
              "--telemetry-ms", repr(float(self.telemetry_ms))]
@@ -118,6 +121,7 @@ class AgentOptions:
     def record(self) -> dict[str, Any]:
         return {"frames": self.frames, "duration": self.duration, "fps": self.fps,
                 "loop": self.loop, "provider": self.provider, "threads": self.threads,
+                "spin": self.spin,
                 "preview_fps": self.preview_fps, "preview_width": self.preview_width,
                 "telemetry_ms": self.telemetry_ms}
 
