@@ -707,6 +707,8 @@ def connect_target(target: SSHTarget, *, accept_new: bool = False,
 # --------------------------------------------------------------------------
 
 EXIT_SIGNAL_ATTR = "_devicelab_exit_signal"
+#: agent error codes that mean "the package on the device is not what was verified"
+_REFUSAL_CODES = (b'"code":"package_invalid"', b'"code":"package_changed"')
 
 
 def _hook_exit_signal(transport: paramiko.Transport) -> None:
@@ -749,12 +751,15 @@ class SSHAgentProcess(AgentProcess):
 
     def __init__(self, conn: SSHConnection, chan: paramiko.Channel, label: str,
                  bundle_path: str = "",
-                 on_orphan: Callable[[int, str], None] | None = None) -> None:
+                 on_orphan: Callable[[int, str], None] | None = None,
+                 on_package_refused: Callable[[], None] | None = None) -> None:
         self.conn = conn
         self.chan = chan
         self.label = label
         self.bundle_path = bundle_path
         self._on_orphan = on_orphan
+        self._on_package_refused = on_package_refused
+        self._scan_tail = b""
         self.pid: int | None = None
         self._tail: deque[bytes] = deque(maxlen=64)
         self._pre = bytearray()
@@ -809,7 +814,23 @@ class SSHAgentProcess(AgentProcess):
             data = self._filter_preamble(data)
             if not data:
                 return None
+        self._scan_for_refusal(data)
         return data
+
+    def _scan_for_refusal(self, data: bytes) -> None:
+        """The agent refusing the cached package means that cache item is damaged.
+
+        Its ``error`` line (codes ``package_invalid``/``package_changed``) is
+        spotted here, in the raw stream, so the device drops the item and the
+        next deploy uploads it again instead of every later run failing alike.
+        """
+        if self._on_package_refused is None:
+            return
+        window = self._scan_tail + data
+        if any(code in window for code in _REFUSAL_CODES):
+            self._on_package_refused()
+            self._on_package_refused = None
+        self._scan_tail = window[-64:]
 
     def send(self, data: bytes) -> None:
         if self.chan.closed or not self.conn.alive():
@@ -969,6 +990,8 @@ class SSHDevice(Device):
         self._remote_workdir: str | None = None
         #: agents left running by a lost link: (pid, bundle path), killed on reconnect
         self._orphans: list[tuple[int, str]] = []
+        #: cache folders the agent refused (damaged on the device): replaced at next deploy
+        self._suspects: set[str] = set()
 
     # connection ----------------------------------------------------------------
     def connect(self) -> None:
@@ -1148,14 +1171,15 @@ class SSHDevice(Device):
         wd = self.remote_workdir()
         missing: list[_Item] = []
         for it in items:
-            marker = posixpath.join(self._final(it), MARKER)
-            try:
-                sftp.stat(marker)
-            except FileNotFoundError:
+            final = self._final(it)
+            if final in self._suspects or not self._intact(sftp, it, final):
+                # damaged after it was completed: out of the cache (marker first)
+                _rmtree(sftp, final)
+                self._suspects.discard(final)
                 missing.append(it)
                 continue
             with contextlib.suppress(OSError):
-                sftp.utime(marker, None)  # last use, for the oldest-first eviction
+                sftp.utime(posixpath.join(final, MARKER), None)  # last use, for eviction
             if progress:
                 progress(DeployProgress(it.stage, it.name, it.size, it.size, 0.0, cached=True))
         if not missing:
@@ -1189,6 +1213,23 @@ class SSHDevice(Device):
                     if conn.alive():
                         _rmtree(sftp, tmp)
         self._clean_cache(sftp, keep, 0)
+
+    @staticmethod
+    def _intact(sftp: paramiko.SFTPClient, item: _Item, final: str) -> bool:
+        """A cache hit: marker present and every file at its size (one listing per folder).
+
+        Same-size damage is left to the agent's own hash check, whose refusal
+        marks the item as a suspect (see :meth:`SSHAgentProcess._scan_for_refusal`).
+        """
+        sizes: dict[str, int | None] = {}
+        dirs = {posixpath.dirname(f.rel) for f in item.files}
+        try:
+            for d in sorted(dirs):
+                for a in sftp.listdir_attr(posixpath.join(final, d) if d else final):
+                    sizes[posixpath.join(d, a.filename) if d else a.filename] = a.st_size
+        except FileNotFoundError:
+            return False
+        return MARKER in sizes and all(sizes.get(f.rel) == f.size for f in item.files)
 
     def _mkdirs(self, sftp: paramiko.SFTPClient, path: str) -> None:
         parts = path.strip("/").split("/")
@@ -1424,7 +1465,8 @@ class SSHDevice(Device):
             err = self._lost(conn, "starting the agent", exc)
             raise err from None
         return SSHAgentProcess(conn, chan, self.describe(), deployment.bundle_path,
-                               self._note_orphan)
+                               self._note_orphan,
+                               lambda: self._suspects.add(deployment.package_dir))
 
 
 def _tree_size(sftp: paramiko.SFTPClient, path: str) -> tuple[int, float]:

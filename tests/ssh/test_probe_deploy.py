@@ -245,3 +245,21 @@ def test_disk_filling_up_during_the_upload_is_disk_full(
         assert not list((mnt / "inputs").iterdir()), "the partial upload was removed"
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_cached_file_damaged_in_size_is_uploaded_again(
+        ssh_env: SshEnv, demo_package: Path, demo_video: Path) -> None:
+    ssh_env.trust()
+    dev = ssh_env.device()
+    try:
+        dep, _ = _deploy(dev, demo_package, demo_video)
+        model = Path(dep.package_dir) / "model.onnx"
+        model.write_bytes(model.read_bytes()[:100])  # a half-finished copy over it
+        dep2, events = _deploy(dev, demo_package, demo_video)
+    finally:
+        dev.close()
+    assert dep2 == dep
+    assert [e.cached for e in events if e.stage == "package"] == [False] * len(
+        [e for e in events if e.stage == "package"])
+    assert all(e.cached for e in events if e.stage != "package")
+    assert _sha(model) == _sha(demo_package / "model.onnx")

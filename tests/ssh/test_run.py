@@ -172,6 +172,31 @@ def test_agent_killed_on_the_device_is_reported_with_its_signal(
         assert st.frame_count(result.session_id) == len(ls.frames) >= 10
 
 
+def test_same_size_damage_in_the_cache_heals_after_one_refusal(
+        ssh_env: SshEnv, demo_package: Path, db_path: Path) -> None:
+    """The agent's hash check refuses a bit-flipped cached model; the next run re-uploads."""
+    ssh_env.trust()
+    dev = ssh_env.device()
+    req = RunRequest(str(demo_package), "synthetic:32x32", AgentOptions(frames=5))
+    try:
+        first = Run(dev, req, db_path).execute()
+        assert first.status == "completed", first.error
+        model = next(ssh_env.workdir.glob("packages/*/model.onnx"))
+        data = bytearray(model.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # same size: only a hash can tell
+        model.write_bytes(bytes(data))
+        refused = Run(dev, req, db_path).execute()
+        healed_ls = Collect()
+        healed = Run(dev, req, db_path, healed_ls).execute()
+    finally:
+        dev.close()
+    assert refused.status == "failed"
+    assert refused.error.startswith("package refused on the device: model.onnx")
+    assert healed.status == "completed", healed.error
+    assert [p.cached for p in healed_ls.deploys if p.stage == "package"][-1] is False
+    assert model.read_bytes() == (demo_package / "model.onnx").read_bytes()
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:
