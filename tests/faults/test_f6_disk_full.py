@@ -157,22 +157,31 @@ def test_package_damaged_on_the_device_after_deploy_is_never_run(
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "console/devices/ssh.py trusts a cached item whose .complete marker exists; after the "
-    "agent refuses a damaged cached package (package_invalid) every later run fails the same "
-    "way until the user clears the device cache"))
-def test_damaged_cache_item_is_replaced_on_the_next_run(ssh_env, demo_package: Path,
-                                                        db_path: Path) -> None:
+def test_damaged_cache_items_are_replaced(ssh_env, demo_package: Path, db_path: Path) -> None:
+    """A cached package damaged on the device is not a dead end: a short file is re-uploaded
+    at once (cache hits check sizes); a same-size corruption is refused by the agent once,
+    dropped, and uploaded again at the next run."""
     pkg = open_package(demo_package)
     ssh_env.trust()
     dev = ssh_env.device()
+    model = ssh_env.workdir / "packages" / pkg.digest / "model.onnx"
     try:
         req = RunRequest(str(demo_package), "synthetic:32x32", AgentOptions(frames=5))
         assert Run(dev, req, db_path).execute().status == "completed"
-        model = ssh_env.workdir / "packages" / pkg.digest / "model.onnx"
-        model.write_bytes(model.read_bytes()[:100])
-        assert Run(dev, req, db_path).execute().status == "failed"
-        again = Run(dev, req, db_path).execute()
+        model.write_bytes(model.read_bytes()[:100])  # a half-finished copy
+        short = Run(dev, req, db_path).execute()
+        assert short.status == "completed", short.error
+        assert _sha(model) == _sha(demo_package / "model.onnx")
+
+        data = bytearray(model.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # bit rot: same size, wrong bytes
+        model.write_bytes(bytes(data))
+        refused = Run(dev, req, db_path).execute()
+        healed = Run(dev, req, db_path).execute()
     finally:
         dev.close()
-    assert again.status == "completed", again.error
+    assert refused.status == "failed" and refused.error.startswith(
+        "package refused on the device: model.onnx: sha256 is")
+    assert healed.status == "completed", healed.error
+    assert _sha(model) == _sha(demo_package / "model.onnx")
+    _nothing_half_written(ssh_env.workdir)
