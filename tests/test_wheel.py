@@ -202,7 +202,7 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     base = tmp_path_factory.mktemp("wheel")
     src = _copy_sources(base / "src")
     dist = base / "dist"
@@ -221,7 +221,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     if not closure.unmet:
         for d in closure.dists:
             repack(d, house)
-    return Built(src, wheel, house, tuple(runtime), bool(closure.unmet))
+    yield Built(src, wheel, house, tuple(runtime), bool(closure.unmet))
+    shutil.rmtree(base, ignore_errors=True)  # ~0.5 GB of repacked wheels
 
 
 def _install_args(b: Built) -> list[str]:
@@ -231,22 +232,24 @@ def _install_args(b: Built) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def wheel_venv(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel_venv(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     venv = tmp_path_factory.mktemp("venv-wheel") / "venv"
     py = _fresh_venv(venv)
     _pip("--python", str(py), "install", "-q", "--no-compile", *_install_args(built),
          str(built.wheel))
-    return venv
+    yield venv
+    shutil.rmtree(venv, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def editable_venv(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def editable_venv(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     venv = tmp_path_factory.mktemp("venv-editable") / "venv"
     py = _fresh_venv(venv)
     _pip("--python", str(py), "install", "-q", "--no-deps", "-e", str(built.src))
     _pip("--python", str(py), "install", "-q", "--no-compile", *_install_args(built),
          *built.requires)
-    return venv
+    yield venv
+    shutil.rmtree(venv, ignore_errors=True)
 
 
 def _env(home: Path) -> dict[str, str]:
