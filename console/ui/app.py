@@ -27,6 +27,20 @@ T_START = time.perf_counter()
 log = logging.getLogger("devicelab.ui")
 
 
+
+def _app_icon() -> Any:
+    """The app icon at every size shipped in resources/icons (missing sizes are skipped)."""
+    from PySide6.QtGui import QIcon
+
+    from console.core.paths import resources_dir
+
+    icon = QIcon()
+    for size in (16, 24, 32, 48, 64, 128, 256, 512):
+        png = resources_dir() / "icons" / f"devicelab-{size}.png"
+        if png.is_file():
+            icon.addFile(str(png))
+    return icon
+
 def _log_file() -> Path:
     from console.core.paths import log_dir
 
@@ -141,6 +155,7 @@ def build_window(args: argparse.Namespace) -> Any:
     app.setApplicationName("Device Lab Console")
     app.setOrganizationName("devicelab")
     app.setDesktopFileName("devicelab")
+    app.setWindowIcon(_app_icon())
     db = Path(args.db).expanduser() if args.db else default_db_path()
     choices = StartupChoices(db_path=db, package=args.package, input=args.input,
                              truth=args.truth, device=args.device, start=args.start)
