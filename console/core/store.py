@@ -39,7 +39,8 @@ SCHEMA_VERSION = 1
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
 #: Numeric columns of ``frames`` that :meth:`SessionStore.frame_column` reads.
 _FRAME_NUMERIC = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score")
-_JSON_FIELDS = ("device_identity", "device_facts", "package_manifest", "input_info",
+#: Session columns stored as JSON text (decoded on read).
+JSON_FIELDS = ("device_identity", "device_facts", "package_manifest", "input_info",
                 "settings", "summary", "cold_start", "tags")
 
 
@@ -164,7 +165,7 @@ def _classify(exc: sqlite3.Error, path: Path) -> StoreError:
 
 
 def _dec(row: dict[str, Any]) -> dict[str, Any]:
-    for k in _JSON_FIELDS:
+    for k in JSON_FIELDS:
         if k in row and isinstance(row[k], str):
             try:
                 row[k] = json.loads(row[k])
@@ -285,7 +286,7 @@ class SessionStore:
             "console_started": _proc_start_time(os.getpid()),
         }
         for k, v in fields.items():
-            row[k] = _enc(v) if k in _JSON_FIELDS else v
+            row[k] = _enc(v) if k in JSON_FIELDS else v
         try:
             return int(self.db.table("sessions").insert(row).last_pk or 0)
         except sqlite3.Error as exc:
@@ -295,7 +296,7 @@ class SessionStore:
         if not fields:
             return
         cols = ", ".join(f"[{k}] = ?" for k in fields)
-        vals = [_enc(v) if k in _JSON_FIELDS else v for k, v in fields.items()]
+        vals = [_enc(v) if k in JSON_FIELDS else v for k, v in fields.items()]
         self._write(f"UPDATE sessions SET {cols} WHERE id = ?", [*vals, session_id])
 
     def get_session(self, session_id: int) -> dict[str, Any] | None:

@@ -51,7 +51,7 @@ from typing import IO, Any
 from console import __version__
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import open_package, zip_package
-from console.core.store import _JSON_FIELDS, SessionStore, StoreError
+from console.core.store import JSON_FIELDS, SessionStore, StoreError
 from console.session.export import ExportError, ExportResult, Progress, _atomic, _Job
 from console.session.replay import ReplayRefused, locate_input, locate_package
 
@@ -461,7 +461,7 @@ def _insert(store: SessionStore, row: dict[str, Any], tables: dict[str, list[tup
         if c not in row:
             continue
         v = row[c]
-        if c in _JSON_FIELDS:
+        if c in JSON_FIELDS:
             v = None if v is None else json.dumps(v, separators=(",", ":"), default=str)
         elif isinstance(v, (dict, list)):
             v = json.dumps(v, separators=(",", ":"))

@@ -65,7 +65,14 @@ SUMMARY_SAMPLE_KEYS = ("cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "thermal
 
 
 class RunError(Exception):
-    """Refused before anything ran (bad package, input, database, device): one line."""
+    """Refused before anything ran (bad package, input, database, device): one line.
+
+    ``cause`` keeps the device error behind a refusal (e.g. HostKeyUnknown with
+    the fingerprint a window shows in its trust dialog)."""
+
+    def __init__(self, message: str, cause: Exception | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -210,7 +217,7 @@ class Run:
                 self.device.connect()
                 identity = self.device.identity()
             except DeviceError as exc:
-                raise RunError(str(exc)) from None
+                raise RunError(str(exc), cause=exc) from None
             settings = self.request.options.record()
             settings.update(input=source.desc, truth=self.request.truth,
                             budgets=dict(self.request.budgets))
