@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.recording import PKG, TRUTH, VIDEO, record
 
 from console.core.store import SessionStore
-from console.devices.base import AgentOptions
 from console.devices.local import LocalDevice
 from console.session.bundle import (
     BundleError,
@@ -24,22 +24,9 @@ from console.session.bundle import (
 )
 from console.session.export import ExportError
 from console.session.replay import plan_replay
-from console.session.run import Run, RunRequest
+from console.session.run import Run
 
-ROOT = Path(__file__).resolve().parents[2]
-PKG = ROOT / "resources" / "packages" / "digits-cnn"
-VIDEO = ROOT / "resources" / "recordings" / "digits-demo.avi"
-TRUTH = ROOT / "resources" / "recordings" / "digits-demo.truth.csv"
 TABLES = ("frames", "telemetry", "events", "bookmarks")
-
-
-def record(db: Path, package: Path, inp: str, **kw: Any) -> int:
-    opts = AgentOptions(fps=kw.pop("fps", 400), telemetry_ms=20, preview_fps=0,
-                        frames=kw.pop("frames", 0))
-    res = Run(LocalDevice(), RunRequest(str(package), inp, opts, **kw), db).execute()
-    assert res.status == "completed", res.error
-    assert res.session_id is not None
-    return res.session_id
 
 
 def rows(st: SessionStore, sid: int, table: str) -> list[tuple[Any, ...]]:

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.recording import DEVICELAB, PKG, PKG_INT8, VIDEO, copy_db
 
 from console.core.store import SessionStore
 from console.devices.base import AgentOptions
 from console.devices.local import LocalDevice
 from console.session.run import Run, RunRequest
 
-ROOT = Path(__file__).resolve().parents[2]
-PKG = ROOT / "resources" / "packages" / "digits-cnn"
-PKG_INT8 = ROOT / "resources" / "packages" / "digits-cnn-int8"
-VIDEO = ROOT / "resources" / "recordings" / "digits-demo.avi"
-DEVICELAB = str(Path(sys.executable).parent / "devicelab")
 SUBCOMMANDS = ("list", "show", "bookmark", "replay", "compare", "matrix", "export", "import",
                "delete")
 
@@ -37,16 +31,6 @@ def one_error_line(res: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("devicelab: error: ")
     return lines[0]
-
-
-def copy_db(src: Path, dst: Path) -> Path:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
-    return dst
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,14 @@ numbers are known exactly.
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.recording import DEVICELAB, PKG, PKG_INT8, TRUTH, VIDEO, copy_db, record
 
 from console.core.store import SessionStore, frame_row
-from console.devices.base import AgentOptions
-from console.devices.local import LocalDevice
 from console.session.compare import (
     NOISE_FLOORS,
     CompareError,
@@ -27,23 +24,6 @@ from console.session.compare import (
     match_boxes,
     parse_tolerance,
 )
-from console.session.run import Run, RunRequest
-
-ROOT = Path(__file__).resolve().parents[2]
-PKG = ROOT / "resources" / "packages" / "digits-cnn"
-PKG_INT8 = ROOT / "resources" / "packages" / "digits-cnn-int8"
-VIDEO = ROOT / "resources" / "recordings" / "digits-demo.avi"
-TRUTH = ROOT / "resources" / "recordings" / "digits-demo.truth.csv"
-DEVICELAB = str(Path(sys.executable).parent / "devicelab")
-
-
-def record(db: Path, package: Path, inp: str, **kw: Any) -> int:
-    opts = AgentOptions(fps=kw.pop("fps", 400), telemetry_ms=20, preview_fps=0,
-                        frames=kw.pop("frames", 0))
-    res = Run(LocalDevice(), RunRequest(str(package), inp, opts, **kw), db).execute()
-    assert res.status == "completed", res.error
-    assert res.session_id is not None
-    return res.session_id
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +38,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         int8 = record(db, PKG_INT8, str(VIDEO), truth=str(TRUTH))
         synth = record(db, PKG, "synthetic:64x64", frames=50)
     return {"db": db, "fp32": fp32, "int8": int8, "synth": synth}
-
-
-def copy_db(src: Path, dst: Path) -> Path:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
-    return dst
 
 
 def test_fp32_vs_int8_on_the_same_recording(runs: dict[str, Any]) -> None:

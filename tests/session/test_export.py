@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.recording import PKG, PKG_INT8, TRUTH, VIDEO, record
 
 from console.core.store import SessionStore
-from console.devices.base import AgentOptions
-from console.devices.local import LocalDevice
 from console.session.export import (
     ExportCancelled,
     ExportError,
@@ -32,23 +31,8 @@ from console.session.export import (
     line_chart,
     telemetry_csv_path,
 )
-from console.session.run import Run, RunRequest
 
-ROOT = Path(__file__).resolve().parents[2]
-PKG = ROOT / "resources" / "packages" / "digits-cnn"
-PKG_INT8 = ROOT / "resources" / "packages" / "digits-cnn-int8"
-VIDEO = ROOT / "resources" / "recordings" / "digits-demo.avi"
-TRUTH = ROOT / "resources" / "recordings" / "digits-demo.truth.csv"
 EVIL = "<script>alert('x')</script> & \"quotes\""
-
-
-def record(db: Path, package: Path, inp: str, **kw: Any) -> int:
-    opts = AgentOptions(fps=kw.pop("fps", 400), telemetry_ms=20, preview_fps=0,
-                        frames=kw.pop("frames", 0))
-    res = Run(LocalDevice(), RunRequest(str(package), inp, opts, **kw), db).execute()
-    assert res.status == "completed", res.error
-    assert res.session_id is not None
-    return res.session_id
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.recording import DEVICELAB, PKG, PKG_INT8, copy_db
 
 from console.core.store import SessionStore
 from console.devices.base import AgentOptions
 from console.devices.local import LocalDevice
 from console.session.matrix import build_matrix
 from console.session.run import Run, RunRequest
-
-ROOT = Path(__file__).resolve().parents[2]
-PKG = ROOT / "resources" / "packages" / "digits-cnn"
-PKG_INT8 = ROOT / "resources" / "packages" / "digits-cnn-int8"
-DEVICELAB = str(Path(sys.executable).parent / "devicelab")
 
 
 def run(db: Path, package: Path, inp: str, budgets: dict[str, float] | None = None) -> Any:
@@ -70,16 +64,6 @@ def test_latest_session_per_device_and_column(log: dict[str, Any]) -> None:
     int8 = m.cell(0, cols["digits-cnn-int8@1.0.0"])
     assert int8 is not None and int8.session_id == log["failed"].session_id
     assert int8.status == "failed" and int8.sessions == 2
-
-
-def copy_db(src: Path, dst: Path) -> Path:
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
-    return dst
 
 
 def test_budget_verdicts_in_cells(log: dict[str, Any], tmp_path: Path) -> None:

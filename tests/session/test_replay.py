@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.recording import DEVICELAB, PKG, PKG_INT8, TRUTH, VIDEO, copy_db, record
 
 from console.core.manifest import sha256_file
 from console.core.package import open_package
 from console.core.store import SessionStore
-from console.devices.base import AgentOptions
 from console.devices.local import LocalDevice
 from console.session.replay import (
     ReplayRefused,
@@ -29,34 +27,7 @@ from console.session.replay import (
     resolve_moment,
     verify_replayed,
 )
-from console.session.run import Run, RunRequest
-
-ROOT = Path(__file__).resolve().parents[2]
-PKG = ROOT / "resources" / "packages" / "digits-cnn"
-PKG_INT8 = ROOT / "resources" / "packages" / "digits-cnn-int8"
-VIDEO = ROOT / "resources" / "recordings" / "digits-demo.avi"
-TRUTH = ROOT / "resources" / "recordings" / "digits-demo.truth.csv"
-DEVICELAB = str(Path(sys.executable).parent / "devicelab")
-
-
-def record(db: Path, package: Path, inp: str, **kw: Any) -> int:
-    opts = AgentOptions(fps=kw.pop("fps", 400), telemetry_ms=20, preview_fps=0,
-                        frames=kw.pop("frames", 0))
-    res = Run(LocalDevice(), RunRequest(str(package), inp, opts, **kw), db).execute()
-    assert res.status == "completed", res.error
-    assert res.session_id is not None
-    return res.session_id
-
-
-def copy_db(src: Path, dst: Path) -> Path:
-    """A consistent copy of a log (the SQLite backup API, WAL included)."""
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
-    return dst
+from console.session.run import Run
 
 
 def copies(d: Path) -> tuple[Path, Path, Path]:
