@@ -13,16 +13,14 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from console.agent.errors import AgentError
 from console.core.manifest import InputSpec, Manifest, OutputSpec, safe_join
 
 _NP_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8}
 
 
-class PipelineError(Exception):
-    def __init__(self, code: str, text: str) -> None:
-        super().__init__(text)
-        self.code = code
-        self.text = text
+class PipelineError(AgentError):
+    """The model cannot be loaded or run."""
 
 
 def _cv2() -> Any:

@@ -25,14 +25,13 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
+from console.agent.errors import AgentError
+
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 
 
-class SourceError(Exception):
-    def __init__(self, code: str, text: str) -> None:
-        super().__init__(text)
-        self.code = code
-        self.text = text
+class SourceError(AgentError):
+    """An input that cannot be opened or read."""
 
 
 def _cv2() -> Any:
