@@ -52,8 +52,14 @@ from console import __version__
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import open_package, zip_package
 from console.core.store import JSON_FIELDS, SessionStore, StoreError
-from console.session.export import ExportError, ExportResult, Progress, _atomic, _Job
-from console.session.replay import ReplayRefused, locate_input, locate_package
+from console.session.export import ExportError, ExportResult, Job, Progress, atomic_write
+from console.session.replay import (
+    UUID_RE,
+    ReplayRefused,
+    imported_dir,
+    locate_input,
+    locate_package,
+)
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -71,7 +77,6 @@ BUNDLE_FORMAT = "devicelab-bundle/1"
 #: Refuse bundles that would unpack to more than this (zip bombs).
 MAX_BUNDLE_BYTES = 16 * 1024**3
 _ROWS = ("frames", "telemetry", "events", "bookmarks")
-_UUID_RE = re.compile(r"^[0-9A-Za-z-]{8,64}$")
 _FRAME_COLS = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score", "out")
 _TELEMETRY_COLS = ("ts", "cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
                    "temp_max_c", "power_w", "sampler_cpu", "sample")
@@ -85,13 +90,6 @@ _LOCAL_COLS = ("id", "replay_of", "console_pid", "console_host", "console_starte
 
 class BundleError(Exception):
     """The bundle cannot be written or read; one line naming the file and what to do."""
-
-
-def imported_dir(db_path: str | Path, uuid: str) -> Path:
-    """Where files imported with session ``uuid`` live: beside the log, per log."""
-    if not _UUID_RE.match(uuid):
-        raise BundleError(f"bad session uuid {uuid!r}")
-    return Path(str(db_path) + ".files") / uuid
 
 
 @dataclass(frozen=True)
@@ -151,7 +149,7 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
                   cancel: threading.Event | None = None) -> ExportResult:
     """Write session ``ref`` as a bundle. ``with_package``/``with_input`` add the
     package and recording after checking them against the recorded sha256."""
-    job = _Job(progress, cancel)
+    job = Job(progress, cancel)
     s = store.find_session(str(ref))
     if s is None:
         raise ExportError(f"no session {ref!r} in {store.path}")
@@ -186,7 +184,8 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
     total = max(1, store.frame_count(sid))
     files: dict[str, str] = {}
     counts: dict[str, int] = {}
-    with _atomic(Path(path), "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+    with atomic_write(Path(path), "wb") as raw, \
+            zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
         def member(name: str, chunks: Iterator[bytes], compress: bool = True) -> int:
             n = 0
             info = zipfile.ZipInfo(name, time.localtime()[:6])
@@ -395,7 +394,7 @@ def _session_columns(store: SessionStore) -> list[str]:
 def import_bundle(store: SessionStore, path: str | Path, *, progress: Progress | None = None,
                   cancel: threading.Event | None = None) -> ImportResult:
     """Import a bundle into ``store``'s log (idempotent by session uuid, see module doc)."""
-    job = _Job(progress, cancel)
+    job = Job(progress, cancel)
     p = Path(path).expanduser()
     with _open_zip(p) as zf:
         meta = _meta(zf, p)
@@ -406,7 +405,7 @@ def import_bundle(store: SessionStore, path: str | Path, *, progress: Progress |
         if not isinstance(row, dict):
             raise BundleError(f"bundle {p} is damaged: session.json is not an object")
         uuid = str(row.get("uuid") or "")
-        if not _UUID_RE.match(uuid) or uuid != meta.get("session_uuid"):
+        if not UUID_RE.match(uuid) or uuid != meta.get("session_uuid"):
             raise BundleError(f"bundle {p} is damaged: bad session uuid {uuid!r}")
         final = imported_dir(store.path, uuid)
         notes: list[str] = []

@@ -85,7 +85,7 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-class _Job:
+class Job:
     """Progress + cancellation for one export."""
 
     def __init__(self, progress: Progress | None, cancel: threading.Event | None) -> None:
@@ -102,7 +102,7 @@ class _Job:
 
 
 @contextmanager
-def _atomic(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+def atomic_write(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a temp file in the target's folder; rename only on success."""
     path = Path(path)
     try:
@@ -176,12 +176,12 @@ def telemetry_csv_path(path: Path) -> Path:
     return p.with_name(f"{stem}.telemetry.csv")
 
 
-def _export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: _Job) -> ExportResult:
+def _export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     sid = int(s["id"])
     total = max(1, store.frame_count(sid))
     t0: float | None = None
     n = 0
-    with _atomic(path) as fh:
+    with atomic_write(path) as fh:
         w = csv.writer(fh)
         w.writerow(FRAME_COLUMNS)
         for f in store.iter_frames(sid):
@@ -203,7 +203,7 @@ def _export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: _Job) -
                 keys.append(k)
     keys.sort(key=lambda k: ("." in k, k))
     tpath = telemetry_csv_path(path)
-    with _atomic(tpath) as fh:
+    with atomic_write(tpath) as fh:
         w = csv.writer(fh)
         w.writerow(["ts", "t_s", *keys])
         for x, row in zip(samples, flat):
@@ -214,14 +214,14 @@ def _export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: _Job) -
 
 
 # -- json -----------------------------------------------------------------------
-def _export_json(store: SessionStore, s: dict[str, Any], path: Path, job: _Job) -> ExportResult:
+def _export_json(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     sid = int(s["id"])
     total = max(1, store.frame_count(sid))
     events = store.events(sid)
     samples = store.telemetry(sid)
     dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
     n = 0
-    with _atomic(path) as fh:
+    with atomic_write(path) as fh:
         fh.write('{"format":"devicelab-session/1","exported_by":' + dumps(__version__)
                  + ',"exported_at":' + dumps(time.time()) + ',\n"session":' + dumps(s)
                  + ',\n"bookmarks":' + dumps(store.bookmarks(sid))
@@ -296,7 +296,7 @@ def _ns(ts: float) -> int:
     return max(0, round(ts * 1e9))
 
 
-def _export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: _Job) -> ExportResult:
+def _export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     from mcap.writer import Writer
 
     sid = int(s["id"])
@@ -337,7 +337,7 @@ def _export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: _Job) 
             yield (b["ts"] or t0), "bookmarks", enc({"frame": b["frame_i"],
                                                      "note": b["note"] or ""}).encode()
 
-    with _atomic(path, "wb") as fh:
+    with atomic_write(path, "wb") as fh:
         w = Writer(fh)
         w.start(profile="", library=f"devicelab {__version__}")
         ch: dict[str, int] = {}
@@ -891,7 +891,7 @@ def render_session_html(store: SessionStore, ref: int | str,
                         progress: Progress | None = None,
                         cancel: threading.Event | None = None) -> str:
     """The HTML report of one session as a string."""
-    job = _Job(progress, cancel)
+    job = Job(progress, cancel)
     s = _session(store, ref)
     job.step(0.05, "loading frames and telemetry")
     tl = load_timeline(store, int(s["id"]))
@@ -916,7 +916,7 @@ def render_session_html(store: SessionStore, ref: int | str,
 def render_comparison_html(store: SessionStore, cmp: Comparison,
                            progress: Progress | None = None,
                            cancel: threading.Event | None = None) -> str:
-    job = _Job(progress, cancel)
+    job = Job(progress, cancel)
     a, b = cmp.a, cmp.b
     la, lb = f"A: session {a.id}", f"B: session {b.id}"
     title = f"Comparison — session {b.id} ({b.title}) vs {a.id} ({a.title})"
@@ -981,10 +981,10 @@ def render_comparison_html(store: SessionStore, cmp: Comparison,
     return _page(title, body)
 
 
-def _export_html(store: SessionStore, s: dict[str, Any], path: Path, job: _Job) -> ExportResult:
+def _export_html(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     sid = int(s["id"])
     text = render_session_html(store, sid, job._progress, job._cancel)
-    with _atomic(path) as fh:
+    with atomic_write(path) as fh:
         fh.write(text)
     n_tel, n_ev = (store.conn.execute(f"SELECT COUNT(*) FROM {t} WHERE session_id=?",
                                       [sid]).fetchone()[0] for t in ("telemetry", "events"))
@@ -1003,7 +1003,7 @@ def export_session(store: SessionStore, ref: int | str, fmt: str, path: str | os
     if fmt not in _EXPORTERS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     s = _session(store, ref)
-    job = _Job(progress, cancel)
+    job = Job(progress, cancel)
     result = _EXPORTERS[fmt](store, s, Path(path), job)
     if s.get("status") == "running":
         result.notes.append(f"session {s['id']} is still recording: the export holds what was "
@@ -1023,7 +1023,7 @@ def export_comparison(store: SessionStore, ref_a: int | str, ref_b: int | str,
         raise ExportError(f"a comparison exports as html or json, not {fmt or p.name!r}; name "
                           "the file .html or .json")
     cmp = compare_sessions(store, ref_a, ref_b, tolerance=tolerance)
-    with _atomic(p) as fh:
+    with atomic_write(p) as fh:
         if fmt == "json":
             json.dump(cmp.to_dict(), fh, indent=2, default=str)
             fh.write("\n")

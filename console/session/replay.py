@@ -96,9 +96,18 @@ def recorded_device_spec(session: Mapping[str, Any], saved_names: Iterable[str] 
     return addr  # ssh://user@host[:port], user@host or a ~/.ssh/config alias, as recorded
 
 
-def _imported_dir(store: SessionStore, uuid: str) -> Path:
-    from console.session.bundle import imported_dir
+#: What a session uuid may look like (it names a folder on disk).
+UUID_RE = re.compile(r"^[0-9A-Za-z-]{8,64}$")
 
+
+def imported_dir(db_path: str | Path, uuid: str) -> Path:
+    """Where files imported with session ``uuid`` (bundles) live: beside the log, per log."""
+    if not UUID_RE.match(uuid):
+        raise ValueError(f"bad session uuid {uuid!r}")
+    return Path(str(db_path) + ".files") / uuid
+
+
+def _imported_dir(store: SessionStore, uuid: str) -> Path:
     return imported_dir(store.path, uuid)
 
 
