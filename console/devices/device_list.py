@@ -14,6 +14,7 @@ agent is started with exactly this interpreter (default ``python3``).
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,8 +67,6 @@ def validate(dev: SavedDevice) -> None:
         raise DeviceError(f"device address {dev.address!r} is not usable: give "
                           "ssh://user@host[:port] or a ~/.ssh/config alias")
     if addr.startswith("ssh://"):
-        from console.devices.ssh import parse_ssh_url
-
         parse_ssh_url(addr)  # raises with the reason (including a password in it)
     elif "://" in addr:
         raise DeviceError(f"device address {addr!r}: only ssh:// addresses are supported")
@@ -127,3 +126,22 @@ def remove_device(name: str) -> bool:
     except SettingsError as exc:
         raise DeviceError(str(exc)) from None
     return found["n"] > 0
+
+
+def parse_ssh_url(url: str) -> tuple[str | None, str, int | None]:
+    """``ssh://[user@]host[:port]`` -> (user, host, port). Refuses passwords in URLs."""
+    bad = f"bad device address {url!r}: use ssh://user@host[:port]"
+    try:
+        u = urllib.parse.urlsplit(url)
+        port = u.port
+    except ValueError:
+        raise DeviceError(bad + " (the port must be a number 1-65535)") from None
+    if u.scheme != "ssh" or not u.hostname:
+        raise DeviceError(bad)
+    if u.password is not None:
+        raise DeviceError(f"device address {url.split('@')[-1]!r} holds a password: remove it "
+                          "(you are asked for a password when one is needed; it is never stored)")
+    if u.path not in ("", "/") or u.query or u.fragment:
+        raise DeviceError(bad + " (no path or query)")
+    user = urllib.parse.unquote(u.username) if u.username else None
+    return user or None, u.hostname, port

@@ -59,7 +59,6 @@ import socket
 import stat
 import threading
 import time
-import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -91,7 +90,12 @@ from console.devices.base import (
     ProgressFn,
     requirement_problems,
 )
-from console.devices.device_list import DEFAULT_CACHE_CAP_MB, DEFAULT_PYTHON, get_device
+from console.devices.device_list import (
+    DEFAULT_CACHE_CAP_MB,
+    DEFAULT_PYTHON,
+    get_device,
+    parse_ssh_url,
+)
 from console.devices.hostkeys import (
     HostKeyStore,
     StrictHostKeyPolicy,
@@ -126,25 +130,6 @@ PasswordPrompt = Callable[[str], "str | None"]
 # --------------------------------------------------------------------------
 # Addresses
 # --------------------------------------------------------------------------
-
-def parse_ssh_url(url: str) -> tuple[str | None, str, int | None]:
-    """``ssh://[user@]host[:port]`` -> (user, host, port). Refuses passwords in URLs."""
-    bad = f"bad device address {url!r}: use ssh://user@host[:port]"
-    try:
-        u = urllib.parse.urlsplit(url)
-        port = u.port
-    except ValueError:
-        raise DeviceError(bad + " (the port must be a number 1-65535)") from None
-    if u.scheme != "ssh" or not u.hostname:
-        raise DeviceError(bad)
-    if u.password is not None:
-        raise DeviceError(f"device address {url.split('@')[-1]!r} holds a password: remove it "
-                          "(you are asked for a password when one is needed; it is never stored)")
-    if u.path not in ("", "/") or u.query or u.fragment:
-        raise DeviceError(bad + " (no path or query)")
-    user = urllib.parse.unquote(u.username) if u.username else None
-    return user or None, u.hostname, port
-
 
 def _parse_hop(hop: str) -> tuple[str | None, str, int | None]:
     """A ProxyJump entry: ``[user@]host[:port]`` or ``ssh://…``."""
