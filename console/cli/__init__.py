@@ -48,6 +48,7 @@ def db_path(args: argparse.Namespace) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from console.cli import devices as devices_cmd
+    from console.cli import keys as keys_cmd
     from console.cli import package as package_cmd
     from console.cli import run as run_cmd
     from console.cli import sessions as sessions_cmd
@@ -69,12 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     package_cmd.register(sub)
     sessions_cmd.register(sub)
     devices_cmd.register(sub)
-    for name in ("keys",):
-        try:
-            mod = __import__(f"console.cli.{name}", fromlist=["register"])
-        except ImportError:
-            continue
-        mod.register(sub)
+    keys_cmd.register(sub)
     return ap
 
 
