@@ -30,9 +30,13 @@ def test_version_comes_from_pyproject() -> None:
     assert res.returncode == 0 and res.stdout.strip() == f"devicelab {want}"
 
 
-@pytest.mark.parametrize("cmd", [["run"], ["package", "verify"], ["package", "build"],
-                                 ["sessions", "list"], ["sessions", "show"],
-                                 ["devices", "probe"]])
+@pytest.mark.parametrize("cmd", [
+    ["run"], ["package", "verify"], ["package", "build"], ["package", "keygen"],
+    ["package", "sign"], ["sessions", "list"], ["sessions", "show"], ["sessions", "replay"],
+    ["sessions", "compare"], ["sessions", "export"], ["sessions", "import"],
+    ["sessions", "matrix"], ["sessions", "bookmark"], ["sessions", "delete"],
+    ["devices", "probe"], ["devices", "add"], ["devices", "list"], ["devices", "remove"],
+    ["keys", "add"], ["keys", "list"], ["keys", "remove"], ["keys", "policy"]])
 def test_every_command_has_help_with_example(cmd: list[str]) -> None:
     res = dl(*cmd, "--help")
     assert res.returncode == 0
