@@ -20,6 +20,12 @@ What the graphs say beyond the lines:
 Pause freezes the picture (data keeps arriving and is drawn on resume),
 shows a grid, lets the mouse pan and zoom, and the readout shows the values
 under the cursor. The scrolling window is 60 s by default, 10 s to 10 min.
+
+A recorded session is played back through the same path
+(``console.ui.playback``): :meth:`LivePlots.reset` with the session's time
+origin, :meth:`LivePlots.ingest` of the recorded rows up to the playhead,
+and :meth:`LivePlots.set_playhead` so the scrolling window ends exactly at
+the moment asked for, not at the newest row fed.
 """
 
 from __future__ import annotations
@@ -77,13 +83,15 @@ PALETTES: dict[str, dict[str, Any]] = {
               "p50": "#555555", "p95": "#8e44ad", "p99": "#c0392b",
               "series": ["#1f77b4", "#e6700a", "#2ca02c", "#8e44ad", "#8c564b", "#e377c2",
                          "#17becf", "#bcbd22"],
-              "error": "#d62728", "warning": "#e6a100", "throttle": "#ff7f0e"},
+              "error": "#d62728", "warning": "#e6a100", "throttle": "#ff7f0e",
+              "bookmark": "#0c8599"},
     "dark": {"bg": "#1b1e23", "fg": "#d7dae0", "muted": "#8a9099", "grid": 0.2,
              "pre": "#6cb4ff", "infer": "#ffab40", "post": "#69db7c", "e2e": "#ff6b6b",
              "p50": "#c8c8c8", "p95": "#d0a2ff", "p99": "#ff8787",
              "series": ["#6cb4ff", "#ffab40", "#69db7c", "#d0a2ff", "#e0a080", "#ff8ad8",
                         "#5ee0f0", "#e0e070"],
-             "error": "#ff5252", "warning": "#ffd54f", "throttle": "#ffab40"},
+             "error": "#ff5252", "warning": "#ffd54f", "throttle": "#ffab40",
+             "bookmark": "#3bc9db"},
 }
 
 # (plot key, title, unit, telemetry prefixes it needs, what "no data" means)
@@ -168,6 +176,8 @@ class LivePlots(QWidget):
         self._spike_labels: list[pg.TextItem] = []
         self._trip_lines: list[pg.InfiniteLine] = []
         self.t0: float | None = None
+        #: playback: the time (s since t0) the window ends at; None live (the newest data)
+        self.playhead: float | None = None
         self.running = False
         self.started = False
         self.redraws = 0
@@ -318,8 +328,13 @@ class LivePlots(QWidget):
                 curve.setPen(pg.mkPen(c["series"][k % len(c["series"])]))
 
     # -- run lifecycle ------------------------------------------------------------
-    def reset(self) -> None:
-        """Forget the previous run; keep the fixed curves."""
+    def reset(self, origin: float | None = None) -> None:
+        """Forget the previous run; keep the fixed curves.
+
+        ``origin`` fixes time zero (device clock) instead of taking the first
+        row ingested: a playback that starts feeding in the middle of a session
+        keeps the session's own time axis.
+        """
         self.frames.clear()
         self.telemetry.clear()
         self.rolling = Rolling(ROLLING_FRAMES)
@@ -328,7 +343,8 @@ class LivePlots(QWidget):
         self.annotator = SpikeAnnotator(self.changes)
         self.spikes = []
         self._pct_t, self._pct = [], []
-        self.t0 = None
+        self.t0 = origin
+        self.playhead = None
         for key in ("temperature", "frequency"):
             panel = self.panels[key]
             for curve in panel.curves.values():
@@ -385,8 +401,8 @@ class LivePlots(QWidget):
                 self._trip_lines.append(line)
 
     def add_marker(self, t_wall: float | None, kind: str, text: str) -> None:
-        """A vertical line on every plot (error, warning, throttle) at device time ``t_wall``
-        (None: at the newest data)."""
+        """A vertical line on every plot (error, warning, throttle, bookmark) at device time
+        ``t_wall`` (None: at the newest data)."""
         t = self._rel(t_wall) if t_wall is not None else self._now()
         if t is None:
             return
@@ -412,7 +428,14 @@ class LivePlots(QWidget):
     def _rel(self, t_wall: float) -> float | None:
         return None if self.t0 is None else t_wall - self.t0
 
+    def set_playhead(self, t: float | None) -> None:
+        """Playback: end the scrolling window at ``t`` s (None: follow the newest data)."""
+        self.playhead = t
+        self._dirty = True
+
     def _now(self) -> float | None:
+        if self.playhead is not None:
+            return self.playhead
         ts = [t for t in (self.frames.last_t(), self.telemetry.last_t) if t is not None]
         return max(ts) if ts else None
 

@@ -2,10 +2,13 @@
 
 What lives here: the wiring. Which device, package and input are chosen
 (the docks), starting and stopping a run (a :class:`RunWorker` in its own
-QThread via :class:`RunController`), the ~30 Hz display timer that drains
-the run's :class:`LiveFeed` into the live view and graphs, the status bar,
-the log pane and the summary panel, window state (QSettings) and user
-preferences (the settings file).
+QThread via :class:`RunController`) — a new one or a checked replay of a
+recorded session — the ~30 Hz display timer that drains the run's
+:class:`LiveFeed` into the live view and graphs, bookmarks taken during a
+run, the status bar, the log pane and the summary panel, the session tabs
+(Sessions, Playback, Compare, Matrix: ``console.ui.sessions_view`` and
+friends) and how they hand work to each other, window state (QSettings)
+and user preferences (the settings file).
 
 What must not live here: device, inference or recording logic (that is
 ``console.session`` / ``console.devices``), and anything that waits on IO in
@@ -53,15 +56,19 @@ from console.core.settings import SettingsError, load_settings, update_settings
 from console.devices.base import AgentOptions, DeployProgress
 from console.session.run import RunRequest, RunResult
 from console.ui import theme as themes
+from console.ui.compare_view import CompareView
 from console.ui.devices_panel import DeviceEntry, DevicesPanel, HostKeyDialog, open_for_window
 from console.ui.input_panel import InputPanel, truth_for
 from console.ui.jobs import JobRunner
 from console.ui.live_data import LiveFeed
 from console.ui.live_view import LiveView
 from console.ui.log_pane import LogPane
+from console.ui.matrix_view import MatrixView
 from console.ui.package_panel import PackagePanel, _dropped_path
+from console.ui.playback import PlaybackView
 from console.ui.run_panel import RunPanel
 from console.ui.run_worker import HostKeyQuestion, RunController, RunWorker
+from console.ui.sessions_view import ReplayStart, SessionsView
 from console.ui.summary_panel import SummaryPanel
 
 log = logging.getLogger("devicelab.ui")
@@ -142,6 +149,12 @@ class MainWindow(QMainWindow):
         self._cold_ms: float | None = None
         self._warnings = 0
         self._errors = 0
+        #: (frame index, device ts) of the newest frame of the run (bookmarks)
+        self._newest_frame: tuple[int, float] | None = None
+        #: what the run is (for the summary's title): package title
+        self._run_title = ""
+        #: the session the running replay reproduces
+        self._replay_of: int | None = None
         self._deadline = QTimer(self)
         self._deadline.setSingleShot(True)
         self._deadline.timeout.connect(self._stop_deadline)
@@ -197,6 +210,15 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.help_action = self._action("Keyboard shortcuts", self._show_shortcuts, "F1")
         self.reset_layout_action = self._action("Reset layout", self._reset_layout)
+        self.bookmark_action = self._action(
+            "Bookmark this moment…", self.bookmark_now, "Ctrl+B",
+            "Store a note at the current frame of the run (or of the playback)")
+        self.bookmark_action.setObjectName("bookmarkAction")
+        self.tab_actions = [
+            self._action(name, lambda _c=False, k=k: self.tabs.setCurrentIndex(k),
+                         f"Ctrl+{k + 1}", f"Show the {name} tab")
+            for k, name in enumerate(("Live graphs", "Sessions", "Playback", "Compare",
+                                      "Matrix"))]
 
     def _dock(self, title: str, name: str, widget: QWidget,
               area: Qt.DockWidgetArea) -> QDockWidget:
@@ -227,16 +249,30 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("centralTabs")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.graph_holder, "Live graphs")
-        sessions = QWidget()
-        sl = QVBoxLayout(sessions)
-        note = QLabel("The sessions browser (compare, playback, device matrix) comes in a later "
-                      "version. Meanwhile every run is in the session log:\n\n"
-                      f"    devicelab sessions list --db {self.db_path}")
-        note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        sl.addWidget(note)
-        self.tabs.addTab(sessions, "Sessions")
+        self.sessions_view = SessionsView(self.jobs, self.db_path, self._replay_devices)
+        self.playback = PlaybackView(self.jobs, self.db_path, self.theme)
+        self.compare_view = CompareView(self.jobs, self.db_path, self.theme)
+        self.matrix_view = MatrixView(self.jobs, self.db_path)
+        self.tabs.addTab(self.sessions_view, "Sessions")
+        self.tabs.addTab(self.playback, "Playback")
+        self.tabs.addTab(self.compare_view, "Compare")
+        self.tabs.addTab(self.matrix_view, "Matrix")
+        self.tabs.currentChanged.connect(self._on_tab)
         self.setCentralWidget(self.tabs)
+        sv = self.sessions_view
+        sv.message.connect(self.report)
+        sv.replayReady.connect(self.start_replay)
+        sv.compareRequested.connect(self.show_comparison)
+        sv.playRequested.connect(self.show_playback)
+        sv.changed.connect(self.matrix_view.mark_stale)
+        sv.bookmarkAdded.connect(self.playback.reload_bookmarks)
+        self.playback.message.connect(self.report)
+        self.playback.bookmarkRequested.connect(
+            lambda sid, note, frame, t: self.sessions_view.store_bookmark(
+                sid, note, frame=frame, time_s=t))
+        self.compare_view.message.connect(self.report)
+        self.matrix_view.message.connect(self.report)
+        self.matrix_view.openSession.connect(self.show_session)
 
         left = Qt.DockWidgetArea.LeftDockWidgetArea
         right = Qt.DockWidgetArea.RightDockWidgetArea
@@ -290,10 +326,24 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Run")
         for a in (self.start_action, self.stop_action, self.probe_action):
             m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.bookmark_action)
+        sv = self.sessions_view
+        m = mb.addMenu("&Sessions")
+        for a in (sv.reproduce_action, sv.compare_action, sv.play_action):
+            m.addAction(a)
+        m.addSeparator()
+        for a in (sv.export_action, sv.import_action, sv.delete_action):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(sv.refresh_action)
         m = mb.addMenu("&View")
         for d in (self.run_dock, self.package_dock, self.input_dock, self.devices_dock,
                   self.view_dock, self.summary_dock, self.log_dock):
             m.addAction(d.toggleViewAction())
+        m.addSeparator()
+        for a in self.tab_actions:
+            m.addAction(a)
         m.addSeparator()
         m.addAction(self.pause_action)
         m.addAction(self.reset_layout_action)
@@ -319,6 +369,7 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addAction(self.probe_action)
         tb.addAction(self.pause_action)
+        tb.addAction(self.bookmark_action)
 
     @property
     def plots(self) -> Any:
@@ -517,6 +568,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         running = self.running
+        self.sessions_view.set_run_active(running or self._closing)
         self.start_action.setEnabled(not running and not self._closing)
         self.stop_action.setEnabled(running)
         self.probe_action.setEnabled(not running)
@@ -565,6 +617,54 @@ class MainWindow(QMainWindow):
         self._save_prefs(last_device=entry.spec, last_package=pkg_path,
                          last_input=spec if self.input.kind() != "stream" else "",
                          last_truth=self.input.truth() or "", last_limits=limits)
+        pkg = ver.package if ver is not None and ver.ok else None
+        if pkg is not None:
+            self.live_view.set_labels(pkg.labels)
+        self._replay_of = None
+        self._launch(entry, request, policy, pkg.title if pkg else Path(pkg_path).name,
+                     f"starting {Path(pkg_path).name} on {entry.name} with "
+                     f"{self.input.describe()}" + (f" — note: {note}" if note else ""))
+
+    def start_replay(self, start: ReplayStart) -> None:
+        """Run a replay the Sessions tab planned (package and input already checked
+        against the recorded sha256) on the device it chose."""
+        plan = start.plan
+        if self.running or self._closing:
+            self.report("error", f"cannot reproduce session {plan.original_id}: a run is going; "
+                                 "reproduce it when the run has ended")
+            return
+        entry = self._device_entry(plan.device)
+        policy = None
+        try:
+            from console.session.trust import package_policy
+
+            policy = package_policy()
+        except ImportError:  # pragma: no cover - trust is part of the product
+            pass
+        self.live_view.set_labels(start.labels)
+        self._replay_of = plan.original_id
+        self.tabs.setCurrentWidget(self.graph_holder)
+        self._launch(entry, plan.request, policy, start.title or Path(plan.package_path).name,
+                     f"reproducing session {plan.original_id} on {entry.name}: "
+                     f"{Path(plan.package_path).name} with {plan.input_spec} (sha256 checked)")
+
+    def _device_entry(self, spec: str) -> DeviceEntry:
+        """The Devices dock's entry for ``spec`` (name, spec or address), or a new one
+        for a recorded SSH address that is not saved."""
+        for e in self.devices.entries:
+            if spec in (e.spec, e.name) or (e.kind == "ssh" and spec == e.address):
+                return e
+        if spec == "local":
+            return self.devices.entries[0]
+        return DeviceEntry(spec, spec, spec, "ssh")
+
+    def _replay_devices(self) -> list[tuple[str, str]]:
+        return [(e.name if e.kind == "local" else f"{e.name} — {e.address}", e.spec)
+                for e in self.devices.entries]
+
+    def _launch(self, entry: DeviceEntry, request: RunRequest, policy: Any, title: str,
+                line: str) -> None:
+        """Start ``request`` on ``entry``: the one place a run's worker is made."""
         self.feed = LiveFeed()
         prompt = self.devices.prompt
         worker = RunWorker(lambda: open_for_window(entry, prompt), request, self.db_path, self.feed,
@@ -583,6 +683,8 @@ class MainWindow(QMainWindow):
         self.session_id = None
         self.agent_pid = None
         self.last_result = None
+        self._run_title = title
+        self._newest_frame = None
         self._frames_total = 0
         self._max_index = -1
         self._previews = 0
@@ -595,8 +697,7 @@ class MainWindow(QMainWindow):
         self.summary.clear_summary("running…")
         self.status_session.setText("session: starting")
         self.devices.set_state(entry, "running", None)
-        self.log_pane.add("info", f"starting {Path(pkg_path).name} on {entry.name} with "
-                                  f"{self.input.describe()}" + (f" — note: {note}" if note else ""))
+        self.log_pane.add("info", line)
         self.runs.start(worker)
         self.timer.start()
         self._update_actions()
@@ -645,7 +746,10 @@ class MainWindow(QMainWindow):
     def _on_session(self, sid: int) -> None:
         self.session_id = sid
         self.status_session.setText(f"session {sid}")
-        self.log_pane.add("info", f"session {sid} recording to {self.db_path}")
+        self.log_pane.add("info", f"session {sid} recording to {self.db_path}"
+                          + (f" (replay of session {self._replay_of})"
+                             if self._replay_of is not None else ""))
+        self.sessions_view.refresh()
 
     def _on_hello(self, msg: P.Hello) -> None:
         self.agent_pid = msg.pid
@@ -689,9 +793,7 @@ class MainWindow(QMainWindow):
         self.last_result = result
         self._run_ended = time.monotonic()
         entry = self.run_entry
-        pkg = self.package.verification.package if self.package.verification else None
-        self.summary.show_result(result, entry.name if entry else "?",
-                                 pkg.title if pkg else self.package.path_edit.text(),
+        self.summary.show_result(result, entry.name if entry else "?", self._run_title,
                                  str(self.db_path))
         text = f"session {result.session_id} {result.status}"
         if result.error:
@@ -717,6 +819,12 @@ class MainWindow(QMainWindow):
         if self._closing:
             self.close()
             return
+        self.sessions_view.refresh()
+        self.matrix_view.mark_stale()
+        original, self._replay_of = self._replay_of, None
+        res = self.last_result
+        if original is not None and res is not None and res.session_id is not None:
+            self._check_replay(original, res.session_id)
         q, self._host_question = self._host_question, None
         if q is not None and entry is not None:
             dlg = HostKeyDialog(q.device, q.host, q.key_type, q.fingerprint, self)
@@ -728,6 +836,95 @@ class MainWindow(QMainWindow):
                 self.devices.set_state(entry, "error", f"host key refused ({q.fingerprint})")
                 self._refuse(f"{entry.name}: host key {q.fingerprint} refused; not connected")
 
+    def _check_replay(self, original: int, replay: int) -> None:
+        """After a replay: did the new session record the same hashes (a file replaced
+        while it ran would not)? Read in a job."""
+        db = self.db_path
+
+        def work() -> list[str]:
+            from console.core.store import SessionStore
+            from console.session.replay import verify_replayed
+
+            with SessionStore(db) as st:
+                return verify_replayed(st, original, replay)
+
+        def done(problems: list[str]) -> None:
+            for p in problems:
+                self.report("warning", f"the replay is not exact: {p} (a file changed during "
+                                       "the run)")
+            if not problems:
+                self.log_pane.add("info", f"session {replay} reproduces session {original}: "
+                                          "same package, model and input sha256")
+
+        self.jobs.submit("replay-check", work, done,
+                         lambda exc: self.report("warning", "could not check the replay: "
+                                                 + str(exc)))
+
+    # -- session tabs --------------------------------------------------------------------
+    def _on_tab(self, index: int) -> None:
+        w = self.tabs.widget(index)
+        if w is self.sessions_view and not self.sessions_view.loaded:
+            self.sessions_view.refresh()
+
+    def show_session(self, session_id: int) -> None:
+        """The Sessions tab with ``session_id`` selected and its details shown."""
+        self.tabs.setCurrentWidget(self.sessions_view)
+        self.sessions_view.select_session(session_id)
+
+    def show_comparison(self, a: int, b: int) -> None:
+        self.tabs.setCurrentWidget(self.compare_view)
+        self.compare_view.set_pair(a, b)
+
+    def show_playback(self, session_id: int, at: float | None = None) -> None:
+        self.tabs.setCurrentWidget(self.playback)
+        self.playback.load(session_id, at)
+
+    # -- bookmarks -------------------------------------------------------------------------
+    def bookmark_now(self) -> None:
+        """Ctrl+B: a note at the newest frame of the run; without a run, at the
+        playback's position when the Playback tab is shown."""
+        if not self.running:
+            if self.tabs.currentWidget() is self.playback and self.playback.data is not None:
+                self.playback.ask_bookmark()
+            else:
+                self.report("info", "nothing to bookmark: start a run (F5), or play back a "
+                                    "session (Sessions tab) and bookmark its playhead")
+            return
+        sid, moment = self.session_id, self._newest_frame
+        if sid is None or moment is None:
+            self.report("info", "nothing to bookmark yet: the run has no frame so far")
+            return
+        frame_i, ts = moment  # the moment the key was pressed, not when the note is typed
+        from PySide6.QtWidgets import QInputDialog
+
+        note, ok = QInputDialog.getText(self, "Bookmark",
+                                        f"Note for session {sid} at frame {frame_i}:")
+        note = note.strip()
+        if not ok or not note:
+            return
+        self.store_live_bookmark(sid, frame_i, ts, note)
+
+    def store_live_bookmark(self, session_id: int, frame_i: int, ts: float, note: str) -> None:
+        """Store a bookmark of the running session (a job: the GUI never writes SQLite)."""
+        db = self.db_path
+        self.plots.add_marker(ts, "bookmark", f"★ {note}")
+
+        def work() -> int:
+            from console.core.store import SessionStore
+
+            with SessionStore(db) as st:
+                return st.add_bookmark(session_id, note, frame_i=frame_i, ts=ts)
+
+        def done(bid: int) -> None:
+            self.report("info", f"bookmark {bid} on session {session_id} at frame {frame_i}: "
+                                f"{note}")
+            if self.sessions_view.current_id() == session_id:
+                self.sessions_view.reload_details()
+
+        self.jobs.submit("bookmark", work, done,
+                         lambda exc: self.report("error", "bookmark not stored: "
+                                                 + str(exc)))
+
     # -- display timer ---------------------------------------------------------------------
     @Slot()
     def _tick(self) -> None:
@@ -735,7 +932,11 @@ class MainWindow(QMainWindow):
         if len(batch.frames) or batch.telemetry:
             self.plots.ingest(batch)
             if len(batch.frames):
-                self._max_index = max(self._max_index, int(batch.frames[:, 5].max()))
+                k = int(batch.frames[:, 5].argmax())
+                newest = int(batch.frames[k, 5])
+                self._max_index = max(self._max_index, newest)
+                if self._newest_frame is None or newest > self._newest_frame[0]:
+                    self._newest_frame = (newest, float(batch.frames[k, 0]))
         self._frames_total = batch.frames_total
         self.plots.redraw()
         fps = self._current_fps()
@@ -818,12 +1019,18 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             themes.apply(app, self.theme)
         self.plots.set_theme(self.theme)
+        self.playback.set_theme(self.theme)
+        self.compare_view.set_theme(self.theme)
 
     def _show_shortcuts(self) -> None:
         rows = [("F5", "Start the run"), ("Shift+F5", "Stop the run (the session is kept)"),
                 ("Ctrl+P", "Probe the selected device"), ("Ctrl+O", "Open a package folder"),
                 ("Ctrl+Shift+O", "Open a package .zip"), ("Ctrl+I", "Open a recording"),
-                ("Ctrl+Space", "Pause / resume the graphs"), ("F1", "This list"),
+                ("Ctrl+Space", "Pause / resume the graphs"),
+                ("Ctrl+B", "Bookmark the current frame of the run (or of the playback)"),
+                ("Ctrl+1 … Ctrl+5", "Live graphs, Sessions, Playback, Compare, Matrix"),
+                ("Del", "Delete the selected sessions (asks first; in the sessions table)"),
+                ("F1", "This list"),
                 ("Ctrl+Q", "Quit (stops a run cleanly first)")]
         QMessageBox.information(self, "Keyboard shortcuts",
                                 "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td>"
@@ -868,6 +1075,7 @@ class MainWindow(QMainWindow):
             self._deadline.start(STOP_DEADLINE_MS)
             return
         self.timer.stop()
+        self.playback.stop()
         self._save_window()
         self.jobs.wait_all()
         event.accept()

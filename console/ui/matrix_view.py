@@ -1,0 +1,223 @@
+"""The Matrix tab: the compatibility matrix QA keeps by hand today, built from the log.
+
+Rows are devices as they were when they ran (name, model, OS, kernel);
+columns are package name@version × onnxruntime version × execution
+provider; each cell is the latest ended session of that pair
+(``console.session.matrix.build_matrix``, the same table as
+``devicelab sessions matrix``): its e2e p95, FPS, budget verdict and
+status, coloured by verdict. Double-clicking a cell opens its session in
+the Sessions tab.
+
+The matrix is built in a job when the tab is shown and the log changed
+since (a run ended, sessions were imported or deleted): never in the GUI
+thread, never on every run.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.core.store import SessionStore
+from console.ui.jobs import JobRunner, error_text
+from console.ui.sessions_view import JobFailure, fmt_time, user_errors
+
+#: (label, seconds back or None for everything)
+SINCE = (("all sessions", None), ("last 24 hours", 86400.0), ("last 7 days", 7 * 86400.0),
+         ("last 30 days", 30 * 86400.0))
+#: cell background per verdict (light tints that read in both themes with dark text)
+CELL_COLORS = {"pass": "#d3f9d8", "fail": "#ffc9c9", "unmeasured": "#ffec99",
+               "none": "#e9ecef", "failed": "#ffa8a8"}
+VERDICT_TEXT = {"pass": "PASS", "fail": "FAIL", "unmeasured": "UNMEASURED", "none": "no budget"}
+SESSION_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def build_matrix_job(db_path: Path, since_s: float | None) -> Any:
+    from console.session.matrix import Matrix, build_matrix
+
+    if not Path(db_path).exists():
+        return Matrix([], [], {})
+    with SessionStore(db_path) as st:
+        return build_matrix(st, since=(time.time() - since_s) if since_s else None)
+
+
+def cell_text(cell: Any) -> str:
+    p95 = "p95 –" if cell.p95_ms is None else f"p95 {cell.p95_ms:.2f} ms"
+    fps = "– fps" if cell.fps is None else f"{cell.fps:.0f} fps"
+    status = "" if cell.status == "completed" else f" · {cell.status.upper()}"
+    return f"{p95} · {fps}\n{VERDICT_TEXT.get(cell.budget, cell.budget)}{status} · " \
+           f"#{cell.session_id}"
+
+
+class MatrixView(QWidget):
+    """Devices × packages; double-click a cell to open its session."""
+
+    message = Signal(str, str)
+    #: open this session in the Sessions tab
+    openSession = Signal(int)
+    #: a build finished and the table shows it
+    built = Signal()
+
+    def __init__(self, jobs: JobRunner, db_path: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("matrixView")
+        self.jobs = jobs
+        self.db_path = Path(db_path)
+        self.matrix: Any = None
+        self.stale = True
+        self._token = 0
+        self._pending = False
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 2)
+        lay.setSpacing(3)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Sessions"))
+        self.since_combo = QComboBox()
+        for label, secs in SINCE:
+            self.since_combo.addItem(label, secs)
+        self.since_combo.currentIndexChanged.connect(lambda _k: self.refresh())
+        top.addWidget(self.since_combo)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        top.addWidget(self.refresh_button)
+        self.info = QLabel("")
+        self.info.setStyleSheet("color: gray")
+        self.info.setWordWrap(True)
+        top.addWidget(self.info, 1)
+        lay.addLayout(top)
+        self.table = QTableWidget(0, 0)
+        self.table.setObjectName("matrixTable")
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setWordWrap(True)
+        self.table.horizontalHeader().setDefaultAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setMinimumSectionSize(150)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.cellDoubleClicked.connect(self._on_double)
+        lay.addWidget(self.table, 1)
+        legend = QLabel(
+            "Each cell: the latest ended session of that device and package column — "
+            "end-to-end p95, FPS, budget verdict (" + " ".join(
+                f"<span style='background:{CELL_COLORS[k]};color:#212529'>&nbsp;{v}&nbsp;"
+                "</span>" for k, v in VERDICT_TEXT.items())
+            + "), how it ended when not completed, and its session number. "
+            "Double-click a cell to open the session.")
+        legend.setWordWrap(True)
+        lay.addWidget(legend)
+
+    def set_db_path(self, path: Path) -> None:
+        self.db_path = Path(path)
+        self.mark_stale()
+
+    def mark_stale(self) -> None:
+        """The log changed: rebuild when the tab is next shown (or now if it is visible)."""
+        self.stale = True
+        if self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self.stale and not self._pending:
+            self.refresh()
+
+    @property
+    def busy(self) -> bool:
+        return self._pending
+
+    def refresh(self) -> None:
+        self.stale = False
+        self._token += 1
+        token = self._token
+        self._pending = True
+        db, since = self.db_path, self.since_combo.currentData()
+        self.info.setText("building the matrix from the log…")
+        self.jobs.submit("matrix", user_errors(lambda: build_matrix_job(db, since)),
+                         lambda m: self._on_matrix(token, m),
+                         lambda exc: self._on_error(token, exc))
+
+    def _on_error(self, token: int, exc: BaseException) -> None:
+        if token == self._token:
+            self._pending = False
+            self.info.setText(f"cannot build the matrix: {error_text(exc)}")
+            self.message.emit("error", f"matrix: {error_text(exc)}")
+
+    def _on_matrix(self, token: int, m: Any) -> None:
+        if token != self._token:
+            return
+        self._pending = False
+        if isinstance(m, JobFailure):
+            self.info.setText(f"cannot build the matrix: {m.text}")
+            self.message.emit("error", f"matrix: {m.text}")
+            return
+        self.matrix = m
+        t = self.table
+        t.clear()
+        t.setRowCount(len(m.rows))
+        t.setColumnCount(len(m.columns))
+        for c, col in enumerate(m.columns):
+            head = QTableWidgetItem(f"{col.package}\nonnxruntime {col.onnxruntime}\n"
+                                    f"{col.provider}")
+            head.setToolTip(col.label)
+            t.setHorizontalHeaderItem(c, head)
+        for r, row in enumerate(m.rows):
+            head = QTableWidgetItem(f"{row.name}\n{row.model}\n{row.os}\n{row.kernel}")
+            head.setToolTip(row.label)
+            t.setVerticalHeaderItem(r, head)
+        for r in range(len(m.rows)):
+            for c in range(len(m.columns)):
+                cell = m.cell(r, c)
+                if cell is None:
+                    item = QTableWidgetItem("–")
+                    item.setToolTip("no session of this package on this device")
+                    item.setForeground(QBrush(QColor("#868e96")))
+                else:
+                    item = QTableWidgetItem(cell_text(cell))
+                    key = "failed" if cell.status == "failed" else cell.budget
+                    item.setBackground(QBrush(QColor(CELL_COLORS.get(key, CELL_COLORS["none"]))))
+                    item.setForeground(QBrush(QColor("#212529")))
+                    item.setData(SESSION_ROLE, cell.session_id)
+                    failed = (f"\nbudgets failed: {', '.join(cell.budgets_failed)}"
+                              if cell.budgets_failed else "")
+                    item.setToolTip(f"session {cell.session_id}, {cell.status}, "
+                                    f"{fmt_time(cell.started_at)}\n{cell.sessions} session"
+                                    f"{'s' * (cell.sessions != 1)} of this pair in the log; "
+                                    f"the latest is shown{failed}\ndouble-click to open it")
+                item.setTextAlignment(int(Qt.AlignmentFlag.AlignCenter))
+                t.setItem(r, c, item)
+        t.resizeColumnsToContents()
+        for c in range(len(m.columns)):
+            t.setColumnWidth(c, max(170, min(260, t.columnWidth(c) + 16)))
+        n = len(m.cells)
+        self.info.setText(html.escape(
+            f"{len(m.rows)} device row{'s' * (len(m.rows) != 1)} × {len(m.columns)} package "
+            f"column{'s' * (len(m.columns) != 1)}, {n} cell{'s' * (n != 1)}")
+            if n else "no ended sessions in the log (for this period): run something first")
+        self.built.emit()
+
+    def cell_session(self, row: int, col: int) -> int | None:
+        item = self.table.item(row, col)
+        v = item.data(SESSION_ROLE) if item is not None else None
+        return int(v) if v is not None else None
+
+    def _on_double(self, row: int, col: int) -> None:
+        sid = self.cell_session(row, col)
+        if sid is not None:
+            self.openSession.emit(sid)
