@@ -691,6 +691,10 @@ class LivePlots(QWidget):
         p50, p95, p99 = self._pct[-1]
         return p50, p95, p99
 
+    def markers(self) -> list[tuple[float, str]]:
+        """The vertical markers drawn now: (time in s since t0, their text)."""
+        return [(t, lines[0].toolTip() if lines else "") for t, lines in self._markers]
+
     def placeholder(self, key: str) -> str:
         """The words shown instead of data on a plot ('' when it draws data)."""
         return self.panels[key].text

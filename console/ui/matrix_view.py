@@ -200,7 +200,7 @@ class MatrixView(QWidget):
                                     f"{fmt_time(cell.started_at)}\n{cell.sessions} session"
                                     f"{'s' * (cell.sessions != 1)} of this pair in the log; "
                                     f"the latest is shown{failed}\ndouble-click to open it")
-                item.setTextAlignment(int(Qt.AlignmentFlag.AlignCenter))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 t.setItem(r, c, item)
         t.resizeColumnsToContents()
         for c in range(len(m.columns)):

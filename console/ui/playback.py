@@ -48,6 +48,8 @@ from console.core.store import SessionStore
 from console.ui.jobs import JobRunner
 from console.ui.sessions_view import JobFailure, fmt_time, user_errors
 
+#: the graphs' time window for a session at least this long (s); shorter ones fit it
+DEFAULT_WINDOW_S = 60
 #: playback timer period (the live display rate)
 TICK_MS = 33
 #: recorded rows fed before a jump target beyond the visible window, so the rolling
@@ -275,6 +277,11 @@ class PlaybackView(QWidget):
             w.blockSignals(False)
         self._set_enabled(True)
         self._fed_until = None
+        # a short session fills the graphs instead of sitting in the first sixth of them
+        spin = self.plots.window_spin
+        spin.blockSignals(True)
+        spin.setValue(max(spin.minimum(), min(DEFAULT_WINDOW_S, math.ceil(d.duration_s))))
+        spin.blockSignals(False)
         self.seek(d.duration_s if at is None else at, force=True)
 
     # -- position ---------------------------------------------------------------------
