@@ -51,7 +51,9 @@ from console.ui.jobs import JobRunner, error_text
 from console.ui.sessions_view import JobFailure, user_errors
 
 DEFAULT_TOLERANCE_PCT = 10.0
-HIST_BINS = 60
+#: histogram bins: the Rice rule (2·n^⅓) within these bounds — 60 bins over 360 frames
+#: draw noise, not a distribution
+MIN_BINS, MAX_BINS = 20, 100
 #: the histogram's x range ends at this percentile of the slower session (long tails
 #: would squeeze the bulk of the distribution into one bin); the CDF shows everything
 HIST_TOP_PERCENTILE = 99.5
@@ -84,13 +86,18 @@ def load_comparison(db_path: Path, a: int, b: int, tolerance: float,
     return CompareData(cmp, lat)
 
 
-def histogram(va: np.ndarray, vb: np.ndarray, bins: int = HIST_BINS
+def bin_count(n: int) -> int:
+    return int(min(MAX_BINS, max(MIN_BINS, round(2 * n ** (1 / 3)))))
+
+
+def histogram(va: np.ndarray, vb: np.ndarray, bins: int | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shared bin edges and each session's share of frames per bin (%), so sessions
     of different lengths compare."""
     both = [v for v in (va, vb) if v.size]
     if not both:
         return np.empty(0), np.empty(0), np.empty(0)
+    bins = bins or bin_count(max(v.size for v in both))
     lo = min(float(v.min()) for v in both)
     hi = max(float(np.percentile(v, HIST_TOP_PERCENTILE)) for v in both)
     if hi <= lo:
@@ -116,6 +123,13 @@ def cdf(v: np.ndarray, points: int = CDF_POINTS) -> tuple[np.ndarray, np.ndarray
         k = np.unique(np.linspace(0, x.size - 1, points).astype(np.int64))
         x, y = x[k], y[k]
     return x, y
+
+
+def split_verdict(text: str) -> tuple[str, str]:
+    """A figure's verdict text in two: the change ("+18.0 %", "-11.5 % (-0.019 ms)",
+    "360/360 frames agree") and the verdict ("regression beyond 10 %")."""
+    change, sep, verdict = text.partition(" — ")
+    return (change, verdict) if sep else ("", text)
 
 
 def _short(v: Any) -> str:
@@ -211,7 +225,7 @@ class CompareView(QWidget):
             t.setWordWrap(False)
         hf = self.figures_table.horizontalHeader()
         hf.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, w in enumerate((150, 92, 92, 70)):
+        for col, w in enumerate((150, 92, 92, 170)):
             self.figures_table.setColumnWidth(col, w)
         for col, w in enumerate((70, 110, 190)):
             self.differences_table.setColumnWidth(col, w)
@@ -394,17 +408,16 @@ class CompareView(QWidget):
         t = self.figures_table
         t.setRowCount(len(cmp.figures))
         for r, f in enumerate(cmp.figures):
-            change = ("" if f.change is None else
-                      "new" if not np.isfinite(f.change) else f"{f.change * 100:+.1f} %")
+            change, verdict = split_verdict(f.text)
             a = "" if f.group == "agreement" else fmt_value(f.a, f.unit)
-            cells = [f.name, a, fmt_value(f.b, f.unit), change, f.text]
+            cells = [f.name, a, fmt_value(f.b, f.unit), change, verdict]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c in (1, 2, 3):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
-                if c == 4:
-                    item.setToolTip(text)
+                if c in (3, 4):
+                    item.setToolTip(f.text)
                 col = VERDICT_COLORS.get(f.verdict)
                 if col and c in (3, 4):
                     item.setForeground(QColor(col))

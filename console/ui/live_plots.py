@@ -407,14 +407,19 @@ class LivePlots(QWidget):
         if t is None:
             return
         color = self.colors.get(kind, self.colors["error"])
+        # a bookmark's note is written across, beside its line, so it can be read
+        label_opts: dict[str, Any] = (
+            {"position": 0.95, "color": color, "anchors": [(0, 0), (0, 0)]}
+            if kind == "bookmark" else
+            {"position": 0.92, "color": color, "rotateAxis": (1, 0),
+             "anchors": [(0, 0), (0, 0)]})
         lines = []
         for k, panel in enumerate(self.panels.values()):
             line = pg.InfiniteLine(
                 pos=t, angle=90, movable=False,
                 pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
                 label=(text[:40] if k == 0 else None),
-                labelOpts={"position": 0.92, "color": color, "rotateAxis": (1, 0),
-                           "anchors": [(0, 0), (0, 0)]} if k == 0 else None)
+                labelOpts=label_opts if k == 0 else None)
             line.setToolTip(text)
             panel.item.addItem(line, ignoreBounds=True)
             lines.append(line)

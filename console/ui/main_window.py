@@ -155,6 +155,8 @@ class MainWindow(QMainWindow):
         self._run_title = ""
         #: the session the running replay reproduces
         self._replay_of: int | None = None
+        #: the dock layout of the Live graphs tab while a session tab is shown
+        self._live_state: QByteArray | None = None
         self._deadline = QTimer(self)
         self._deadline.setSingleShot(True)
         self._deadline.timeout.connect(self._stop_deadline)
@@ -427,12 +429,16 @@ class MainWindow(QMainWindow):
     def _save_window(self) -> None:
         qs = self._qsettings()
         qs.setValue("geometry", self.saveGeometry())
-        qs.setValue("state", self.saveState(STATE_VERSION))
+        # on a session tab, the layout worth keeping is the live one
+        qs.setValue("state", self._live_state if self._live_state is not None
+                    else self.saveState(STATE_VERSION))
         if self._plots is not None:
             qs.setValue("graph_window_s", self._plots.window_spin.value())
         qs.sync()
 
     def _reset_layout(self) -> None:
+        self._live_state = None
+        self.tabs.setCurrentWidget(self.graph_holder)
         self.restoreState(self._default_state, STATE_VERSION)
         for d in (self.run_dock, self.package_dock, self.input_dock, self.devices_dock,
                   self.view_dock, self.summary_dock, self.log_dock):
@@ -643,7 +649,6 @@ class MainWindow(QMainWindow):
             pass
         self.live_view.set_labels(start.labels)
         self._replay_of = plan.original_id
-        self.tabs.setCurrentWidget(self.graph_holder)
         self._launch(entry, plan.request, policy, start.title or Path(plan.package_path).name,
                      f"reproducing session {plan.original_id} on {entry.name}: "
                      f"{Path(plan.package_path).name} with {plan.input_spec} (sha256 checked)")
@@ -664,7 +669,9 @@ class MainWindow(QMainWindow):
 
     def _launch(self, entry: DeviceEntry, request: RunRequest, policy: Any, title: str,
                 line: str) -> None:
-        """Start ``request`` on ``entry``: the one place a run's worker is made."""
+        """Start ``request`` on ``entry``: the one place a run's worker is made.
+        The run is watched live: the Live graphs tab (and its docks) come to the front."""
+        self.tabs.setCurrentWidget(self.graph_holder)
         self.feed = LiveFeed()
         prompt = self.devices.prompt
         worker = RunWorker(lambda: open_for_window(entry, prompt), request, self.db_path, self.feed,
@@ -863,8 +870,22 @@ class MainWindow(QMainWindow):
     # -- session tabs --------------------------------------------------------------------
     def _on_tab(self, index: int) -> None:
         w = self.tabs.widget(index)
+        live = w is self.graph_holder
+        if not live and self._live_state is None:
+            # Session tabs are wide tables and plots: the run's side docks make room
+            # (the log stays). The live layout comes back with the Live graphs tab.
+            self._live_state = self.saveState(STATE_VERSION)
+            for d in self._side_docks():
+                d.setVisible(False)
+        elif live and self._live_state is not None:
+            state, self._live_state = self._live_state, None
+            self.restoreState(state, STATE_VERSION)
         if w is self.sessions_view and not self.sessions_view.loaded:
             self.sessions_view.refresh()
+
+    def _side_docks(self) -> list[QDockWidget]:
+        return [self.run_dock, self.package_dock, self.input_dock, self.devices_dock,
+                self.view_dock, self.summary_dock]
 
     def show_session(self, session_id: int) -> None:
         """The Sessions tab with ``session_id`` selected and its details shown."""

@@ -204,7 +204,7 @@ class MatrixView(QWidget):
                 t.setItem(r, c, item)
         t.resizeColumnsToContents()
         for c in range(len(m.columns)):
-            t.setColumnWidth(c, max(170, min(260, t.columnWidth(c) + 16)))
+            t.setColumnWidth(c, max(220, min(300, t.columnWidth(c) + 24)))
         n = len(m.cells)
         self.info.setText(html.escape(
             f"{len(m.rows)} device row{'s' * (len(m.rows) != 1)} × {len(m.columns)} package "

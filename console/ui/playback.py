@@ -215,6 +215,8 @@ class PlaybackView(QWidget):
             # the playback's own Play/Pause replaces the live Pause button here
             plots.pause_button.setVisible(False)
             plots.window_spin.valueChanged.connect(lambda _v: self._rebuild())
+            # the time axis of bookmarks and reports: seconds from the first frame
+            plots.panels["frequency"].item.setLabel("bottom", "time since the first frame (s)")
             self.empty.hide()
             self.plot_holder.addWidget(plots, 1)
             self._plots = plots

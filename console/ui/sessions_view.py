@@ -248,21 +248,24 @@ def load_details(db_path: Path, session_id: int) -> SessionDetails | JobFailure:
 
 # -- details ----------------------------------------------------------------------------
 def _kv(rows: Sequence[tuple[str, Any]]) -> str:
+    """Table rows (label, value) for the facts table; empty values are left out."""
     out = []
     for k, v in rows:
         if v is None or v == "":
             continue
-        out.append(f"<tr><td valign='top' style='padding-right:10px'><b>{html.escape(k)}</b>"
-                   f"</td><td>{v if isinstance(v, _Html) else html.escape(str(v))}</td></tr>")
-    return "<table cellspacing='0' cellpadding='1'>" + "".join(out) + "</table>"
+        out.append(f"<tr><td valign='top' style='padding-right:12px'><b>{html.escape(k)}</b>"
+                   f"</td><td>{html.escape(str(v))}</td></tr>")
+    return "".join(out)
 
 
-class _Html(str):
-    """Already-escaped HTML for :func:`_kv`."""
+def _section(title: str) -> str:
+    """A section title inside the facts table (one table: the labels line up)."""
+    return (f"<tr><td colspan='2' style='padding-top:8px'><b><u>{html.escape(title)}</u></b>"
+            "</td></tr>")
 
 
 def _h(title: str) -> str:
-    return f"<h4 style='margin:8px 0 2px 0'>{html.escape(title)}</h4>"
+    return f"<p style='margin:10px 0 2px 0'><b><u>{html.escape(title)}</u></b></p>"
 
 
 def bookmark_time(b: Mapping[str, Any], first_ts: float | None) -> float | None:
@@ -304,7 +307,10 @@ def details_html(d: SessionDetails) -> str:
         head += f"<p style='color:{STATUS_COLORS['failed']};margin:2px 0'>error: " \
                 f"{e(str(s['error']))}</p>"
     ram = facts.get("ram_bytes")
-    parts = [head, _kv([
+    info = s.get("input_info") or {}
+    shown = [(str(k), v if not isinstance(v, (dict, list)) else str(v))
+             for k, v in settings.items() if v not in (None, "", {}, [])]
+    parts = [head, "<table cellspacing='0' cellpadding='1'>", _kv([
         ("uuid", s.get("uuid")),
         ("started", fmt_time(s.get("started_at"))),
         ("ended", fmt_time(s.get("ended_at")) + (f" ({dur:.1f} s)" if dur is not None else "")),
@@ -313,9 +319,7 @@ def details_html(d: SessionDetails) -> str:
         ("tags", ", ".join(s.get("tags") or [])),
         ("recorded", f"{s.get('frames_received') or 0} frames, {d.telemetry_samples} telemetry "
                      f"samples, {len(d.events)} events, {len(d.bookmarks)} bookmarks"),
-    ])]
-    parts.append(_h("Device"))
-    parts.append(_kv([
+    ]), _section("Device"), _kv([
         ("name", s.get("device_name")), ("address", s.get("device_address")),
         ("kind", s.get("device_kind")), ("host", facts.get("hostname")),
         ("OS", f"{facts.get('os') or '?'} · kernel {facts.get('kernel') or '?'} · "
@@ -330,33 +334,24 @@ def details_html(d: SessionDetails) -> str:
         ("provider", s.get("provider")),
         ("host key", f"{ident.get('host_key_type')} {ident['host_key_sha256']}"
          if ident.get("host_key_sha256") else None),
-    ]))
-    parts.append(_h("Package"))
-    parts.append(_kv([
+    ]), _section("Package"), _kv([
         ("package", f"{s.get('package_name')}@{s.get('package_version')}"),
         ("task", manifest.get("task")),
         ("manifest sha256", s.get("package_digest")),
         ("model sha256", s.get("package_model_sha256")),
         ("source", s.get("package_source")),
         ("signed by", s.get("package_signer")),
-    ]))
-    parts.append(_h("Input"))
-    info = s.get("input_info") or {}
-    parts.append(_kv([
+    ]), _section("Input"), _kv([
         ("input", f"{s.get('input_kind')}: {s.get('input_desc')}"),
         ("sha256", s.get("input_sha256")),
         ("file", info.get("path")),
         ("frames", info.get("frames")),
         ("size", f"{info.get('width')}×{info.get('height')}" if info.get("width") else None),
         ("fps", info.get("fps")),
-    ]))
-    parts.append(_h("Settings"))
-    shown = [(str(k), v if not isinstance(v, (dict, list)) else str(v))
-             for k, v in settings.items() if v not in (None, "", {}, [])]
-    parts.append(_kv(shown) if shown else "<p>none recorded</p>")
-    parts.append(_h("Versions"))
-    parts.append(_kv([("console", s.get("console_version")), ("agent", s.get("agent_version")),
-                      ("protocol", s.get("protocol_version"))]))
+    ]), _section("Settings"), _kv(shown) if shown else _kv([("settings", "none recorded")]),
+        _section("Versions"),
+        _kv([("console", s.get("console_version")), ("agent", s.get("agent_version")),
+             ("protocol", s.get("protocol_version"))]), "</table>"]
     parts.append(_h("Summary"))
     summ = s.get("summary")
     parts.append(summary_html(summ) if summ else
@@ -437,7 +432,7 @@ class SessionsModel(QAbstractTableModel):
         if key == "max_temp_c":
             return fmt_num(v, ".1f")
         if key == "status" and row.replay_of:
-            return f"{v} (replay of {row.replay_of})"
+            return f"{v}, replay of {row.replay_of}"
         return str(v)
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
@@ -859,7 +854,7 @@ class SessionsView(QWidget):
         hh = self.table.horizontalHeader()
         hh.setStretchLastSection(True)
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in enumerate((44, 140, 110, 150, 130, 60, 62, 64, 56, 130)):
+        for col, width in enumerate((44, 140, 110, 150, 130, 60, 62, 64, 56, 170)):
             self.table.setColumnWidth(col, width)
         self.table.doubleClicked.connect(lambda _i: self.play())
         # Del deletes (after asking) only when the table has the focus

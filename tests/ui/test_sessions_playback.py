@@ -104,7 +104,8 @@ def test_playback_scrubbing_moves_the_graphs_to_the_frame_and_time_asked(
     st_t = np.array([s["ts"] for s in samples]) - tl.t0
     dur = tl.duration_s
     plots = pb.plots
-    assert plots.isVisible() and not plots.pause_button.isVisible()
+    qtbot.waitUntil(plots.isVisible, timeout=5_000)
+    assert not plots.pause_button.isVisible()
     assert plots.window_spin.value() == 10  # a 3 s session fills the smallest window
 
     def check_at(t: float) -> int:

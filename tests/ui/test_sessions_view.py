@@ -172,6 +172,13 @@ def test_table_lists_sessions_with_their_figures_and_sorts(make_window: Any, qtb
     sv.status_combo.setCurrentIndex(0)
     assert len(sv.visible_ids()) == 3
 
+    # the session tabs take the run's side docks' room; the live layout comes back
+    assert not w.run_dock.isVisible() and not w.view_dock.isVisible()
+    assert w.log_dock.isVisible()
+    qtbot.keyClick(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert w.tabs.currentWidget() is w.graph_holder
+    assert w.run_dock.isVisible() and w.view_dock.isVisible() and w.devices_dock.isVisible()
+
 
 def test_details_show_what_the_session_recorded(make_window: Any, qtbot: Any,
                                                 log: dict[str, Any]) -> None:
@@ -307,7 +314,7 @@ def test_reproduce_records_a_new_session_linked_to_the_original(make_window: Any
         assert st.frame_count(new) == st.frame_count(sid) == 360
     # the list was refreshed when the run started, and again when it ended
     qtbot.waitUntil(lambda: new in sv.visible_ids()
-                    and cell(sv, new, "Status") == f"completed (replay of {sid})",
+                    and cell(sv, new, "Status") == f"completed, replay of {sid}",
                     timeout=10_000)
     qtbot.waitUntil(lambda: f"session {new} reproduces session {sid}" in
                     w.log_pane.text.toPlainText(), timeout=10_000)
