@@ -155,6 +155,9 @@ class MainWindow(QMainWindow):
         self._run_title = ""
         #: the session the running replay reproduces
         self._replay_of: int | None = None
+        #: what the last run was started with (entry, request, policy, title, line,
+        #: replay_of), to start it again once an unknown host key is trusted
+        self._last_launch: tuple[Any, ...] | None = None
         #: the dock layout of the Live graphs tab while a session tab is shown
         self._live_state: QByteArray | None = None
         self._deadline = QTimer(self)
@@ -653,6 +656,13 @@ class MainWindow(QMainWindow):
                      f"reproducing session {plan.original_id} on {entry.name}: "
                      f"{Path(plan.package_path).name} with {plan.input_spec} (sha256 checked)")
 
+    def _relaunch(self) -> None:
+        if self._last_launch is None or self.running or self._closing:
+            return
+        entry, request, policy, title, line, replay_of = self._last_launch
+        self._replay_of = replay_of
+        self._launch(entry, request, policy, title, line)
+
     def _device_entry(self, spec: str) -> DeviceEntry:
         """The Devices dock's entry for ``spec`` (name, spec or address), or a new one
         for a recorded SSH address that is not saved."""
@@ -671,6 +681,7 @@ class MainWindow(QMainWindow):
                 line: str) -> None:
         """Start ``request`` on ``entry``: the one place a run's worker is made.
         The run is watched live: the Live graphs tab (and its docks) come to the front."""
+        self._last_launch = (entry, request, policy, title, line, self._replay_of)
         self.tabs.setCurrentWidget(self.graph_holder)
         self.feed = LiveFeed()
         prompt = self.devices.prompt
@@ -838,7 +849,8 @@ class MainWindow(QMainWindow):
             if dlg.exec() == QDialog.DialogCode.Accepted:
                 entry.accepted_fingerprint = q.fingerprint
                 self.log_pane.add("info", f"{entry.name}: trusting host key {q.fingerprint}")
-                QTimer.singleShot(0, self.start_run)
+                # the same run again (a replay stays a replay), now with that key
+                QTimer.singleShot(0, self._relaunch)
             else:
                 self.devices.set_state(entry, "error", f"host key refused ({q.fingerprint})")
                 self._refuse(f"{entry.name}: host key {q.fingerprint} refused; not connected")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers.recording import PKG, PKG_INT8, TRUTH, VIDEO, copy_db, record
+from helpers.window import click_session, open_sessions
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -41,23 +42,6 @@ def log(pair_log: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     return {**pair_log, "db": copy_db(pair_log["db"], tmp_path / "sessions.db")}
 
 
-def sessions_tab(qtbot: Any, w: Any) -> Any:
-    w.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=5_000)
-    qtbot.keyClick(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    sv = w.sessions_view
-    qtbot.waitUntil(lambda: sv.loaded, timeout=10_000)
-    return sv
-
-
-def click_session(qtbot: Any, sv: Any, sid: int, ctrl: bool = False) -> None:
-    ids = sv.visible_ids()
-    idx = sv.proxy.index(ids.index(sid), 2)
-    mod = Qt.KeyboardModifier.ControlModifier if ctrl else Qt.KeyboardModifier.NoModifier
-    qtbot.mouseClick(sv.table.viewport(), Qt.MouseButton.LeftButton, mod,
-                     sv.table.visualRect(idx).center())
-
-
 def table_rows(t: Any) -> list[list[str]]:
     return [[t.item(r, c).text() if t.item(r, c) else "" for c in range(t.columnCount())]
             for r in range(t.rowCount())]
@@ -66,7 +50,7 @@ def table_rows(t: Any) -> list[list[str]]:
 def test_compare_fp32_and_int8_shows_latency_rows_and_agreement(
         make_window: Any, qtbot: Any, log: dict[str, Any]) -> None:
     w = make_window(db_path=log["db"])
-    sv = sessions_tab(qtbot, w)
+    sv = open_sessions(qtbot, w)
     click_session(qtbot, sv, log["int8"])
     assert not sv.compare_action.isEnabled()  # one selected
     click_session(qtbot, sv, log["fp32"], ctrl=True)

@@ -11,7 +11,6 @@ that was on screen.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers.recording import PKG, TRUTH, VIDEO, copy_db, record
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QInputDialog, QWidget
+from helpers.window import activate, answer_next_dialog
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog, QWidget
 
 from console.core.store import SessionStore
 from console.session.replay import load_timeline
@@ -44,25 +44,6 @@ def log(run_log: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     return {**run_log, "db": copy_db(run_log["db"], tmp_path / "sessions.db")}
 
 
-def answer_next_dialog(respond: Callable[[QWidget], None], timeout_s: float = 15.0
-                       ) -> dict[str, Any]:
-    """Answer the next modal dialog from a timer (its exec() blocks the caller)."""
-    state: dict[str, Any] = {"dialog": None, "label": None}
-    deadline = time.monotonic() + timeout_s
-
-    def poll() -> None:
-        w = QApplication.activeModalWidget()
-        if w is None:
-            if time.monotonic() < deadline:
-                QTimer.singleShot(20, poll)
-            return
-        state["dialog"] = w
-        respond(w)
-
-    QTimer.singleShot(0, poll)
-    return state
-
-
 def type_note(note: str, state: dict[str, Any]) -> Callable[[QWidget], None]:
     def respond(w: QWidget) -> None:
         assert isinstance(w, QInputDialog), w
@@ -71,11 +52,6 @@ def type_note(note: str, state: dict[str, Any]) -> Callable[[QWidget], None]:
         w.accept()
 
     return respond
-
-
-def activate(qtbot: Any, w: Any) -> None:
-    w.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=5_000)
 
 
 def shown(plots: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers.recording import PKG, PKG_INT8, TRUTH, VIDEO, copy_db, record
-from PySide6.QtCore import QPoint, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from helpers.window import (
+    accept_reproduce,
+    answer_next_dialog,
+    click_button,
+    click_session,
+    open_sessions,
+)
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QApplication, QWidget
 
 from console.core.store import SessionStore
 from console.session.replay import load_timeline, resolve_moment
@@ -50,60 +55,6 @@ def log(demo_log: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 
 # -- driving the window like a user ------------------------------------------------------
-def answer_next_dialog(respond: Callable[[QWidget], None], timeout_s: float = 15.0
-                       ) -> dict[str, Any]:
-    """Answer the next modal dialog from a timer (its exec() blocks the test's call)."""
-    state: dict[str, Any] = {"dialog": None}
-    deadline = time.monotonic() + timeout_s
-
-    def poll() -> None:
-        w = QApplication.activeModalWidget()
-        if w is None:
-            if time.monotonic() < deadline:
-                QTimer.singleShot(20, poll)
-            return
-        state["dialog"] = w
-        respond(w)
-
-    QTimer.singleShot(0, poll)
-    return state
-
-
-def click_button(text: str) -> Callable[[QWidget], None]:
-    def respond(w: QWidget) -> None:
-        assert isinstance(w, QMessageBox), w
-        for b in w.buttons():
-            if b.text().replace("&", "") == text:
-                b.click()
-                return
-        raise AssertionError(f"no button {text!r} in {[b.text() for b in w.buttons()]}")
-
-    return respond
-
-
-def open_sessions(qtbot: Any, w: Any) -> Any:
-    w.activateWindow()  # shortcuts go to the active window
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is w, timeout=5_000)
-    qtbot.keyClick(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # the Sessions tab
-    sv = w.sessions_view
-    assert w.tabs.currentWidget() is sv
-    qtbot.waitUntil(lambda: sv.loaded, timeout=10_000)
-    return sv
-
-
-def click_session(qtbot: Any, sv: Any, sid: int, ctrl: bool = False) -> None:
-    ids = sv.visible_ids()
-    assert sid in ids, (sid, ids)
-    idx = sv.proxy.index(ids.index(sid), 2)
-    sv.table.scrollTo(idx)
-    mod = Qt.KeyboardModifier.ControlModifier if ctrl else Qt.KeyboardModifier.NoModifier
-    qtbot.mouseClick(sv.table.viewport(), Qt.MouseButton.LeftButton, mod,
-                     sv.table.visualRect(idx).center())
-    if not ctrl:
-        qtbot.waitUntil(lambda: sv.details is not None and sv.details.session["id"] == sid,
-                        timeout=10_000)
-
-
 def cell(sv: Any, sid: int, header: str) -> str:
     from console.ui.sessions_view import COLUMNS
 
@@ -248,17 +199,6 @@ def test_delete_asks_first_and_removes_the_session(make_window: Any, qtbot: Any,
 
 
 # -- reproduce -------------------------------------------------------------------------
-def accept_reproduce(device: str | None = None) -> Callable[[QWidget], None]:
-    def respond(w: QWidget) -> None:
-        from console.ui.sessions_view import ReproduceDialog
-
-        assert isinstance(w, ReproduceDialog), w
-        assert w.choose(device)
-        w.accept()
-
-    return respond
-
-
 def test_reproduce_of_a_changed_package_is_refused_and_starts_nothing(
         make_window: Any, qtbot: Any, tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"

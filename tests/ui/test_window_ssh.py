@@ -158,3 +158,49 @@ def test_start_on_an_unknown_host_asks_then_runs_and_records(
     assert w.frames_received == 50
     p = w.run_panel.last_progress  # the deploy to the board was shown in the Run dock
     assert p is not None and p.stage in ("agent", "package", "input") and p.done == p.total
+
+
+def test_reproduce_on_a_host_no_longer_trusted_asks_then_stays_a_replay(
+        make_window: Any, qtbot: Any, sshd: Any, board: str, db_path: Path) -> None:
+    """Trusting the key mid-reproduce must start the same replay again, not a
+    fresh run from whatever the Run dock holds."""
+    from helpers.window import accept_reproduce, answer_next_dialog, click_session, open_sessions
+
+    w = make_window(db_path=db_path, device=board, input="synthetic:64x64")
+    qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
+    w.input.frames_spin.setValue(40)
+    seen: list[dict[str, str]] = []
+    stop = answer_host_key_dialog(True, seen)
+    try:
+        w.start_run()
+        qtbot.waitUntil(lambda: w.last_result is not None and not w.running, timeout=120_000)
+    finally:
+        stop()
+    original = w.last_result.session_id
+    assert w.last_result.status == "completed" and original is not None
+    w.close()
+    console_known_hosts().unlink()  # the key is forgotten: the reproduce must ask again
+
+    w2 = make_window(db_path=db_path)  # another input in its Run dock than the session's
+    sv = open_sessions(qtbot, w2)
+    click_session(qtbot, sv, original)
+    seen.clear()
+    stop = answer_host_key_dialog(True, seen)
+    try:
+        asked = answer_next_dialog(accept_reproduce(board))
+        sv.reproduce_action.trigger()
+        assert asked["dialog"] is not None
+        qtbot.waitUntil(lambda: w2.last_result is not None and not w2.running
+                        and w2.last_result.session_id not in (None, original),
+                        timeout=120_000)
+    finally:
+        stop()
+    assert [s["fingerprint"] for s in seen] == [sshd.fingerprint()]
+    res = w2.last_result
+    assert res.status == "completed", res.error
+    with SessionStore(db_path) as st:
+        a, b = st.get_session(original), st.get_session(res.session_id)
+        assert b["replay_of"] == original
+        assert b["input_desc"] == a["input_desc"] and b["device_name"] == board
+        assert st.frame_count(res.session_id) == 40
+        assert len(st.list_sessions()) == 2  # the refused attempt recorded nothing
