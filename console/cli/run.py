@@ -57,7 +57,8 @@ def register(sub: Any) -> None:
     p.add_argument("--preview-fps", type=float, default=0.0, metavar="F",
                    help="preview JPEGs per second (default 0 on the CLI: none)")
     p.add_argument("--truth", metavar="CSV", help="ground truth 'frame,label' to score accuracy")
-    p.add_argument("--note", default="", help="a note stored with the session")
+    p.add_argument("--note", default="",
+                   help="a note stored with the session; #words in it become tags")
     p.add_argument("--tag", action="append", default=[], help="tag the session (repeatable)")
     p.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
                    help="performance budget, e.g. p95=50ms, cold_start=1.5s (repeatable)")

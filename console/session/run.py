@@ -25,11 +25,12 @@ from the rows, and frames the log failed to keep show up as missing).
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,20 @@ class RunError(Exception):
     def __init__(self, message: str, cause: Exception | None = None) -> None:
         super().__init__(message)
         self.cause = cause
+
+
+TAG_RE = re.compile(r"(?<![\w#])#(\w(?:[\w.-]*\w)?)")
+
+
+def session_tags(note: str, tags: Sequence[str] = ()) -> list[str]:
+    """The given tags plus every ``#word`` in the note, once each, in order: the
+    window's note field is where a user tags a run ("fan off #thermal")."""
+    out: list[str] = []
+    for t in [*tags, *TAG_RE.findall(note)]:
+        t = t.strip().lstrip("#")
+        if t and t not in out:
+            out.append(t)
+    return out
 
 
 @dataclass(frozen=True)
@@ -219,7 +234,9 @@ class Run:
             except DeviceError as exc:
                 raise RunError(str(exc), cause=exc) from None
             settings = self.request.options.record()
-            settings.update(input=source.desc, truth=self.request.truth,
+            # Paths as absolute: a replay or an export may run from another folder.
+            truth_path = str(Path(self.request.truth).resolve()) if self.request.truth else None
+            settings.update(input=source.desc, truth=truth_path,
                             budgets=dict(self.request.budgets))
             try:
                 sid = store.create_session(
@@ -229,14 +246,15 @@ class Run:
                     package_name=pkg.manifest.name, package_version=pkg.manifest.version,
                     package_digest=pkg.digest,
                     package_model_sha256=pkg.manifest.files[pkg.manifest.model].sha256,
-                    package_source=str(pkg.source),
+                    package_source=str(Path(pkg.source).resolve()),
                     package_manifest=manifest_summary(pkg) | {"manifest": pkg.manifest.to_dict()},
                     package_signer=sig.get("signer"),
                     input_kind=source.kind, input_desc=source.desc, input_sha256=source.sha256,
                     input_info=source.record(), settings=settings,
                     provider=self.request.options.provider, console_version=__version__,
                     protocol_version=P.PROTOCOL_VERSION, note=self.request.note,
-                    tags=list(self.request.tags), replay_of=self.request.replay_of)
+                    tags=session_tags(self.request.note, self.request.tags),
+                    replay_of=self.request.replay_of)
             except StoreError as exc:
                 raise RunError(str(exc)) from None
         finally:

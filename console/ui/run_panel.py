@@ -61,7 +61,8 @@ class RunPanel(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         self.note_edit = QLineEdit()
         self.note_edit.setObjectName("runNote")
-        self.note_edit.setPlaceholderText("tag this session, e.g. 'fan off, new heatsink'")
+        self.note_edit.setPlaceholderText(
+            "a note for this session; #words become tags, e.g. 'fan off #thermal'")
         form.addRow("Note", self.note_edit)
         lay.addLayout(form)
         self.state = "ready"
