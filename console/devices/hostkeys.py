@@ -18,6 +18,16 @@ accept-new`` and never weaker:
   devices forget-host-key`` for the console's file, ``ssh-keygen -R`` for
   ``~/.ssh/known_hosts``).
 
+* a key marked ``@revoked`` in any known-hosts file (whatever host pattern
+  the line names: OpenSSH says such a key "must not ever be accepted"):
+  refused with :class:`HostKeyRevoked`, whatever the flags.
+
+The files are read line by line and a line the console cannot parse (a key
+type paramiko does not know, a damaged line) is skipped, as OpenSSH does:
+one odd line must not stop every connection. ``@cert-authority`` lines are
+skipped too: host certificates are not supported, so a host known only
+through a CA is "unknown" (accept its plain key once, as for any new host).
+
 :class:`StrictHostKeyPolicy` is the paramiko ``MissingHostKeyPolicy`` that
 applies these rules (the SSH client is given no host keys of its own, so
 every key reaches the policy); paramiko's ``AutoAddPolicy`` is never used.
@@ -26,15 +36,18 @@ every key reaches the policy); paramiko's ``AutoAddPolicy`` is never used.
 from __future__ import annotations
 
 import base64
+import binascii
 import fcntl
 import hashlib
 import os
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paramiko
+from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
 
 from console.devices.base import DeviceError, HostKeyChanged, HostKeyUnknown
 
@@ -63,6 +76,50 @@ def user_known_hosts() -> Path:
     return Path(os.path.expanduser("~/.ssh/known_hosts"))
 
 
+class HostKeyRevoked(HostKeyChanged):
+    """The offered host key is marked ``@revoked`` in a known-hosts file."""
+
+
+#: what a damaged or unsupported known-hosts line can raise while parsed
+_LINE_ERRORS = (InvalidHostKey, paramiko.SSHException, ValueError, TypeError, IndexError,
+                binascii.Error, struct.error)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    names: tuple[str, ...]
+    key: paramiko.PKey
+    revoked: bool
+
+
+def _read_entries(f: Path) -> list[_Entry]:
+    """The usable lines of one known-hosts file (see the module docstring)."""
+    try:
+        text = f.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DeviceError(f"cannot read the known-hosts file {f}: {exc.strerror}; fix its "
+                          "permissions or move it aside") from None
+    out: list[_Entry] = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        fields = raw.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        revoked = False
+        if fields[0].startswith("@"):
+            marker = fields.pop(0)
+            if marker != "@revoked":
+                continue  # @cert-authority: certificates are not supported
+            revoked = True
+        try:
+            entry = HostKeyEntry.from_line(" ".join(fields[:3]), lineno)
+        except _LINE_ERRORS:
+            continue
+        if entry is None or entry.key is None:
+            continue
+        out.append(_Entry(tuple(entry.hostnames), entry.key, revoked))
+    return out
+
+
 @dataclass(frozen=True)
 class KnownKey:
     file: Path
@@ -84,23 +141,22 @@ class HostKeyStore:
         self.read_files = [f for f in files if f != self.console_file] + [self.console_file]
 
     def lookup(self, name: str) -> list[KnownKey]:
-        """All keys any file lists for ``name`` (hashed entries included)."""
+        """All keys any file lists for ``name`` (hashed entries included; not @revoked)."""
         out: list[KnownKey] = []
         for f in self.read_files:
             if not f.is_file():
                 continue
-            hk = paramiko.HostKeys()
-            try:
-                hk.load(str(f))
-            except (OSError, paramiko.SSHException, ValueError) as exc:
-                raise DeviceError(f"cannot read the known-hosts file {f}: {exc}; fix or move "
-                                  "it aside") from None
-            entry = hk.lookup(name)
-            if entry is None:
-                continue
-            for key_type in entry:
-                out.append(KnownKey(f, key_type, entry[key_type]))
+            for e in _read_entries(f):
+                if not e.revoked and any(_host_matches(h, name) for h in e.names):
+                    out.append(KnownKey(f, e.key.get_name(), e.key))
         return out
+
+    def revoked_in(self, key: paramiko.PKey) -> Path | None:
+        """The first file marking ``key`` ``@revoked`` (for any host), else None."""
+        for f in self.read_files:
+            if f.is_file() and any(e.revoked and e.key == key for e in _read_entries(f)):
+                return f
+        return None
 
     def preferred_key_types(self, name: str, offered: Sequence[str]) -> list[str]:
         """paramiko's host-key algorithm list reordered so known key types come first.
@@ -161,7 +217,10 @@ class HostKeyStore:
 
 def _host_matches(entry: str, name: str) -> bool:
     if entry.startswith("|1|"):
-        return paramiko.HostKeys.hash_host(name, entry) == entry
+        try:
+            return paramiko.HostKeys.hash_host(name, entry) == entry
+        except _LINE_ERRORS:
+            return False  # a damaged hashed name matches nothing
     return entry == name
 
 
@@ -185,6 +244,12 @@ class StrictHostKeyPolicy(paramiko.MissingHostKeyPolicy):
     def verify(self, name: str, key: paramiko.PKey) -> None:
         fp = fingerprint_sha256(key)
         ktype = key.get_name()
+        revoked_file = self.store.revoked_in(key)
+        if revoked_file is not None:
+            raise HostKeyRevoked(
+                f"SSH HOST KEY REVOKED for {name}: it offers {ktype} {fp}, which "
+                f"{revoked_file} marks @revoked; refused, whatever the flags. Ask whoever "
+                "runs the device for its current host key")
         known = self.store.lookup(name)
         if any(k.key == key for k in known):
             return

@@ -246,3 +246,43 @@ def test_silent_server_times_out(ssh_env: SshEnv) -> None:
             dev.connect()
     assert "127.0.0.1" in str(ei.value) and "\n" not in str(ei.value)
 
+
+
+def test_marker_and_odd_lines_beside_the_real_key_do_not_stop_the_connection(
+        ssh_env: SshEnv, tmp_path: Path) -> None:
+    """@cert-authority, a @revoked *other* key, unknown key types and damaged lines are
+    skipped (paramiko's HostKeys.load raised InvalidHostKey on them: every connection
+    failed with an internal error)."""
+    other = _other_key_line(ssh_env, tmp_path).split(maxsplit=1)[1].strip()
+    kh = ssh_env.home / ".ssh" / "known_hosts"
+    kh.write_text(
+        "# a comment\n"
+        f"@cert-authority *.lab.example,{ssh_env.server.hostkey_name} {other} lab CA\n"
+        f"@revoked * {other}\n"
+        f"{ssh_env.server.hostkey_name} sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5\n"
+        "damaged-line-without-a-key\n"
+        "|1|not-base64|x ssh-ed25519 AAAA\n"
+        + ssh_env.server.known_hosts_line())
+    dev = ssh_env.device()
+    dev.connect()
+    try:
+        assert dev.identity()["host_key_sha256"] == ssh_env.server.fingerprint()
+    finally:
+        dev.close()
+    assert not console_known_hosts().exists()
+
+
+def test_revoked_host_key_is_refused_loudly_whatever_the_flags(ssh_env: SshEnv) -> None:
+    kh = ssh_env.home / ".ssh" / "known_hosts"
+    kh.write_text(ssh_env.server.known_hosts_line()
+                  + f"@revoked * {ssh_env.server.host_pub()}\n")
+    for kw in ({}, {"accept_new_host_key": True},
+               {"accept_host_key_fingerprint": ssh_env.server.fingerprint()}):
+        dev = ssh_env.device(**kw)
+        with pytest.raises(HostKeyChanged) as ei:
+            dev.connect()
+        dev.close()
+        msg = str(ei.value)
+        assert "REVOKED" in msg and ssh_env.server.fingerprint() in msg and str(kh) in msg
+        assert "\n" not in msg
+    assert not console_known_hosts().exists(), "a revoked key is never written anywhere"
