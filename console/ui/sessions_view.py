@@ -26,6 +26,7 @@ never a traceback: job functions turn those exceptions into a
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -605,13 +606,21 @@ class ExportDialog(QDialog):
 
 
 class ReproduceDialog(QDialog):
-    """Which device the replay runs on; says what will be checked before it runs."""
+    """Which device the replay runs on, and copies of the package and the recording to
+    use when the recorded paths are gone or changed; says what will be checked first.
+
+    The copies are checked against the recorded sha256 exactly like the recorded
+    paths: choosing another file never makes a replay of something else.
+    """
 
     def __init__(self, row: SessionRow, devices: Sequence[tuple[str, str]],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, folder: Path | None = None,
+                 package: str = "", input: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Reproduce session {row.id}")
         self.setObjectName("reproduceDialog")
+        #: where the file dialogs open (the last folder a copy was chosen in)
+        self.folder = folder or Path.home()
         lay = QVBoxLayout(self)
         text = QLabel(
             f"Run session {row.id} again: <b>{html.escape(row.package)}</b> on "
@@ -626,7 +635,42 @@ class ReproduceDialog(QDialog):
         for name, spec in devices:
             self.device_combo.addItem(name, spec)
         form.addRow("Run on", self.device_combo)
+
+        self.package_edit = QLineEdit(package)
+        self.package_edit.setObjectName("reproducePackage")
+        self.package_edit.setPlaceholderText("optional: the recorded package is used")
+        self.package_edit.setClearButtonEnabled(True)
+        self.package_edit.setMinimumWidth(360)
+        self.package_folder_button = QPushButton("Folder…")
+        self.package_folder_button.setToolTip("A copy of the package as a folder")
+        self.package_folder_button.clicked.connect(self.choose_package_folder)
+        self.package_zip_button = QPushButton(".zip…")
+        self.package_zip_button.setToolTip("A copy of the package as a .zip")
+        self.package_zip_button.clicked.connect(self.choose_package_zip)
+        prow = QHBoxLayout()
+        prow.addWidget(self.package_edit, 1)
+        prow.addWidget(self.package_folder_button)
+        prow.addWidget(self.package_zip_button)
+        form.addRow("Package copy", prow)
+
+        self.input_edit = QLineEdit(input)
+        self.input_edit.setObjectName("reproduceInput")
+        self.input_edit.setPlaceholderText("optional: the recorded clip is used (or a stream's "
+                                           "full URL)")
+        self.input_edit.setClearButtonEnabled(True)
+        self.input_button = QPushButton("Choose…")
+        self.input_button.setToolTip("A copy of the recording the session ran")
+        self.input_button.clicked.connect(self.choose_input)
+        irow = QHBoxLayout()
+        irow.addWidget(self.input_edit, 1)
+        irow.addWidget(self.input_button)
+        form.addRow("Recording copy", irow)
         lay.addLayout(form)
+        hint = QLabel("Use the copies when the recorded files moved or this computer never had "
+                      "them; they must have the recorded sha256 all the same.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: gray")
+        lay.addWidget(hint)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Reproduce")
@@ -645,6 +689,48 @@ class ReproduceDialog(QDialog):
             return False
         self.device_combo.setCurrentIndex(k)
         return True
+
+    def package_copy(self) -> str | None:
+        """The package copy to check and run instead of the recorded path (None: none)."""
+        return self.package_edit.text().strip() or None
+
+    def input_copy(self) -> str | None:
+        """The recording copy (or a stream's full URL) instead of the recorded input."""
+        return self.input_edit.text().strip() or None
+
+    def _file_dialog(self, title: str, name_filter: str, directory: bool) -> str | None:
+        dlg = QFileDialog(self, title, str(self.folder))
+        dlg.setObjectName("reproduceFileDialog")
+        dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        if directory:
+            dlg.setFileMode(QFileDialog.FileMode.Directory)
+            dlg.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        else:
+            dlg.setFileMode(QFileDialog.FileMode.ExistingFile)
+            dlg.setNameFilter(name_filter)
+        if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
+            return None
+        chosen = dlg.selectedFiles()[0]
+        self.folder = Path(chosen).parent
+        return chosen
+
+    def choose_package_folder(self) -> None:
+        p = self._file_dialog("A copy of the package (folder)", "", directory=True)
+        if p:
+            self.package_edit.setText(p)
+
+    def choose_package_zip(self) -> None:
+        p = self._file_dialog("A copy of the package (.zip)",
+                              "Model packages (*.zip);;All files (*)", directory=False)
+        if p:
+            self.package_edit.setText(p)
+
+    def choose_input(self) -> None:
+        p = self._file_dialog("A copy of the recording",
+                              "Videos (*.avi *.mp4 *.mkv *.mov *.webm);;"
+                              "All files (*)", directory=False)
+        if p:
+            self.input_edit.setText(p)
 
 
 class BookmarkDialog(QDialog):
@@ -720,7 +806,41 @@ class ReplayStart:
     title: str = ""
 
 
-def plan_replay_job(db_path: Path, session_id: int, device: str | None) -> ReplayStart:
+#: The session layer's refusals name the CLI's options (``pass --package …``); in the
+#: window the same way out is a field of the Reproduce dialog. Most specific first.
+_GUI_WORDING: tuple[tuple[str, str], ...] = (
+    (r"pass --package with an intact copy",
+     "choose an intact copy as Package copy in Reproduce"),
+    (r"pass --package with the recorded package",
+     "choose a copy of the recorded package as Package copy in Reproduce"),
+    (r"pass --package with a copy", "choose a copy of it as Package copy in Reproduce"),
+    (r"pass --package", "choose a Package copy in Reproduce"),
+    (r"pass --input with the recorded clip",
+     "choose a copy of the recorded clip as Recording copy in Reproduce"),
+    (r"pass --input with a copy", "choose a copy of it as Recording copy in Reproduce"),
+    (r"pass --input with the full URL", "enter the full URL as Recording copy in Reproduce"),
+    (r"pass --input", "choose a Recording copy in Reproduce"),
+    (r"pass --device", "choose a device in Reproduce"),
+    (r"pass a copy of it", "choose a copy of it"),
+    (r"use 'devicelab run' for another one", "use Start in the Run dock for another one"),
+    (r"(?<![\w-])--package\b", "Package copy"),
+    (r"(?<![\w-])--input\b", "Recording copy"),
+    (r"(?<![\w-])--device\b", "the device chosen in Reproduce"),
+)
+
+
+def gui_wording(text: str) -> str:
+    """A replay refusal worded for the window: the CLI options it names become the
+    Reproduce dialog's fields (the figures and paths stay exactly as they were)."""
+    for pattern, repl in _GUI_WORDING:
+        text = re.sub(pattern, repl, text)
+    return text
+
+
+def plan_replay_job(db_path: Path, session_id: int, device: str | None,
+                    package: str | None = None, input: str | None = None) -> ReplayStart:
+    """Job: check session ``session_id`` against the files available now (or the copies
+    the user chose) and plan its replay; refusals keep the session layer's wording."""
     from console.core.package import open_package
     from console.core.settings import SettingsError, load_settings
     from console.session.replay import plan_replay
@@ -730,7 +850,8 @@ def plan_replay_job(db_path: Path, session_id: int, device: str | None) -> Repla
     except SettingsError:
         saved = []
     with SessionStore(db_path) as st:
-        plan = plan_replay(st, session_id, device=device, saved_device_names=saved)
+        plan = plan_replay(st, session_id, device=device, package=package, input=input,
+                           saved_device_names=saved)
     labels, title = None, Path(plan.package_path).name
     try:
         pkg = open_package(plan.package_path)
@@ -767,6 +888,10 @@ class SessionsView(QWidget):
         #: (name, spec) of the devices a replay may run on (the Devices dock's list)
         self.devices = devices or (lambda: [])
         self.export_folder = Path.home()
+        #: where Reproduce's file dialogs open: the last folder a copy was chosen in
+        self.copy_folder = Path.home()
+        #: the copies last chosen to reproduce each session (offered again after a refusal)
+        self._copies: dict[int, tuple[str | None, str | None]] = {}
         self.run_active = False
         self.loaded = False
         self._list_token = 0
@@ -1151,26 +1276,36 @@ class SessionsView(QWidget):
             return None
         return self.row(ids[0])
 
-    def reproduce(self, device: str | None = None, ask: bool = True) -> None:
-        """Reproduce the selected session; ``ask`` shows the device dialog."""
+    def reproduce(self, device: str | None = None, ask: bool = True,
+                  package: str | None = None, input: str | None = None) -> None:
+        """Reproduce the selected session; ``ask`` shows the dialog (device, and copies of
+        the package and the recording to use instead of the recorded paths)."""
         row = self._single()
         if row is None or self.run_active:
             return
         if ask:
-            dlg = ReproduceDialog(row, list(self.devices()), self)
-            if dlg.exec() != QDialog.DialogCode.Accepted:
+            last = self._copies.get(row.id, (None, None))
+            dlg = ReproduceDialog(row, list(self.devices()), self, folder=self.copy_folder,
+                                  package=package or last[0] or "",
+                                  input=input or last[1] or "")
+            accepted = dlg.exec() == QDialog.DialogCode.Accepted
+            self.copy_folder = dlg.folder
+            if not accepted:
                 return
-            device = dlg.device_spec()
+            device, package, input = dlg.device_spec(), dlg.package_copy(), dlg.input_copy()
+        # offered again if this attempt is refused (the user fixes one field, not all)
+        self._copies[row.id] = (package, input)
         self.set_status("info", f"checking the package and input of session {row.id} against "
                                 "what it recorded…", report=False)
         db, sid = self.db_path, row.id
         self.jobs.submit("replay-plan",
-                         user_errors(lambda: plan_replay_job(db, sid, device), "replay refused: "),
+                         user_errors(lambda: plan_replay_job(db, sid, device, package, input),
+                                     "replay refused: "),
                          self._on_plan, lambda exc: self._job_error("planning the replay", exc))
 
     def _on_plan(self, result: Any) -> None:
         if isinstance(result, JobFailure):
-            self.set_status("error", result.text)
+            self.set_status("error", gui_wording(result.text))
             return
         plan = result.plan
         for note in result.notes:

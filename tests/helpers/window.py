@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
 
-def answer_next_dialog(respond: Callable[[QWidget], None], timeout_s: float = 15.0
-                       ) -> dict[str, Any]:
-    """Answer the next modal dialog from a timer (its exec() blocks the caller)."""
+def answer_next_dialog(respond: Callable[[QWidget], None], timeout_s: float = 15.0,
+                       kind: type[QWidget] | None = None) -> dict[str, Any]:
+    """Answer the next modal dialog from a timer (its exec() blocks the caller).
+
+    ``kind``: wait for a dialog of that class (a file dialog opened from another
+    dialog: the outer one is modal first)."""
     state: dict[str, Any] = {"dialog": None, "label": None}
     deadline = time.monotonic() + timeout_s
 
     def poll() -> None:
         w = QApplication.activeModalWidget()
-        if w is None:
+        if w is None or (kind is not None and not isinstance(w, kind)):
             if time.monotonic() < deadline:
                 QTimer.singleShot(20, poll)
             return
@@ -42,13 +46,31 @@ def click_button(text: str) -> Callable[[QWidget], None]:
     return respond
 
 
-def accept_reproduce(device: str | None = None) -> Callable[[QWidget], None]:
-    """Answer the Reproduce dialog, choosing ``device`` (None: the recorded one)."""
+def choose_in_file_dialog(path: str | Path) -> Callable[[QWidget], None]:
+    """Answer a (Qt, non-native) file dialog by choosing ``path``, as a user typing it."""
+    def respond(w: QWidget) -> None:
+        assert isinstance(w, QFileDialog), w
+        w.selectFile(str(path))
+        w.accept()
+
+    return respond
+
+
+def accept_reproduce(device: str | None = None, package_folder: str | Path | None = None
+                     ) -> Callable[[QWidget], None]:
+    """Answer the Reproduce dialog, choosing ``device`` (None: the recorded one) and,
+    with ``package_folder``, a package copy through the dialog's Folder… button."""
     def respond(w: QWidget) -> None:
         from console.ui.sessions_view import ReproduceDialog
 
         assert isinstance(w, ReproduceDialog), w
         assert w.choose(device)
+        if package_folder is not None:
+            picked = answer_next_dialog(choose_in_file_dialog(package_folder),
+                                        kind=QFileDialog)
+            w.package_folder_button.click()  # the file dialog's exec() returns when answered
+            assert picked["dialog"] is not None, "no file dialog opened"
+            assert w.package_edit.text() == str(package_folder)
         w.accept()
 
     return respond

@@ -220,11 +220,61 @@ def test_reproduce_of_a_changed_package_is_refused_and_starts_nothing(
     line = sv.status_label.text()
     assert line.startswith(f"replay refused: package {pkg} (recorded path) differs from the "
                            f"one session {sid} ran: manifest.json sha256 is ")
-    assert "pass --package with the recorded package" in line and "\n" not in line
+    # the way out is worded for the window, not the CLI's option
+    assert line.endswith("; choose a copy of the recorded package as Package copy in "
+                         "Reproduce"), line
+    assert "--" not in line and "\n" not in line
     assert line in w.log_pane.text.toPlainText()
     assert not w.running and w.worker is None
     with SessionStore(db) as st:
         assert [s["id"] for s in st.list_sessions()] == [sid]  # nothing ran, nothing recorded
+
+
+def test_reproduce_with_a_package_copy_after_the_recorded_one_is_gone(
+        make_window: Any, qtbot: Any, tmp_path: Path) -> None:
+    """The recorded package folder was moved away: Reproduce is refused, and says where
+    the way out is; choosing a real copy in the dialog (Folder…) replays the session,
+    checked against the recorded sha256 all the same."""
+    pkg = tmp_path / "pkg"
+    shutil.copytree(PKG, pkg)
+    db = tmp_path / "sessions.db"
+    sid = record(db, pkg, str(VIDEO), frames=40)
+    copy = tmp_path / "elsewhere" / "digits-cnn"
+    copy.parent.mkdir()
+    pkg.rename(copy)  # the recorded path is gone; the same files live on elsewhere
+
+    w = make_window(db_path=db)
+    sv = open_sessions(qtbot, w)
+    click_session(qtbot, sv, sid)
+    asked = answer_next_dialog(accept_reproduce())
+    sv.reproduce_action.trigger()
+    assert asked["dialog"] is not None
+    qtbot.waitUntil(lambda: "replay refused" in sv.status_label.text(), timeout=15_000)
+    line = sv.status_label.text()
+    assert line.startswith(f"replay refused: package digits-cnn@1.0.0 of session {sid} not "
+                           f"found (looked at {pkg}")
+    assert "choose a copy of it as Package copy in Reproduce (manifest sha256 " in line
+    assert "--" not in line
+    assert line in w.log_pane.text.toPlainText()
+    assert not w.running
+
+    asked = answer_next_dialog(accept_reproduce(package_folder=copy))
+    sv.reproduce_action.trigger()
+    assert asked["dialog"] is not None
+    qtbot.waitUntil(lambda: w.running, timeout=15_000)
+    qtbot.waitUntil(lambda: not w.running and w.last_result is not None, timeout=60_000)
+    res = w.last_result
+    assert res.status == "completed", res.error
+    with SessionStore(db) as st:
+        a, b = st.get_session(sid), st.get_session(res.session_id)
+        assert b["replay_of"] == sid
+        assert b["package_source"] == str(copy)  # the copy ran…
+        for key in ("package_digest", "package_model_sha256", "input_sha256"):
+            assert b[key] == a[key], key  # …and it is the recorded package
+        assert st.frame_count(res.session_id) == st.frame_count(sid) == 40
+    assert sv.copy_folder == copy.parent  # the next file dialog opens there
+    qtbot.waitUntil(lambda: f"session {res.session_id} reproduces session {sid}" in
+                    w.log_pane.text.toPlainText(), timeout=10_000)
 
 
 def test_reproduce_records_a_new_session_linked_to_the_original(make_window: Any, qtbot: Any,
