@@ -171,6 +171,11 @@ def register(sub: Any) -> None:
                          "sha256)")
     ex.add_argument("--with-input", action="store_true",
                     help="bundle: include the recorded video and its ground truth")
+    ex.add_argument("--package", metavar="PATH",
+                    help="bundle: take the package from this copy (the recorded path is gone; "
+                         "checked against the recorded sha256 all the same)")
+    ex.add_argument("--input", metavar="PATH",
+                    help="bundle: take the recording from this copy (checked likewise)")
     add_db_argument(ex)
     ex.set_defaults(func=cmd_export)
 
@@ -516,13 +521,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     from console.session.bundle import export_bundle
     from console.session.export import ExportError, export_session
 
-    if args.format != "bundle" and (args.with_package or args.with_input):
-        raise CliError("--with-package and --with-input only apply to --format bundle")
+    if args.format != "bundle" and (args.with_package or args.with_input or args.package
+                                    or args.input):
+        raise CliError("--with-package, --with-input, --package and --input only apply to "
+                       "--format bundle")
+    if args.package and not args.with_package:
+        raise CliError("--package names the copy to include: add --with-package")
+    if args.input and not args.with_input:
+        raise CliError("--input names the copy to include: add --with-input")
     with open_store(args) as store:
         try:
             if args.format == "bundle":
                 res = export_bundle(store, args.session, args.output,
                                     with_package=args.with_package, with_input=args.with_input,
+                                    package=args.package, input=args.input,
                                     progress=_progress())
             else:
                 res = export_session(store, args.session, args.format, args.output,

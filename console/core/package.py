@@ -455,7 +455,7 @@ def manifest_summary(pkg: Package) -> dict[str, Any]:
     return {
         "name": m.name, "version": m.version, "task": m.task, "digest": pkg.digest,
         "model_sha256": m.files[m.model].sha256, "size": pkg.size_bytes,
-        "input": json.loads(m.to_bytes())["input"], "source": str(pkg.source),
+        "input": json.loads(m.to_bytes())["input"], "source": str(pkg.source.resolve()),
     }
 
 

@@ -145,10 +145,13 @@ def _line(values: Any) -> bytes:
 
 def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
                   with_package: bool = False, with_input: bool = False,
+                  package: str | None = None, input: str | None = None,
                   progress: Progress | None = None,
                   cancel: threading.Event | None = None) -> ExportResult:
     """Write session ``ref`` as a bundle. ``with_package``/``with_input`` add the
-    package and recording after checking them against the recorded sha256."""
+    package and recording after checking them against the recorded sha256;
+    ``package``/``input`` name copies to take them from when the recorded paths
+    are gone (checked all the same)."""
     job = Job(progress, cancel)
     s = store.find_session(str(ref))
     if s is None:
@@ -162,13 +165,13 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
     notes: list[str] = []
     try:
         if with_package:
-            pkg_bytes = zip_package(open_package(locate_package(store, s)))
+            pkg_bytes = zip_package(open_package(locate_package(store, s, package)))
         if with_input:
             if s.get("input_kind") != "video":
                 notes.append(f"input {s.get('input_desc')} is a live {s.get('input_kind')}: "
                              "nothing to include")
             else:
-                input_path = Path(locate_input(store, s)[0])
+                input_path = Path(locate_input(store, s, input)[0])
                 truth = (s.get("settings") or {}).get("truth")
                 if truth and Path(str(truth)).is_file():
                     truth_path = Path(str(truth))

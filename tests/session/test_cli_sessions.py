@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,58 @@ def test_bundle_import_twice_and_delete(log: dict[str, Any], tmp_path: Path) -> 
     assert gone.returncode == 0 and "and the files imported with it" in gone.stdout
     assert json.loads(dl("sessions", "list", "--json", "--db", mine).stdout) == []
     assert dl("sessions", "delete", "1", "--yes", "--db", mine).returncode == 2
+
+
+def test_a_run_given_relative_paths_replays_and_bundles_from_another_folder(
+        tmp_path: Path) -> None:
+    """The README's own command uses paths relative to the checkout; the session must
+    still find its package and ground truth when used from elsewhere, and the note's
+    #words must become tags a list can filter on."""
+    from helpers.recording import TRUTH
+
+    work = tmp_path / "checkout"
+    (work / "pkgs").mkdir(parents=True)
+    shutil.copytree(PKG, work / "pkgs" / "digits-cnn")
+    shutil.copy(TRUTH, work / "truth.csv")
+    db = str(tmp_path / "s.db")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def run_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run([DEVICELAB, *args], capture_output=True, text=True, timeout=180,
+                             stdin=subprocess.DEVNULL, cwd=cwd)
+        assert "Traceback" not in res.stdout + res.stderr
+        return res
+
+    first = run_in(work, "run", "--device", "local", "--package", "pkgs/digits-cnn",
+                   "--input", str(VIDEO), "--truth", "truth.csv", "--frames", "60",
+                   "--note", "customer clip #field #ticket-42", "--db", db)
+    assert first.returncode == 0, first.stderr
+    with SessionStore(db) as st:
+        (s,) = st.list_sessions()
+    assert s["tags"] == ["field", "ticket-42"]
+    assert Path(s["package_source"]) == (work / "pkgs" / "digits-cnn").resolve()
+    assert Path(s["settings"]["truth"]) == (work / "truth.csv").resolve()
+
+    tagged = run_in(elsewhere, "sessions", "list", "--tag", "ticket-42", "--json", "--db", db)
+    assert tagged.returncode == 0, tagged.stderr
+    assert [r["id"] for r in json.loads(tagged.stdout)] == [s["id"]]
+
+    again = run_in(elsewhere, "sessions", "replay", str(s["id"]), "--db", db)
+    assert again.returncode == 0, again.stderr
+    with SessionStore(db) as st:
+        new = max(r["id"] for r in st.list_sessions())
+        r = st.get_session(new)
+        assert r["replay_of"] == s["id"] and r["settings"]["truth"] == s["settings"]["truth"]
+        assert r["summary"]["accuracy"] is not None  # the ground truth came along
+
+    out = elsewhere / "run.dlbundle"
+    shutil.move(str(work / "pkgs" / "digits-cnn"), str(tmp_path / "moved-pkg"))
+    gone = run_in(elsewhere, "sessions", "export", str(s["id"]), "--format", "bundle",
+                  "--with-package", "-o", str(out), "--db", db)
+    assert gone.returncode == 2 and "pass --package" in one_error_line(gone)
+    ok = run_in(elsewhere, "sessions", "export", str(s["id"]), "--format", "bundle",
+                "--with-package", "--package", str(tmp_path / "moved-pkg"), "-o", str(out),
+                "--db", db)
+    assert ok.returncode == 0, ok.stderr
+    assert out.is_file()

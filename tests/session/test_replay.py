@@ -163,8 +163,9 @@ def test_wrong_explicit_copies_are_refused(fresh: dict[str, Any]) -> None:
         plan(fresh, package=str(PKG_INT8))
     with pytest.raises(ReplayRefused, match="--input synthetic: not a file"):
         plan(fresh, input="synthetic")
-    with pytest.raises(ReplayRefused, match="--package /nonexistent: no such file"):
-        plan(fresh, package="/nonexistent")
+    missing = fresh["db"].parent / "no-such-package"
+    with pytest.raises(ReplayRefused, match=f"--package {missing}: no such file"):
+        plan(fresh, package=str(missing))
 
 
 def _row(st: SessionStore, **kw: Any) -> int:
