@@ -113,6 +113,10 @@ KEEPALIVE_S = 1.0
 LINK_DEAD_S = 5.0
 COMMAND_TIMEOUT_S = 30.0
 SFTP_TIMEOUT_S = 30.0
+#: Extra silence allowed while uploading (keepalive replies can queue behind the
+#: data); every chunk the link accepts counts as an answer, so a link that dies
+#: mid-upload is closed after LINK_DEAD_S + this, not after SFTP_TIMEOUT_S.
+UPLOAD_GRACE_S = 5.0
 PROBE_TIMEOUT_S = 120.0
 DEFAULT_WORKDIR = "~/.cache/devicelab"
 MARKER = ".complete"
@@ -1133,7 +1137,7 @@ class SSHDevice(Device):
         cancel = cancel or threading.Event()
         items = self._items(package, source)
         try:
-            with conn.watch.relaxed(SFTP_TIMEOUT_S):
+            with conn.watch.relaxed(UPLOAD_GRACE_S):
                 self._deploy(conn, items, progress, cancel)
         except DeviceError:
             raise
@@ -1288,6 +1292,7 @@ class SSHDevice(Device):
                             if not chunk:
                                 break
                             fh.write(chunk)
+                            conn.watch.note_activity()  # the link took it: alive
                             done += len(chunk)
                             now = time.monotonic()
                             if progress and (now - last > 0.1 or done >= total):

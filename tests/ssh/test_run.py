@@ -221,7 +221,10 @@ def _cut_link_mid_run(ssh_env: SshEnv, demo_package: Path, demo_video: Path, db_
         assert cut, "there was a connection to cut"
         t.join(60)
         assert not t.is_alive(), "the run hung on a dead link"
-        print(f"\n{sig.name}: link loss noticed after {time.monotonic() - t_cut:.1f} s")
+        noticed = time.monotonic() - t_cut
+        print(f"\n{sig.name}: link loss noticed after {noticed:.1f} s")
+        # generous: seconds (keepalives, 5 s of silence), not TCP's minutes
+        assert noticed < 20, f"took {noticed:.1f} s to notice the {sig.name}ed link"
         result = box["r"]
         assert result.status == "interrupted", result.error
         assert "lost" in result.error
@@ -264,6 +267,58 @@ def test_frozen_link_is_detected_by_keepalives(
         ssh_env: SshEnv, demo_package: Path, demo_video: Path, db_path: Path) -> None:
     """The server stops answering but the TCP connection stays up (network gone)."""
     _cut_link_mid_run(ssh_env, demo_package, demo_video, db_path, signal.SIGSTOP)
+
+
+class FreezeMidUpload(Collect):
+    """Freezes the device's sshd (SIGSTOP: TCP stays up, nothing answers) mid-upload."""
+
+    def __init__(self, ssh_env: SshEnv) -> None:
+        super().__init__()
+        self.ssh_env = ssh_env
+        self.frozen: list[int] = []
+        self.t_freeze = 0.0
+
+    def deploy_progress(self, p: DeployProgress) -> None:
+        super().deploy_progress(p)
+        if not self.frozen and not p.cached and p.stage == "input" and 0 < p.done < p.total:
+            self.frozen = self.ssh_env.server.signal_connections(signal.SIGSTOP)
+            self.t_freeze = time.monotonic()
+
+
+def test_link_dying_during_the_upload_is_noticed_in_seconds(
+        ssh_env: SshEnv, demo_package: Path, demo_video: Path, db_path: Path) -> None:
+    """A dead link mid-deploy used to take ~35 s to notice (the whole upload ran
+    with a 30 s grace); every chunk the link accepts now counts as an answer, so
+    the grace is short."""
+    ssh_env.trust()
+    dev = ssh_env.device()
+    ls = FreezeMidUpload(ssh_env)
+    run = Run(dev, RunRequest(str(demo_package), str(demo_video), AgentOptions(frames=5)),
+              db_path, ls)
+    t, box = _in_thread(run)
+    try:
+        t.join(90)
+        assert not t.is_alive(), "the run hung on a dead link during deploy"
+        assert ls.frozen, "the upload of the recording was never seen in progress"
+        noticed = time.monotonic() - ls.t_freeze
+        print(f"\nlink frozen mid-upload: noticed after {noticed:.1f} s")
+        result = box["r"]
+        assert result.status == "interrupted", result.error
+        assert result.error.startswith(f"connection to {dev.describe()} lost during deploy")
+        assert "no answer from the device" in result.error and "\n" not in result.error
+        assert noticed < 20, f"took {noticed:.1f} s to notice the dead link (was ~35 s)"
+        assert ls.frames == []
+    finally:
+        if t.is_alive():
+            run.abort()
+            t.join(30)
+        dev.close()
+        for pid in ls.frozen:
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
 
 
 def test_hostile_file_names_and_work_dir_never_reach_a_shell(
