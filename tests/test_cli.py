@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -31,6 +32,7 @@ def test_version_comes_from_pyproject() -> None:
 
 
 @pytest.mark.parametrize("cmd", [
+    [], ["package"], ["sessions"], ["devices"], ["keys"],
     ["run"], ["package", "verify"], ["package", "build"], ["package", "keygen"],
     ["package", "sign"], ["sessions", "list"], ["sessions", "show"], ["sessions", "replay"],
     ["sessions", "compare"], ["sessions", "export"], ["sessions", "import"],
@@ -126,3 +128,31 @@ def test_ctrl_c_stops_cleanly_and_keeps_session(demo_package: Path, tmp_path: Pa
         assert s["status"] == "stopped"
         assert st.frame_count(s["id"]) == s["summary"]["frames"] > 10
     assert _agent_pids(str(devicelab_home)) == []
+
+
+def test_an_internal_error_never_writes_a_stream_password_to_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The unexpected-error path logs the command line and the traceback; a stream URL
+    there carries a password, which must reach neither the log file nor the terminal."""
+    import console.cli as cli
+    import console.cli.run as run_cmd
+    from console.core.paths import log_dir
+
+    def broken(args: object) -> int:  # an unforeseen failure inside the command
+        raise RuntimeError(f"cannot open {args.input}")  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(run_cmd, "cmd_run", broken)
+    root = logging.getLogger()  # a log file of an earlier in-process test must not catch it
+    monkeypatch.setattr(root, "handlers",
+                        [h for h in root.handlers if not isinstance(h, logging.FileHandler)])
+    url = "rtsp://admin:hunter2@10.0.0.5:554/stream1"
+    code = cli.main(["run", "--device", "local", "--package", "p", "--input", url,
+                     "--db", str(tmp_path / "s.db")])
+    err = capsys.readouterr().err
+    for h in root.handlers:
+        h.flush()
+    assert code == 70 and "internal error: RuntimeError" in err
+    log = (log_dir() / "devicelab.log").read_text()
+    assert "rtsp://admin:***@10.0.0.5:554/stream1" in log and "RuntimeError" in log
+    assert "hunter2" not in log and "hunter2" not in err

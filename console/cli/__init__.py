@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "or SSH), watch latency and telemetry, and keep an exact session log.\n"
                     "Run without arguments to open the window.",
         epilog="examples:\n"
+               "  devicelab                       # the window (devicelab gui --help: "
+               "its options)\n"
                "  devicelab run --device local --package resources/packages/digits-cnn \\\n"
                "      --input resources/recordings/digits-demo.avi\n"
                "  devicelab package verify my-model.zip\n"
@@ -124,8 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return EXIT_OK
     except Exception as exc:
-        logging.getLogger("devicelab").error("unexpected error in %r\n%s", argv,
-                                             traceback.format_exc())
-        print(f"devicelab: internal error: {type(exc).__name__}: {exc} "
-              f"(traceback in {_log_file()})", file=sys.stderr)
+        from console.core.inputs import redact_text
+
+        # stream URLs on the command line may carry a password: never into the log
+        logging.getLogger("devicelab").error(
+            "unexpected error in %s\n%s", redact_text(repr(argv)),
+            redact_text(traceback.format_exc()))
+        print(redact_text(f"devicelab: internal error: {type(exc).__name__}: {exc} "
+                          f"(traceback in {_log_file()})"), file=sys.stderr)
         return EXIT_INTERNAL

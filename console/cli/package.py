@@ -55,7 +55,12 @@ pass --height/--width when the model leaves them dynamic."""
 def register(sub: Any) -> None:
     p = sub.add_parser("package", help="build and verify model packages",
                        description="Model packages: an ONNX model plus manifest.json (input "
-                                   "spec, decoding, labels, the sha256 of every file).")
+                                   "spec, decoding, labels, the sha256 of every file).",
+                       epilog="examples:\n"
+                              "  devicelab package build model.onnx --task classification "
+                              "--labels labels.txt -o my-model\n"
+                              "  devicelab package verify my-model.zip",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(_group_parser=p)
     ps = p.add_subparsers(dest="package_command", metavar="SUBCOMMAND")
 

@@ -93,7 +93,13 @@ def _sub(ps: Any, name: str, help: str, example: str, description: str | None = 
 def register(sub: Any) -> None:
     p = sub.add_parser("sessions", help="browse, replay, compare, export and manage sessions",
                        description="The session log: every run with everything needed to "
-                                   "reproduce it.")
+                                   "reproduce it.",
+                       epilog="examples:\n"
+                              "  devicelab sessions list --since 2d\n"
+                              "  devicelab sessions replay 12 --device board\n"
+                              "  devicelab sessions compare 12 13 --fail-on-regression\n"
+                              "  devicelab sessions export 12 --format html -o run12.html",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(_group_parser=p)
     ps = p.add_subparsers(dest="sessions_command", metavar="SUBCOMMAND")
     ls = _sub(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
@@ -240,7 +246,18 @@ def _row_fields(s: dict[str, Any]) -> dict[str, Any]:
         "fps": summ.get("fps"), "p95_ms": e2e.get("p95"),
         "max_temp_c": (summ.get("thermal") or {}).get("max_c"),
         "status": s.get("status"), "note": s.get("note") or "",
+        "tags": list(s.get("tags") or []),
     }
+
+
+def _cell(v: Any, spec: str) -> str:
+    """A table cell: '–' where the figure was not measured (the width stays)."""
+    return "–" if v is None else f"{v:{spec}}"
+
+
+def _short_input(desc: Any) -> str:
+    text = str(desc or "")
+    return text.rsplit("/", 1)[-1] if "://" not in text else text
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -254,13 +271,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not fields:
         print("no sessions match")
         return 0
-    print(f"{'id':>5}  {'started':<19}  {'device':<16} {'package':<24} {'frames':>7} "
-          f"{'fps':>8} {'p95 ms':>8} {'max °C':>7}  {'status':<11} note")
+    print(f"{'id':>5}  {'started':<19}  {'device':<14} {'package':<22} {'input':<18} "
+          f"{'frames':>7} {'fps':>7} {'p95 ms':>8} {'max °C':>6}  {'status':<11} note / tags")
     for f in fields:
-        print(f"{f['id']:>5}  {f['started']:<19}  {str(f['device'])[:16]:<16} "
-              f"{f['package'][:24]:<24} {f['frames']:>7} {fmt_num(f['fps'], '.1f'):>8} "
-              f"{fmt_num(f['p95_ms'], '.3f'):>8} {fmt_num(f['max_temp_c'], '.1f'):>7}  "
-              f"{f['status']:<11} {f['note'][:40]}")
+        note = " ".join([f["note"][:40], *(f"#{t}" for t in f["tags"]
+                                           if f"#{t}" not in f["note"])]).strip()
+        print(f"{f['id']:>5}  {f['started']:<19}  {str(f['device'])[:14]:<14} "
+              f"{f['package'][:22]:<22} {_short_input(f['input'])[:18]:<18} "
+              f"{f['frames']:>7} {_cell(f['fps'], '.1f'):>7} {_cell(f['p95_ms'], '.3f'):>8} "
+              f"{_cell(f['max_temp_c'], '.1f'):>6}  {f['status']:<11} {note}")
+    if any(f[k] is None for f in fields for k in ("fps", "p95_ms", "max_temp_c")):
+        print("('–': not measured on that run or device)")
     return 0
 
 

@@ -28,6 +28,12 @@ def redact_url(url: str) -> str:
     return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password as ``***``:
+    for log lines and error messages that may quote a command line or a URL."""
+    return re.sub(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@/\s]*@", r"\1:***@", text)
+
+
 @dataclass(frozen=True)
 class InputSource:
     kind: str
