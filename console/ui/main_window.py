@@ -313,7 +313,7 @@ class MainWindow(QMainWindow):
         self.status_device = QLabel()
         self.status_package = QLabel()
         self.status_session = QLabel("no session")
-        self.status_frames = QLabel("frames 0")
+        self.status_frames = QLabel("frames 0 · dropped 0")
         self.status_frames.setObjectName("statusFrames")
         self.status_elapsed = QLabel("")
         for w in (self.status_device, self.status_package, self.status_session,
@@ -825,6 +825,9 @@ class MainWindow(QMainWindow):
     def _on_run_thread_ended(self) -> None:
         self._deadline.stop()
         self._tick()  # what arrived last
+        if self._run_ended is None:  # refused or killed: no result, the clock stops all the same
+            self._run_ended = time.monotonic()
+        self._update_status()  # the final figures (the tick updates them at most 2/s)
         self.timer.stop()
         self.plots.stop()
         entry = self.run_entry
@@ -1027,7 +1030,7 @@ class MainWindow(QMainWindow):
             self._update_live_summary()
         dropped = max(0, self._max_index + 1 - self._frames_total)
         self.status_frames.setText(f"frames {self._frames_total:,}".replace(",", " ")
-                                   + (f" · dropped {dropped}" if dropped else ""))
+                                   + f" · dropped {dropped}")
         if self._run_started:
             end = self._run_ended or time.monotonic()
             el = end - self._run_started
