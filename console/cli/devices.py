@@ -17,6 +17,7 @@ from console.cli import EXIT_FAILED, CliError
 PROBE_EXAMPLE = """example:
   devicelab devices probe local
   devicelab devices probe ssh://root@10.0.0.7 --accept-new-host-key
+  devicelab devices probe ssh://pi@10.0.0.7 --key-file ~/.ssh/lab_ed25519
   devicelab devices probe jetson-3 --json"""
 
 ADD_EXAMPLE = """example:
@@ -44,6 +45,8 @@ the device was reinstalled: a changed key can also mean an attack."""
 
 
 def register(sub: Any) -> None:
+    from console.cli.run import add_key_file_argument
+
     p = sub.add_parser("devices", help="probe devices and manage the device list",
                        description="Devices: 'local' (this computer) is built in; lab boards "
                                    "are reached over SSH (ssh://user@host[:port], a saved "
@@ -56,6 +59,7 @@ def register(sub: Any) -> None:
     pr.add_argument("device", help="local, ssh://user@host[:port], a saved name or an alias")
     pr.add_argument("--accept-new-host-key", action="store_true",
                     help="SSH: trust an unknown host's key (a changed key is always refused)")
+    add_key_file_argument(pr)
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_probe)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ EXAMPLE = """example:
       --input resources/recordings/digits-demo.avi \\
       --truth resources/recordings/digits-demo.truth.csv
   devicelab run --device ssh://pi@10.0.0.7 --package model.zip --input camera:0 --duration 30
+  devicelab run --device lab-pi --key-file ~/.ssh/lab_ed25519 --package model.zip --input clip.avi
   devicelab run --device local --package model.zip --input synthetic:640x480 --frames 500 --json
 
 Ctrl-C stops the run cleanly and keeps the session; a second Ctrl-C kills the agent.
@@ -66,6 +68,7 @@ def register(sub: Any) -> None:
                    help="exit 1 if any budget fails (for hardware-in-the-loop scripts)")
     p.add_argument("--accept-new-host-key", action="store_true",
                    help="SSH: trust an unknown host's key (a changed key is always refused)")
+    add_key_file_argument(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no live progress line")
     add_db_argument(p)
@@ -168,13 +171,44 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
                       tags=tuple(args.tag), truth=args.truth, budgets=budgets)
 
 
+def add_key_file_argument(parser: argparse.ArgumentParser) -> None:
+    """``--key-file PATH`` for any command that opens a device (see :func:`open_cli_device`)."""
+    parser.add_argument("--key-file", metavar="PATH", default=None,
+                        help="SSH: private key file on this computer, tried first, for this "
+                             "command only (a saved device keeps one with 'devices add "
+                             "--key-file'); its passphrase is asked for if needed")
+
+
+def _cli_key_file(args: argparse.Namespace) -> str | None:
+    """``--key-file`` checked here, so a typo is one line before any network."""
+    from console.devices.registry import LOCAL_NAMES
+
+    raw = getattr(args, "key_file", None)
+    if not raw:
+        return None
+    if args.device.strip() in LOCAL_NAMES:
+        raise CliError(f"--key-file is for SSH devices; --device {args.device.strip()} needs "
+                       "no key: leave --key-file out")
+    path = os.path.abspath(os.path.expanduser(raw))
+    if not os.path.isfile(path):
+        raise CliError(f"--key-file {raw}: no such file; give the path of a private key on "
+                       "this computer (e.g. ~/.ssh/id_ed25519)")
+    return path
+
+
 def open_cli_device(args: argparse.Namespace) -> Any:
+    """The device of ``args.device``; reads ``args.accept_new_host_key`` and ``args.key_file``
+    when the command has them (``add_key_file_argument`` adds the latter)."""
     from console.devices.registry import open_device
 
+    key_file = _cli_key_file(args)
+    ssh_options: dict[str, Any] = {}
+    if key_file is not None:
+        ssh_options["key_file"] = key_file
     try:
         return open_device(args.device,
                            accept_new_host_key=getattr(args, "accept_new_host_key", False),
-                           interactive=sys.stdin.isatty())
+                           interactive=sys.stdin.isatty(), **ssh_options)
     except DeviceError as exc:
         raise CliError(str(exc)) from None
 

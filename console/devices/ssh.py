@@ -414,8 +414,8 @@ class _ConsoleAuth(AuthStrategy):
         notes = f" ({'; '.join(self.notes)})" if self.notes else ""
         return (f"SSH login as {t.user} on {t.hostkey_name} refused: tried {tried}{notes}; add "
                 f"your public key to ~{t.user}/.ssh/authorized_keys on the device, or give the "
-                "right key (devicelab devices add … --key-file, or IdentityFile in "
-                "~/.ssh/config)")
+                "right key (--key-file, devicelab devices add … --key-file, or IdentityFile "
+                "in ~/.ssh/config)")
 
 
 # --------------------------------------------------------------------------

@@ -101,3 +101,38 @@ def test_device_errors_are_one_line(ssh_env: SshEnv, args: list[str], fragment: 
     assert res.returncode == 2
     line = one_error_line(res)
     assert fragment in line and "secret" not in line
+
+
+def test_key_file_for_one_command_run_and_probe(ssh_env: SshEnv, demo_package: Path,
+                                                tmp_path: Path) -> None:
+    """``--key-file`` logs in for this command only: nothing about it is saved."""
+    ssh_env.trust()
+    key = str(ssh_env.server.client_key)
+    res = dl(ssh_env, "devices", "add", "bench", ssh_env.url, "--python", ssh_env.python,
+             "--workdir", str(ssh_env.workdir))  # saved without a key
+    assert res.returncode == 0, res.stderr
+    res = dl(ssh_env, "devices", "probe", "bench")
+    assert res.returncode == 2
+    assert "SSH login as" in one_error_line(res) and "--key-file" in res.stderr
+
+    res = dl(ssh_env, "devices", "probe", "bench", "--key-file", key)
+    assert res.returncode == 0, res.stderr
+    assert f"host key    ssh-ed25519 {ssh_env.server.fingerprint()}" in res.stdout
+
+    db = str(tmp_path / "s.db")
+    res = dl(ssh_env, "run", "--device", "bench", "--key-file", key, "--package",
+             str(demo_package), "--input", "synthetic:32x32", "--frames", "5", "--json",
+             "--db", db)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["status"] == "completed" and out["summary"]["frames"] == 5
+    listed = json.loads(dl(ssh_env, "devices", "list", "--json").stdout)
+    (saved,) = [d for d in listed if d["name"] == "bench"]
+    assert "key_file" in saved and not saved["key_file"], "--key-file is never saved"
+
+    res = dl(ssh_env, "run", "--device", ssh_env.url, "--key-file", str(tmp_path / "nokey"),
+             "--package", str(demo_package), "--input", "synthetic", "--db", db)
+    assert res.returncode == 2
+    assert "--key-file" in one_error_line(res) and "no such file" in res.stderr
+    res = dl(ssh_env, "devices", "probe", "local", "--key-file", key)
+    assert res.returncode == 2 and "for SSH devices" in one_error_line(res)
