@@ -30,7 +30,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ import numpy as np
 from console import __version__
 from console.core import protocol as P
 from console.core.inputs import InputError, InputSource, parse_input
-from console.core.package import Package, manifest_summary, verify_package
+from console.core.package import Package, Verification, manifest_summary, verify_package
 from console.core.stats import load_truth, summarize
 from console.core.store import SessionStore, StoreError, frame_row, telemetry_row
 from console.devices.base import (
@@ -52,6 +52,7 @@ from console.devices.base import (
     DeviceError,
     LinkLost,
 )
+from console.session import trust
 from console.session.recorder import Recorder
 
 #: Time the agent gets to answer "stop" with its summary before signals.
@@ -141,13 +142,15 @@ def _exit_text(code: int | None) -> str:
 class Run:
     def __init__(self, device: Device, request: RunRequest, db_path: str | Path,
                  listener: RunListener | None = None,
-                 package_policy: Any = None) -> None:
+                 package_policy: Callable[[Verification], str | None] | None = None) -> None:
         self.device = device
         self.request = request
         self.db_path = Path(db_path)
         self.listener = listener or RunListener()
-        #: optional callable(Verification) -> str|None (an error line) from signing policy
-        self.package_policy = package_policy
+        #: callable(Verification) -> str|None (the refusal line): the signing policy of
+        #: the settings unless the caller brings its own — never skipped by default
+        self.package_policy = package_policy if package_policy is not None else \
+            trust.package_policy()
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._cancel_deploy = threading.Event()
@@ -180,10 +183,9 @@ class Run:
         ver = verify_package(self.request.package)
         if not ver.ok:
             raise RunError(f"package refused: {ver.first_line()}")
-        if self.package_policy is not None:
-            refusal = self.package_policy(ver)
-            if refusal:
-                raise RunError(refusal)
+        refusal = self.package_policy(ver)
+        if refusal:
+            raise RunError(refusal)
         # After the policy: it is what fills in the signer.
         extra: dict[str, Any] = {"signature": ver.signature, "signer": ver.signer,
                                  "warnings": list(ver.warnings)}

@@ -79,3 +79,29 @@ def test_session_records_the_signer(package: Path, release_key: KeyPair, db_path
     with SessionStore(db_path) as st:
         s = st.get_session(result.session_id)
     assert s["package_signer"] == f"lab-release ({release_key.key.fingerprint})"
+
+
+def test_a_run_checks_signatures_even_when_its_caller_brings_no_policy(
+        package: Path, stranger_key: KeyPair, db_path: Path) -> None:
+    """The session layer is used by the CLI, the window, benchmarks and scripts: the
+    policy of the settings applies unless a caller passes its own."""
+    from console.session.trust import set_policy
+
+    sign_package(package, load_private_key(stranger_key.private), "stranger")
+    device = LocalDevice()
+    try:
+        with pytest.raises(RunError, match="signed by an untrusted key"):
+            Run(device, _request(package), db_path).execute()
+    finally:
+        device.close()
+    assert _sessions(db_path) == []
+
+    (package / "manifest.sig").unlink()  # now unsigned, and the policy says refuse
+    set_policy("refuse")
+    device = LocalDevice()
+    try:
+        with pytest.raises(RunError, match="unsigned"):
+            Run(device, _request(package), db_path).execute()
+    finally:
+        device.close()
+    assert _sessions(db_path) == []
