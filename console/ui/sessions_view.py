@@ -183,7 +183,11 @@ class SessionRow:
 
     @property
     def note_tags(self) -> str:
-        tags = " ".join(f"#{t}" for t in self.tags)
+        """The note, then the tags the note does not already show as ``#word``."""
+        from console.session.run import TAG_RE
+
+        in_note = set(TAG_RE.findall(self.note))
+        tags = " ".join(f"#{t}" for t in self.tags if t not in in_note)
         return f"{self.note} {tags}".strip()
 
 
@@ -469,7 +473,13 @@ class SessionsModel(QAbstractTableModel):
 
 
 class SessionsFilter(QSortFilterProxyModel):
-    """Search (every word must appear somewhere in the row) and a status filter."""
+    """Search and a status filter.
+
+    Every word must appear somewhere in the row (device, package, input, status,
+    note, id, uuid, start time); a ``#word`` must start one of the session's tags —
+    the tags the log stores (``--tag``, and every ``#word`` of the note), like
+    ``sessions list --tag``, so a note that merely mentions "#x" is not a tag match.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -501,10 +511,16 @@ class SessionsFilter(QSortFilterProxyModel):
             return False
         if not self.words:
             return True
+        tags = [t.lower() for t in row.tags]
         hay = " ".join([str(row.id), row.device, row.package, row.input, row.status,
-                        row.note, " ".join(row.tags), " ".join(f"#{t}" for t in row.tags),
-                        row.uuid, fmt_time(row.started)]).lower()
-        return all(w in hay for w in self.words)
+                        row.note, " ".join(tags), row.uuid, fmt_time(row.started)]).lower()
+        for w in self.words:
+            if w.startswith("#") and len(w) > 1:
+                if not any(t.startswith(w[1:]) for t in tags):
+                    return False
+            elif w not in hay:
+                return False
+        return True
 
 
 # -- dialogs ----------------------------------------------------------------------------

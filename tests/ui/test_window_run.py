@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.window import activate, answer_next_dialog, choose_in_file_dialog
+from helpers.window import activate, answer_next_dialog, choose_in_file_dialog, open_sessions
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from console import __version__
 from console.core.package import open_package, verify_package, zip_package
 from console.core.store import SessionStore
+from console.ui.sessions_view import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PACKAGE = ROOT / "resources" / "packages" / "digits-cnn"
@@ -77,7 +78,7 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
     assert Path(w.input.truth() or "") == DEMO_TRUTH  # picked up next to the recording
     w.input.fps_spin.setValue(60.0)
     w.input.loop_check.setChecked(True)  # runs until Stop
-    qtbot.keyClicks(w.run_panel.note_edit, "window test")
+    qtbot.keyClicks(w.run_panel.note_edit, "window test #demo")
 
     qtbot.mouseClick(w.run_panel.start_button, Qt.MouseButton.LeftButton)
     assert w.running and not w.start_action.isEnabled()
@@ -96,7 +97,8 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
     with SessionStore(db_path) as st:
         s = st.get_session(w.session_id)
         assert s is not None and s["status"] == "stopped"
-        assert s["note"] == "window test"
+        assert s["note"] == "window test #demo"
+        assert s["tags"] == ["demo"]  # the note's #word is a tag of the session
         assert s["package_name"] == "digits-cnn" and s["input_kind"] == "video"
         assert s["frames_received"] == w.frames_received == st.frame_count(s["id"])
         assert s["settings"]["loop"] is True and s["settings"]["fps"] == 60.0
@@ -117,6 +119,17 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
     assert re.search(rf"frames\s+{s['summary']['frames']}\s", text)
     assert w.start_action.isEnabled() and not w.stop_action.isEnabled()
     assert w.devices.current().state == "ready"
+
+    # the Sessions tab finds it by its tag (a "#word" searches the stored tags, not the note)
+    sv = open_sessions(qtbot, w)
+    qtbot.waitUntil(lambda: s["id"] in sv.visible_ids(), timeout=10_000)
+    qtbot.keyClicks(sv.search_edit, "#demo")
+    assert sv.visible_ids() == [s["id"]]
+    k = [h for _k, h, _t in COLUMNS].index("Note / tags")
+    assert sv.proxy.index(0, k).data() == "window test #demo"  # the tag is not shown twice
+    sv.search_edit.clear()
+    qtbot.keyClicks(sv.search_edit, "#thermal")
+    assert sv.visible_ids() == []
 
 
 def test_f5_runs_to_completion_and_summary_matches_the_log(make_window: Any, qtbot: Any,
