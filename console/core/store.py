@@ -28,7 +28,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -373,10 +373,16 @@ class SessionStore:
     # -- rows -----------------------------------------------------------------
     def insert_batch(self, session_id: int, frames: Sequence[tuple[Any, ...]],
                      telemetry: Sequence[tuple[Any, ...]], events: Sequence[tuple[Any, ...]],
-                     frames_received: int | None = None) -> None:
+                     frames_received: int | None = None,
+                     session_fields: Mapping[str, Any] | None = None) -> None:
         """One transaction: frame rows ``(i, ts, pre, infer, post, e2e, top1, score, out)``,
         telemetry rows ``(ts, cpu_sys, cpu_agent, rss, used, total, tmax, power, sampler,
-        sample_json)``, event rows ``(ts, level, code, text)``."""
+        sample_json)``, event rows ``(ts, level, code, text)``, and ``session_fields``
+        written to the session row.
+
+        All or nothing: on any error the transaction is rolled back, so a caller may
+        retry the very same batch (after :class:`DatabaseLocked`) without duplicating
+        telemetry or event rows."""
         c = self.conn
         try:
             c.execute("BEGIN IMMEDIATE")
@@ -392,6 +398,10 @@ class SessionStore:
             if frames_received is not None:
                 c.execute("UPDATE sessions SET frames_received=? WHERE id=?",
                           [frames_received, session_id])
+            if session_fields:
+                cols = ", ".join(f"[{k}] = ?" for k in session_fields)
+                vals = [_enc(v) if k in JSON_FIELDS else v for k, v in session_fields.items()]
+                c.execute(f"UPDATE sessions SET {cols} WHERE id = ?", [*vals, session_id])
             c.execute("COMMIT")
         except sqlite3.Error as exc:
             try:

@@ -4,8 +4,17 @@ The reader of the agent stream only appends tuples here (no IO on its
 path); a writer thread commits them every :data:`FLUSH_INTERVAL_S` in one
 transaction. If the console is killed, at most that last interval of
 frames is lost and the database stays consistent (WAL + transactions).
-A write failure (disk full, file gone) is kept in :attr:`error` and stops
-further writes — what was committed before it stays.
+
+A log *locked* by another process (another console deleting or importing
+a large session holds the write lock longer than the busy timeout) is
+transient: the batch goes back to the front of the buffers, in order, and
+is retried at the next flush (a batch is one transaction, rolled back on
+failure, so a retry never duplicates a row). Only after
+:data:`LOCKED_GIVE_UP_S` of continuous locking, or :data:`MAX_PENDING_ROWS`
+rows held in memory, does the recorder give up. Any other write failure
+(disk full, read-only, damaged file) is fatal at once. A fatal failure is
+kept in :attr:`error` and stops further writes — what was committed before
+it stays.
 """
 
 from __future__ import annotations
@@ -15,9 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from console.core.store import SessionStore, StoreError
+from console.core.store import DatabaseLocked, SessionStore, StoreError
 
 FLUSH_INTERVAL_S = 0.25
+#: Continuous locking after which the recorder gives up (the run then fails).
+LOCKED_GIVE_UP_S = 60.0
+#: Rows (frames + telemetry + events) held in memory while the log is locked, at most.
+MAX_PENDING_ROWS = 500_000
 
 
 class Recorder(threading.Thread):
@@ -37,6 +50,12 @@ class Recorder(threading.Thread):
         self.error: StoreError | None = None
         self.frames_written = 0
         self.batches = 0
+        #: monotonic time the current spell of locking began (None: not locked)
+        self._locked_since: float | None = None
+        #: wall time of that spell, for the event written once it ends
+        self._locked_wall: float | None = None
+        #: longest spell of locking survived so far (seconds)
+        self.locked_longest_s = 0.0
         self._opened = threading.Event()
         self._final: dict[str, Any] | None = None
 
@@ -57,36 +76,100 @@ class Recorder(threading.Thread):
         with self._lock:
             self._updates.update(fields)
 
-    def finish(self, timeout: float = 30.0, **final_fields: Any) -> StoreError | None:
-        """Flush everything, write the final session fields, close. Returns a write error."""
+    def finish(self, timeout: float = LOCKED_GIVE_UP_S + 30.0,
+               **final_fields: Any) -> StoreError | None:
+        """Flush everything, write the final session fields, close. Returns a write error.
+
+        The default ``timeout`` outlasts the locked-log retry bound, so a log
+        locked at the very end is still waited for (and given up on truthfully).
+        """
         with self._lock:
             self._final = final_fields
         self._done.set()
         self._wake.set()
         self.join(timeout)
+        if self.is_alive() and self.error is None:
+            return StoreError(f"session log {self.db_path}: the last rows were not written "
+                              f"within {timeout:.0f} s")
         return self.error
 
     # -- writer thread ------------------------------------------------------
-    def _flush(self, store: SessionStore) -> None:
+    def _pending(self) -> bool:
+        with self._lock:
+            return bool(self._frames or self._telemetry or self._events or self._updates)
+
+    def _flush(self, store: SessionStore) -> bool:
+        """Write what is buffered in one transaction. True when rows are held for a retry."""
         with self._lock:
             frames, self._frames = self._frames, []
             tele, self._telemetry = self._telemetry, []
             events, self._events = self._events, []
             updates, self._updates = self._updates, {}
         if not (frames or tele or events or updates):
-            return
+            return False
         if self.error is not None:
-            return
+            return False
+        began = time.monotonic()
         try:
             received = self.frames_written + len(frames)
             store.insert_batch(self.session_id, frames, tele, events,
-                               frames_received=received if frames else None)
-            self.frames_written = received
-            if updates:
-                store.update_session(self.session_id, **updates)
-            self.batches += 1
+                               frames_received=received if frames else None,
+                               session_fields=updates or None)
+        except DatabaseLocked:
+            return self._locked(began, frames, tele, events, updates)
         except StoreError as exc:
             self.error = exc
+            return False
+        self.frames_written = received
+        self.batches += 1
+        if self._locked_since is not None:
+            self._lock_ended()
+        return False
+
+    def _locked(self, began: float, frames: list[tuple[Any, ...]],
+                tele: list[tuple[Any, ...]], events: list[tuple[Any, ...]],
+                updates: dict[str, Any]) -> bool:
+        """Put a batch refused by a lock back in front of what arrived since, or give up.
+
+        The spell of locking counts from the start of the first refused attempt
+        (which itself already waited out the store's busy timeout)."""
+        now = time.monotonic()
+        if self._locked_since is None:
+            self._locked_since, self._locked_wall = began, time.time() - (now - began)
+        with self._lock:
+            self._frames[:0] = frames
+            self._telemetry[:0] = tele
+            self._events[:0] = events
+            self._updates = {**updates, **self._updates}
+            held = len(self._frames) + len(self._telemetry) + len(self._events)
+        locked_for = now - self._locked_since
+        if locked_for < LOCKED_GIVE_UP_S and held <= MAX_PENDING_ROWS:
+            return True
+        why = (f"for {locked_for:.0f} s" if locked_for >= LOCKED_GIVE_UP_S
+               else f"while {held} rows waited in memory")
+        self.error = DatabaseLocked(
+            f"session log {self.db_path} stayed locked by another process {why}; recording "
+            f"stopped, {self.frames_written} frames kept — close the other console or tool "
+            "using it, or pass --db with another file")
+        with self._lock:  # dropped, as for any fatal write error
+            self._frames, self._telemetry, self._events, self._updates = [], [], [], {}
+        return False
+
+    def _lock_ended(self) -> None:
+        assert self._locked_since is not None
+        spell = time.monotonic() - self._locked_since
+        self.locked_longest_s = max(self.locked_longest_s, spell)
+        self.event("warning", "store_locked",
+                    f"session log {self.db_path} was locked by another process for "
+                    f"{spell:.1f} s; rows were held and written late, none lost",
+                    ts=self._locked_wall)
+        self._locked_since = self._locked_wall = None
+
+    def _drain(self, store: SessionStore) -> None:
+        """Flush until nothing is buffered, a fatal error, or the locked-log bound."""
+        while self.error is None and self._pending():
+            if self._flush(store):
+                time.sleep(self.flush_interval)
 
     def run(self) -> None:
         try:
@@ -101,13 +184,18 @@ class Recorder(threading.Thread):
                 self._wake.wait(self.flush_interval)
                 self._wake.clear()
                 self._flush(store)
-            self._flush(store)
-            final = self._final or {}
+            with self._lock:
+                final = dict(self._final or {})
+            self._drain(store)
             if final:
-                try:
-                    final.setdefault("frames_received", self.frames_written)
-                    store.update_session(self.session_id, **final)
-                except StoreError as exc:
-                    self.error = self.error or exc
+                final.setdefault("frames_received", self.frames_written)
+                if self.error is None:
+                    self.update(**final)
+                    self._drain(store)
+                else:  # rows were lost, but the end time etc. are still worth a try
+                    try:
+                        store.update_session(self.session_id, **final)
+                    except StoreError:
+                        pass
         finally:
             store.close()
