@@ -19,12 +19,15 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 SETTINGS_VERSION = 1
 _LOCK = threading.Lock()
+_UPDATE_LOCK = threading.RLock()
 
 
 class SettingsError(Exception):
@@ -90,9 +93,37 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     return p
 
 
+@contextmanager
+def _exclusive(p: Path) -> Iterator[None]:
+    """Hold the settings for a read-modify-write: a thread lock for this process and
+    an advisory lock on ``<settings>.lock`` for others (the window and a CLI
+    ``devices add`` at the same moment must not lose one update). POSIX only;
+    elsewhere the thread lock alone."""
+    with _UPDATE_LOCK:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            yield
+            return
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(p.with_name(p.name + ".lock"), "a+b")  # noqa: SIM115
+        except OSError as exc:
+            raise SettingsError(f"cannot lock settings {p}: {exc.strerror}") from None
+        with fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def update_settings(fn: Any, path: Path | None = None) -> Settings:
-    """Load, let ``fn(settings)`` change it, save. Returns the saved settings."""
-    s = load_settings(path)
-    fn(s)
-    save_settings(s, path)
+    """Load, let ``fn(settings)`` change it, save — as one step against other
+    threads and processes. Returns the saved settings."""
+    p = path or settings_path()
+    with _exclusive(p):
+        s = load_settings(p)
+        fn(s)
+        save_settings(s, p)
     return s
