@@ -305,15 +305,46 @@ class _NoneProbe(AuthSource):
 
 
 class _PromptedPassword(AuthSource):
-    def __init__(self, username: str, ask: Callable[[], str | None]) -> None:
+    """The password asked for once, sent as "password" auth or, when the server offers
+    only "keyboard-interactive" (PAM setups often do), as the answer to its hidden
+    prompts. The password lives in this call only; nothing keeps it."""
+
+    def __init__(self, username: str, ask: Callable[[], str | None],
+                 allowed: Callable[[], set[str] | None]) -> None:
         super().__init__(username=username)
         self.ask = ask
+        self.allowed = allowed
 
     def authenticate(self, transport: paramiko.Transport) -> Any:
         pw = self.ask()
         if not pw:
             raise paramiko.AuthenticationException("no password given")
+        allowed = self.allowed()
+        if allowed is not None and "password" not in allowed and \
+                "keyboard-interactive" in allowed:
+            return transport.auth_interactive(self.username, _answer_with(pw))
         return transport.auth_password(self.username, pw)
+
+
+def _answer_with(pw: str) -> Callable[[str, str, list[tuple[str, bool]]], list[str]]:
+    """A keyboard-interactive handler: the password for hidden prompts, once.
+
+    Echoed prompts (not secrets: a user name, a menu) get an empty answer, and
+    a second round of hidden prompts (an OTP after the password, or the server
+    asking again after a wrong one) gets empty answers too, so the password is
+    never sent twice and the login fails in one line instead of looping.
+    """
+    sent = False
+
+    def handler(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+        nonlocal sent
+        hidden = [not echo for _text, echo in prompts]
+        if any(hidden) and not sent:
+            sent = True
+            return [pw if h else "" for h in hidden]
+        return ["" for _ in prompts]
+
+    return handler
 
 
 class _ConsoleAuth(AuthStrategy):
@@ -400,7 +431,8 @@ class _ConsoleAuth(AuthStrategy):
                                    or {"password", "keyboard-interactive"} & allowed):
             self.tried.append("password")
             t = self.target
-            yield _PromptedPassword(user, lambda: prompt(f"Password for {t.user}@{t.host}: "))
+            yield _PromptedPassword(user, lambda: prompt(f"Password for {t.user}@{t.host}: "),
+                                    lambda: self.allowed)
 
     def close(self) -> None:
         if self.agent is not None:

@@ -286,3 +286,17 @@ def test_revoked_host_key_is_refused_loudly_whatever_the_flags(ssh_env: SshEnv) 
         assert "REVOKED" in msg and ssh_env.server.fingerprint() in msg and str(kh) in msg
         assert "\n" not in msg
     assert not console_known_hosts().exists(), "a revoked key is never written anywhere"
+
+
+def test_keyboard_interactive_answers_hidden_prompts_with_the_password_once() -> None:
+    """The handler given to paramiko's auth_interactive when a server offers only
+    keyboard-interactive. (A login through it is not tested against the real sshd:
+    that needs PAM and a real account's password, which tests must not know.)"""
+    from console.devices.ssh import _answer_with
+
+    h = _answer_with("s3cret")
+    assert h("", "", []) == []  # an info-only round
+    assert h("", "", [("Login as: ", True), ("Password: ", False)]) == ["", "s3cret"]
+    # asked again (wrong password, or an OTP next): never the password a second time
+    assert h("", "", [("Password: ", False)]) == [""]
+    assert _answer_with("pw")("", "", [("Name: ", True)]) == [""], "echoed: not a secret"
