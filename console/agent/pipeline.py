@@ -4,6 +4,11 @@ The three stages are timed separately by the agent, so each is one method
 with no hidden work in the others. Pre-processing folds ``scale``, ``mean``
 and ``std`` into one multiply-add computed once; decoding returns class
 indices (labels are resolved console-side, keeping frame lines short).
+
+The model is read from disk exactly once: its bytes are checked against the
+manifest's sha256 and onnxruntime builds the session from those very bytes,
+so a model file swapped after the check can never be the one that runs
+(loading from the path would read the file a second time).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from console.agent.errors import AgentError
-from console.core.manifest import InputSpec, Manifest, OutputSpec, safe_join
+from console.core.manifest import InputSpec, Manifest, OutputSpec, safe_join, sha256_bytes
 
 _NP_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8}
 
@@ -214,13 +219,15 @@ class Pipeline:
             # burns a core between frames and inflates the agent's CPU figure.
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         t0 = time.perf_counter()
+        model = self.read_model(root, manifest)
         try:
-            self.session = ort.InferenceSession(safe_join(root, manifest.model), sess_options=opts,
+            self.session = ort.InferenceSession(model, sess_options=opts,
                                                 providers=[self.provider])
         except Exception as exc:
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
             raise PipelineError("model_load", "onnxruntime cannot load %s: %s"
                                 % (manifest.model, first)) from None
+        del model  # onnxruntime holds its own copy; do not keep a second one for the run
         self.session_ms = (time.perf_counter() - t0) * 1000.0
         inputs = {i.name: i for i in self.session.get_inputs()}
         if manifest.input.name not in inputs:
@@ -230,6 +237,31 @@ class Pipeline:
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.pre = Preprocessor(manifest.input)
         self.decode = Decoder(manifest.task, manifest.output, manifest.input)
+
+    @staticmethod
+    def read_model(root: str, manifest: Manifest) -> bytes:
+        """The model's bytes, read once and checked against the manifest's sha256.
+
+        These bytes, not the path, go to onnxruntime: what was checked is what runs.
+        """
+        path = safe_join(root, manifest.model)
+        entry = manifest.files.get(manifest.model)
+        if entry is None:
+            raise PipelineError("package_invalid", "package refused on the device: the model "
+                                "%s has no sha256 in manifest.json" % manifest.model)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise PipelineError("model_load", "cannot read the model %s: %s"
+                                % (path, exc.strerror or exc)) from None
+        digest = sha256_bytes(data)
+        if digest != entry.sha256:
+            raise PipelineError("package_changed",
+                                "package refused on the device: %s changed after it was verified "
+                                "(sha256 %s..., manifest.json says %s...); deploy the package "
+                                "again" % (manifest.model, digest[:12], entry.sha256[:12]))
+        return data
 
     def warmup(self) -> float:
         """First inference on a zero tensor, timed: part of the cold start, not of frame 0."""
