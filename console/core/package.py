@@ -156,7 +156,15 @@ def _unpack_zip(path: Path, dest_parent: Path | None = None) -> Path:
         parent = dest_parent or _unpack_cache_dir()
         final = parent / digest
         if (final / MANIFEST_NAME).is_file():
-            return final
+            # The folder is named after the zip, but anyone can write to it: reuse it only
+            # if its manifest is the zip's (the file hashes are checked against it next).
+            try:
+                same = (final / MANIFEST_NAME).read_bytes() == zf.read(prefix + MANIFEST_NAME)
+            except (OSError, KeyError):
+                same = False
+            if same:
+                return final
+            shutil.rmtree(final, ignore_errors=True)
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=parent))
         try:

@@ -200,3 +200,27 @@ def test_extra_file_cannot_shadow_the_model(pkg: Path, tmp_path: Path) -> None:
     with pytest.raises(PackageError, match=r"may not be named 'model\.onnx'"):
         build_package(pkg / "model.onnx", tmp_path / "o", task="classification",
                       extra_files=[other])
+
+
+def test_a_tampered_unpack_cache_is_not_reused(pkg: Path, tmp_path: Path) -> None:
+    """A zip unpacks to a folder named after its sha256; rewriting that folder
+    consistently (labels and the manifest's hash of them) must not change what runs."""
+    z = tmp_path / "pkg.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in pkg.iterdir():
+            zf.write(f, f.name)
+    first = verify_package(z)
+    assert first.ok, first.problems
+    cached = first.package.root
+    assert cached != pkg and (cached / "labels.txt").is_file()
+    labels = (cached / "labels.txt").read_text()
+    (cached / "labels.txt").write_text(labels.replace("zero", "SEVEN", 1)
+                                       if "zero" in labels else "SEVEN\n" + labels)
+    m = _manifest(cached)
+    m["files"]["labels.txt"]["sha256"] = sha256_file(str(cached / "labels.txt"))
+    m["files"]["labels.txt"]["size"] = (cached / "labels.txt").stat().st_size
+    _write_manifest(cached, m)
+    again = verify_package(z)
+    assert again.ok, again.problems
+    assert (again.package.root / "labels.txt").read_text() == (pkg / "labels.txt").read_text()
+    assert again.package.digest == first.package.digest
