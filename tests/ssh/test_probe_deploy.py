@@ -171,22 +171,49 @@ def test_cancel_during_upload_leaves_nothing_half_written(
 
 
 def test_cache_cap_evicts_oldest_first_but_never_the_current_run(
-        ssh_env: SshEnv, demo_package: Path, demo_video: Path) -> None:
+        ssh_env: SshEnv, demo_package: Path, tmp_path: Path) -> None:
+    """Three recordings on the device, a cap that fits two: the least recently *used*
+    goes (not the first uploaded: using a cached item counts), then with a cap that
+    fits nothing only the current run's items stay."""
+    clips = []
+    for name in ("a", "b", "c"):
+        clip = tmp_path / f"clip-{name}.avi"
+        clip.write_bytes(os.urandom(200_000))
+        clips.append(clip)
+    a, b, c = clips
     ssh_env.trust()
     dev = ssh_env.device()
     try:
-        dep_a, _ = _deploy(dev, demo_package, demo_video)
-        dev.cache_cap_bytes = 1  # everything above this goes, oldest first
-        dep_b, _ = _deploy(dev, INT8, demo_video)
+        dep_a, _ = _deploy(dev, demo_package, a)
+        dep_b, _ = _deploy(dev, demo_package, b)
+        # a was uploaded first and b later; an hour ago, in that order (marker times
+        # have one-second resolution over SFTP)
+        now = time.time()
+        for dep, age in ((dep_a, 3600), (dep_b, 3000)):
+            os.utime(Path(dep.input_spec).parent / MARKER, (now - age, now - age))
+        dep_a2, events = _deploy(dev, demo_package, a)  # a used again: b is now the oldest
+        assert dep_a2 == dep_a and all(e.cached for e in events)
+        usage = dev.cache_usage()
+        per_clip = {Path(i["path"]).name: i["bytes"] for i in usage["items"]}
+        # agent + package + two clips, and less than a clip to spare
+        fits_two = usage["bytes"] + per_clip[Path(dep_b.input_spec).parent.name] // 2
+        dev.cache_cap_bytes = fits_two  # room for the agent, the package and two clips
+        dep_c, _ = _deploy(dev, demo_package, c)
+        assert Path(dep_c.input_spec).exists() and Path(dep_a.input_spec).exists()
+        assert not Path(dep_b.input_spec).parent.exists(), "the least recently used went"
+        assert dev.cache_usage()["bytes"] <= fits_two
+
+        dev.cache_cap_bytes = 1  # nothing fits: all but the current run's items go
+        dep_d, _ = _deploy(dev, INT8, c)  # (the cap is applied after an upload)
         usage = dev.cache_usage()
     finally:
         dev.close()
-    assert not Path(dep_a.package_dir).exists(), "the older package was evicted"
-    for kept in (dep_b.package_dir, dep_b.bundle_path, dep_b.input_spec):
+    assert not Path(dep_a.input_spec).parent.exists() and not Path(dep_c.package_dir).exists()
+    for kept in (dep_d.package_dir, dep_d.bundle_path, dep_d.input_spec):
         assert Path(kept).exists(), f"{kept} belongs to the current run"
     assert {Path(i["path"]).name for i in usage["items"]} == {
-        Path(dep_b.package_dir).name, Path(dep_b.bundle_path).parent.name,
-        Path(dep_b.input_spec).parent.name}
+        Path(dep_d.package_dir).name, Path(dep_d.bundle_path).parent.name,
+        Path(dep_d.input_spec).parent.name}
 
 
 def test_disk_full_is_one_line_and_leaves_no_partial_item(
