@@ -153,7 +153,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 0 if ver.ok else 2
     if not ver.ok:
         for p in ver.problems:
-            print(f"devicelab: package refused: {p}", file=sys.stderr)
+            print(f"devicelab: error: package refused: {p}", file=sys.stderr)
         return 2
     assert pkg is not None
     m = pkg.manifest

@@ -44,7 +44,7 @@ def test_keygen_sign_trust_verify_then_tamper(package: Path, tmp_path: Path) -> 
 
     # signed, but this console does not trust the key yet: refused, one line
     line = _one_line_error(dl("package", "verify", str(package)))
-    assert line.startswith(f"devicelab: package refused: manifest.sig: signed by an untrusted "
+    assert line.startswith(f"devicelab: error: package refused: manifest.sig: signed by an untrusted "
                            f"key {fp}")
 
     res = dl("keys", "add", f"{key}.pub")
