@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from typing import Any, Dict, List, Optional
 
 from console.core import protocol as P
@@ -127,7 +128,7 @@ def _preview(cv2: Any, frame: Any, width: int, quality: int) -> Optional[Dict[st
 
 def cmd_run(args: argparse.Namespace) -> int:
     from console.agent import facts as facts_mod
-    from console.agent.telemetry import TelemetrySampler, TelemetryThread
+    from console.agent.telemetry import TelemetrySampler
 
     out = Output(sys.stdout.fileno())
     stop = threading.Event()
@@ -140,6 +141,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.send(P.Hello(P.PROTOCOL_VERSION, AGENT_VERSION, os.getpid(), device,
                      {"wall": time.time(), "mono": time.monotonic()}))
     Commands(out, stop).start()
+    held: Dict[str, Any] = {}
+    try:
+        return _run(args, out, stop, sampler, held)
+    except Exception as exc:  # a bug or an unforeseen input: still a protocol error
+        traceback.print_exc(file=sys.stderr)  # the full story, for whoever reads stderr
+        _release(held)
+        return _fail(out, "agent_exception", _unexpected(exc, held),
+                     held.get("n") or 0, held.get("t_run") or 0.0)
+
+
+def _unexpected(exc: BaseException, held: Dict[str, Any]) -> str:
+    """One line for an exception the agent did not foresee: what, where, what to do.
+
+    The traceback goes to stderr; this line names the exception and the place it was
+    raised, so a report from the session log alone already points at the code."""
+    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = " (at %s:%s in %s)" % (os.path.basename(tb[-1].filename), tb[-1].lineno,
+                                   tb[-1].name) if tb else ""
+    if "frame" in held:
+        when = "at frame %d" % held["frame"]
+    elif "n" in held:
+        when = "after the last frame (%d frames)" % held["n"]
+    else:
+        when = "before the first frame"
+    return ("the agent failed unexpectedly %s: %s%s%s; this is a bug or an input the agent "
+            "does not handle: report it with the package and input"
+            % (when, type(exc).__name__, ": " + first if first else "", where))
+
+
+def _release(held: Dict[str, Any]) -> None:
+    """Stop the telemetry thread and close the source, whatever state the run is in."""
+    tele = held.pop("tele", None)
+    if tele is not None:
+        tele.stop()
+        tele.join(2.0)  # summary must be the last line: no sample after it
+    source = held.pop("source", None)
+    if source is not None:
+        try:
+            source.close()
+        except Exception:
+            pass
+
+
+def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: Any,
+         held: Dict[str, Any]) -> int:
+    """Everything after hello. Resources it starts go in ``held`` for the caller to release."""
+    from console.agent.telemetry import TelemetryThread
 
     # Cold start 1/3: the package, hashes checked again on the device.
     t0 = time.perf_counter()
@@ -179,6 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         source = open_source(args.input)
     except SourceError as exc:
         return _fail(out, exc.code, exc.text)
+    held["source"] = source
     info = source.info()
     out.send(P.ColdStart(package_ms, pipe.session_ms, first_ms,
                          package_ms + pipe.session_ms + first_ms, pipe.provider,
@@ -195,6 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     tele = TelemetryThread(sampler, args.telemetry_ms / 1000.0,
                            lambda ts, s: out.send(P.Telemetry(ts, args.telemetry_ms, s)))
+    held["tele"] = tele
     tele.start()
 
     period = 1.0 / args.fps if args.fps and args.fps > 0 else 0.0
@@ -207,6 +258,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     pre, infer, decode, names = pipe.pre, pipe.infer, pipe.decode, pipe.output_names
     perf = time.perf_counter
     t_run = time.time()
+    held["t_run"] = t_run
     try:
         for frame, ts in source.frames(loop=args.loop):
             t_a = perf()
@@ -246,19 +298,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 else:
                     next_due = now  # fell behind: do not burst to catch up
     except PipelineError as exc:
-        tele.stop()
-        tele.join(2.0)  # summary must be the last line: no sample after it
-        source.close()
+        _release(held)
         return _fail(out, exc.code, "frame %d: %s" % (n, exc.text), n, t_run)
-    except Exception as exc:  # decoder/source bugs must still end in a protocol error
-        tele.stop()
-        tele.join(2.0)  # summary must be the last line: no sample after it
-        source.close()
-        return _fail(out, "agent_exception", "frame %d: %s: %s" % (n, type(exc).__name__, exc),
-                     n, t_run)
-    tele.stop()
-    tele.join(2.0)  # summary must be the last line: no sample after it
-    source.close()
+    except Exception:  # decoder/source bugs: cmd_run turns them into a protocol error
+        held["n"] = held["frame"] = n
+        raise
+    held["n"] = n
+    _release(held)
     # The input failing is an error, not an end: the frames before it are kept
     # (the console has them), and the run must not read as a complete pass.
     if getattr(source, "truncated", False):

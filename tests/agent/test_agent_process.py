@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,58 @@ def test_changed_manifest_refused_by_expect_digest(demo_package: Path) -> None:
     msgs = [json.loads(line) for line in res.stdout.splitlines()]
     assert any(m["t"] == "error" and m["code"] == "package_changed" for m in msgs)
     assert res.returncode == 3
+
+
+def _edited_package(src: Path, dst: Path, **changes: dict) -> Path:
+    """A copy of ``src`` with manifest sections updated (the manifest is not in its own
+    hashes, and the agent is run directly here, without the console's checks)."""
+    shutil.copytree(src, dst)
+    d = json.loads((dst / "manifest.json").read_text())
+    for section, fields in changes.items():
+        if isinstance(d.get(section), dict):
+            d[section].update(fields)
+        else:
+            d[section] = fields
+    (dst / "manifest.json").write_text(json.dumps(d))
+    return dst
+
+
+def _unexpected_error(res: subprocess.CompletedProcess) -> P.Error:
+    """The run ended in exactly one agent_exception error, one line, then a summary."""
+    msgs = [P.decode(line) for line in res.stdout.splitlines()]
+    assert isinstance(msgs[0], P.Hello), res.stderr.decode()
+    errors = [m for m in msgs if isinstance(m, P.Error)]
+    assert len(errors) == 1, res.stderr.decode()
+    assert isinstance(msgs[-1], P.Summary) and msgs[-1].reason == "error"
+    assert msgs[-2] is errors[0]
+    assert res.returncode == 3
+    err = errors[0]
+    assert err.code == "agent_exception" and err.fatal and "\n" not in err.text
+    assert b"Traceback" in res.stderr, "the traceback still goes to stderr"
+    return err
+
+
+def test_unexpected_exception_before_the_first_frame_is_a_protocol_error(
+        demo_package: Path, tmp_path: Path) -> None:
+    # An input size no array can have: the warm-up tensor cannot be made (ValueError).
+    pkg = _edited_package(demo_package, tmp_path / "huge", input={"height": 2**31,
+                                                                  "width": 2**31})
+    res = _run(["run", "--package", str(pkg), "--input", "synthetic:32x32", "--frames", "5"],
+               b"")
+    err = _unexpected_error(res)
+    assert "before the first frame" in err.text and "ValueError" in err.text
+    assert "in warmup" in err.text, "names where it was raised"
+
+
+def test_unexpected_exception_in_the_frame_loop_is_a_protocol_error(
+        demo_package: Path, tmp_path: Path) -> None:
+    # A classifier declared as a YOLO detector: decoding its [1, 10] output fails.
+    pkg = _edited_package(demo_package, tmp_path / "yolo", task="detection",
+                          output={"layout": "yolo"})
+    res = _run(["run", "--package", str(pkg), "--input", "synthetic:32x32", "--frames", "5",
+                "--telemetry-ms", "20"], b"")
+    err = _unexpected_error(res)
+    assert "at frame 0" in err.text and "IndexError" in err.text
+    msgs = [P.decode(line) for line in res.stdout.splitlines()]
+    assert not any(isinstance(m, P.Telemetry) for m in msgs[msgs.index(err):]), \
+        "telemetry stopped before the error and summary"
