@@ -99,8 +99,12 @@ def _agent_pids(home: str) -> list[int]:
     return pids
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_session(demo_package: Path, tmp_path: Path,
-                                                devicelab_home: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["ctrl-c", "sigterm", "sighup"])
+def test_a_stop_signal_stops_cleanly_and_keeps_session(demo_package: Path, tmp_path: Path,
+                                                       devicelab_home: Path, sig: int) -> None:
+    """Ctrl-C at a terminal, SIGTERM from `timeout`/CI, SIGHUP from a closed terminal:
+    the session ends `stopped` with its summary, not `running` until the next start."""
     db = str(tmp_path / "s.db")
     proc = subprocess.Popen([DEVICELAB, "run", "--package", str(demo_package), "--input",
                              "synthetic:64x64", "--fps", "100", "--json", "--db", db],
@@ -114,7 +118,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_session(demo_package: Path, tmp_path: Pa
                     rows = st.list_sessions()
                     if rows and st.frame_count(rows[0]["id"]) > 10:
                         break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -50,7 +50,13 @@ def register(sub: Any) -> None:
     p = sub.add_parser("devices", help="probe devices and manage the device list",
                        description="Devices: 'local' (this computer) is built in; lab boards "
                                    "are reached over SSH (ssh://user@host[:port], a saved "
-                                   "name or a ~/.ssh/config alias).")
+                                   "name or a ~/.ssh/config alias).",
+                       epilog="examples:\n"
+                              "  devicelab devices add board ssh://pi@10.0.0.7 "
+                              "--python /opt/venv/bin/python\n"
+                              "  devicelab devices probe board\n"
+                              "  devicelab devices list",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(_group_parser=p)
     ps = p.add_subparsers(dest="devices_command", metavar="SUBCOMMAND")
 

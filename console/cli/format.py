@@ -44,9 +44,9 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     cold = summary.get("cold_start_ms")
     if cold and cold.get("total") is not None:
         lines.append(f"cold start   {cold['total']:.1f} ms "
-                     f"(package {fmt_num(cold['package'], '.1f')}"
-                     f", session {fmt_num(cold['session'], '.1f')}, first inference "
-                     f"{fmt_num(cold['first_infer'], '.1f')})")
+                     f"(package {fmt_num(cold['package'], '.1f', ' ms')}"
+                     f", session {fmt_num(cold['session'], '.1f', ' ms')}, first inference "
+                     f"{fmt_num(cold['first_infer'], '.1f', ' ms')})")
     else:
         lines.append(f"cold start   {NA}")
     cpu = summary.get("cpu") or {}

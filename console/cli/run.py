@@ -222,21 +222,30 @@ def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
     run = Run(device, request, db_path(args), printer, package_policy=package_policy())
     presses = {"n": 0}
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
+        # Ctrl-C, and the SIGTERM/SIGHUP of `timeout`, CI and test rigs: the first one
+        # stops in order (the session ends `stopped` with its summary), a second kills.
         presses["n"] += 1
         if presses["n"] == 1:
-            sys.stderr.write("\nstopping… (Ctrl-C again to kill the agent)\n")
+            what = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+            try:
+                sys.stderr.write(f"\nstopping{what}… (Ctrl-C again to kill the agent)\n")
+            except OSError:  # the terminal is gone (SIGHUP)
+                pass
             run.stop()
         else:
             run.abort()
 
-    old = signal.signal(signal.SIGINT, on_sigint)
+    handled = [signal.SIGINT, signal.SIGTERM] + \
+        ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {sig: signal.signal(sig, on_signal) for sig in handled}
     try:
         result = run.execute()
     except RunError as exc:
         raise CliError(str(exc)) from None
     finally:
-        signal.signal(signal.SIGINT, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         device.close()
     return print_result(args, request, result, device.describe())
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
 from console.cli.format import fmt_num, fmt_time, summary_lines
+from console.cli.run import add_key_file_argument
 from console.core.store import SessionStore, StoreError
 
 LIST_EXAMPLE = """example:
@@ -139,6 +140,7 @@ def register(sub: Any) -> None:
                     help="exit 1 if any budget fails")
     rp.add_argument("--accept-new-host-key", action="store_true",
                     help="SSH: trust an unknown host's key (a changed key is always refused)")
+    add_key_file_argument(rp)
     rp.add_argument("--json", action="store_true", help="print the summary as JSON")
     rp.add_argument("--quiet", action="store_true", help="no live progress line")
     add_db_argument(rp)
