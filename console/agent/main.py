@@ -259,8 +259,17 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
     perf = time.perf_counter
     t_run = time.time()
     held["t_run"] = t_run
+    next_frame = source.frames(loop=args.loop).__next__
+    # A capture source decodes its first frame while opening (to learn its size):
+    # that read belongs to frame 0's read_ms.
+    read_extra = float(getattr(source, "first_read_ms", 0.0) or 0.0)
     try:
-        for frame, ts in source.frames(loop=args.loop):
+        while True:
+            t_r = perf()  # read_ms: from asking the source to holding the frame
+            try:
+                frame, ts = next_frame()
+            except StopIteration:
+                break
             t_a = perf()
             x = pre(frame)
             t_b = perf()
@@ -269,7 +278,8 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
             result = decode(y, names, frame.shape)
             t_d = perf()
             out.send(P.Frame(n, ts, (t_b - t_a) * 1e3, (t_c - t_b) * 1e3, (t_d - t_c) * 1e3,
-                             (t_d - t_a) * 1e3, result))
+                             (t_d - t_a) * 1e3, result, (t_a - t_r) * 1e3 + read_extra))
+            read_extra = 0.0
             if cv2 is not None and preview_period:
                 now = time.monotonic()
                 if now >= next_preview:

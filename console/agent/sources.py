@@ -6,7 +6,8 @@ user-facing reason when they cannot open. A recording that stops before
 the frame count it announces sets ``truncated``; a camera or stream that
 stops delivering frames (unplugged, server gone, nothing within the read
 timeout) sets ``stalled``. The agent reports both as errors instead of
-pretending the input simply ended.
+pretending the input simply ended. The agent times each ``next()`` on
+``frames()`` as the frame's ``read_ms``.
 
 Input specs (also parsed console-side by ``console.core.inputs``)::
 
@@ -100,7 +101,10 @@ class CaptureSource:
             if not os.access(target, os.R_OK):
                 raise SourceError("input_unreadable", "video file is not readable: %s" % target)
         self._cap = self._open()
+        t0 = time.perf_counter()
         ok, frame = self._cap.read()
+        #: time the first frame took to decode here; the agent adds it to frame 0's read_ms
+        self.first_read_ms = (time.perf_counter() - t0) * 1000.0
         if not ok or frame is None:
             self._cap.release()
             if kind == "video":

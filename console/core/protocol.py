@@ -19,6 +19,7 @@ Agent -> console messages::
                providers_available, input{kind, desc, width, height, fps,
                frame_count, sha256}
     frame      i, ts, pre, infer, post, e2e (milliseconds), out{...}
+               [, read_ms]
     preview    i, ts, w, h, jpeg (base64)
     telemetry  ts, period_ms, sample{...} (see console.agent.telemetry)
     event      level (info|warning), code, text
@@ -29,6 +30,15 @@ Console -> agent commands::
 
     {"cmd": "stop"}     finish the current frame, send summary, exit 0
     {"cmd": "ping"}     answered by an ``event`` with code ``pong``
+
+Frame timings: ``pre``, ``infer`` and ``post`` are the three stages on the
+frame, and ``e2e`` is exactly their span (pre + infer + post): the cost of
+the model on one frame. ``read_ms`` (optional, added within v1) is what the
+source took to deliver the frame *before* that: decoding a recording,
+waiting for a camera or stream, generating a synthetic frame. It is not
+part of ``e2e``; pacing (``--fps``) waits are in neither. The agent sends it
+when it measured it; a console that does not know it ignores it (readers
+take only the fields they know), and a frame without it reads as ``None``.
 
 ``out`` of a frame depends on the package task: classification ``{"top":
 [[class, score], ...]}``; detection ``{"boxes": [[x1, y1, x2, y2, class,
@@ -138,15 +148,22 @@ class Frame:
     post: float
     e2e: float
     out: Dict[str, Any]
+    #: milliseconds the source took to deliver this frame (None: not reported)
+    read_ms: Optional[float] = None
 
     def to_wire(self) -> Dict[str, Any]:
-        return {"t": "frame", "i": self.i, "ts": self.ts, "pre": self.pre,
-                "infer": self.infer, "post": self.post, "e2e": self.e2e, "out": self.out}
+        d: Dict[str, Any] = {"t": "frame", "i": self.i, "ts": self.ts, "pre": self.pre,
+                             "infer": self.infer, "post": self.post, "e2e": self.e2e,
+                             "out": self.out}
+        if self.read_ms is not None:
+            d["read_ms"] = self.read_ms
+        return d
 
     @classmethod
     def from_wire(cls, d: Dict[str, Any]) -> "Frame":
         return cls(_int(d, "i"), _num(d, "ts"), _num(d, "pre"), _num(d, "infer"),
-                   _num(d, "post"), _num(d, "e2e"), _dict(d, "out"))
+                   _num(d, "post"), _num(d, "e2e"), _dict(d, "out"),
+                   _num(d, "read_ms") if d.get("read_ms") is not None else None)
 
 
 @dataclass(frozen=True)

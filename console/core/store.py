@@ -8,7 +8,9 @@ damaged. Tables:
                manifest, input description and sha256, all settings, versions,
                times, status (running/completed/stopped/failed/interrupted),
                error text, summary, the console process that owns it.
-``frames``     per frame: index, capture time, stage latencies, top-1, outputs.
+``frames``     per frame: index, capture time, stage latencies, top-1, outputs,
+               and (schema v2) ``read_ms``, the time the source took to deliver
+               the frame (NULL when the agent did not report it).
 ``telemetry``  per sample: the common figures as columns + the full sample.
 ``events``     agent and console events, warnings and errors.
 ``bookmarks``  notes on a moment of a session.
@@ -35,10 +37,13 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
 #: Numeric columns of ``frames`` that :meth:`SessionStore.frame_column` reads.
-_FRAME_NUMERIC = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score")
+_FRAME_NUMERIC = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score", "read_ms")
+#: Columns of a frame row as :func:`frame_row` builds it (after ``session_id``).
+FRAME_COLUMNS = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score", "out",
+                 "read_ms")
 #: Session columns stored as JSON text (decoded on read).
 JSON_FIELDS = ("device_identity", "device_facts", "package_manifest", "input_info",
                 "settings", "summary", "cold_start", "tags")
@@ -106,7 +111,13 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
         ON DELETE CASCADE, frame_i INTEGER, ts REAL, note TEXT, created_at REAL)""")
 
 
-MIGRATIONS = {1: _migrate_1}
+def _migrate_2(db: sqlite_utils.Database) -> None:
+    # Per-frame source read time (protocol v1 Frame.read_ms). ADD COLUMN only edits the
+    # schema: old rows read NULL ("not reported"), no table rewrite on a large log.
+    db.execute("ALTER TABLE frames ADD COLUMN read_ms REAL")
+
+
+MIGRATIONS = {1: _migrate_1, 2: _migrate_2}
 
 
 def _proc_start_time(pid: int) -> float | None:
@@ -176,6 +187,10 @@ def _dec(row: dict[str, Any]) -> dict[str, Any]:
 
 def _enc(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
+
+
+_INSERT_FRAME = (f"INSERT OR IGNORE INTO frames (session_id, {', '.join(FRAME_COLUMNS)}) "
+                 f"VALUES ({', '.join('?' * (len(FRAME_COLUMNS) + 1))})")
 
 
 class SessionStore:
@@ -375,7 +390,7 @@ class SessionStore:
                      telemetry: Sequence[tuple[Any, ...]], events: Sequence[tuple[Any, ...]],
                      frames_received: int | None = None,
                      session_fields: Mapping[str, Any] | None = None) -> None:
-        """One transaction: frame rows ``(i, ts, pre, infer, post, e2e, top1, score, out)``,
+        """One transaction: frame rows as :func:`frame_row` builds them (:data:`FRAME_COLUMNS`),
         telemetry rows ``(ts, cpu_sys, cpu_agent, rss, used, total, tmax, power, sampler,
         sample_json)``, event rows ``(ts, level, code, text)``, and ``session_fields``
         written to the session row.
@@ -387,8 +402,7 @@ class SessionStore:
         try:
             c.execute("BEGIN IMMEDIATE")
             if frames:
-                c.executemany("INSERT OR IGNORE INTO frames VALUES (?,?,?,?,?,?,?,?,?,?)",
-                              [(session_id, *f) for f in frames])
+                c.executemany(_INSERT_FRAME, [(session_id, *f) for f in frames])
             if telemetry:
                 c.executemany("INSERT INTO telemetry VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                               [(session_id, *t) for t in telemetry])
@@ -512,10 +526,12 @@ def telemetry_row(ts: float, sample: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def frame_row(i: int, ts: float, pre: float, infer: float, post: float, e2e: float,
-              out: dict[str, Any]) -> tuple[Any, ...]:
+              out: dict[str, Any], read_ms: float | None = None) -> tuple[Any, ...]:
+    """A frames row (:data:`FRAME_COLUMNS`); ``read_ms`` None when the agent did not send it."""
     top = out.get("top")
     top1, score = (top[0][0], top[0][1]) if top else (None, None)
-    return (i, ts, pre, infer, post, e2e, top1, score, json.dumps(out, separators=(",", ":")))
+    return (i, ts, pre, infer, post, e2e, top1, score, json.dumps(out, separators=(",", ":")),
+            read_ms)
 
 
 def decode_json_fields(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

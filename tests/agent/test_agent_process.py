@@ -17,6 +17,24 @@ def _run(args: list[str], stdin: bytes, timeout: float = 60) -> subprocess.Compl
                           capture_output=True, timeout=timeout)
 
 
+def _run_open_stdin(args: list[str], timeout: float = 60) -> tuple[bytes, bytes, int]:
+    """Run the agent to its own end with stdin kept open (EOF on stdin means "stop")."""
+    proc = subprocess.Popen([sys.executable, str(local_bundle_path()), *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        out = proc.stdout.read()  # until the agent closes it: its run is over
+        proc.wait(timeout)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for s in (proc.stdin, proc.stdout, proc.stderr):
+            s.close()
+    return out, err, proc.returncode
+
+
 def test_completed_run_exits_zero_with_stdin_still_open(demo_package: Path) -> None:
     # stdin stays open (as with a console) until after the agent has finished.
     proc = subprocess.Popen([sys.executable, str(local_bundle_path()), "run", "--package",
@@ -116,3 +134,17 @@ def test_unexpected_exception_in_the_frame_loop_is_a_protocol_error(
     msgs = [P.decode(line) for line in res.stdout.splitlines()]
     assert not any(isinstance(m, P.Telemetry) for m in msgs[msgs.index(err):]), \
         "telemetry stopped before the error and summary"
+
+
+def test_frames_report_read_ms_apart_from_e2e(demo_package: Path, demo_video: Path) -> None:
+    out, err, rc = _run_open_stdin(["run", "--package", str(demo_package), "--input",
+                                    str(demo_video), "--frames", "40"])
+    assert rc == 0, err.decode()
+    frames = [m for m in (P.decode(line) for line in out.splitlines())
+              if isinstance(m, P.Frame)]
+    assert len(frames) == 40
+    for f in frames:
+        assert f.read_ms is not None and f.read_ms > 0, f  # decoding takes some time
+        assert abs(f.e2e - (f.pre + f.infer + f.post)) < 1e-6, "e2e is the three stages only"
+    # Frame 0 was decoded while the source opened; that time is not lost.
+    assert frames[0].read_ms >= min(f.read_ms for f in frames[1:]) * 0.5

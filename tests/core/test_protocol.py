@@ -15,6 +15,7 @@ def test_every_message_round_trips() -> None:
         P.ColdStart(1.0, 2.0, 3.0, 6.0, "CPUExecutionProvider", ["CPUExecutionProvider"],
                     {"kind": "video"}),
         P.Frame(7, 123.5, 0.1, 1.2, 0.05, 1.35, {"top": [[3, 0.9]]}),
+        P.Frame(8, 123.6, 0.1, 1.2, 0.05, 1.35, {"top": [[3, 0.9]]}, 2.5),
         P.Preview(7, 123.5, 320, 240, "AAAA"),
         P.Telemetry(124.0, 100.0, {"cpu_sys": 12.5}),
         P.Event("warning", "input_truncated", "ended early"),
@@ -34,6 +35,8 @@ def test_every_message_round_trips() -> None:
     (b'{"t":"frame","i":"x","ts":1,"pre":1,"infer":1,"post":1,"e2e":1,"out":{}}', "'i'"),
     (b'{"t":"frame","i":1,"ts":true,"pre":1,"infer":1,"post":1,"e2e":1,"out":{}}', "'ts'"),
     (b'{"t":"summary","frames":1,"sent":1,"duration_s":1}', "'reason'"),
+    (b'{"t":"frame","i":1,"ts":1,"pre":1,"infer":1,"post":1,"e2e":1,"out":{},"read_ms":"x"}',
+     "'read_ms'"),
     (b"\xff\xfe garbage", "not a JSON line"),
 ])
 def test_invalid_lines_raise_protocol_error(line: bytes, fragment: str) -> None:
@@ -73,3 +76,16 @@ def test_commands() -> None:
     with pytest.raises(P.ProtocolError):
         P.decode_command(b'{"nocmd":1}')
     assert json.loads(P.encode_command("ping", n=1)) == {"cmd": "ping", "n": 1}
+
+
+def test_frame_read_ms_is_optional_both_ways() -> None:
+    """v1 stays v1: a frame without read_ms (older agent) decodes with None, and a frame
+    that has none is sent without the key (what an older console has always read)."""
+    old_agent = (b'{"t":"frame","i":1,"ts":1.0,"pre":0.1,"infer":0.2,"post":0.3,"e2e":0.6,'
+                 b'"out":{}}')
+    f = P.decode(old_agent)
+    assert isinstance(f, P.Frame) and f.read_ms is None
+    assert P.encode(f) == old_agent + b"\n"
+    with_read = P.encode(P.Frame(1, 1.0, 0.1, 0.2, 0.3, 0.6, {}, 4.0))
+    assert json.loads(with_read)["read_ms"] == 4.0
+    assert json.loads(with_read)["e2e"] == 0.6, "e2e stays pre+infer+post, read not in it"

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import sqlite_utils
 
 from console.core.store import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     DatabaseLocked,
     DatabaseReadOnly,
@@ -111,3 +114,46 @@ def test_locked_database_is_reported(db_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def _v1_log(path: Path) -> None:
+    """A log as a schema-v1 console left it: one session, two frames (no read_ms)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    MIGRATIONS[1](sqlite_utils.Database(conn))
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO sessions (id, uuid, status, created_at) VALUES (1, 'u1', "
+                 "'completed', 1.0)")
+    conn.executemany("INSERT INTO frames VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     [(1, i, float(i), 0.1, 0.2, 0.3, 0.6, 4, 0.9, '{"top":[[4,0.9]]}')
+                      for i in range(2)])
+    conn.close()
+
+
+def test_v1_log_migrates_to_read_ms_keeping_its_frames(db_path: Path) -> None:
+    _v1_log(db_path)
+    with SessionStore(db_path) as st:
+        assert st.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert [f["i"] for f in st.iter_frames(1)] == [0, 1]
+        assert all(f["read_ms"] is None for f in st.iter_frames(1)), "old rows: not reported"
+        assert np.isnan(st.frame_column(1, "read_ms")).all()
+        assert st.frame_column(1, "e2e").tolist() == [0.6, 0.6]
+        # New rows carry it, old and new side by side in one session.
+        st.insert_batch(1, [frame_row(2, 2.0, 0.1, 0.2, 0.3, 0.6, {}, read_ms=1.25)], [], [])
+        assert st.frame_column(1, "read_ms")[2] == 1.25
+        assert st.integrity_check() == "ok"
+    # A migrated log has the very schema of a new one.
+    fresh = db_path.with_name("fresh.db")
+    SessionStore(fresh).close()
+    cols = [list(sqlite3.connect(p).execute("PRAGMA table_info(frames)")) for p in
+            (db_path, fresh)]
+    assert cols[0] == cols[1]
+
+
+def test_read_ms_round_trips_and_is_optional(db_path: Path) -> None:
+    with SessionStore(db_path) as st:
+        sid = st.create_session(device_name="dev")
+        st.insert_batch(sid, [frame_row(0, 1.0, 0.1, 0.2, 0.3, 0.6, {}, read_ms=0.75),
+                              frame_row(1, 2.0, 0.1, 0.2, 0.3, 0.6, {})], [], [])
+        got = st.frame_column(sid, "read_ms")
+        assert got[0] == 0.75 and np.isnan(got[1])
