@@ -1,7 +1,10 @@
 """The devices dock: "This computer" and the saved SSH devices, their state and their card.
 
 The list comes from the settings file (``console.devices.device_list``);
-add / edit / remove write it there. Probe opens the device in a job thread
+add / edit / remove write it there in a job (the GUI thread never writes the
+file; each job reads the list back, so the dock shows what was saved). The
+first read happens when the dock is built, before the window is shown: the
+window's preselection needs the saved names. Probe opens the device in a job thread
 (``console.devices.registry.open_device``), connects, reads its facts and
 closes it; the card shows OS, CPU, RAM, Python, onnxruntime and its
 providers, thermal zones and cameras, plus what the device lacks and the
@@ -187,14 +190,43 @@ class HostKeyDialog(QDialog):
         lay.addWidget(buttons)
 
 
+def save_device_job(dev: Any, existing: dict[str, Any]) -> list[Any]:
+    """Job: write ``dev`` (replacing ``existing``, renamed or not) to the settings file;
+    returns the saved list as it is now."""
+    from console.devices.device_list import add_device, list_devices, remove_device
+
+    renamed = bool(existing) and existing.get("name") != dev.name
+    add_device(dev, replace=bool(existing) and not renamed)
+    if renamed:
+        remove_device(str(existing.get("name")))
+    return list_devices()
+
+
+def remove_device_job(name: str) -> list[Any]:
+    """Job: remove the saved device ``name``; returns the saved list as it is now."""
+    from console.devices.device_list import list_devices, remove_device
+
+    remove_device(name)
+    return list_devices()
+
+
 class DeviceDialog(QDialog):
-    """Add or edit a saved SSH device (no passwords: a key file path at most)."""
+    """Add or edit a saved SSH device (no passwords: a key file path at most).
+
+    Save checks the fields at once (no IO), then writes the settings file in a
+    job; the dialog closes when the file has it, or shows the job's one-line error.
+    """
 
     def __init__(self, existing: dict[str, Any] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, jobs: JobRunner | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Edit device" if existing else "Add an SSH device")
         self.existing = existing or {}
+        self.jobs = jobs or JobRunner(self)
+        #: a save job is running
+        self.busy = False
+        #: the saved devices as the file holds them after the save
+        self.saved_list: list[Any] = []
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.name = QLineEdit(self.existing.get("name", ""))
@@ -225,12 +257,17 @@ class DeviceDialog(QDialog):
         self.error.setStyleSheet("color:#e03131")
         self.error.setWordWrap(True)
         lay.addWidget(self.error)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self._save)
-        buttons.rejected.connect(self.reject)
-        lay.addWidget(buttons)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.buttons.accepted.connect(self._save)
+        self.buttons.rejected.connect(self.reject)
+        lay.addWidget(self.buttons)
         self.saved: Any = None
+
+    def reject(self) -> None:
+        if not self.busy:  # a save being written finishes first (milliseconds)
+            super().reject()
 
     def _choose_key(self) -> None:
         f, _ = QFileDialog.getOpenFileName(self, "Private key file", "", "All files (*)")
@@ -238,23 +275,43 @@ class DeviceDialog(QDialog):
             self.key_file.setText(f)
 
     def _save(self) -> None:
-        from console.devices.device_list import SavedDevice, add_device, remove_device
+        from console.devices.device_list import SavedDevice, validate
 
+        if self.busy:
+            return
         dev = SavedDevice.from_dict({
             **self.existing, "name": self.name.text().strip(),
             "address": self.address.text().strip(), "python": self.python.text().strip(),
             "workdir": self.workdir.text().strip(), "key_file": self.key_file.text().strip(),
             "notes": self.notes.text().strip()})
         try:
-            renamed = bool(self.existing) and self.existing.get("name") != dev.name
-            add_device(dev, replace=bool(self.existing) and not renamed)
-            if renamed:
-                remove_device(str(self.existing.get("name")))
+            validate(dev)  # the fields' one-line reasons at once, no IO
         except DeviceError as exc:
             self.error.setText(str(exc))
             return
-        self.saved = dev
+        self._set_busy(True)
+        existing = dict(self.existing)
+        self.jobs.submit("save-device", lambda: save_device_job(dev, existing),
+                         lambda saved: self._on_saved(dev, saved), self._on_save_failed)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.buttons.setEnabled(not busy)
+        if busy:
+            self.error.setStyleSheet("color: gray")
+            self.error.setText("saving…")
+        else:
+            self.error.setStyleSheet("color:#e03131")
+
+    def _on_saved(self, dev: Any, saved: list[Any]) -> None:
+        self._set_busy(False)
+        self.error.setText("")
+        self.saved, self.saved_list = dev, saved
         self.accept()
+
+    def _on_save_failed(self, exc: BaseException) -> None:
+        self._set_busy(False)
+        self.error.setText(error_text(exc))
 
 
 class DevicesPanel(QWidget):
@@ -298,11 +355,32 @@ class DevicesPanel(QWidget):
         self.card.setObjectName("deviceCard")
         self.card.setMinimumHeight(80)
         lay.addWidget(self.card, 1)
-        self.reload()
+        self.show_devices(self._read_now())
 
     # -- list -------------------------------------------------------------------------
-    def reload(self, select: str | None = None) -> None:
+    def _read_now(self) -> list[Any]:
+        """The saved devices, read in this thread (only when the dock is built)."""
         from console.devices.device_list import list_devices
+
+        try:
+            return list_devices()
+        except DeviceError as exc:
+            self.message.emit("error", f"saved devices unavailable: {exc}")
+            return []
+
+    def reload(self, select: str | None = None) -> None:
+        """Read the saved devices again (a job) and show them."""
+        from console.devices.device_list import list_devices
+
+        def failed(exc: BaseException) -> None:
+            self.message.emit("error", f"saved devices unavailable: {error_text(exc)}")
+
+        self.jobs.submit("devices-list", list_devices,
+                         lambda saved: self.show_devices(saved, select), failed)
+
+    def show_devices(self, saved: list[Any], select: str | None = None) -> None:
+        """Show ``saved`` (SavedDevice list) after This computer; keeps what is known
+        about devices whose address did not change (state, facts, trusted key)."""
         from console.devices.local import LOCAL_NAME
 
         keep = {e.spec: e for e in self.entries}
@@ -310,11 +388,6 @@ class DevicesPanel(QWidget):
         current = select or (cur.spec if cur is not None else LOCAL_SPEC)
         entries = [keep.get(LOCAL_SPEC) or DeviceEntry(LOCAL_NAME, LOCAL_SPEC, "this computer",
                                                        "local")]
-        try:
-            saved = list_devices()
-        except DeviceError as exc:
-            saved = []
-            self.message.emit("error", f"saved devices unavailable: {exc}")
         for d in saved:
             old = keep.get(d.name)
             entry = DeviceEntry(d.name, d.name, d.address, "ssh", d.to_dict())
@@ -388,19 +461,19 @@ class DevicesPanel(QWidget):
 
     # -- add / edit / remove ---------------------------------------------------------------
     def add_device(self) -> None:
-        dlg = DeviceDialog(None, self)
+        dlg = DeviceDialog(None, self, self.jobs)
         if dlg.exec() == QDialog.DialogCode.Accepted and dlg.saved is not None:
             self.message.emit("info", f"device {dlg.saved.name} saved")
-            self.reload(select=dlg.saved.name)
+            self.show_devices(dlg.saved_list, select=dlg.saved.name)
 
     def edit_device(self) -> None:
         e = self.current()
         if e is None or e.kind == "local":
             return
-        dlg = DeviceDialog(e.saved, self)
+        dlg = DeviceDialog(e.saved, self, self.jobs)
         if dlg.exec() == QDialog.DialogCode.Accepted and dlg.saved is not None:
             self.message.emit("info", f"device {dlg.saved.name} saved")
-            self.reload(select=dlg.saved.name)
+            self.show_devices(dlg.saved_list, select=dlg.saved.name)
 
     def remove_device(self) -> None:
         e = self.current()
@@ -411,15 +484,19 @@ class DevicesPanel(QWidget):
                                       "stay in the log.")
         if answer != QMessageBox.StandardButton.Yes:
             return
-        from console.devices.device_list import remove_device
+        name = e.name
+        self.remove_button.setEnabled(False)
 
-        try:
-            remove_device(e.name)
-        except DeviceError as exc:
-            self.message.emit("error", str(exc))
-            return
-        self.message.emit("info", f"device {e.name} removed")
-        self.reload(select=LOCAL_SPEC)
+        def done(saved: list[Any]) -> None:
+            self.message.emit("info", f"device {name} removed")
+            self.show_devices(saved, select=LOCAL_SPEC)
+
+        def failed(exc: BaseException) -> None:
+            self.message.emit("error", f"device {name} not removed: {error_text(exc)}")
+            cur = self.current()
+            self.remove_button.setEnabled(cur is not None and cur.kind != "local")
+
+        self.jobs.submit("remove-device", lambda: remove_device_job(name), done, failed)
 
     # -- probe ------------------------------------------------------------------------
     def probe(self, entry: DeviceEntry | None = None) -> None:

@@ -59,7 +59,7 @@ from console.ui import theme as themes
 from console.ui.compare_view import CompareView
 from console.ui.devices_panel import DeviceEntry, DevicesPanel, HostKeyDialog, open_for_window
 from console.ui.input_panel import InputPanel, truth_for
-from console.ui.jobs import JobRunner
+from console.ui.jobs import JobRunner, error_text
 from console.ui.live_data import LiveFeed
 from console.ui.live_view import LiveView
 from console.ui.log_pane import LogPane
@@ -119,6 +119,9 @@ class MainWindow(QMainWindow):
         self.choices = choices
         self.db_path = choices.db_path
         self.prefs: dict[str, Any] = {}
+        #: preferences changed but not written yet; a write job is running
+        self._prefs_pending: dict[str, Any] = {}
+        self._prefs_writing = False
         self._settings_error: str | None = None
         try:
             self.prefs = dict(load_settings().preferences)
@@ -449,15 +452,43 @@ class MainWindow(QMainWindow):
 
     # -- preferences ---------------------------------------------------------------------
     def _save_prefs(self, **changes: Any) -> None:
+        """Remember preferences: at once in ``self.prefs``, in the settings file by a job.
+
+        One write at a time, in order: changes that arrive while a write runs are
+        merged and written next (the newest value of a key wins). What is still
+        pending when the window closes is written by :meth:`closeEvent`.
+        """
         self.prefs.update(changes)
+        self._prefs_pending.update(changes)
+        if not self._prefs_writing:
+            self._write_prefs()
+
+    def _write_prefs(self) -> None:
+        changes, self._prefs_pending = self._prefs_pending, {}
+        self._prefs_writing = True
 
         def change(s: Any) -> None:
             s.preferences.update(changes)
 
+        def ended(exc: BaseException | None = None) -> None:
+            self._prefs_writing = False
+            if exc is not None:
+                self.report("warning", f"preferences not saved: {error_text(exc)}")
+            if self._prefs_pending:
+                self._write_prefs()
+
+        self.jobs.submit("save-prefs", lambda: update_settings(change), lambda _s: ended(),
+                         ended)
+
+    def _flush_prefs(self) -> None:
+        """At close, after the jobs ended: write what no job wrote (synchronously)."""
+        changes, self._prefs_pending = self._prefs_pending, {}
+        if not changes:
+            return
         try:
-            update_settings(change)
+            update_settings(lambda s: s.preferences.update(changes))
         except SettingsError as exc:
-            self.report("warning", f"preferences not saved: {exc}")
+            log.warning("preferences not saved at close: %s", exc)
 
     def _remember_package(self, path: str) -> None:
         recent = [path] + [p for p in self.package.recent() if p != path]
@@ -1114,4 +1145,5 @@ class MainWindow(QMainWindow):
         self.playback.stop()
         self._save_window()
         self.jobs.wait_all()
+        self._flush_prefs()
         event.accept()

@@ -32,15 +32,24 @@ def on_modal(action: Callable[[Any], bool]) -> Callable[[], None]:
 
 
 def fill_and_save(fields: dict[str, str]) -> Callable[[Any], bool]:
+    """Fill the device dialog and press Save; the file is written by a job, so wait for
+    the dialog to close (saved) or to show the error (then Cancel)."""
     def act(dlg: Any) -> bool:
         if not isinstance(dlg, DeviceDialog):
             return False
         for name, value in fields.items():
             getattr(dlg, name).setText(value)
-        dlg._save()
-        if dlg.result() != QDialog.DialogCode.Accepted:
-            fill_and_save.last_error = dlg.error.text()  # type: ignore[attr-defined]
-            dlg.reject()
+        dlg.save_button.click()
+
+        def settle() -> None:
+            if dlg.busy:
+                QTimer.singleShot(20, settle)
+                return
+            if dlg.result() != QDialog.DialogCode.Accepted:
+                fill_and_save.last_error = dlg.error.text()  # type: ignore[attr-defined]
+                dlg.reject()
+
+        settle()
         return True
     return act
 
@@ -84,9 +93,10 @@ def test_add_validate_edit_remove(make_window: Any, qtbot: Any) -> None:
     stop = on_modal(yes)
     panel.remove_device()
     stop()
+    qtbot.waitUntil(lambda: "device pi4 removed" in w.log_pane.text.toPlainText(),
+                    timeout=10_000)
     assert load_settings().devices == []
     assert [e.name for e in panel.entries] == ["This computer"]
-    assert "device pi4 removed" in w.log_pane.text.toPlainText()
 
 
 def test_dropping_a_package_folder_on_the_window_opens_it(make_window: Any, qtbot: Any,
@@ -103,4 +113,50 @@ def test_dropping_a_package_folder_on_the_window_opens_it(make_window: Any, qtbo
     qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
     assert w.package.verification.ok
     assert w.package.recent()[0] == str(demo_package)
-    assert load_settings().preferences["recent_packages"][0] == str(demo_package)
+    qtbot.waitUntil(lambda: (load_settings().preferences.get("recent_packages") or [""])[0]
+                    == str(demo_package), timeout=10_000)
+
+
+def test_settings_are_written_off_the_gui_thread_and_pending_ones_at_close(
+        make_window: Any, qtbot: Any, monkeypatch: Any) -> None:
+    """Preferences, added and removed devices reach the settings file, and never from
+    the GUI thread (a slow or locked home folder must not freeze the window); what is
+    still unwritten when the window closes is written then."""
+    import threading
+
+    from console.core import settings as settings_mod
+
+    writers: list[str] = []
+    real_save = settings_mod.save_settings
+
+    def save(s: Any, path: Any = None) -> Any:  # a spy on the file write, calls the real one
+        writers.append(threading.current_thread().name)
+        return real_save(s, path)
+
+    monkeypatch.setattr(settings_mod, "save_settings", save)
+    w = make_window(input="synthetic")
+    qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
+    w.set_theme_choice("dark")
+    stop = on_modal(fill_and_save({"name": "pi", "address": "ssh://pi@10.0.0.7"}))
+    w.devices.add_device()
+    stop()
+    assert w.devices.current().name == "pi"
+    qtbot.waitUntil(lambda: load_settings().preferences.get("theme") == "dark",
+                    timeout=10_000)
+    assert [d["name"] for d in load_settings().devices] == ["pi"]
+    assert writers and "MainThread" not in writers, writers
+
+    # many changes in a row: written one at a time, the newest value wins
+    for choice in ("light", "dark", "light"):
+        w.set_theme_choice(choice)
+    qtbot.waitUntil(lambda: not w._prefs_writing, timeout=10_000)
+    assert load_settings().preferences["theme"] == "light"
+    assert "MainThread" not in writers, writers
+
+    # closing right after two changes: the first is being written by a job, the second
+    # waits for it — closing waits for the job and writes the second itself
+    w.set_theme_choice("dark")
+    w.set_theme_choice("light")
+    assert w._prefs_pending == {"theme": "light"}
+    w.close()
+    assert load_settings().preferences["theme"] == "light"

@@ -261,7 +261,8 @@ def test_theme_choice_changes_palette_and_graphs(make_window: Any, qtbot: Any,
     window_color = QApplication.instance().palette().window().color()
     assert (window_color.lightness() < 100) == (theme == "dark")
     assert w.plots.colors is PALETTES[theme]
-    assert load_settings().preferences["theme"] == theme
+    qtbot.waitUntil(lambda: load_settings().preferences.get("theme") == theme,
+                    timeout=10_000)  # written by a job
 
 
 def test_status_bar_shows_device_package_session_frames_dropped_and_elapsed(
