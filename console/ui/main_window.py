@@ -105,6 +105,13 @@ def demo_video() -> Path:
     return resources_dir().joinpath(*DEMO_VIDEO)
 
 
+def cold_start_line(msg: P.ColdStart) -> str:
+    """The log line for a cold start: every figure with its unit and what it measured."""
+    return (f"cold start {msg.total_ms:.0f} ms on {msg.provider}: package check "
+            f"{msg.package_ms:.0f} ms + onnxruntime session {msg.session_ms:.0f} ms + first "
+            f"inference {msg.first_infer_ms:.1f} ms")
+
+
 class MainWindow(QMainWindow):
     devices: DevicesPanel
     package: PackagePanel
@@ -813,9 +820,7 @@ class MainWindow(QMainWindow):
         inp = msg.input or {}
         self._cold_ms = msg.total_ms
         self.live_view.set_input_size(inp.get("width"), inp.get("height"))
-        self.log_pane.add("info", f"cold start {msg.total_ms:.0f} ms on {msg.provider} "
-                                  f"(package {msg.package_ms:.0f}, session {msg.session_ms:.0f},"
-                                  f" first inference {msg.first_infer_ms:.1f})")
+        self.log_pane.add("info", cold_start_line(msg))
 
     def _on_event(self, level: str, code: str, text: str) -> None:
         self.log_pane.add(level, text, code)

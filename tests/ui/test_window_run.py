@@ -113,6 +113,13 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
     assert len(drawn) >= max(5, 0.9 * len(shown)), f"{len(drawn)} of {len(shown)} drawn"
     for i, cls in drawn:
         assert top1[i] == cls, f"frame {i}: view drew class {cls}, log has {top1[i]}"
+    # the cold start in the log pane: every figure with its unit, adding up
+    with SessionStore(db_path) as st:
+        cold = st.get_session(s["id"])["cold_start"]
+    line = (f"cold start {cold['total_ms']:.0f} ms on CPUExecutionProvider: package check "
+            f"{cold['package_ms']:.0f} ms + onnxruntime session {cold['session_ms']:.0f} ms + "
+            f"first inference {cold['first_infer_ms']:.1f} ms")
+    assert line in w.log_pane.text.toPlainText()
     # the summary panel shows this session's figures
     text = w.summary.toPlainText()
     assert f"session {w.session_id}" in text and "stopped" in text
