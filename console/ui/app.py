@@ -65,10 +65,23 @@ def setup_logging() -> Path | None:
     return path
 
 
+EXAMPLE = """example:
+  devicelab gui                                   # the demo package and recording, ready: F5
+  devicelab gui --package resources/packages/digits-cnn-int8 \\
+      --input resources/recordings/digits-demo.avi --start
+  devicelab gui --device lab-pi --package model.zip --input camera:0
+  devicelab gui --db lab.db --theme dark          # another session log, dark theme
+
+'devicelab --package …' (without 'gui') takes the same options. Closing the window
+during a run stops it cleanly and keeps the session."""
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="devicelab", description="Open the Device Lab Console "
-                                 "window (give a COMMAND for the command line instead, see "
-                                 "devicelab --help).")
+    ap = argparse.ArgumentParser(prog="devicelab gui",
+                                 description="Open the Device Lab Console window.\n(For the "
+                                 "command line give a COMMAND instead: devicelab --help.)",
+                                 epilog=EXAMPLE,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", metavar="PATH", help="session database (default: $DEVICELAB_DB "
                                                  "or the user data folder)")
     ap.add_argument("--package", help="package directory or .zip to preselect")
