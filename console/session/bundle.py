@@ -73,11 +73,13 @@ __all__ = [
     "read_bundle_info",
 ]
 
-BUNDLE_FORMAT = "devicelab-bundle/1"
+BUNDLE_FORMAT = "devicelab-bundle/2"
+#: Formats this console imports: /1 had no per-frame ``read_ms`` (imported as NULL).
+READABLE_FORMATS = ("devicelab-bundle/1", BUNDLE_FORMAT)
 #: Refuse bundles that would unpack to more than this (zip bombs).
 MAX_BUNDLE_BYTES = 16 * 1024**3
 _ROWS = ("frames", "telemetry", "events", "bookmarks")
-_FRAME_COLS = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score", "out")
+_FRAME_COLS = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score", "out", "read_ms")
 _TELEMETRY_COLS = ("ts", "cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
                    "temp_max_c", "power_w", "sampler_cpu", "sample")
 _EVENT_COLS = ("ts", "level", "code", "text")
@@ -273,9 +275,9 @@ def _meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or not isinstance(meta.get("format"), str) \
             or not meta["format"].startswith("devicelab-bundle/"):
         raise BundleError(f"{path} is not a devicelab session bundle")
-    if meta["format"] != BUNDLE_FORMAT:
+    if meta["format"] not in READABLE_FORMATS:
         raise BundleError(f"bundle {path} is {meta['format']}, this console reads "
-                          f"{BUNDLE_FORMAT}; upgrade the console")
+                          f"{', '.join(READABLE_FORMATS)}; upgrade the console")
     if not isinstance(meta.get("files"), dict):
         raise BundleError(f"bundle {path} is damaged: bundle.json lists no files")
     total = sum(i.file_size for i in zf.infolist())
@@ -335,7 +337,10 @@ def _extract_member(zf: zipfile.ZipFile, name: str, meta: dict[str, Any], path: 
                           "the bundle again")
 
 
-def _jsonl(data: bytes, name: str, path: Path, width: int) -> list[tuple[Any, ...]]:
+def _jsonl(data: bytes, name: str, path: Path, width: int, optional: int = 0
+           ) -> list[tuple[Any, ...]]:
+    """Rows of ``width`` values; the last ``optional`` ones may be missing (older
+    formats) and read as None."""
     out = []
     for ln, line in enumerate(data.splitlines(), 1):
         if not line.strip():
@@ -344,9 +349,9 @@ def _jsonl(data: bytes, name: str, path: Path, width: int) -> list[tuple[Any, ..
             v = json.loads(line)
         except ValueError:
             raise BundleError(f"bundle {path} is damaged: {name} line {ln} is not JSON") from None
-        if not isinstance(v, list) or len(v) != width:
+        if not isinstance(v, list) or not width - optional <= len(v) <= width:
             raise BundleError(f"bundle {path} is damaged: {name} line {ln} has the wrong shape")
-        out.append(tuple(v))
+        out.append(tuple(v) + (None,) * (width - len(v)))
     return out
 
 
@@ -427,7 +432,7 @@ def import_bundle(store: SessionStore, path: str | Path, *, progress: Progress |
             for k, t in enumerate(_ROWS):
                 job.step(0.2 + 0.2 * k / len(_ROWS), f"reading {t}")
                 tables[t] = _jsonl(_read_member(zf, f"{t}.jsonl", meta, p), f"{t}.jsonl", p,
-                                   len(_COLS[t]))
+                                   len(_COLS[t]), 1 if t == "frames" else 0)
             job.step(0.5, "writing the session")
             sid = _insert(store, row, tables, p)
             _merge_dir(staging, final)
@@ -484,7 +489,8 @@ def _insert(store: SessionStore, row: dict[str, Any], tables: dict[str, list[tup
                         f"({', '.join('?' for _ in names)})", [values[n] for n in names])
         sid = int(cur.lastrowid or 0)
         conn.executemany(f"INSERT INTO frames (session_id, {', '.join(_FRAME_COLS)}) "
-                      "VALUES (?,?,?,?,?,?,?,?,?,?)", [(sid, *r) for r in tables["frames"]])
+                      f"VALUES ({','.join('?' * (len(_FRAME_COLS) + 1))})",
+                      [(sid, *r) for r in tables["frames"]])
         conn.executemany(f"INSERT INTO telemetry (session_id, {', '.join(_TELEMETRY_COLS)}) VALUES "
                       "(?,?,?,?,?,?,?,?,?,?,?)", [(sid, *r) for r in tables["telemetry"]])
         conn.executemany(f"INSERT INTO events (session_id, {', '.join(_EVENT_COLS)}) VALUES "

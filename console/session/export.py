@@ -154,7 +154,7 @@ def _session(store: SessionStore, ref: int | str) -> dict[str, Any]:
 
 # -- csv ------------------------------------------------------------------------
 FRAME_COLUMNS = ("frame", "ts", "t_s", "pre_ms", "infer_ms", "post_ms", "e2e_ms", "top1",
-                 "top1_score", "output_json")
+                 "top1_score", "output_json", "read_ms")
 
 
 def _flatten(sample: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -189,7 +189,8 @@ def _export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: Job) ->
                 t0 = f["ts"]
             w.writerow([f["i"], repr(f["ts"]), f"{f['ts'] - t0:.6f}", f["pre"], f["infer"],
                         f["post"], f["e2e"], f["top1"], f["top1_score"],
-                        json.dumps(f["out"], separators=(",", ":")) if f["out"] else ""])
+                        json.dumps(f["out"], separators=(",", ":")) if f["out"] else "",
+                        "" if f.get("read_ms") is None else f["read_ms"]])
             n += 1
             if n % 2000 == 0:
                 job.step(0.8 * n / total, f"frames {n}/{total}")
@@ -233,7 +234,7 @@ def _export_json(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -
         for f in store.iter_frames(sid):
             row = {"i": f["i"], "ts": f["ts"], "pre": f["pre"], "infer": f["infer"],
                    "post": f["post"], "e2e": f["e2e"], "top1": f["top1"],
-                   "top1_score": f["top1_score"], "out": f["out"]}
+                   "top1_score": f["top1_score"], "out": f["out"], "read_ms": f.get("read_ms")}
             fh.write(("," if n else "") + "\n" + dumps(row))
             n += 1
             if n % 2000 == 0:
@@ -256,6 +257,9 @@ _FRAME_SCHEMA = {
         "top1": {"type": ["integer", "null"]}, "top1_score": {"type": ["number", "null"]},
         "out": {"type": ["object", "null"],
                 "description": "top: [[class, score]…] or boxes: [[x1,y1,x2,y2,class,score]…]"},
+        "read_ms": {"type": ["number", "null"],
+                    "description": "time the source took to deliver the frame (decode, "
+                                   "capture); null from agents before it was measured"},
     },
 }
 _TELEMETRY_SCHEMA = {
@@ -316,7 +320,8 @@ def _export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -
             yield f["ts"], "frames", enc({
                 "i": f["i"], "t": f["ts"] - t0, "pre_ms": f["pre"], "infer_ms": f["infer"],
                 "post_ms": f["post"], "e2e_ms": f["e2e"], "top1": f["top1"],
-                "top1_score": f["top1_score"], "out": f["out"]}).encode()
+                "top1_score": f["top1_score"], "out": f["out"],
+                "read_ms": f.get("read_ms")}).encode()
 
     def telemetry() -> Iterator[tuple[float, str, bytes]]:
         for x in samples:

@@ -42,7 +42,13 @@ from console.core import protocol as P
 from console.core.inputs import InputError, InputSource, parse_input
 from console.core.package import Package, Verification, manifest_summary, verify_package
 from console.core.stats import load_truth, summarize
-from console.core.store import SessionStore, StoreError, frame_row, telemetry_row
+from console.core.store import (
+    DatabaseLocked,
+    SessionStore,
+    StoreError,
+    frame_row,
+    telemetry_row,
+)
 from console.devices.base import (
     AgentOptions,
     AgentProcess,
@@ -76,6 +82,9 @@ class RunError(Exception):
         super().__init__(message)
         self.cause = cause
 
+
+#: how long the final status write waits for a log another console holds locked
+STATUS_LOCKED_GIVE_UP_S = 60.0
 
 TAG_RE = re.compile(r"(?<![\w#])#(\w(?:[\w.-]*\w)?)")
 
@@ -278,7 +287,7 @@ class Run:
                 self._ensure_dead(self.proc)
         # Flush every row first: the summary is computed from the log itself.
         write_err = rec.finish(ended_at=time.time(), cold_start=self._cold)
-        if write_err is not None:
+        if write_err is not None and str(write_err) not in (error or ""):
             error = (error + "; " if error else "") + f"recording stopped: {write_err}"
             if status == "completed":
                 status = "failed"
@@ -290,14 +299,26 @@ class Run:
         verdicts = evaluate_budgets(summary, {**pkg.manifest.budgets, **self.request.budgets})
         if verdicts:
             summary["budgets"] = verdicts
-        try:
-            # status, error and summary in one statement: a session is never "completed"
-            # without its summary (dying before this leaves it "running" -> "interrupted").
-            with SessionStore(self.db_path) as st:
-                st.update_session(sid, status=status, error=error, summary=summary)
-        except StoreError as exc:
-            if write_err is None:  # otherwise already said
-                error = (error + "; " if error else "") + f"session status not saved: {exc}"
+        # status, error and summary in one statement: a session is never "completed"
+        # without its summary (dying before this leaves it "running" -> "interrupted").
+        # Another console holding the log (a large import or delete) only delays it.
+        deadline = time.monotonic() + STATUS_LOCKED_GIVE_UP_S
+        while True:
+            try:
+                with SessionStore(self.db_path) as st:
+                    st.update_session(sid, status=status, error=error, summary=summary)
+                break
+            except DatabaseLocked as exc:
+                if time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    continue
+                if write_err is None:
+                    error = (error + "; " if error else "") + f"session status not saved: {exc}"
+                break
+            except StoreError as exc:
+                if write_err is None:  # otherwise already said
+                    error = (error + "; " if error else "") + f"session status not saved: {exc}"
+                break
         ls.state("finished", status)
         return RunResult(sid, status, error, summary, verdicts)
 
@@ -469,7 +490,8 @@ class Run:
 
     def _on_frame(self, msg: P.Frame, rec: Recorder) -> None:
         self.frames_received += 1
-        rec.frame(frame_row(msg.i, msg.ts, msg.pre, msg.infer, msg.post, msg.e2e, msg.out))
+        rec.frame(frame_row(msg.i, msg.ts, msg.pre, msg.infer, msg.post, msg.e2e, msg.out,
+                            read_ms=msg.read_ms))
 
     def _ensure_dead(self, proc: AgentProcess) -> None:
         """The agent never outlives the run: stop, then TERM, then KILL."""

@@ -30,7 +30,7 @@ TABLES = ("frames", "telemetry", "events", "bookmarks")
 
 
 def rows(st: SessionStore, sid: int, table: str) -> list[tuple[Any, ...]]:
-    cols = {"frames": "i, ts, pre, infer, post, e2e, top1, top1_score, out",
+    cols = {"frames": "i, ts, pre, infer, post, e2e, top1, top1_score, out, read_ms",
             "telemetry": "ts, cpu_sys, cpu_agent, rss_mb, mem_used_mb, mem_total_mb, "
                          "temp_max_c, power_w, sampler_cpu, sample",
             "events": "ts, level, code, text",
@@ -176,6 +176,39 @@ def _rewrite(src: Path, dst: Path, change: Any, fix_hashes: bool) -> Path:
             zout.writestr(name, data)
         zout.writestr("bundle.json", json.dumps(meta))
     return dst
+
+
+def test_a_format_1_bundle_imports_with_read_times_unknown(customer: dict[str, Any],
+                                                            tmp_path: Path) -> None:
+    """Bundles written before frames carried ``read_ms`` (format /1, nine values per
+    frame row) still import; the read time is unknown (NULL), everything else exact."""
+    with SessionStore(customer["db"]) as src:
+        have = src.conn.execute("SELECT COUNT(*) FROM frames WHERE session_id=? AND read_ms "
+                                "IS NOT NULL", [customer["id"]]).fetchone()[0]
+    assert have > 0  # the real agent measured it, and format /2 carries it
+
+    def old(name: str, data: bytes) -> bytes:
+        if name != "frames.jsonl":
+            return data
+        return b"\n".join(json.dumps(json.loads(ln)[:9]).encode()
+                          for ln in data.splitlines() if ln.strip()) + b"\n"
+
+    v1 = tmp_path / "v1.dlbundle"
+    with zipfile.ZipFile(customer["bare"]) as zin, zipfile.ZipFile(v1, "w") as zout:
+        meta = json.loads(zin.read("bundle.json"))
+        for name in zin.namelist():
+            if name != "bundle.json":
+                data = old(name, zin.read(name))
+                meta["files"][name] = hashlib.sha256(data).hexdigest()
+                zout.writestr(name, data)
+        zout.writestr("bundle.json", json.dumps({**meta, "format": "devicelab-bundle/1"}))
+    with SessionStore(tmp_path / "mine.db") as st:
+        res = import_bundle(st, v1)
+        got = rows(st, res.session_id, "frames")
+        with SessionStore(customer["db"]) as src:
+            want = rows(src, customer["id"], "frames")
+        assert [r[:9] for r in got] == [r[:9] for r in want]
+        assert all(r[9] is None for r in got)
 
 
 def test_damaged_bundles_are_refused(customer: dict[str, Any], tmp_path: Path) -> None:
