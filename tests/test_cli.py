@@ -32,7 +32,7 @@ def test_version_comes_from_pyproject() -> None:
 
 
 @pytest.mark.parametrize("cmd", [
-    [], ["package"], ["sessions"], ["devices"], ["keys"],
+    [], ["package"], ["sessions"], ["devices"], ["keys"], ["gui"],
     ["run"], ["package", "verify"], ["package", "build"], ["package", "keygen"],
     ["package", "sign"], ["sessions", "list"], ["sessions", "show"], ["sessions", "replay"],
     ["sessions", "compare"], ["sessions", "export"], ["sessions", "import"],

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                "every command has --help with an example.")
     ap.add_argument("--version", action="version", version=f"devicelab {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    # The launcher opens the window before this parser runs; listed so --help shows it.
+    sub.add_parser("gui", help="open the window with a package, input or device preselected "
+                               "(devicelab gui --help)")
     run_cmd.register(sub)
     package_cmd.register(sub)
     sessions_cmd.register(sub)

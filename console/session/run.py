@@ -446,8 +446,8 @@ class Run:
                     self._cold.pop("t", None)
                     rec.update(cold_start=self._cold, provider=msg.provider)
                     rec.event("info", "cold_start", f"cold start {msg.total_ms:.1f} ms "
-                              f"(package {msg.package_ms:.1f}, session {msg.session_ms:.1f}, "
-                              f"first inference {msg.first_infer_ms:.1f}) on {msg.provider}")
+                              f"(package {msg.package_ms:.1f} ms, session {msg.session_ms:.1f} ms, "
+                              f"first inference {msg.first_infer_ms:.1f} ms) on {msg.provider}")
                     ls.state("running", "running")
                     ls.cold(msg)
                 elif isinstance(msg, P.Event):

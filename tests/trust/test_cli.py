@@ -44,8 +44,8 @@ def test_keygen_sign_trust_verify_then_tamper(package: Path, tmp_path: Path) -> 
 
     # signed, but this console does not trust the key yet: refused, one line
     line = _one_line_error(dl("package", "verify", str(package)))
-    assert line.startswith(f"devicelab: error: package refused: manifest.sig: signed by an untrusted "
-                           f"key {fp}")
+    assert line.startswith("devicelab: error: package refused: manifest.sig: signed by an "
+                           f"untrusted key {fp}")
 
     res = dl("keys", "add", f"{key}.pub")
     assert res.returncode == 0 and f"trusted lab-release  {fp}" in res.stdout
