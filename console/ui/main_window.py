@@ -654,13 +654,9 @@ class MainWindow(QMainWindow):
         note = self.run_panel.note_edit.text().strip()
         request = RunRequest(package=pkg_path, input=spec, options=opts, note=note,
                              truth=self.input.truth())
-        policy = None
-        try:
-            from console.session.trust import package_policy
+        from console.session.trust import package_policy
 
-            policy = package_policy()
-        except ImportError:  # pragma: no cover - trust is part of the product
-            pass
+        policy = package_policy()
         self._save_prefs(last_device=entry.spec, last_package=pkg_path,
                          last_input=spec if self.input.kind() != "stream" else "",
                          last_truth=self.input.truth() or "", last_limits=limits)
@@ -681,13 +677,9 @@ class MainWindow(QMainWindow):
                                  "reproduce it when the run has ended")
             return
         entry = self._device_entry(plan.device)
-        policy = None
-        try:
-            from console.session.trust import package_policy
+        from console.session.trust import package_policy
 
-            policy = package_policy()
-        except ImportError:  # pragma: no cover - trust is part of the product
-            pass
+        policy = package_policy()
         self.live_view.set_labels(start.labels)
         self._replay_of = plan.original_id
         self._launch(entry, plan.request, policy, start.title or Path(plan.package_path).name,
