@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,3 +240,29 @@ def start_sshd(root: Path, attempts: int = 3) -> SshServer:
         proc.wait(10)
         last = log.read_text(errors="replace")[-500:]
     raise SshdError(f"sshd did not start: {last.strip()}")
+
+
+def serve_for_tests(root: Path, what: str) -> Iterator[SshServer]:
+    """The body of an ``sshd`` fixture: a running server for the tests that ``yield
+    from`` it, stopped afterwards. Without sshd the tests skip with the reason —
+    except under CI=true, where ``what`` (e.g. "the SSH tests") must run."""
+    import pytest
+
+    from helpers.procs import allow_pid
+
+    def unavailable(reason: str) -> None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true: {what} must run, but {reason}")
+        pytest.skip(f"{what} need a real sshd: {reason}")
+
+    reason = sshd_missing_reason()
+    if reason:
+        unavailable(reason)
+    try:
+        srv = start_sshd(root)
+    except SshdError as exc:
+        unavailable(str(exc))
+        raise
+    allow_pid(srv.proc.pid)
+    yield srv
+    srv.stop()

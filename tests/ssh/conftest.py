@@ -24,29 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.procs import allow_pid
-from helpers.sshd import SshdError, SshServer, sshd_missing_reason, start_sshd
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI=true: the SSH tests must run, but {reason}")
-    pytest.skip(f"SSH tests need a real sshd: {reason}")
+from helpers.sshd import SshServer, serve_for_tests
 
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
-    reason = sshd_missing_reason()
-    if reason:
-        _unavailable(reason)
-    try:
-        srv = start_sshd(tmp_path_factory.mktemp("sshd"))
-    except SshdError as exc:
-        _unavailable(str(exc))
-        raise
-    allow_pid(srv.proc.pid)
-    yield srv
-    srv.stop()
+    yield from serve_for_tests(tmp_path_factory.mktemp("sshd"), "the SSH tests")
 
 
 def agent_pids(pattern: str) -> list[int]:

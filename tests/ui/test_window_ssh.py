@@ -8,7 +8,6 @@ with exactly that key and remembers it in the console's own known_hosts.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,25 +25,9 @@ pytestmark = pytest.mark.ssh
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from helpers.procs import allow_pid
-    from helpers.sshd import SshdError, sshd_missing_reason, start_sshd
+    from helpers.sshd import serve_for_tests
 
-    def unavailable(reason: str) -> None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI=true: the SSH window tests must run, but {reason}")
-        pytest.skip(f"needs a real sshd: {reason}")
-
-    reason = sshd_missing_reason()
-    if reason:
-        unavailable(reason)
-    try:
-        srv = start_sshd(tmp_path_factory.mktemp("sshd-ui"))
-    except SshdError as exc:
-        unavailable(str(exc))
-        raise
-    allow_pid(srv.proc.pid)
-    yield srv
-    srv.stop()
+    yield from serve_for_tests(tmp_path_factory.mktemp("sshd-ui"), "the SSH window tests")
 
 
 @pytest.fixture
