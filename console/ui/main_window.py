@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
         self._run_title = ""
         #: the session the running replay reproduces
         self._replay_of: int | None = None
+        #: keys or policy changed during a run: re-verify the package when it ends
+        self._reverify_after_run = False
         #: what the last run was started with (entry, request, policy, title, line,
         #: replay_of), to start it again once an unknown host key is trusted
         self._last_launch: tuple[Any, ...] | None = None
@@ -225,6 +227,10 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.help_action = self._action("Keyboard shortcuts", self._show_shortcuts, "F1")
         self.reset_layout_action = self._action("Reset layout", self._reset_layout)
+        self.trust_action = self._action(
+            "Package signing…", self._show_trust_dialog, "Ctrl+Shift+K",
+            "Trusted signing keys and what happens to unsigned packages")
+        self.trust_action.setObjectName("trustAction")
         self.bookmark_action = self._action(
             "Bookmark this moment…", self.bookmark_now, "Ctrl+B",
             "Store a note at the current frame of the run (or of the playback)")
@@ -372,6 +378,8 @@ class MainWindow(QMainWindow):
             act.triggered.connect(lambda _c=False, ch=choice: self.set_theme_choice(ch))
             group.addAction(act)
             tm.addAction(act)
+        m = mb.addMenu("Se&ttings")
+        m.addAction(self.trust_action)
         m = mb.addMenu("&Help")
         m.addAction(self.help_action)
         m.addAction(self._action("Where are my files?", self._show_paths))
@@ -870,6 +878,9 @@ class MainWindow(QMainWindow):
             return
         self.sessions_view.refresh()
         self.matrix_view.mark_stale()
+        if self._reverify_after_run:
+            self._reverify_after_run = False
+            self._reverify_package()
         original, self._replay_of = self._replay_of, None
         res = self.last_result
         if original is not None and res is not None and res.session_id is not None:
@@ -1094,12 +1105,30 @@ class MainWindow(QMainWindow):
                 ("Ctrl+B", "Bookmark the current frame of the run (or of the playback)"),
                 ("Ctrl+1 … Ctrl+5", "Live graphs, Sessions, Playback, Compare, Matrix"),
                 ("Del", "Delete the selected sessions (asks first; in the sessions table)"),
+                ("Ctrl+Shift+K", "Package signing: trusted keys, unsigned-package policy"),
                 ("F1", "This list"),
                 ("Ctrl+Q", "Quit (stops a run cleanly first)")]
         QMessageBox.information(self, "Keyboard shortcuts",
                                 "<table>" + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td>"
                                                     f"<td>{v}</td></tr>" for k, v in rows)
                                 + "</table>")
+
+    def _show_trust_dialog(self) -> None:
+        from console.ui.trust_dialog import TrustDialog
+
+        dlg = TrustDialog(self.jobs, self)
+        dlg.changed.connect(self._reverify_package)
+        dlg.exec()
+        dlg.deleteLater()
+
+    def _reverify_package(self) -> None:
+        """Keys or the policy changed: the current package's verdict may have too."""
+        if self.running:
+            self._reverify_after_run = True  # the run checked its own package
+            return
+        path = self.package.path_edit.text().strip()
+        if path:
+            self.package.set_path(path)
 
     def _show_paths(self) -> None:
         QMessageBox.information(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import shiboken6
 from helpers.window import click_button
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -250,3 +250,43 @@ def test_an_unusable_stored_policy_is_shown_and_fixed_here(qtbot: Any, tmp_path:
     assert not dlg.error_label.isVisible()
     assert package_policy()(verify_package(demo_package)) is None
     dlg.close()  # waits for its own jobs
+
+
+def test_window_menu_opens_it_and_the_package_is_checked_again(make_window: Any, qtbot: Any,
+                                                                tmp_path: Path) -> None:
+    """Settings → Package signing (Ctrl+Shift+K) in the real window: switching to
+    "refuse" re-verifies the preselected unsigned demo package, and Start is refused."""
+    from helpers.recording import PKG
+    from helpers.window import activate
+
+    w = make_window(db_path=tmp_path / "s.db", package=str(PKG), input="synthetic:32x32")
+    qtbot.waitUntil(lambda: not w.package.pending, timeout=WAIT_MS)
+    assert w.package.verification is not None and w.package.verification.ok
+
+    step = {"clicked": False}
+
+    def refuse_then_close(dlg: TrustDialog) -> bool:
+        if dlg.pending or dlg.view is None:
+            return False  # still reading the settings
+        if not step["clicked"]:
+            dlg.policy_buttons["refuse"].click()
+            step["clicked"] = True
+            return False
+        if dlg.pending:
+            return False  # the policy is being saved
+        dlg.accept()
+        return True
+
+    stop = answer_modal(TrustDialog, refuse_then_close)
+    activate(qtbot, w)
+    try:
+        qtbot.keyClick(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier
+                       | Qt.KeyboardModifier.ShiftModifier)
+    finally:
+        assert stop(), "the Package signing dialog did not open from Ctrl+Shift+K"
+    assert dl("keys", "policy").stdout.strip().endswith("refuse")
+    qtbot.waitUntil(lambda: not w.package.pending and w.package.verification is not None
+                    and "unsigned" in w.package.status.text(), timeout=WAIT_MS)
+    w.start_run()
+    assert not w.running
+    assert "unsigned" in w.run_panel.state_label.text()
