@@ -219,14 +219,36 @@ class SessionStore:
             self.conn = conn
             self.db = sqlite_utils.Database(conn)
             conn.execute("PRAGMA foreign_keys=ON")
-            if not readonly:
-                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-                if mode != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
         except sqlite3.Error as exc:
             raise _classify(exc, self.path) from None
+        # Switching a fresh file to WAL and creating the schema can meet another console
+        # doing the same at that moment; some of those lock waits return "locked" at once
+        # instead of waiting out the busy timeout. Try again until the timeout has passed.
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            try:
+                if not readonly:
+                    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                    if mode != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+                break
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
+                    attempt += 1
+                    time.sleep(min(0.5, 0.02 * attempt))
+                    continue
+                conn.close()
+                raise _classify(exc, self.path) from None
+            except sqlite3.Error as exc:
+                conn.close()
+                raise _classify(exc, self.path) from None
+            except BaseException:
+                conn.close()
+                raise
 
     # -- schema ---------------------------------------------------------------
     def _migrate(self) -> None:
