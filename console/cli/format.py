@@ -41,6 +41,10 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
             lines.append(f"  {stage:<10} " + f"{NA:>9}")
             continue
         lines.append(f"  {stage:<10} " + "".join(f"{st[c]:>9.3f}" for c in cols))
+    rd = summary.get("read_ms")
+    if rd:  # not part of e2e: the time the source took to hand over each frame
+        lines.append("  read*      " + "".join(f"{rd[c]:>9.3f}" for c in cols)
+                     + "   (*decode/capture, outside e2e)")
     cold = summary.get("cold_start_ms")
     if cold and cold.get("total") is not None:
         lines.append(f"cold start   {cold['total']:.1f} ms "

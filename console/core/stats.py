@@ -61,7 +61,8 @@ def summarize(
     frame_index: Sequence[int] | None = None,
     agent_sent: int | None = None,
 ) -> dict[str, Any]:
-    """The run summary. ``frames`` holds arrays ``ts``, ``pre``, ``infer``, ``post``, ``e2e``.
+    """The run summary. ``frames`` holds arrays ``ts``, ``pre``, ``infer``, ``post``, ``e2e``
+    and optionally ``read_ms`` (NaN where not measured).
 
     Figures the device did not provide (temperature, power) are ``None``:
     "unavailable", never zero.
@@ -75,6 +76,10 @@ def summarize(
         "fps": (n - 1) / span if n >= 2 and span > 0 else None,
         "latency_ms": {s: latency_stats(frames.get(s, [])) for s in STAGES},
     }
+    # Reading the frame (decode, capture) is outside e2e; older agents did not send it.
+    if "read_ms" in frames:
+        read = np.asarray(frames["read_ms"], dtype=np.float64)
+        summary["read_ms"] = latency_stats(read[~np.isnan(read)])
     if cold:
         summary["cold_start_ms"] = {
             "package": _clean(cold.get("package_ms")), "session": _clean(cold.get("session_ms")),

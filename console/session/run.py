@@ -513,7 +513,7 @@ class _FrameColumns(Mapping[str, np.ndarray]):
     at the end of the run.
     """
 
-    _KEYS = ("ts", "pre", "infer", "post", "e2e", "i", "top1")
+    _KEYS = ("ts", "pre", "infer", "post", "e2e", "read_ms", "i", "top1")
 
     def __init__(self, store: SessionStore, session_id: int) -> None:
         self._store = store
@@ -523,6 +523,9 @@ class _FrameColumns(Mapping[str, np.ndarray]):
         if key not in self._KEYS:
             raise KeyError(key)
         return self._store.frame_column(self._sid, key)
+
+    def __contains__(self, key: object) -> bool:  # without reading the column
+        return key in self._KEYS
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._KEYS)

@@ -57,3 +57,19 @@ def test_rolling_window_forgets_old_values() -> None:
     assert len(r) == 4
     assert sorted(r.values().tolist()) == [1, 2, 3, 4]
     assert r.percentiles([50])[0] == pytest.approx(np.median([1, 2, 3, 4]))
+
+
+def test_read_time_is_summarised_apart_from_e2e_and_only_where_measured() -> None:
+    n = 100
+    ts = np.arange(n) * 0.01
+    read = np.full(n, np.nan)  # an older agent for the first half: not measured
+    read[50:] = np.linspace(1.0, 2.0, 50)
+    frames = {"ts": ts, "pre": np.ones(n), "infer": np.ones(n), "post": np.ones(n),
+              "e2e": np.full(n, 3.0), "read_ms": read}
+    s = summarize(frames, [])
+    assert s["read_ms"]["min"] == 1.0 and s["read_ms"]["max"] == 2.0
+    assert s["read_ms"]["p50"] == pytest.approx(1.5)
+    assert s["latency_ms"]["e2e"]["max"] == 3.0  # read time is not folded into e2e
+    none = summarize({**frames, "read_ms": np.full(n, np.nan)}, [])
+    assert none["read_ms"] is None  # nothing measured: no figure, not zero
+    assert "read_ms" not in summarize({k: v for k, v in frames.items() if k != "read_ms"}, [])

@@ -85,6 +85,11 @@ def test_full_demo_run_records_consistent_session(demo_package: Path, demo_video
         assert stored["accuracy"]["top1"] > 0.9  # a real trained model
         assert stored["missing_frames"] == 0
         assert stored["thermal"] is None or stored["thermal"]["max_c"] > 0
+        # the real agent measured each frame's decode; the summary has it beside e2e
+        reads = [f["read_ms"] for f in st.iter_frames(s["id"])]
+        assert all(r is not None and r >= 0 for r in reads)
+        assert stored["read_ms"]["max"] == pytest.approx(max(reads))
+        assert stored["read_ms"]["p50"] > 0
 
 
 def test_stop_mid_run_keeps_frames(demo_package: Path, db_path: Path) -> None:
