@@ -56,13 +56,18 @@ def summary_html(summary: Mapping[str, Any]) -> str:
             continue
         out.append(f"<tr><td>{stage}</td>"
                    + "".join(f"<td align='right'>{st[c]:.3f}</td>" for c in cols) + "</tr>")
+    rd = summary.get("read_ms")
+    if rd:  # decode/capture: outside e2e, so apart from the stages
+        out.append("<tr><td title='time the source took to hand over each frame (decode, "
+                   "capture); not part of e2e'>read*</td>"
+                   + "".join(f"<td align='right'>{rd[c]:.3f}</td>" for c in cols) + "</tr>")
     out.append("</table><table cellspacing='0' cellpadding='2'>")
     cold = summary.get("cold_start_ms")
     if cold and cold.get("total") is not None:
         out.append(_row("cold start", f"{cold['total']:.1f} ms (package "
-                                      f"{_f(cold.get('package'), '.1f')}, session "
-                                      f"{_f(cold.get('session'), '.1f')}, first inference "
-                                      f"{_f(cold.get('first_infer'), '.1f')})"))
+                                      f"{_f(cold.get('package'), '.1f', ' ms')}, session "
+                                      f"{_f(cold.get('session'), '.1f', ' ms')}, first inference "
+                                      f"{_f(cold.get('first_infer'), '.1f', ' ms')})"))
     else:
         out.append(_row("cold start", NA))
     cpu = summary.get("cpu") or {}

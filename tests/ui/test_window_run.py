@@ -159,6 +159,8 @@ def test_f5_runs_to_completion_and_summary_matches_the_log(make_window: Any, qtb
     text = w.summary.toPlainText()
     assert f"{lat['p50']:.3f}" in text and f"{lat['p99']:.3f}" in text
     assert "unavailable (the device reports no thermal zones)" in text
+    rd = s["summary"]["read_ms"]  # decode time of the recording, a row of its own
+    assert re.search(rf"read\*\s+{rd['p50']:.3f}\s", text), text
 
 
 def test_closing_during_a_run_stops_it_and_keeps_the_session(make_window: Any, qtbot: Any,
