@@ -64,7 +64,7 @@ from console.ui.live_data import LiveFeed
 from console.ui.live_view import LiveView
 from console.ui.log_pane import LogPane
 from console.ui.matrix_view import MatrixView
-from console.ui.package_panel import PackagePanel, _dropped_path
+from console.ui.package_panel import PackagePanel, _dropped_path, window_wording
 from console.ui.playback import PlaybackView
 from console.ui.run_panel import RunPanel
 from console.ui.run_worker import HostKeyQuestion, RunController, RunWorker
@@ -640,7 +640,7 @@ class MainWindow(QMainWindow):
             return
         ver = self.package.verification
         if ver is not None and not ver.ok and str(ver.source) == pkg_path:
-            self._refuse(f"package refused: {ver.first_line()}")
+            self._refuse(f"package refused: {window_wording(ver.first_line())}")
             return
         spec = self.input.spec()
         if not spec:

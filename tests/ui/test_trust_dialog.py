@@ -287,6 +287,10 @@ def test_window_menu_opens_it_and_the_package_is_checked_again(make_window: Any,
     assert dl("keys", "policy").stdout.strip().endswith("refuse")
     qtbot.waitUntil(lambda: not w.package.pending and w.package.verification is not None
                     and "unsigned" in w.package.status.text(), timeout=WAIT_MS)
+    # the way back is named as the window's own place, not a CLI command
+    assert "Settings → Package signing (warn)" in w.package.status.text()
+    assert "devicelab keys" not in w.package.status.text()
     w.start_run()
     assert not w.running
     assert "unsigned" in w.run_panel.state_label.text()
+    assert "Settings → Package signing (warn)" in w.run_panel.state_label.text()
