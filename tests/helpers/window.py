@@ -56,10 +56,11 @@ def choose_in_file_dialog(path: str | Path) -> Callable[[QWidget], None]:
     return respond
 
 
-def accept_reproduce(device: str | None = None, package_folder: str | Path | None = None
-                     ) -> Callable[[QWidget], None]:
+def accept_reproduce(device: str | None = None, package_folder: str | Path | None = None,
+                     recording: str | Path | None = None) -> Callable[[QWidget], None]:
     """Answer the Reproduce dialog, choosing ``device`` (None: the recorded one) and,
-    with ``package_folder``, a package copy through the dialog's Folder… button."""
+    with ``package_folder`` / ``recording``, copies through the dialog's Folder… and
+    Choose… buttons (real file dialogs)."""
     def respond(w: QWidget) -> None:
         from console.ui.sessions_view import ReproduceDialog
 
@@ -71,6 +72,11 @@ def accept_reproduce(device: str | None = None, package_folder: str | Path | Non
             w.package_folder_button.click()  # the file dialog's exec() returns when answered
             assert picked["dialog"] is not None, "no file dialog opened"
             assert w.package_edit.text() == str(package_folder)
+        if recording is not None:
+            picked = answer_next_dialog(choose_in_file_dialog(recording), kind=QFileDialog)
+            w.input_button.click()
+            assert picked["dialog"] is not None, "no file dialog opened"
+            assert w.input_edit.text() == str(recording)
         w.accept()
 
     return respond

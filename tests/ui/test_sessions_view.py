@@ -277,6 +277,46 @@ def test_reproduce_with_a_package_copy_after_the_recorded_one_is_gone(
                     w.log_pane.text.toPlainText(), timeout=10_000)
 
 
+def test_reproduce_with_a_recording_copy_checks_its_sha256(make_window: Any, qtbot: Any,
+                                                           tmp_path: Path) -> None:
+    """The customer's clip moved: a different clip offered as Recording copy is refused
+    (its sha256 is not the recorded one); the real copy, chosen through Choose…, replays."""
+    clip = tmp_path / "customer.avi"
+    shutil.copyfile(VIDEO, clip)
+    db = tmp_path / "sessions.db"
+    sid = record(db, PKG, str(clip), frames=30)
+    moved = tmp_path / "archive" / "customer.avi"
+    moved.parent.mkdir()
+    clip.rename(moved)
+    other = tmp_path / "other.avi"
+    other.write_bytes(VIDEO.read_bytes()[:-4096])  # a damaged copy: another sha256
+
+    w = make_window(db_path=db)
+    sv = open_sessions(qtbot, w)
+    click_session(qtbot, sv, sid)
+    asked = answer_next_dialog(accept_reproduce(recording=other))
+    sv.reproduce_action.trigger()
+    assert asked["dialog"] is not None
+    qtbot.waitUntil(lambda: "replay refused" in sv.status_label.text(), timeout=15_000)
+    line = sv.status_label.text()
+    assert f"input {other} (Recording copy) differs from the one session {sid} ran: " \
+           "sha256 " in line, line
+    assert "--" not in line and not w.running
+
+    asked = answer_next_dialog(accept_reproduce(recording=moved))
+    sv.reproduce_action.trigger()
+    assert asked["dialog"] is not None
+    qtbot.waitUntil(lambda: not w.running and w.last_result is not None
+                    and w.last_result.session_id != sid, timeout=60_000)
+    res = w.last_result
+    assert res.status == "completed", res.error
+    with SessionStore(db) as st:
+        a, b = st.get_session(sid), st.get_session(res.session_id)
+        assert b["replay_of"] == sid and b["input_sha256"] == a["input_sha256"]
+        assert b["input_info"]["path"] == str(moved)
+        assert st.frame_count(res.session_id) == 30
+
+
 def test_reproduce_records_a_new_session_linked_to_the_original(make_window: Any, qtbot: Any,
                                                                 log: dict[str, Any]) -> None:
     w = make_window(db_path=log["db"])
