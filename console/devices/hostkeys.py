@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fcntl
 import hashlib
 import os
 import struct
@@ -180,7 +179,12 @@ class HostKeyStore:
             f.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(f, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a", encoding="ascii") as fh:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+                try:
+                    import fcntl  # POSIX; elsewhere one append is one write all the same
+                except ImportError:
+                    pass
+                else:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
                 fh.write(line)
                 fh.flush()
         except OSError as exc:

@@ -4,12 +4,16 @@ Runs the very same agent bundle that SSH devices get, with this console's
 Python, so local runs exercise the standalone agent. Nothing is copied:
 the package directory and recording are used where they are (the agent
 still checks the package hashes itself before loading it).
+
+POSIX reads the agent's pipe with ``select`` and signals its process group;
+elsewhere (Windows) a reader thread feeds a queue and the agent is stopped
+with ``terminate``/``kill`` — the protocol's ``stop`` comes first either way.
 """
 
 from __future__ import annotations
 
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
@@ -30,6 +34,7 @@ from console.devices.base import (
     requirement_problems,
 )
 
+POSIX = os.name == "posix"
 LOCAL_ADDRESS = "local"
 LOCAL_NAME = "This computer"
 
@@ -57,19 +62,48 @@ class _StderrTail(threading.Thread):
         return b"".join(self.chunks)[-8192:].decode("utf-8", "replace")
 
 
+class _PipeReader(threading.Thread):
+    """Reads the agent's stdout into a queue, for platforms where ``select`` cannot
+    wait on a pipe (Windows). A chunk of b"" marks the end."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="agent-stdout", daemon=True)
+        self.fd = fd
+        self.chunks: queue.Queue[bytes] = queue.Queue()
+
+    def run(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except OSError:
+                data = b""
+            self.chunks.put(data)
+            if not data:
+                return
+
+
 class LocalAgentProcess(AgentProcess):
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None,
+                 reader: str | None = None) -> None:
+        """``reader``: "select" (POSIX default) or "thread" (elsewhere; tests force it
+        here to exercise the path Windows takes)."""
+        group: dict[str, Any] = (
+            # Own process group: a terminal Ctrl-C reaches the console only,
+            # which then stops the agent in order (stop, then signals).
+            {"start_new_session": True} if POSIX
+            else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
         try:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                bufsize=0, env=env,
-                # Own process group: a terminal Ctrl-C reaches the console only,
-                # which then stops the agent in order (stop, then signals).
-                start_new_session=True)
+                bufsize=0, env=env, **group)
         except OSError as exc:
             raise DeviceError(f"cannot start the agent with {argv[0]}: {exc.strerror}") from None
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._fd = self.proc.stdout.fileno()
+        self._reader: _PipeReader | None = None
+        if (reader or ("select" if POSIX else "thread")) == "thread":
+            self._reader = _PipeReader(self._fd)
+            self._reader.start()
         self._err = _StderrTail(self.proc.stderr)
         self._err.start()
         self._eof = False
@@ -81,13 +115,21 @@ class LocalAgentProcess(AgentProcess):
     def read(self, timeout: float) -> bytes | None:
         if self._eof:
             return b""
-        r, _, _ = select.select([self._fd], [], [], timeout)
-        if not r:
-            return None
-        try:
-            data = os.read(self._fd, 1 << 16)
-        except OSError:
-            data = b""
+        if self._reader is not None:
+            try:
+                data = self._reader.chunks.get(timeout=max(0.0, timeout))
+            except queue.Empty:
+                return None
+        else:
+            import select
+
+            r, _, _ = select.select([self._fd], [], [], timeout)
+            if not r:
+                return None
+            try:
+                data = os.read(self._fd, 1 << 16)
+            except OSError:
+                data = b""
         if not data:
             self._eof = True
         return data
@@ -120,10 +162,16 @@ class LocalAgentProcess(AgentProcess):
                     pass
 
     def terminate(self) -> None:
-        self._signal(signal.SIGTERM)
+        if POSIX:
+            self._signal(signal.SIGTERM)
+        elif self.proc.poll() is None:
+            self.proc.terminate()
 
     def kill(self) -> None:
-        self._signal(signal.SIGKILL)
+        if POSIX:
+            self._signal(signal.SIGKILL)
+        elif self.proc.poll() is None:
+            self.proc.kill()
 
     def wait(self, timeout: float) -> int | None:
         try:
@@ -139,6 +187,10 @@ class LocalAgentProcess(AgentProcess):
         if self.proc.poll() is None:
             self.kill()
             self.proc.wait(5)
+        if self._reader is not None:
+            # the agent is gone, so its pipe ends: let the reader see that before the fd is
+            # closed (a closed fd number may be reused by another file at once)
+            self._reader.join(2)
         for s in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 if s:
@@ -158,9 +210,11 @@ def agent_argv(python: str) -> list[str]:
 class LocalDevice(Device):
     kind = "local"
 
-    def __init__(self, python: str | None = None) -> None:
+    def __init__(self, python: str | None = None, reader: str | None = None) -> None:
         super().__init__(LOCAL_NAME, LOCAL_ADDRESS)
         self.python = python or sys.executable
+        #: how the agent's pipe is read: None = this platform's way (see LocalAgentProcess)
+        self.reader = reader
         self._facts: dict[str, Any] | None = None
 
     def connect(self) -> None:
@@ -212,4 +266,4 @@ class LocalDevice(Device):
             argv += ["--expect-digest", deployment.package_digest]
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)  # the bundle must stand on its own
-        return LocalAgentProcess(argv, env)
+        return LocalAgentProcess(argv, env, self.reader)

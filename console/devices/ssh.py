@@ -54,7 +54,6 @@ import posixpath
 import re
 import secrets
 import shlex
-import signal
 import socket
 import stat
 import threading
@@ -728,6 +727,11 @@ def connect_target(target: SSHTarget, *, accept_new: bool = False,
 # --------------------------------------------------------------------------
 
 EXIT_SIGNAL_ATTR = "_devicelab_exit_signal"
+#: Linux signal numbers by name: the device's numbering, whatever this console runs on
+#: (Windows' ``signal`` module has no SIGKILL at all).
+DEVICE_SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7,
+                  "FPE": 8, "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13,
+                  "ALRM": 14, "TERM": 15}
 #: agent error codes that mean "the package on the device is not what was verified"
 _REFUSAL_CODES = (b'"code":"package_invalid"', b'"code":"package_changed"')
 
@@ -752,7 +756,7 @@ def _hook_exit_signal(transport: paramiko.Transport) -> None:
                 m.get_boolean()
                 name = m.get_text()
                 with contextlib.suppress(KeyError):
-                    setattr(chan, EXIT_SIGNAL_ATTR, int(signal.Signals["SIG" + name]))
+                    setattr(chan, EXIT_SIGNAL_ATTR, DEVICE_SIGNALS[name])
             m.packet.seek(pos)
         except Exception:  # never break the channel over a diagnostic
             pass
@@ -884,11 +888,11 @@ class SSHAgentProcess(AgentProcess):
             return True
         return self.chan.closed and self.conn.alive()
 
-    def _remote_signal(self, sig: signal.Signals) -> bool:
-        """Signal the agent's process group on the device (its own session leader)."""
+    def _remote_signal(self, name: str) -> bool:
+        """Signal the agent's process group on the device (its own session leader);
+        ``name`` as ``kill`` takes it (TERM, KILL)."""
         if self.pid is None or self._finished() or not self.conn.alive():
             return False
-        name = sig.name[3:]
         pid = str(self.pid)
         command = (f"kill -{name} -- -{shlex.quote(pid)} 2>/dev/null || "
                    f"kill -{name} {shlex.quote(pid)}")
@@ -897,14 +901,14 @@ class SSHAgentProcess(AgentProcess):
         except (OSError, EOFError, paramiko.SSHException) as exc:
             log.info("ssh %s: remote kill -%s %s failed: %s", self.label, name, pid, exc)
             return False
-        self._signalled = int(sig)
+        self._signalled = DEVICE_SIGNALS[name]
         return True
 
     def terminate(self) -> None:
-        self._remote_signal(signal.SIGTERM)
+        self._remote_signal("TERM")
 
     def kill(self) -> None:
-        if not self._remote_signal(signal.SIGKILL):
+        if not self._remote_signal("KILL"):
             # cannot reach the device: closing the channel is all that is left
             # (sshd then closes the agent's stdin, and the agent stops)
             with contextlib.suppress(Exception):
@@ -924,7 +928,7 @@ class SSHAgentProcess(AgentProcess):
     def close(self) -> None:
         finished = self._finished()
         if not finished and self.conn.alive():
-            self._remote_signal(signal.SIGKILL)
+            self._remote_signal("KILL")
             self.chan.status_event.wait(2.0)
         elif not finished and self.pid is not None and self._on_orphan is not None:
             # The link died under a running agent. It stops by itself once sshd
