@@ -160,3 +160,75 @@ def test_an_internal_error_never_writes_a_stream_password_to_the_log(
     log = (log_dir() / "devicelab.log").read_text()
     assert "rtsp://admin:***@10.0.0.5:554/stream1" in log and "RuntimeError" in log
     assert "hunter2" not in log and "hunter2" not in err
+
+
+def _wait_for_frames(db: str, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if Path(db).exists():
+            with SessionStore(db) as st:
+                rows = st.list_sessions()
+                if rows and st.frame_count(rows[0]["id"]) >= n:
+                    return
+    raise AssertionError(f"no {n} frames recorded in {timeout} s")
+
+
+def test_closing_the_terminal_stops_the_run_in_order(demo_package: Path, tmp_path: Path,
+                                                     devicelab_home: Path) -> None:
+    """The terminal goes away mid-run (SIGHUP, then every write fails with EIO): the
+    session ends `stopped` with its summary, not `failed` by a console error."""
+    import pty
+
+    db = str(tmp_path / "s.db")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: devicelab on the pty as its terminal
+        os.execv(DEVICELAB, [DEVICELAB, "run", "--device", "local", "--package",
+                             str(demo_package), "--input", "synthetic", "--duration", "30",
+                             "--fps", "20", "--db", db])
+    try:
+        _wait_for_frames(db, 10)
+        os.close(fd)  # the terminal window closed
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("devicelab did not end after its terminal closed")
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    with SessionStore(db) as st:
+        (s,) = st.list_sessions()
+        assert s["status"] == "stopped" and s["error"] is None, (s["status"], s["error"])
+        assert s["summary"]["frames"] == st.frame_count(s["id"]) >= 10
+    log = devicelab_home / "data" / "logs" / "devicelab.log"
+    assert not log.exists() or "unexpected error" not in log.read_text()
+    assert _agent_pids(str(devicelab_home)) == []
+
+
+def test_a_run_started_with_nohup_survives_a_hangup(demo_package: Path, tmp_path: Path) -> None:
+    """`nohup devicelab run …`: SIGHUP ignored at start stays ignored."""
+    db = str(tmp_path / "s.db")
+    proc = subprocess.Popen(
+        [DEVICELAB, "run", "--device", "local", "--package", str(demo_package), "--input",
+         "synthetic", "--frames", "60", "--fps", "20", "--quiet", "--json", "--db", db],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))  # what nohup does
+    try:
+        _wait_for_frames(db, 10)
+        proc.send_signal(signal.SIGHUP)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert json.loads(out)["status"] == "completed"
+    with SessionStore(db) as st:
+        assert st.frame_count(st.list_sessions()[0]["id"]) == 60

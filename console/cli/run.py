@@ -93,11 +93,15 @@ class ProgressPrinter(RunListener):
     def _out(self, text: str, final: bool = False) -> None:
         if self.quiet:
             return
-        if self.tty:
-            sys.stderr.write("\r\x1b[2K" + text + ("\n" if final else ""))
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
+        try:
+            if self.tty:
+                sys.stderr.write("\r\x1b[2K" + text + ("\n" if final else ""))
+            else:
+                sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            # the terminal went away (SIGHUP, a closed pipe): the run goes on, recorded
+            self.quiet = True
 
     def state(self, state: str, text: str) -> None:
         if state in ("verifying", "connecting", "deploying", "starting", "stopping"):
@@ -145,7 +149,10 @@ class ProgressPrinter(RunListener):
 
     def finished(self, result: RunResult) -> None:
         if self.tty and not self.quiet:
-            sys.stderr.write("\r\x1b[2K")
+            try:
+                sys.stderr.write("\r\x1b[2K")
+            except (OSError, ValueError):
+                self.quiet = True
 
 
 def request_from_args(args: argparse.Namespace) -> RunRequest:
@@ -238,7 +245,10 @@ def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
 
     handled = [signal.SIGINT, signal.SIGTERM] + \
         ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    old = {sig: signal.signal(sig, on_signal) for sig in handled}
+    # A signal ignored at start stays ignored: `nohup devicelab run …` must survive
+    # the terminal closing, and `cmd &` in a script is immune to Ctrl-C on purpose.
+    old = {sig: signal.signal(sig, on_signal) for sig in handled
+           if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         result = run.execute()
     except RunError as exc:
@@ -247,7 +257,10 @@ def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         device.close()
-    return print_result(args, request, result, device.describe())
+    try:
+        return print_result(args, request, result, device.describe())
+    except OSError:  # nowhere left to print (the terminal closed): the log has it all
+        return EXIT_FAILED if result.status in ("failed", "interrupted") else 0
 
 
 def print_result(args: argparse.Namespace, request: RunRequest, result: RunResult,
