@@ -6,13 +6,18 @@ and ``std`` into one multiply-add computed once; decoding returns class
 indices (labels are resolved console-side, keeping frame lines short).
 
 The model is read from disk exactly once: its bytes are checked against the
-manifest's sha256 and onnxruntime builds the session from those very bytes,
-so a model file swapped after the check can never be the one that runs
-(loading from the path would read the file a second time).
+manifest's size and sha256 and onnxruntime builds the session from those very
+bytes, so a model file swapped after the check can never be the one that runs
+(loading from the path would read the file a second time). A model whose
+weights live in files beside it (external data, needed over 2 GB) is the one
+case to know: onnxruntime resolves those relative to the working directory, so
+the session is built with the package root as the working directory (those
+files are hashed with the rest of the package).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -220,9 +225,25 @@ class Pipeline:
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         t0 = time.perf_counter()
         model = self.read_model(root, manifest)
+        #: reading and hashing the model: part of the package check, not of the session
+        self.model_check_ms = (time.perf_counter() - t0) * 1000.0
+        t0 = time.perf_counter()
         try:
-            self.session = ort.InferenceSession(model, sess_options=opts,
-                                                providers=[self.provider])
+            # A model loaded from bytes finds weights kept beside it (external data,
+            # needed over 2 GB) relative to the working directory, and only below it:
+            # inside the package root, those are the files just hashed, never a stray
+            # file wherever the agent happened to start.
+            try:
+                cwd: Optional[str] = os.getcwd()
+            except OSError:
+                cwd = None
+            os.chdir(root)
+            try:
+                self.session = ort.InferenceSession(model, sess_options=opts,
+                                                    providers=[self.provider])
+            finally:
+                if cwd is not None:
+                    os.chdir(cwd)
         except Exception as exc:
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
             raise PipelineError("model_load", "onnxruntime cannot load %s: %s"
@@ -240,7 +261,7 @@ class Pipeline:
 
     @staticmethod
     def read_model(root: str, manifest: Manifest) -> bytes:
-        """The model's bytes, read once and checked against the manifest's sha256.
+        """The model's bytes, read once and checked against the manifest's size and sha256.
 
         These bytes, not the path, go to onnxruntime: what was checked is what runs.
         """
@@ -255,12 +276,17 @@ class Pipeline:
         except OSError as exc:
             raise PipelineError("model_load", "cannot read the model %s: %s"
                                 % (path, exc.strerror or exc)) from None
+        # The agent's only check of the model (verify_files skips it): the same
+        # wording as verify_files gives every other file.
+        if len(data) != entry.size:
+            raise PipelineError("package_invalid", "package refused on the device: %s: size is "
+                                "%d bytes, manifest.json says %d"
+                                % (manifest.model, len(data), entry.size))
         digest = sha256_bytes(data)
         if digest != entry.sha256:
-            raise PipelineError("package_changed",
-                                "package refused on the device: %s changed after it was verified "
-                                "(sha256 %s..., manifest.json says %s...); deploy the package "
-                                "again" % (manifest.model, digest[:12], entry.sha256[:12]))
+            raise PipelineError("package_invalid", "package refused on the device: %s: sha256 "
+                                "is %s…, manifest.json says %s… (file changed or corrupt)"
+                                % (manifest.model, digest[:12], entry.sha256[:12]))
         return data
 
     def warmup(self) -> float:

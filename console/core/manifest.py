@@ -57,7 +57,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 FORMAT = "devicelab-package/1"
 MANIFEST_NAME = "manifest.json"
@@ -368,10 +368,16 @@ def safe_join(root: str, name: str) -> str:
     return full
 
 
-def verify_files(root: str, manifest: Manifest) -> List[PackageError]:
-    """Check every listed file's size and sha256. Returns all problems found."""
+def verify_files(root: str, manifest: Manifest, skip: Sequence[str] = ()) -> List[PackageError]:
+    """Check every listed file's size and sha256. Returns all problems found.
+
+    ``skip``: files the caller hashes itself (the agent hashes the model from the
+    very bytes it hands to onnxruntime, so reading it here too would be twice).
+    """
     problems: List[PackageError] = []
     for fname, entry in sorted(manifest.files.items()):
+        if fname in skip:
+            continue
         try:
             path = safe_join(root, fname)
         except PackageError as exc:

@@ -23,7 +23,7 @@ import onnxruntime as ort
 import pytest
 
 from console.agent.pipeline import Pipeline, PipelineError
-from console.core.manifest import Manifest, read_manifest
+from console.core.manifest import Manifest, read_manifest, verify_files
 
 ROOT = Path(__file__).resolve().parents[2]
 FP32 = ROOT / "resources" / "packages" / "digits-cnn"
@@ -50,8 +50,8 @@ def test_model_swapped_after_verification_is_refused_at_load(package: Path) -> N
     (package / "model.onnx").write_bytes((INT8 / "model.onnx").read_bytes())  # then swapped
     with pytest.raises(PipelineError) as ei:
         Pipeline(str(package), manifest)
-    assert ei.value.code == "package_changed"
-    assert "model.onnx changed after it was verified" in ei.value.text
+    assert ei.value.code == "package_invalid"
+    assert ei.value.text.startswith("package refused on the device: model.onnx: ")
     assert "\n" not in ei.value.text
 
 
@@ -79,3 +79,44 @@ def test_session_is_built_from_the_verified_bytes_not_the_path(package: Path) ->
     ran = np.asarray(pipe.infer(x)[0])
     np.testing.assert_allclose(ran, fp32, rtol=0, atol=1e-6)
 
+
+
+def test_a_model_with_external_weights_runs_and_its_weights_are_checked(tmp_path: Path) -> None:
+    """Models over 2 GB keep their weights in a file beside the model; onnxruntime finds
+    them only from a path. Such a package must run through the real agent (it did not
+    when the model was always loaded from bytes), and a changed weights file must still
+    be refused before anything runs."""
+    import onnx
+
+    from console.core.package import build_package
+    from console.devices.base import AgentOptions
+    from console.devices.local import LocalDevice
+    from console.session.run import Run, RunError, RunRequest
+
+    src = tmp_path / "src"
+    src.mkdir()
+    m = onnx.load(str(FP32 / "model.onnx"))
+    onnx.save_model(m, str(src / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="weights.data", size_threshold=0)
+    assert (src / "weights.data").stat().st_size > 1000
+    pkg = build_package(src / "model.onnx", tmp_path / "pkg", task="classification",
+                        labels=FP32 / "labels.txt", name="digits-ext", version="1.0.0",
+                        extra_files=[src / "weights.data"])
+    db = tmp_path / "s.db"
+    res = Run(LocalDevice(), RunRequest(str(pkg), "synthetic:8x8",
+                                        AgentOptions(frames=20, preview_fps=0)), db).execute()
+    assert res.status == "completed", res.error
+    assert res.summary["frames"] == 20
+
+    weights = Path(pkg) / "weights.data"
+    data = bytearray(weights.read_bytes())
+    data[100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    # the agent's own check (everything but the model, which read_model hashes)
+    man, _ = read_manifest(str(pkg))
+    problems = verify_files(str(pkg), man, skip=(man.model,))
+    assert len(problems) == 1 and str(problems[0]).startswith("weights.data: sha256 is ")
+    # and the console's, before any agent starts
+    with pytest.raises(RunError, match=r"weights\.data: sha256 is"):
+        Run(LocalDevice(), RunRequest(str(pkg), "synthetic:8x8", AgentOptions(frames=5)),
+            db).execute()

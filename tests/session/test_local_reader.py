@@ -46,7 +46,7 @@ def test_stop_and_abort_through_the_threaded_reader(demo_package: Path, db_path:
         run = Run(LocalDevice(reader="thread"), RunRequest(
             str(demo_package), "synthetic:32x32", AgentOptions(fps=200)), db_path, ls)
         box: dict = {}
-        t = threading.Thread(target=lambda: box.setdefault("r", run.execute()))
+        t = threading.Thread(target=lambda box=box, run=run: box.setdefault("r", run.execute()))
         t.start()
         deadline = time.monotonic() + 30
         while ls.n < 20 and time.monotonic() < deadline:
