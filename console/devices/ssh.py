@@ -113,8 +113,9 @@ LINK_DEAD_S = 5.0
 COMMAND_TIMEOUT_S = 30.0
 SFTP_TIMEOUT_S = 30.0
 #: Extra silence allowed while uploading (keepalive replies can queue behind the
-#: data); every chunk the link accepts counts as an answer, so a link that dies
-#: mid-upload is closed after LINK_DEAD_S + this, not after SFTP_TIMEOUT_S.
+#: data); every chunk the link accepts, and every SFTP acknowledgement that comes
+#: back (a slow link draining what was sent), counts as an answer, so a link that
+#: dies mid-upload is closed after LINK_DEAD_S + this, not after SFTP_TIMEOUT_S.
 UPLOAD_GRACE_S = 5.0
 PROBE_TIMEOUT_S = 120.0
 DEFAULT_WORKDIR = "~/.cache/devicelab"
@@ -472,6 +473,9 @@ class LinkWatch:
         self.interval = interval
         self.dead_after = dead_after
         self._grace = 0.0
+        #: callables whose value changes when data arrives (see :meth:`probing`)
+        self._probes: list[Callable[[], Any]] = []
+        self._probed: Any = None
         self.last_reply = time.monotonic()
         self.dead_reason: str | None = None
         self._stop = threading.Event()
@@ -484,6 +488,30 @@ class LinkWatch:
 
     def note_activity(self) -> None:
         self.last_reply = time.monotonic()
+
+    @contextlib.contextmanager
+    def probing(self, probe: Callable[[], Any]) -> Iterator[None]:
+        """While inside, a change in ``probe()`` counts as an answer. An upload's SFTP
+        channel receives a write acknowledgement every chunk even while a slow link
+        drains the data already sent — when the keepalive replies wait behind that
+        data and no write returns (closing the file waits for all of them)."""
+        self._probes.append(probe)
+        try:
+            yield
+        finally:
+            self._probes.remove(probe)
+            self.note_activity()
+
+    def _probe_moved(self) -> bool:
+        if not self._probes:
+            return False
+        try:
+            now = tuple(p() for p in self._probes)
+        except Exception:  # a torn-down channel: no evidence either way
+            return False
+        moved = self._probed is not None and now != self._probed
+        self._probed = now
+        return moved
 
     @contextlib.contextmanager
     def relaxed(self, seconds: float) -> Iterator[None]:
@@ -515,6 +543,8 @@ class LinkWatch:
                     exc = t.get_exception()
                     self.dead_reason = f"connection closed ({exc})" if exc else "connection closed"
                 return
+            if self._probe_moved():
+                self.note_activity()
             silent = time.monotonic() - self.last_reply
             if silent > self.dead_after + self._grace:
                 self.dead_reason = f"no answer from the device for {silent:.1f} s"
@@ -1290,6 +1320,19 @@ class SSHDevice(Device):
 
     def _upload(self, conn: SSHConnection, sftp: paramiko.SFTPClient, item: _Item, tmp: str,
                 progress: ProgressFn | None, cancel: threading.Event, wd: str) -> None:
+        chan = sftp.get_channel()
+
+        def in_flight() -> tuple[int, int]:
+            # SFTP requests still unanswered (a slow link drains them one ack at a time)
+            # and the channel's send window (it moves as the device takes data)
+            return len(getattr(sftp, "_expecting", ())), int(chan.out_window_size)
+
+        with conn.watch.probing(in_flight):
+            self._upload_files(conn, sftp, item, tmp, progress, cancel, wd)
+
+    def _upload_files(self, conn: SSHConnection, sftp: paramiko.SFTPClient, item: _Item,
+                      tmp: str, progress: ProgressFn | None, cancel: threading.Event,
+                      wd: str) -> None:
         total = item.size
         done = 0
         t0 = time.monotonic()
