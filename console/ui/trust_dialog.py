@@ -222,6 +222,9 @@ class TrustDialog(QDialog):
         #: a job of this dialog is running (the controls are locked meanwhile)
         self.pending = False
         self._token = 0
+        #: Close pressed while a save was running: close once it has answered, so its
+        #: ``changed`` still reaches the window
+        self._close_result: int | None = None
 
         lay = QVBoxLayout(self)
         intro = QLabel("Packages signed by one of these public keys are trusted; a run "
@@ -317,12 +320,14 @@ class TrustDialog(QDialog):
                 self.pending = False
                 on_result(value)
                 self._update_buttons()
+                self._close_if_asked()
 
         def failed(exc: BaseException) -> None:
             if shiboken6.isValid(self) and token == self._token:
                 self.pending = False
                 self.show_error(error_text(exc))
                 self._update_buttons()
+                self._close_if_asked()
 
         self.jobs.submit(name, fn, ok, failed)
 
@@ -493,4 +498,13 @@ class TrustDialog(QDialog):
     def done(self, result: int) -> None:
         if self._own_jobs:
             self.jobs.wait_all()  # its threads must not outlive the dialog
+        elif self.pending:
+            self._close_result = result
+            self.status_label.setText("saving… the dialog closes when it is done")
+            return
         super().done(result)
+
+    def _close_if_asked(self) -> None:
+        if self._close_result is not None and not self.pending:
+            result, self._close_result = self._close_result, None
+            super().done(result)

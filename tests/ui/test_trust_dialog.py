@@ -294,3 +294,31 @@ def test_window_menu_opens_it_and_the_package_is_checked_again(make_window: Any,
     assert not w.running
     assert "unsigned" in w.run_panel.state_label.text()
     assert "Settings → Package signing (warn)" in w.run_panel.state_label.text()
+
+
+def test_closing_while_the_policy_is_saved_still_rechecks_the_package(
+        make_window: Any, qtbot: Any, tmp_path: Path) -> None:
+    """Close pressed right after a change, while its save is still a running job: the
+    dialog closes when the save has answered, so the window still hears of it."""
+    from helpers.recording import PKG
+
+    w = make_window(db_path=tmp_path / "s.db", package=str(PKG), input="synthetic:32x32")
+    qtbot.waitUntil(lambda: not w.package.pending, timeout=WAIT_MS)
+    assert w.package.verification is not None and w.package.verification.ok
+
+    def refuse_and_close_at_once(dlg: TrustDialog) -> bool:
+        if dlg.pending or dlg.view is None:
+            return False
+        dlg.policy_buttons["refuse"].click()
+        assert dlg.pending  # the save is a job on the window's runner
+        dlg.accept()  # before it answered
+        return True
+
+    stop = answer_modal(TrustDialog, refuse_and_close_at_once)
+    try:
+        w.trust_action.trigger()
+    finally:
+        assert stop()
+    qtbot.waitUntil(lambda: not w.package.pending and w.package.verification is not None
+                    and not w.package.verification.ok, timeout=WAIT_MS)
+    assert "unsigned" in w.package.status.text()
