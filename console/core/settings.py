@@ -27,7 +27,7 @@ from typing import Any
 
 SETTINGS_VERSION = 1
 _LOCK = threading.Lock()
-_UPDATE_LOCK = threading.RLock()
+_UPDATE_LOCK = threading.Lock()  # not re-entrant: a nested update would wait on itself
 
 
 class SettingsError(Exception):
