@@ -199,6 +199,15 @@ def test_delete_asks_first_and_removes_the_session(make_window: Any, qtbot: Any,
 
 
 # -- reproduce -------------------------------------------------------------------------
+def reproduce_refused(qtbot: Any, sv: Any) -> str:
+    """Reproduce the selected session (recorded device, no copies): the refusal line."""
+    asked = answer_next_dialog(accept_reproduce())
+    sv.reproduce_action.trigger()
+    assert asked["dialog"] is not None
+    qtbot.waitUntil(lambda: "replay refused" in sv.status_label.text(), timeout=15_000)
+    return str(sv.status_label.text())
+
+
 def test_reproduce_of_a_changed_package_is_refused_and_starts_nothing(
         make_window: Any, qtbot: Any, tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
@@ -213,11 +222,7 @@ def test_reproduce_of_a_changed_package_is_refused_and_starts_nothing(
     w = make_window(db_path=db)
     sv = open_sessions(qtbot, w)
     click_session(qtbot, sv, sid)
-    asked = answer_next_dialog(accept_reproduce())
-    sv.reproduce_action.trigger()
-    assert asked["dialog"] is not None
-    qtbot.waitUntil(lambda: "replay refused" in sv.status_label.text(), timeout=15_000)
-    line = sv.status_label.text()
+    line = reproduce_refused(qtbot, sv)
     assert line.startswith(f"replay refused: package {pkg} (recorded path) differs from the "
                            f"one session {sid} ran: manifest.json sha256 is ")
     # the way out is worded for the window, not the CLI's option
@@ -246,11 +251,7 @@ def test_reproduce_with_a_package_copy_after_the_recorded_one_is_gone(
     w = make_window(db_path=db)
     sv = open_sessions(qtbot, w)
     click_session(qtbot, sv, sid)
-    asked = answer_next_dialog(accept_reproduce())
-    sv.reproduce_action.trigger()
-    assert asked["dialog"] is not None
-    qtbot.waitUntil(lambda: "replay refused" in sv.status_label.text(), timeout=15_000)
-    line = sv.status_label.text()
+    line = reproduce_refused(qtbot, sv)
     assert line.startswith(f"replay refused: package digits-cnn@1.0.0 of session {sid} not "
                            f"found (looked at {pkg}")
     assert "choose a copy of it as Package copy in Reproduce (manifest sha256 " in line

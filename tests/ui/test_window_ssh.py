@@ -68,6 +68,24 @@ def answer_host_key_dialog(trust: bool, seen: list[dict[str, str]]) -> Callable[
     return timer.stop
 
 
+def run_trusting_the_board(make_window: Any, qtbot: Any, db_path: Path, board: str,
+                           frames: int) -> tuple[Any, list[dict[str, str]]]:
+    """A window on ``board`` runs ``frames`` synthetic frames; its unknown host key is
+    trusted in the dialog. Returns the window and what the dialog showed."""
+    w = make_window(db_path=db_path, device=board, input="synthetic:64x64")
+    qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
+    assert w.devices.current().name == board
+    w.input.frames_spin.setValue(frames)
+    seen: list[dict[str, str]] = []
+    stop = answer_host_key_dialog(True, seen)
+    try:
+        w.start_run()
+        qtbot.waitUntil(lambda: w.last_result is not None and not w.running, timeout=120_000)
+    finally:
+        stop()
+    return w, seen
+
+
 def test_probe_asks_about_the_unknown_host_key_and_trusts_only_after_yes(
         make_window: Any, qtbot: Any, sshd: Any, board: str) -> None:
     w = make_window()
@@ -117,17 +135,7 @@ def test_probe_asks_about_the_unknown_host_key_and_trusts_only_after_yes(
 
 def test_start_on_an_unknown_host_asks_then_runs_and_records(
         make_window: Any, qtbot: Any, sshd: Any, board: str, db_path: Path) -> None:
-    w = make_window(db_path=db_path, device=board, input="synthetic:64x64")
-    qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
-    assert w.devices.current().name == board
-    w.input.frames_spin.setValue(50)
-    seen: list[dict[str, str]] = []
-    stop = answer_host_key_dialog(True, seen)
-    try:
-        w.start_run()
-        qtbot.waitUntil(lambda: w.last_result is not None and not w.running, timeout=120_000)
-    finally:
-        stop()
+    w, seen = run_trusting_the_board(make_window, qtbot, db_path, board, frames=50)
     assert [s["fingerprint"] for s in seen] == [sshd.fingerprint()]
     res = w.last_result
     assert res.status == "completed", res.error
@@ -149,16 +157,7 @@ def test_reproduce_on_a_host_no_longer_trusted_asks_then_stays_a_replay(
     fresh run from whatever the Run dock holds."""
     from helpers.window import accept_reproduce, answer_next_dialog, click_session, open_sessions
 
-    w = make_window(db_path=db_path, device=board, input="synthetic:64x64")
-    qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
-    w.input.frames_spin.setValue(40)
-    seen: list[dict[str, str]] = []
-    stop = answer_host_key_dialog(True, seen)
-    try:
-        w.start_run()
-        qtbot.waitUntil(lambda: w.last_result is not None and not w.running, timeout=120_000)
-    finally:
-        stop()
+    w, seen = run_trusting_the_board(make_window, qtbot, db_path, board, frames=40)
     original = w.last_result.session_id
     assert w.last_result.status == "completed" and original is not None
     w.close()
