@@ -9,9 +9,10 @@ differs on Windows (process groups, ``terminate``) cannot be run here.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
+
+from helpers.faults import finish, in_thread
 
 from console.core.store import SessionStore
 from console.devices.base import AgentOptions
@@ -45,16 +46,12 @@ def test_stop_and_abort_through_the_threaded_reader(demo_package: Path, db_path:
         ls = Frames()
         run = Run(LocalDevice(reader="thread"), RunRequest(
             str(demo_package), "synthetic:32x32", AgentOptions(fps=200)), db_path, ls)
-        box: dict = {}
-        t = threading.Thread(target=lambda box=box, run=run: box.setdefault("r", run.execute()))
-        t.start()
+        t, box = in_thread(run)
         deadline = time.monotonic() + 30
         while ls.n < 20 and time.monotonic() < deadline:
             time.sleep(0.05)
         getattr(run, how)()
-        t.join(30)
-        assert not t.is_alive()
-        res = box["r"]
+        res = finish(run, t, box, timeout=30)
         assert res.status in ("stopped", "failed", "interrupted"), res.status
         if how == "stop":
             assert res.status == "stopped"

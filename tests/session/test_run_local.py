@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers.faults import finish, in_thread
 
 from console.core import protocol as P
 from console.core.stats import summarize
@@ -96,17 +97,14 @@ def test_stop_mid_run_keeps_frames(demo_package: Path, db_path: Path) -> None:
     ls = Collect()
     req = RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=200))
     run = Run(LocalDevice(), req, db_path, ls)
-    box: dict = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", run.execute()))
-    t.start()
+    t, box = in_thread(run)
     deadline = threading.Event()
     for _ in range(200):
         if len(ls.frames) >= 20:
             break
         deadline.wait(0.05)
     run.stop()
-    t.join(30)
-    result = box["r"]
+    result = finish(run, t, box, timeout=30)
     assert result.status == "stopped"
     with SessionStore(db_path) as st:
         assert st.frame_count(result.session_id) == len(ls.frames) >= 20

@@ -11,18 +11,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from helpers.faults import Collect, in_thread
 
-from console.core import protocol as P
 from console.core.store import SessionStore
 from console.devices.base import AgentOptions, DeployProgress
 from console.devices.local import LocalDevice
-from console.session.run import Run, RunListener, RunRequest, RunResult
+from console.session.run import Run, RunRequest
 
 from .conftest import SshEnv, agent_pids, wait_no_agent
 
@@ -31,41 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TRUTH = ROOT / "resources" / "recordings" / "digits-demo.truth.csv"
 
 
-class Collect(RunListener):
-    def __init__(self) -> None:
-        self.frames: list[P.Frame] = []
-        self.deploys: list[DeployProgress] = []
-        self.hellos: list[P.Hello] = []
-        self.lock = threading.Lock()
-
-    def frame(self, msg: P.Frame) -> None:
-        with self.lock:
-            self.frames.append(msg)
-
-    def deploy_progress(self, p: DeployProgress) -> None:
-        self.deploys.append(p)
-
-    def hello(self, msg: P.Hello) -> None:
-        self.hellos.append(msg)
-
-    def wait_frames(self, n: int, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.frames) < n:
-            assert time.monotonic() < deadline, f"only {len(self.frames)} frames arrived"
-            time.sleep(0.02)
-
-
 def _video_frames(video: Path) -> int:
     import cv2
 
     return int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT))
-
-
-def _in_thread(run: Run) -> tuple[threading.Thread, dict[str, RunResult]]:
-    box: dict[str, RunResult] = {}
-    t = threading.Thread(target=lambda: box.setdefault("r", run.execute()), name="test-run")
-    t.start()
-    return t, box
 
 
 def test_ssh_run_is_equivalent_to_a_local_run(ssh_env: SshEnv, demo_package: Path,
@@ -110,7 +78,7 @@ def test_stop_leaves_no_agent_on_the_device(ssh_env: SshEnv, demo_package: Path,
     ls = Collect()
     run = Run(dev, RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=100)),
               db_path, ls)
-    t, box = _in_thread(run)
+    t, box = in_thread(run)
     try:
         ls.wait_frames(20)
         running = agent_pids(str(ssh_env.workdir))
@@ -122,10 +90,10 @@ def test_stop_leaves_no_agent_on_the_device(ssh_env: SshEnv, demo_package: Path,
         run.abort()
         t.join(60)
         dev.close()
-    assert box["r"].status == "stopped"
+    assert box["result"].status == "stopped"
     assert wait_no_agent(str(ssh_env.workdir)) == []
     with SessionStore(db_path) as st:
-        assert st.frame_count(box["r"].session_id) == len(ls.frames) >= 20
+        assert st.frame_count(box["result"].session_id) == len(ls.frames) >= 20
 
 
 def test_abort_kills_the_agent_on_the_device(ssh_env: SshEnv, demo_package: Path,
@@ -135,7 +103,7 @@ def test_abort_kills_the_agent_on_the_device(ssh_env: SshEnv, demo_package: Path
     ls = Collect()
     run = Run(dev, RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=100)),
               db_path, ls)
-    t, box = _in_thread(run)
+    t, box = in_thread(run)
     try:
         ls.wait_frames(10)
         run.abort()
@@ -143,7 +111,7 @@ def test_abort_kills_the_agent_on_the_device(ssh_env: SshEnv, demo_package: Path
         assert run.proc is not None and run.proc.wait(5) == -signal.SIGKILL
     finally:
         dev.close()
-    assert box["r"].status == "stopped"
+    assert box["result"].status == "stopped"
     assert wait_no_agent(str(ssh_env.workdir)) == []
 
 
@@ -155,7 +123,7 @@ def test_agent_killed_on_the_device_is_reported_with_its_signal(
     ls = Collect()
     run = Run(dev, RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=100)),
               db_path, ls)
-    t, box = _in_thread(run)
+    t, box = in_thread(run)
     try:
         ls.wait_frames(10)
         os.kill(ls.hellos[0].pid, signal.SIGTERM)
@@ -165,7 +133,7 @@ def test_agent_killed_on_the_device_is_reported_with_its_signal(
             run.abort()
             t.join(30)
         dev.close()
-    result = box["r"]
+    result = box["result"]
     assert result.status == "failed"
     assert "killed by SIGTERM" in result.error, result.error
     with SessionStore(db_path) as st:
@@ -212,7 +180,7 @@ def _cut_link_mid_run(ssh_env: SshEnv, demo_package: Path, demo_video: Path, db_
     ls = Collect()
     req = RunRequest(str(demo_package), str(demo_video), AgentOptions(fps=60, loop=True))
     run = Run(dev, req, db_path, ls)
-    t, box = _in_thread(run)
+    t, box = in_thread(run)
     cut: list[int] = []
     try:
         ls.wait_frames(40)
@@ -225,7 +193,7 @@ def _cut_link_mid_run(ssh_env: SshEnv, demo_package: Path, demo_video: Path, db_
         print(f"\n{sig.name}: link loss noticed after {noticed:.1f} s")
         # generous: seconds (keepalives, 5 s of silence), not TCP's minutes
         assert noticed < 20, f"took {noticed:.1f} s to notice the {sig.name}ed link"
-        result = box["r"]
+        result = box["result"]
         assert result.status == "interrupted", result.error
         assert "lost" in result.error
         with SessionStore(db_path) as st:
@@ -295,14 +263,14 @@ def test_link_dying_during_the_upload_is_noticed_in_seconds(
     ls = FreezeMidUpload(ssh_env)
     run = Run(dev, RunRequest(str(demo_package), str(demo_video), AgentOptions(frames=5)),
               db_path, ls)
-    t, box = _in_thread(run)
+    t, box = in_thread(run)
     try:
         t.join(90)
         assert not t.is_alive(), "the run hung on a dead link during deploy"
         assert ls.frozen, "the upload of the recording was never seen in progress"
         noticed = time.monotonic() - ls.t_freeze
         print(f"\nlink frozen mid-upload: noticed after {noticed:.1f} s")
-        result = box["r"]
+        result = box["result"]
         assert result.status == "interrupted", result.error
         assert result.error.startswith(f"connection to {dev.describe()} lost during deploy")
         assert "no answer from the device" in result.error and "\n" not in result.error
