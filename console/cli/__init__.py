@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from console import __version__
 
@@ -31,8 +32,22 @@ class CliError(Exception):
         self.code = code
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
+class Parser(argparse.ArgumentParser):
+    """Every devicelab parser: descriptions and the example epilogs keep their line
+    breaks. Sub-parsers are made of their parent's class, so this holds all the way
+    down without each command saying so."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def add_group(sub: Any, name: str, help: str, description: str, examples: str) -> Any:
+    """A command group (``devicelab NAME SUBCOMMAND``); returns its sub-parsers. Given
+    no sub-command, ``main`` prints the group's help."""
+    p = sub.add_parser(name, help=help, description=description, epilog=examples)
+    p.set_defaults(_group_parser=p)
+    return p.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
 
 
 def add_db_argument(p: argparse.ArgumentParser) -> None:
@@ -53,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     from console.cli import run as run_cmd
     from console.cli import sessions as sessions_cmd
 
-    ap = argparse.ArgumentParser(
-        prog="devicelab", formatter_class=_Formatter,
+    ap = Parser(
+        prog="devicelab",
         description="Device Lab Console: run ONNX model packages on lab devices (this computer "
                     "or SSH), watch latency and telemetry, and keep an exact session log.\n"
                     "Run without arguments to open the window.",

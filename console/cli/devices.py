@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from console.cli import EXIT_FAILED, CliError
+from console.cli import EXIT_FAILED, CliError, add_group
 
 PROBE_EXAMPLE = """example:
   devicelab devices probe local
@@ -47,21 +47,16 @@ the device was reinstalled: a changed key can also mean an attack."""
 def register(sub: Any) -> None:
     from console.cli.run import add_key_file_argument
 
-    p = sub.add_parser("devices", help="probe devices and manage the device list",
-                       description="Devices: 'local' (this computer) is built in; lab boards "
-                                   "are reached over SSH (ssh://user@host[:port], a saved "
-                                   "name or a ~/.ssh/config alias).",
-                       epilog="examples:\n"
-                              "  devicelab devices add board ssh://pi@10.0.0.7 "
-                              "--python /opt/venv/bin/python\n"
-                              "  devicelab devices probe board\n"
-                              "  devicelab devices list",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(_group_parser=p)
-    ps = p.add_subparsers(dest="devices_command", metavar="SUBCOMMAND")
+    ps = add_group(sub, "devices", "probe devices and manage the device list",
+                   "Devices: 'local' (this computer) is built in; lab boards are reached over "
+                   "SSH (ssh://user@host[:port], a saved name or a ~/.ssh/config alias).",
+                   "examples:\n"
+                   "  devicelab devices add board ssh://pi@10.0.0.7 --python /opt/venv/bin/python\n"
+                   "  devicelab devices probe board\n"
+                   "  devicelab devices list")
 
     pr = ps.add_parser("probe", help="report what a device has and what it lacks",
-                       epilog=PROBE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=PROBE_EXAMPLE)
     pr.add_argument("device", help="local, ssh://user@host[:port], a saved name or an alias")
     pr.add_argument("--accept-new-host-key", action="store_true",
                     help="SSH: trust an unknown host's key (a changed key is always refused)")
@@ -70,7 +65,7 @@ def register(sub: Any) -> None:
     pr.set_defaults(func=cmd_probe)
 
     pa = ps.add_parser("add", help="save an SSH device under a name",
-                       epilog=ADD_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=ADD_EXAMPLE)
     pa.add_argument("name", help="short name, e.g. jetson-3")
     pa.add_argument("address", help="ssh://user@host[:port] or a ~/.ssh/config alias")
     pa.add_argument("--python", default="python3",
@@ -85,19 +80,17 @@ def register(sub: Any) -> None:
     pa.add_argument("--replace", action="store_true", help="overwrite a device of that name")
     pa.set_defaults(func=cmd_add)
 
-    pl = ps.add_parser("list", help="the saved devices", epilog=LIST_EXAMPLE,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl = ps.add_parser("list", help="the saved devices", epilog=LIST_EXAMPLE)
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_list)
 
-    pm = ps.add_parser("remove", help="forget a saved device", epilog=REMOVE_EXAMPLE,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    pm = ps.add_parser("remove", help="forget a saved device", epilog=REMOVE_EXAMPLE)
     pm.add_argument("name")
     pm.set_defaults(func=cmd_remove)
 
     pf = ps.add_parser("forget-host-key", help="drop a device's key from the console's "
                                                "known_hosts (after a reinstall)",
-                       epilog=FORGET_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=FORGET_EXAMPLE)
     pf.add_argument("device", help="a saved name, ssh://user@host[:port] or an alias")
     pf.set_defaults(func=cmd_forget_host_key)
 

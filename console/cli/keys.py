@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from console.cli import CliError
+from console.cli import CliError, add_group
 
 EXAMPLE = """example:
   devicelab keys add release.pub --name lab-release
@@ -26,35 +26,29 @@ policy is 'refuse'."""
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("keys", help="trusted package-signing keys and the package policy",
-                       description="Public keys whose package signatures this console trusts, "
-                                   "and whether unsigned packages may run.",
-                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(_group_parser=p)
-    ks = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
+    ks = add_group(sub, "keys", "trusted package-signing keys and the package policy",
+                   "Public keys whose package signatures this console trusts, and whether "
+                   "unsigned packages may run.", EXAMPLE)
 
     a = ks.add_parser("add", help="trust a public key (.pub)",
                       description="Trust the Ed25519 public key in FILE: an OpenSSH "
                                   "'ssh-ed25519 AAAA… name' line (what `devicelab package "
                                   "keygen` and `ssh-keygen -t ed25519` write) or a PEM public "
                                   "key. Never give it a private key.",
-                      epilog="example:\n  devicelab keys add release.pub --name lab-release",
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
+                      epilog="example:\n  devicelab keys add release.pub --name lab-release")
     a.add_argument("file", help="public key file")
     a.add_argument("--name", help="the name shown for this key (default: the key's comment, "
                                   "else the file name)")
     a.set_defaults(func=cmd_add)
 
     ls = ks.add_parser("list", help="list trusted keys and the policy",
-                       epilog="example:\n  devicelab keys list\n  devicelab keys list --json",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog="example:\n  devicelab keys list\n  devicelab keys list --json")
     ls.add_argument("--json", action="store_true", help="print as JSON")
     ls.set_defaults(func=cmd_list)
 
     r = ks.add_parser("remove", help="stop trusting a key",
                       epilog="example:\n  devicelab keys remove lab-release\n"
-                             "  devicelab keys remove SHA256:abc…",
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
+                             "  devicelab keys remove SHA256:abc…")
     r.add_argument("key", metavar="NAME|FINGERPRINT")
     r.set_defaults(func=cmd_remove)
 
@@ -62,8 +56,7 @@ def register(sub: Any) -> None:
                        description="warn (default): unsigned packages run, with a warning. "
                                    "refuse: unsigned packages are refused. Bad or untrusted "
                                    "signatures are refused under both.",
-                       epilog="example:\n  devicelab keys policy\n  devicelab keys policy refuse",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog="example:\n  devicelab keys policy\n  devicelab keys policy refuse")
     po.add_argument("policy", nargs="?", choices=("warn", "refuse"))
     po.set_defaults(func=cmd_policy)
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from console.cli import CliError
+from console.cli import CliError, add_group
 
 VERIFY_EXAMPLE = """example:
   devicelab package verify resources/packages/digits-cnn
@@ -53,23 +53,20 @@ pass --height/--width when the model leaves them dynamic."""
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("package", help="build and verify model packages",
-                       description="Model packages: an ONNX model plus manifest.json (input "
-                                   "spec, decoding, labels, the sha256 of every file).",
-                       epilog="examples:\n"
-                              "  devicelab package build model.onnx --task classification "
-                              "--labels labels.txt -o my-model\n"
-                              "  devicelab package verify my-model.zip",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(_group_parser=p)
-    ps = p.add_subparsers(dest="package_command", metavar="SUBCOMMAND")
+    ps = add_group(sub, "package", "build and verify model packages",
+                   "Model packages: an ONNX model plus manifest.json (input spec, decoding, "
+                   "labels, the sha256 of every file).",
+                   "examples:\n"
+                   "  devicelab package build model.onnx --task classification "
+                   "--labels labels.txt -o my-model\n"
+                   "  devicelab package verify my-model.zip")
 
     v = ps.add_parser("verify", help="check a package before running it",
                       description="Check the manifest schema, every file's size and sha256, that "
                                   "onnxruntime loads the model, that the manifest's input spec "
                                   "matches the model's real input and that the label count "
                                   "matches its output.",
-                      epilog=VERIFY_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                      epilog=VERIFY_EXAMPLE)
     v.add_argument("package", help="package directory or .zip")
     v.add_argument("--json", action="store_true", help="print the result as JSON")
     v.set_defaults(func=cmd_verify)
@@ -78,7 +75,7 @@ def register(sub: Any) -> None:
                       description="Write a complete package (directory, or .zip when -o ends "
                                   "in .zip) from a model, reading its real input/output "
                                   "signature with onnxruntime.",
-                      epilog=BUILD_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                      epilog=BUILD_EXAMPLE)
     b.add_argument("model", help="the .onnx file")
     b.add_argument("-o", "--output", required=True, help="output directory or .zip")
     b.add_argument("--task", required=True, choices=("classification", "detection", "raw"))
@@ -106,7 +103,7 @@ def register(sub: Any) -> None:
     k = ps.add_parser("keygen", help="make an Ed25519 key pair for signing packages",
                       description="Make an Ed25519 signing key: KEYFILE (private, 0600) and "
                                   "KEYFILE.pub (public, one 'ssh-ed25519 AAAA… NAME' line).",
-                      epilog=KEYGEN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                      epilog=KEYGEN_EXAMPLE)
     k.add_argument("keyfile", help="where to write the private key")
     k.add_argument("--name", help="the key's name, shown as the signer (default: the file name)")
     k.add_argument("--passphrase", action="store_true",
@@ -121,7 +118,7 @@ def register(sub: Any) -> None:
     s = ps.add_parser("sign", help="sign a package's manifest with your key",
                       description="Sign the package's manifest.json (which pins every file's "
                                   "sha256) with an Ed25519 key; writes manifest.sig.",
-                      epilog=SIGN_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                      epilog=SIGN_EXAMPLE)
     s.add_argument("package", help="package directory or .zip (changed in place)")
     s.add_argument("--key", required=True, help="private key file (from `package keygen` or "
                                                 "`ssh-keygen -t ed25519`)")

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
                        description="Run a model package on a device, show live progress, record "
                                    "every frame and telemetry sample in the session log, and "
                                    "print a summary.",
-                       epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EXAMPLE)
     p.add_argument("--device", default="local",
                    help="local (this computer, default), ssh://user@host[:port], a saved device "
                         "name or a ~/.ssh/config alias")

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
+from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group, db_path
 from console.cli.format import fmt_num, fmt_time, summary_lines
 from console.cli.run import add_key_file_argument
 from console.core.store import SessionStore, StoreError
@@ -86,23 +86,18 @@ DELETE_EXAMPLE = """example:
 def _sub(ps: Any, name: str, help: str, example: str, description: str | None = None
          ) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = ps.add_parser(
-        name, help=help, description=description or help, epilog=example,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        name, help=help, description=description or help, epilog=example)
     return p
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("sessions", help="browse, replay, compare, export and manage sessions",
-                       description="The session log: every run with everything needed to "
-                                   "reproduce it.",
-                       epilog="examples:\n"
-                              "  devicelab sessions list --since 2d\n"
-                              "  devicelab sessions replay 12 --device board\n"
-                              "  devicelab sessions compare 12 13 --fail-on-regression\n"
-                              "  devicelab sessions export 12 --format html -o run12.html",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(_group_parser=p)
-    ps = p.add_subparsers(dest="sessions_command", metavar="SUBCOMMAND")
+    ps = add_group(sub, "sessions", "browse, replay, compare, export and manage sessions",
+                   "The session log: every run with everything needed to reproduce it.",
+                   "examples:\n"
+                   "  devicelab sessions list --since 2d\n"
+                   "  devicelab sessions replay 12 --device board\n"
+                   "  devicelab sessions compare 12 13 --fail-on-regression\n"
+                   "  devicelab sessions export 12 --format html -o run12.html")
     ls = _sub(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
     ls.add_argument("--device", help="device name or address contains")
     ls.add_argument("--package", help="package name contains, or NAME@VERSION")
