@@ -64,12 +64,13 @@ from console.ui.live_data import LiveFeed
 from console.ui.live_view import LiveView
 from console.ui.log_pane import LogPane
 from console.ui.matrix_view import MatrixView
-from console.ui.package_panel import PackagePanel, _dropped_path, window_wording
+from console.ui.package_panel import PackagePanel, _dropped_path
 from console.ui.playback import PlaybackView
 from console.ui.run_panel import RunPanel
 from console.ui.run_worker import HostKeyQuestion, RunController, RunWorker
 from console.ui.sessions_view import ReplayStart, SessionsView
 from console.ui.summary_panel import SummaryPanel
+from console.ui.wording import SIGNING, for_window
 
 log = logging.getLogger("devicelab.ui")
 
@@ -640,7 +641,7 @@ class MainWindow(QMainWindow):
             return
         ver = self.package.verification
         if ver is not None and not ver.ok and str(ver.source) == pkg_path:
-            self._refuse(f"package refused: {window_wording(ver.first_line())}")
+            self._refuse(f"package refused: {for_window(ver.first_line(), SIGNING)}")
             return
         spec = self.input.spec()
         if not spec:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from console.core.package import Verification
 from console.ui.jobs import JobRunner, error_text
+from console.ui.wording import SIGNING, for_window
 
 MAX_RECENT = 8
 OK_COLOR = "#2f9e44"
@@ -53,21 +54,6 @@ def verify_for_window(path: str) -> Verification:
             return ver
         check_signature(ver)
     return ver
-
-
-#: the signing policy's CLI advice, as the window's own place for it
-_WINDOW_WORDING = (
-    ("`devicelab keys policy refuse`", "Settings → Package signing (refuse)"),
-    ("`devicelab keys policy warn`", "Settings → Package signing (warn)"),
-    ("`devicelab keys add KEY.pub`", "Settings → Package signing → Add…"),
-)
-
-
-def window_wording(text: str) -> str:
-    """A signing-policy line worded for the window (signing itself stays a CLI step)."""
-    for cli, gui in _WINDOW_WORDING:
-        text = text.replace(cli, gui)
-    return text
 
 
 def input_text(ver: Verification) -> str:
@@ -235,12 +221,12 @@ class PackagePanel(QWidget):
         self.fields["signature"].setText(sig)
         if ver.ok:
             warn = "".join(f"<br><span style='color:{WARN_COLOR}'>⚠ "
-                           f"{html.escape(window_wording(w))}</span>" for w in ver.warnings)
+                           f"{html.escape(for_window(w, SIGNING))}</span>" for w in ver.warnings)
             self.status.setText(f"<span style='color:{OK_COLOR}'><b>✔ verified</b></span> — "
                                 f"hashes, model and labels check out{warn}")
         else:
             self.status.setText(f"<span style='color:{BAD_COLOR}'><b>✘ refused:</b> "
-                                f"{html.escape(window_wording(ver.first_line()))}</span>")
+                                f"{html.escape(for_window(ver.first_line(), SIGNING))}</span>")
         self.verified.emit(ver)
 
     def _on_failed(self, token: int, exc: BaseException) -> None:

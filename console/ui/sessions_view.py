@@ -26,7 +26,6 @@ never a traceback: job functions turn those exceptions into a
 from __future__ import annotations
 
 import html
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -77,6 +76,7 @@ from PySide6.QtWidgets import (
 from console.core.store import SessionStore, StoreError
 from console.ui.jobs import JobRunner, error_text
 from console.ui.summary_panel import STATUS_COLORS, summary_html
+from console.ui.wording import REPRODUCE, for_window
 
 #: sessions the table holds at most (newest first); the CLI lists the rest
 MAX_ROWS = 100_000
@@ -822,37 +822,6 @@ class ReplayStart:
     title: str = ""
 
 
-#: The session layer's refusals name the CLI's options (``pass --package …``); in the
-#: window the same way out is a field of the Reproduce dialog. Most specific first.
-_GUI_WORDING: tuple[tuple[str, str], ...] = (
-    (r"pass --package with an intact copy",
-     "choose an intact copy as Package copy in Reproduce"),
-    (r"pass --package with the recorded package",
-     "choose a copy of the recorded package as Package copy in Reproduce"),
-    (r"pass --package with a copy", "choose a copy of it as Package copy in Reproduce"),
-    (r"pass --package", "choose a Package copy in Reproduce"),
-    (r"pass --input with the recorded clip",
-     "choose a copy of the recorded clip as Recording copy in Reproduce"),
-    (r"pass --input with a copy", "choose a copy of it as Recording copy in Reproduce"),
-    (r"pass --input with the full URL", "enter the full URL as Recording copy in Reproduce"),
-    (r"pass --input", "choose a Recording copy in Reproduce"),
-    (r"pass --device", "choose a device in Reproduce"),
-    (r"pass a copy of it", "choose a copy of it"),
-    (r"use 'devicelab run' for another one", "use Start in the Run dock for another one"),
-    (r"(?<![\w-])--package\b", "Package copy"),
-    (r"(?<![\w-])--input\b", "Recording copy"),
-    (r"(?<![\w-])--device\b", "the device chosen in Reproduce"),
-)
-
-
-def gui_wording(text: str) -> str:
-    """A replay refusal worded for the window: the CLI options it names become the
-    Reproduce dialog's fields (the figures and paths stay exactly as they were)."""
-    for pattern, repl in _GUI_WORDING:
-        text = re.sub(pattern, repl, text)
-    return text
-
-
 def plan_replay_job(db_path: Path, session_id: int, device: str | None,
                     package: str | None = None, input: str | None = None) -> ReplayStart:
     """Job: check session ``session_id`` against the files available now (or the copies
@@ -1321,7 +1290,7 @@ class SessionsView(QWidget):
 
     def _on_plan(self, result: Any) -> None:
         if isinstance(result, JobFailure):
-            self.set_status("error", gui_wording(result.text))
+            self.set_status("error", for_window(result.text, REPRODUCE))
             return
         plan = result.plan
         for note in result.notes:
