@@ -13,11 +13,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from helpers.faults import Collect, finish, in_thread
+from helpers.faults import finish
 
 from console.core.store import SessionStore
-from console.devices.base import AgentOptions
-from console.session.run import Run, RunRequest
 
 from .conftest import wait_no_agent
 
@@ -25,12 +23,7 @@ pytestmark = pytest.mark.ssh
 
 
 def _kill_agent_mid_run(ssh_env, demo_package: Path, db_path: Path):
-    ssh_env.trust()
-    dev = ssh_env.device()
-    ls = Collect()
-    run = Run(dev, RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=100)),
-              db_path, ls)
-    t, box = in_thread(run)
+    dev, run, ls, t, box = ssh_env.start_paced_run(demo_package, db_path)
     try:
         hello = ls.wait_hello()
         ls.wait_frames(40)

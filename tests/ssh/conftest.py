@@ -74,6 +74,22 @@ class SshEnv:
             kw.setdefault("key_file", str(self.server.client_key))
         return open_ssh_device(spec or self.url, **kw)
 
+    def start_paced_run(self, package: Path, db_path: Path) -> Any:
+        """A known device running 100 synthetic frames/s in a worker thread, as the
+        window does: (device, run, listener, thread, box) — close the device after."""
+        from helpers.faults import Collect, in_thread
+
+        from console.devices.base import AgentOptions
+        from console.session.run import Run, RunRequest
+
+        self.trust()
+        dev = self.device()
+        ls = Collect()
+        run = Run(dev, RunRequest(str(package), "synthetic:64x64", AgentOptions(fps=100)),
+                  db_path, ls)
+        t, box = in_thread(run)
+        return dev, run, ls, t, box
+
     def env(self) -> dict[str, str]:
         """Environment for a ``devicelab`` subprocess acting as this test's user."""
         e = dict(os.environ)

@@ -73,12 +73,7 @@ def test_ssh_run_is_equivalent_to_a_local_run(ssh_env: SshEnv, demo_package: Pat
 
 def test_stop_leaves_no_agent_on_the_device(ssh_env: SshEnv, demo_package: Path,
                                             db_path: Path) -> None:
-    ssh_env.trust()
-    dev = ssh_env.device()
-    ls = Collect()
-    run = Run(dev, RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=100)),
-              db_path, ls)
-    t, box = in_thread(run)
+    dev, run, ls, t, box = ssh_env.start_paced_run(demo_package, db_path)
     try:
         ls.wait_frames(20)
         running = agent_pids(str(ssh_env.workdir))
@@ -98,12 +93,7 @@ def test_stop_leaves_no_agent_on_the_device(ssh_env: SshEnv, demo_package: Path,
 
 def test_abort_kills_the_agent_on_the_device(ssh_env: SshEnv, demo_package: Path,
                                              db_path: Path) -> None:
-    ssh_env.trust()
-    dev = ssh_env.device()
-    ls = Collect()
-    run = Run(dev, RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=100)),
-              db_path, ls)
-    t, box = in_thread(run)
+    dev, run, ls, t, box = ssh_env.start_paced_run(demo_package, db_path)
     try:
         ls.wait_frames(10)
         run.abort()
@@ -118,12 +108,7 @@ def test_abort_kills_the_agent_on_the_device(ssh_env: SshEnv, demo_package: Path
 def test_agent_killed_on_the_device_is_reported_with_its_signal(
         ssh_env: SshEnv, demo_package: Path, db_path: Path) -> None:
     """Someone else SIGTERMs the agent: sshd's exit-signal reaches the session's error."""
-    ssh_env.trust()
-    dev = ssh_env.device()
-    ls = Collect()
-    run = Run(dev, RunRequest(str(demo_package), "synthetic:64x64", AgentOptions(fps=100)),
-              db_path, ls)
-    t, box = in_thread(run)
+    dev, run, ls, t, box = ssh_env.start_paced_run(demo_package, db_path)
     try:
         ls.wait_frames(10)
         os.kill(ls.hellos[0].pid, signal.SIGTERM)
