@@ -55,6 +55,7 @@ from console.core.paths import config_dir, log_dir, resources_dir
 from console.core.settings import SettingsError, load_settings, update_settings
 from console.devices.base import AgentOptions, DeployProgress
 from console.session.run import RunRequest, RunResult
+from console.ui import collector
 from console.ui import theme as themes
 from console.ui.compare_view import CompareView
 from console.ui.devices_panel import DeviceEntry, DevicesPanel, HostKeyDialog, open_for_window
@@ -121,6 +122,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, choices: StartupChoices, theme_choice: str | None = None) -> None:
         super().__init__()
+        # before any job thread exists: cycles holding widgets are freed in this thread only
+        collector.install()
         self.setObjectName("mainWindow")
         self.setWindowTitle("Device Lab Console")
         self.setAcceptDrops(True)

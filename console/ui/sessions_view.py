@@ -724,9 +724,12 @@ class ReproduceDialog(QDialog):
         else:
             dlg.setFileMode(QFileDialog.FileMode.ExistingFile)
             dlg.setNameFilter(name_filter)
-        if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
-            return None
-        chosen = dlg.selectedFiles()[0]
+        try:
+            if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
+                return None
+            chosen = dlg.selectedFiles()[0]
+        finally:
+            dlg.deleteLater()  # a kept file dialog goes on watching its folder
         self.folder = Path(chosen).parent
         return chosen
 
@@ -1273,11 +1276,14 @@ class SessionsView(QWidget):
             dlg = ReproduceDialog(row, list(self.devices()), self, folder=self.copy_folder,
                                   package=package or last[0] or "",
                                   input=input or last[1] or "")
-            accepted = dlg.exec() == QDialog.DialogCode.Accepted
-            self.copy_folder = dlg.folder
-            if not accepted:
-                return
-            device, package, input = dlg.device_spec(), dlg.package_copy(), dlg.input_copy()
+            try:
+                accepted = dlg.exec() == QDialog.DialogCode.Accepted
+                self.copy_folder = dlg.folder
+                if not accepted:
+                    return
+                device, package, input = dlg.device_spec(), dlg.package_copy(), dlg.input_copy()
+            finally:
+                dlg.deleteLater()  # one dialog per Reproduce, not one kept per click
         # offered again if this attempt is refused (the user fixes one field, not all)
         self._copies[row.id] = (package, input)
         self.set_status("info", f"checking the package and input of session {row.id} against "

@@ -427,9 +427,12 @@ class TrustDialog(QDialog):
         dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
         dlg.setFileMode(QFileDialog.FileMode.ExistingFile)
         dlg.setNameFilter("Public keys (*.pub *.pem);;All files (*)")
-        if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
-            return
-        path = dlg.selectedFiles()[0]
+        try:
+            if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
+                return
+            path = dlg.selectedFiles()[0]
+        finally:
+            dlg.deleteLater()  # a kept file dialog goes on watching its folder
         self.folder = Path(path).parent
         self.add_key_file(path)
 
