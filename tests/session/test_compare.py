@@ -49,7 +49,7 @@ def test_fp32_vs_int8_on_the_same_recording(runs: dict[str, Any]) -> None:
     assert {("package", "name"), ("package", "model_sha256"), ("package", "digest")} <= diffs
     assert ("input", "sha256") not in diffs  # same recording
     names = [f.name for f in cmp.figures]
-    for stage in ("pre", "infer", "post", "e2e"):
+    for stage in ("pre", "infer", "post", "e2e", "read"):  # read: decoding the recording
         for p in ("p50", "p95", "p99"):
             assert f"{stage} {p}" in names
     lat = {f.name: f for f in cmp.figures}
@@ -165,6 +165,25 @@ def test_figure_verdicts_and_words() -> None:
     figs = {f.name: f for f in figures(_summary(10.0), _summary(10.0, fps=None), 0.10)}
     assert figs["fps"].verdict == "unavailable" and "B did not measure" in figs["fps"].text
     assert figs["max temperature"].text == "unavailable (neither session measured it)"
+
+
+def test_frame_read_time_is_compared_when_recorded() -> None:
+    """Decoding got slower on B: a regression of its own, apart from e2e (which excludes
+    it); sessions recorded before per-frame read times get no read rows at all."""
+    read = {"p50": 0.1, "p95": 2.0, "p99": 3.0}
+    slower = {"p50": 0.3, "p95": 3.0, "p99": 3.1}
+    figs = {f.name: f for f in figures(_summary(10.0, read_ms=read),
+                                       _summary(10.0, read_ms=slower), 0.10)}
+    assert figs["read p95"].verdict == "regression" and figs["read p95"].text.startswith("+50.0")
+    assert figs["read p99"].verdict == "same"  # +3.3 %
+    # +200 % of 0.1 ms is the page cache or the camera, not a slower pipeline
+    assert figs["read p50"].verdict == "same" and "0.5 ms noise floor" in figs["read p50"].text
+    assert figs["e2e p95"].verdict == "same"
+    figs = {f.name: f for f in figures(_summary(10.0), _summary(10.0, read_ms=read), 0.10)}
+    assert figs["read p50"].verdict == "unavailable" and "A did not measure" in \
+        figs["read p50"].text
+    assert not any(n.startswith("read") for n in
+                   (f.name for f in figures(_summary(10.0), _summary(10.0), 0.10)))
 
 
 def test_parse_tolerance() -> None:
