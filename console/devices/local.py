@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -121,8 +122,6 @@ class LocalAgentProcess(AgentProcess):
             except queue.Empty:
                 return None
         else:
-            import select
-
             r, _, _ = select.select([self._fd], [], [], timeout)
             if not r:
                 return None

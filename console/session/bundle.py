@@ -51,7 +51,7 @@ from typing import IO, Any
 from console import __version__
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import open_package, zip_package
-from console.core.store import JSON_FIELDS, SessionStore, StoreError
+from console.core.store import FRAME_COLUMNS, JSON_FIELDS, SessionStore, StoreError
 from console.session.export import ExportError, ExportResult, Job, Progress, atomic_write
 from console.session.replay import (
     UUID_RE,
@@ -79,7 +79,7 @@ READABLE_FORMATS = ("devicelab-bundle/1", BUNDLE_FORMAT)
 #: Refuse bundles that would unpack to more than this (zip bombs).
 MAX_BUNDLE_BYTES = 16 * 1024**3
 _ROWS = ("frames", "telemetry", "events", "bookmarks")
-_FRAME_COLS = ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score", "out", "read_ms")
+_FRAME_COLS = FRAME_COLUMNS  # the store's own: a new column reaches bundles too
 _TELEMETRY_COLS = ("ts", "cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
                    "temp_max_c", "power_w", "sampler_cpu", "sample")
 _EVENT_COLS = ("ts", "level", "code", "text")

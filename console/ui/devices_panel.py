@@ -368,16 +368,6 @@ class DevicesPanel(QWidget):
             self.message.emit("error", f"saved devices unavailable: {exc}")
             return []
 
-    def reload(self, select: str | None = None) -> None:
-        """Read the saved devices again (a job) and show them."""
-        from console.devices.device_list import list_devices
-
-        def failed(exc: BaseException) -> None:
-            self.message.emit("error", f"saved devices unavailable: {error_text(exc)}")
-
-        self.jobs.submit("devices-list", list_devices,
-                         lambda saved: self.show_devices(saved, select), failed)
-
     def show_devices(self, saved: list[Any], select: str | None = None) -> None:
         """Show ``saved`` (SavedDevice list) after This computer; keeps what is known
         about devices whose address did not change (state, facts, trusted key)."""
