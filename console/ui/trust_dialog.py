@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
 )
 
 from console.ui.jobs import JobRunner, error_text
+from console.ui.wording import SIGNING, for_window
 
 BAD_COLOR = "#e03131"
 WARN_COLOR = "#d99a00"
@@ -131,11 +132,6 @@ def read_view() -> TrustView:
                      settings_file=str(settings_path()))
 
 
-def _window_words(message: str) -> str:
-    """trust.py speaks to the CLI user (``--name``); the dialog has a name field instead."""
-    return message.replace("pick another --name", "pick another name")
-
-
 def _changed_then_view(change: Any, note: Any) -> Outcome:
     """Run ``change()``; refusals become ``error``; the settings are re-read either way."""
     from console.core.signing import SigningError
@@ -144,7 +140,7 @@ def _changed_then_view(change: Any, note: Any) -> Outcome:
     try:
         result = change()
     except (TrustError, SigningError) as exc:
-        error = _window_words(str(exc))
+        error = for_window(str(exc), SIGNING)
         try:
             return Outcome(read_view(), error=error)
         except Exception:  # the settings themselves are the problem: the refusal says so

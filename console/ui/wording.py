@@ -37,6 +37,7 @@ SIGNING: Wording = (
     (r"`devicelab keys policy refuse`", "Settings → Package signing (refuse)"),
     (r"`devicelab keys policy warn`", "Settings → Package signing (warn)"),
     (r"`devicelab keys add KEY\.pub`", "Settings → Package signing → Add…"),
+    (r"pick another --name", "pick another name"),  # the dialog's name field
 )
 
 
