@@ -270,9 +270,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'id':>5}  {'started':<19}  {'device':<14} {'package':<22} {'input':<18} "
           f"{'frames':>7} {'fps':>7} {'p95 ms':>8} {'max °C':>6}  {'status':<11} note / tags")
+    from console.session.run import note_with_tags
+
     for f in fields:
-        note = " ".join([f["note"][:40], *(f"#{t}" for t in f["tags"]
-                                           if f"#{t}" not in f["note"])]).strip()
+        note = note_with_tags(f["note"], f["tags"], width=40)
         print(f"{f['id']:>5}  {f['started']:<19}  {str(f['device'])[:14]:<14} "
               f"{f['package'][:22]:<22} {_short_input(f['input'])[:18]:<18} "
               f"{f['frames']:>7} {_cell(f['fps'], '.1f'):>7} {_cell(f['p95_ms'], '.3f'):>8} "

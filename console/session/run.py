@@ -100,6 +100,13 @@ def session_tags(note: str, tags: Sequence[str] = ()) -> list[str]:
     return out
 
 
+def note_with_tags(note: str, tags: Sequence[str], width: int | None = None) -> str:
+    """The note (cut to ``width``), then the tags it does not already show as ``#word``."""
+    in_note = set(TAG_RE.findall(note))
+    extra = " ".join(f"#{t}" for t in tags if t not in in_note)
+    return f"{note[:width]} {extra}".strip()
+
+
 @dataclass(frozen=True)
 class RunRequest:
     package: str

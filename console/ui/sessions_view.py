@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -181,14 +182,12 @@ class SessionRow:
     replay_of: int | None
     budget: str
 
-    @property
+    @cached_property  # read on every repaint of the cell
     def note_tags(self) -> str:
         """The note, then the tags the note does not already show as ``#word``."""
-        from console.session.run import TAG_RE
+        from console.session.run import note_with_tags
 
-        in_note = set(TAG_RE.findall(self.note))
-        tags = " ".join(f"#{t}" for t in self.tags if t not in in_note)
-        return f"{self.note} {tags}".strip()
+        return note_with_tags(self.note, self.tags)
 
 
 def session_row(s: Mapping[str, Any]) -> SessionRow:

@@ -211,3 +211,13 @@ def test_a_run_given_relative_paths_replays_and_bundles_from_another_folder(
                 "--db", db)
     assert ok.returncode == 0, ok.stderr
     assert out.is_file()
+
+
+def test_list_shows_each_tag_the_note_does_not_already_show() -> None:
+    """A tag is left out only when the note shows it as a whole ``#word``: ``#therm``
+    is not in "fan #thermal" (a substring test hid it from ``sessions list``)."""
+    from console.session.run import note_with_tags
+
+    assert note_with_tags("fan #thermal", ["thermal", "therm"]) == "fan #thermal #therm"
+    assert note_with_tags("", ["field"]) == "#field"
+    assert note_with_tags("a long note about the fan", ["fan"], width=6) == "a long #fan"
