@@ -24,7 +24,15 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from console.agent.errors import AgentError
-from console.core.manifest import InputSpec, Manifest, OutputSpec, safe_join, sha256_bytes
+from console.core.manifest import (
+    InputSpec,
+    Manifest,
+    OutputSpec,
+    PackageError,
+    content_problem,
+    safe_join,
+    sha256_bytes,
+)
 
 _NP_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8}
 
@@ -273,20 +281,17 @@ class Pipeline:
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
+        except FileNotFoundError:
+            raise PipelineError("package_invalid", "package refused on the device: %s"
+                                % PackageError(manifest.model, "listed in manifest.json but "
+                                               "missing")) from None
         except OSError as exc:
             raise PipelineError("model_load", "cannot read the model %s: %s"
                                 % (path, exc.strerror or exc)) from None
-        # The agent's only check of the model (verify_files skips it): the same
-        # wording as verify_files gives every other file.
-        if len(data) != entry.size:
-            raise PipelineError("package_invalid", "package refused on the device: %s: size is "
-                                "%d bytes, manifest.json says %d"
-                                % (manifest.model, len(data), entry.size))
-        digest = sha256_bytes(data)
-        if digest != entry.sha256:
-            raise PipelineError("package_invalid", "package refused on the device: %s: sha256 "
-                                "is %s…, manifest.json says %s… (file changed or corrupt)"
-                                % (manifest.model, digest[:12], entry.sha256[:12]))
+        # The agent's only check of the model (verify_files skips it).
+        problem = content_problem(manifest.model, entry, len(data), lambda: sha256_bytes(data))
+        if problem is not None:
+            raise PipelineError("package_invalid", "package refused on the device: %s" % problem)
         return data
 
     def warmup(self) -> float:

@@ -52,12 +52,13 @@ same bytes and is therefore the only file not listed in ``files``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 FORMAT = "devicelab-package/1"
 MANIFEST_NAME = "manifest.json"
@@ -368,6 +369,19 @@ def safe_join(root: str, name: str) -> str:
     return full
 
 
+def content_problem(fname: str, entry: FileEntry, size: int,
+                    digest: Callable[[], str]) -> Optional[PackageError]:
+    """The one wording for a file whose size or sha256 is not the manifest's.
+    ``digest`` is called only when the size matches: hashing is the slow part."""
+    if size != entry.size:
+        return PackageError(fname, "size is %d bytes, manifest.json says %d" % (size, entry.size))
+    got = digest()
+    if got != entry.sha256:
+        return PackageError(fname, "sha256 is %s…, manifest.json says %s… (file changed or "
+                                   "corrupt)" % (got[:12], entry.sha256[:12]))
+    return None
+
+
 def verify_files(root: str, manifest: Manifest, skip: Sequence[str] = ()) -> List[PackageError]:
     """Check every listed file's size and sha256. Returns all problems found.
 
@@ -386,16 +400,10 @@ def verify_files(root: str, manifest: Manifest, skip: Sequence[str] = ()) -> Lis
         if not os.path.isfile(path):
             problems.append(PackageError(fname, "listed in manifest.json but missing"))
             continue
-        size = os.path.getsize(path)
-        if size != entry.size:
-            problems.append(PackageError(fname, "size is %d bytes, manifest.json says %d"
-                                         % (size, entry.size)))
-            continue
-        digest = sha256_file(path)
-        if digest != entry.sha256:
-            problems.append(PackageError(fname, "sha256 is %s…, manifest.json says %s… "
-                                         "(file changed or corrupt)"
-                                         % (digest[:12], entry.sha256[:12])))
+        problem = content_problem(fname, entry, os.path.getsize(path),
+                                  functools.partial(sha256_file, path))
+        if problem is not None:
+            problems.append(problem)
     return problems
 
 

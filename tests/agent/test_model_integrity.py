@@ -55,6 +55,18 @@ def test_model_swapped_after_verification_is_refused_at_load(package: Path) -> N
     assert "\n" not in ei.value.text
 
 
+def test_model_gone_after_verification_is_a_package_refusal(package: Path) -> None:
+    """The same code and words as any other file of the package that is missing, so the
+    SSH device treats the cached copy as damaged, as it does for the others."""
+    manifest, _ = read_manifest(str(package))
+    (package / "model.onnx").unlink()
+    with pytest.raises(PipelineError) as ei:
+        Pipeline(str(package), manifest)
+    assert ei.value.code == "package_invalid"
+    assert ei.value.text == ("package refused on the device: model.onnx: listed in "
+                             "manifest.json but missing")
+
+
 def test_session_is_built_from_the_verified_bytes_not_the_path(package: Path) -> None:
     model = package / "model.onnx"
     swapped_in = (INT8 / "model.onnx").read_bytes()
