@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from console import __version__
+from console.core.errors import UserError
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the thing ran and failed (run failed, regression, budget)
@@ -24,7 +25,7 @@ EXIT_USAGE = 2  # bad input: refused before anything ran
 EXIT_INTERNAL = 70
 
 
-class CliError(Exception):
+class CliError(UserError):
     """A user-facing error: printed as one line, exit status 2 unless given."""
 
     def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
@@ -134,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"devicelab: error: {exc}", file=sys.stderr)
         return exc.code
+    except UserError as exc:  # a refusal no command reworded: still one line, exit 2
+        print(f"devicelab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("devicelab: interrupted", file=sys.stderr)
         return 130

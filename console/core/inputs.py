@@ -14,13 +14,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.core.errors import UserError
 from console.core.manifest import sha256_file
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 KINDS = ("video", "camera", "stream", "synthetic")
 
 
-class InputError(Exception):
+class InputError(UserError):
     """The input cannot be used; the message names it and says what to do."""
 
 

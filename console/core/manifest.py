@@ -60,6 +60,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from console.core.errors import UserError
+
 FORMAT = "devicelab-package/1"
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
@@ -76,7 +78,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class PackageError(Exception):
+class PackageError(UserError):
     """One precise reason a package is refused: where, and what was expected."""
 
     def __init__(self, where: str, message: str) -> None:

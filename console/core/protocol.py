@@ -63,6 +63,95 @@ MAX_LINE_BYTES = 4 * 1024 * 1024
 END_REASONS = ("end_of_input", "frame_limit", "duration", "stopped", "error")
 
 
+# -- the names of the data ------------------------------------------------------
+# Every other layer (store, live buffers, exports, the window, the CLI) refers to
+# these names instead of typing them out: a new figure is one edit here. ``wire``
+# is the key in a protocol v1 message (fixed by the version); ``column`` is the
+# name in the session log and in every export, and carries its unit.
+
+
+@dataclass(frozen=True)
+class Field:
+    wire: str
+    column: str
+    unit: str
+    doc: str
+
+
+#: The stages of a frame, in order; ``e2e`` is exactly the span of the other three.
+STAGES = ("pre", "infer", "post", "e2e")
+#: The measured stages without their span (what a stacked plot draws).
+STAGE_PARTS = ("pre", "infer", "post")
+#: Time the source took to deliver a frame (outside ``e2e``); optional within v1.
+READ = "read_ms"
+
+FRAME_FIELDS = (
+    Field("i", "i", "", "frame index, from 0, in the order the agent produced frames"),
+    Field("ts", "ts_unix_s", "s", "device wall clock when the frame was captured/read"),
+    Field("pre", "pre_ms", "ms", "pre-processing: colour, resize, normalise, layout"),
+    Field("infer", "infer_ms", "ms", "the runtime's inference call"),
+    Field("post", "post_ms", "ms", "decoding the outputs (top-k, boxes, NMS)"),
+    Field("e2e", "e2e_ms", "ms", "pre + infer + post: the model's cost on one frame"),
+    Field("read_ms", "read_ms", "ms", "decode/capture time before pre (outside e2e); "
+          "NULL when the agent did not report it"),
+)
+#: Frame fields the console derives from ``out`` (classification top-1).
+FRAME_DERIVED = (
+    Field("top1", "top1", "", "top-1 class index (classification), NULL otherwise"),
+    Field("top1_score", "top1_score", "", "score of the top-1 class"),
+)
+
+#: Telemetry sample keys (``console.agent.telemetry`` documents how each is read).
+CPU_SYS = "cpu_sys"
+CPU_AGENT = "cpu_agent"
+RSS = "rss_mb"
+MEM_USED = "mem_used_mb"
+MEM_TOTAL = "mem_total_mb"
+MEM_AVAIL = "mem_avail_mb"
+THERMAL = "thermal"
+FREQ = "freq_mhz"
+THROTTLE = "throttle"
+POWER = "power_w"
+ENERGY = "energy_j"
+SAMPLER_CPU = "sampler_cpu"
+
+#: Scalar telemetry figures; maps (thermal, power, ...) are flattened by
+#: :func:`flatten_sample` into ``<map>.<name>`` keys.
+TELEMETRY_FIELDS = (
+    Field(CPU_SYS, "cpu_sys_pct", "%", "system CPU busy, % of all cores"),
+    Field(CPU_AGENT, "cpu_agent_pct_core", "% of one core",
+          "the agent process, % of ONE core (like top; may exceed 100)"),
+    Field(RSS, "rss_mib", "MiB", "the agent's resident memory"),
+    Field(MEM_USED, "mem_used_mib", "MiB", "MemTotal - MemAvailable"),
+    Field(MEM_TOTAL, "mem_total_mib", "MiB", "MemTotal"),
+    Field(MEM_AVAIL, "mem_avail_mib", "MiB", "MemAvailable"),
+    Field(SAMPLER_CPU, "sampler_cpu_pct_core", "% of one core",
+          "what taking the samples cost the agent"),
+)
+#: Maps of named readings inside a sample: key -> (column prefix, unit).
+TELEMETRY_MAPS = {THERMAL: ("temp", "°C"), FREQ: ("freq", "MHz"), POWER: ("power", "W"),
+                  ENERGY: ("energy", "J")}
+
+
+def flatten_sample(sample: Dict[str, Any], sep: str = ".") -> Dict[str, Any]:
+    """One telemetry sample as flat ``name -> number`` pairs: scalars as they are,
+    maps as ``<key><sep><name>`` (``thermal.cpu-thermal``), nested maps (throttle)
+    likewise, non-numbers dropped. The one flattener every export uses."""
+    out: Dict[str, Any] = {}
+
+    def walk(prefix: str, v: Any) -> None:
+        if isinstance(v, bool):
+            out[prefix] = int(v)
+        elif isinstance(v, (int, float)):
+            out[prefix] = v
+        elif isinstance(v, dict):
+            for k in sorted(v):
+                walk("%s%s%s" % (prefix, sep, k) if prefix else str(k), v[k])
+
+    walk("", sample)
+    return out
+
+
 class ProtocolError(ValueError):
     """A line that is not a valid protocol message."""
 

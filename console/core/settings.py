@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.core.errors import UserError
+
 SETTINGS_VERSION = 1
 _LOCK = threading.Lock()
 _UPDATE_LOCK = threading.Lock()  # not re-entrant: a nested update would wait on itself
 
 
-class SettingsError(Exception):
+class SettingsError(UserError):
     pass
 
 

@@ -59,6 +59,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from console.core.errors import UserError
 from console.core.manifest import MANIFEST_NAME, SIGNATURE_NAME, sha256_bytes
 
 __all__ = [
@@ -84,7 +85,7 @@ _MAX_KEY_FILE = 64 * 1024
 _FP_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
 
 
-class SigningError(Exception):
+class SigningError(UserError):
     """One line for the user: what failed, which file, what to do."""
 
 

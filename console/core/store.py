@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
+from console.core.errors import UserError
+
 SCHEMA_VERSION = 2
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
 #: Numeric columns of ``frames`` that :meth:`SessionStore.frame_column` reads.
@@ -49,7 +51,7 @@ JSON_FIELDS = ("device_identity", "device_facts", "package_manifest", "input_inf
                 "settings", "summary", "cold_start", "tags")
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """The session log cannot be used; the message says which file and what to do."""
 
 

@@ -1,8 +1,8 @@
 """The agent bundle: one ``.pyz`` zipapp that is everything a device needs.
 
 Built from this console's own sources so a device always runs the agent of
-the console that drives it. Holds ``console.agent`` plus the two shared,
-dependency-free core modules (protocol and manifest) and stub package
+the console that drives it. Holds ``console.agent`` plus the three shared,
+dependency-free core modules (protocol, manifest and errors) and stub package
 ``__init__`` files — nothing else, which is what keeps the agent standalone
 (a stray import of another console module fails every local test run, since
 the built-in device runs this same bundle). The bundle is byte-for-byte
@@ -23,7 +23,7 @@ from console import __version__
 _CONSOLE_DIR = Path(__file__).resolve().parent.parent
 AGENT_MODULES = ("__init__.py", "__main__.py", "main.py", "errors.py", "pipeline.py",
                  "sources.py", "telemetry.py", "facts.py")
-CORE_MODULES = ("protocol.py", "manifest.py")
+CORE_MODULES = ("protocol.py", "manifest.py", "errors.py")
 _STAMP = (2020, 1, 1, 0, 0, 0)
 
 

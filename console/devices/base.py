@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from console.core.errors import UserError
 from console.core.inputs import InputSource
 from console.core.package import Package
 
 
-class DeviceError(Exception):
+class DeviceError(UserError):
     """Base for device failures; ``str(exc)`` is the user-facing line."""
 
 

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from console.core.errors import UserError
 from console.core.manifest import BUDGET_KEYS
 
 _ALIASES = {"p95": "p95_ms", "p99": "p99_ms", "cold_start": "cold_start_s",
@@ -37,7 +38,7 @@ _EXAMPLE_UNITS = {"p95_ms": "ms or s", "p99_ms": "ms or s", "cold_start_s": "s o
                   "min_fps": "fps"}
 
 
-class BudgetError(ValueError):
+class BudgetError(UserError, ValueError):
     pass
 
 

@@ -49,6 +49,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from console import __version__
+from console.core.errors import UserError
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import open_package, zip_package
 from console.core.store import FRAME_COLUMNS, JSON_FIELDS, SessionStore, StoreError
@@ -90,7 +91,7 @@ _COLS = {"frames": _FRAME_COLS, "telemetry": _TELEMETRY_COLS, "events": _EVENT_C
 _LOCAL_COLS = ("id", "replay_of", "console_pid", "console_host", "console_started")
 
 
-class BundleError(Exception):
+class BundleError(UserError):
     """The bundle cannot be written or read; one line naming the file and what to do."""
 
 

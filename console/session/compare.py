@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from console.core.errors import UserError
 from console.core.stats import STAGES
 from console.core.store import SessionStore
 
@@ -63,7 +64,7 @@ MATCH_IOU = 0.5
 PERCENTILES = ("p50", "p95", "p99")
 
 
-class CompareError(Exception):
+class CompareError(UserError):
     """The comparison cannot be made; one line naming the session."""
 
 

@@ -44,6 +44,7 @@ from typing import IO, Any
 import numpy as np
 
 from console import __version__
+from console.core.errors import UserError
 from console.core.stats import STAGES
 from console.core.store import SessionStore
 from console.session.compare import DEFAULT_TOLERANCE, Comparison, compare_sessions, fmt_value
@@ -67,7 +68,7 @@ Progress = Callable[[float, str], None]
 MAX_REPORT_EVENTS = 500
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """The export failed; one line naming the file or session and what to do."""
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from console.core.errors import UserError
 from console.core.inputs import redact_url
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import Package, open_package
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 
-class ReplayRefused(Exception):
+class ReplayRefused(UserError):
     """The replay cannot reproduce the session; ``str()`` is the one-line reason."""
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from console import __version__
 from console.core import protocol as P
+from console.core.errors import UserError
 from console.core.inputs import InputError, InputSource, parse_input
 from console.core.package import Package, Verification, manifest_summary, verify_package
 from console.core.stats import load_truth, summarize
@@ -72,7 +73,7 @@ SUMMARY_SAMPLE_KEYS = ("cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "thermal
                        "energy_j", "power_w", "sampler_cpu")
 
 
-class RunError(Exception):
+class RunError(UserError):
     """Refused before anything ran (bad package, input, database, device): one line.
 
     ``cause`` keeps the device error behind a refusal (e.g. HostKeyUnknown with

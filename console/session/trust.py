@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console.core.errors import UserError
 from console.core.manifest import SIGNATURE_NAME, PackageError
 from console.core.package import Verification
 from console.core.settings import Settings, SettingsError, load_settings, update_settings
@@ -41,7 +42,7 @@ UNSIGNED_WARNING = ("package is unsigned: nobody vouches for it (sign it with `d
                     "refuse`)")
 
 
-class TrustError(Exception):
+class TrustError(UserError):
     """A refused change to the trusted keys or the policy: one line for the user."""
 
 

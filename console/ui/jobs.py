@@ -3,8 +3,8 @@
 Each job is a plain callable run in its own QThread by a :class:`JobRunner`
 (owned by the window); its result or its one-line error comes back as a
 queued signal in the GUI thread. Exceptions never escape: a
-:class:`UserError`-like exception (``DeviceError``, ``PackageError``,
-``InputError``…) becomes its own message; anything else is logged with its
+:class:`console.core.errors.UserError` (or an ``OSError``, whose text names the
+file) becomes its own message; anything else is logged with its
 traceback and reported as an internal error naming the log file.
 
 A job that the caller no longer cares about (the user picked another package
@@ -20,6 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from console.core.errors import EXPECTED_ERRORS
 
 log = logging.getLogger("devicelab.ui")
 
@@ -52,14 +54,7 @@ class _JobWorker(QObject):
 
 def _expected(exc: Exception) -> bool:
     """Errors whose message is already the one line a user should read."""
-    from console.core.inputs import InputError
-    from console.core.manifest import PackageError
-    from console.core.settings import SettingsError
-    from console.core.store import StoreError
-    from console.devices.base import DeviceError
-
-    return isinstance(exc, (DeviceError, PackageError, InputError, StoreError, SettingsError,
-                            OSError))
+    return isinstance(exc, EXPECTED_ERRORS)
 
 
 def error_text(exc: BaseException) -> str:

@@ -74,6 +74,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.core.errors import EXPECTED_ERRORS
 from console.core.store import SessionStore, StoreError
 from console.ui.jobs import JobRunner, error_text
 from console.ui.summary_panel import STATUS_COLORS, summary_html
@@ -95,16 +96,6 @@ class JobFailure:
     text: str
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    from console.session.bundle import BundleError
-    from console.session.compare import CompareError
-    from console.session.export import ExportError
-    from console.session.replay import ReplayRefused
-
-    return (ReplayRefused, CompareError, ExportError, BundleError, StoreError, ValueError,
-            OSError)
-
-
 def user_errors(fn: Callable[[], Any], prefix: str = "") -> Callable[[], Any]:
     """Wrap a job so that the session layer's refusals come back as a :class:`JobFailure`
     (the jobs module would log them as internal errors with a traceback)."""
@@ -112,7 +103,7 @@ def user_errors(fn: Callable[[], Any], prefix: str = "") -> Callable[[], Any]:
     def run() -> Any:
         try:
             return fn()
-        except _user_error_types() as exc:
+        except EXPECTED_ERRORS as exc:
             text = str(exc) or type(exc).__name__
             if isinstance(exc, OSError) and exc.strerror:
                 text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
