@@ -133,10 +133,13 @@ TELEMETRY_MAPS = {THERMAL: ("temp", "°C"), FREQ: ("freq", "MHz"), POWER: ("powe
                   ENERGY: ("energy", "J")}
 
 
-def flatten_sample(sample: Dict[str, Any], sep: str = ".") -> Dict[str, Any]:
-    """One telemetry sample as flat ``name -> number`` pairs: scalars as they are,
+def flatten_sample(sample: Dict[str, Any], sep: str = ".",
+                   lists_as_json: bool = False) -> Dict[str, Any]:
+    """One telemetry sample as flat ``name -> value`` pairs: scalars as they are,
     maps as ``<key><sep><name>`` (``thermal.cpu-thermal``), nested maps (throttle)
-    likewise, non-numbers dropped. The one flattener every export uses."""
+    likewise. Strings and lists are dropped (plots want numbers) unless
+    ``lists_as_json`` keeps them as text (CSV). The one flattener of the console:
+    the live buffers, exports and the log's views all name a figure the same way."""
     out: Dict[str, Any] = {}
 
     def walk(prefix: str, v: Any) -> None:
@@ -144,6 +147,8 @@ def flatten_sample(sample: Dict[str, Any], sep: str = ".") -> Dict[str, Any]:
             out[prefix] = int(v)
         elif isinstance(v, (int, float)):
             out[prefix] = v
+        elif lists_as_json and isinstance(v, (list, tuple, str)):
+            out[prefix] = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
         elif isinstance(v, dict):
             for k in sorted(v):
                 walk("%s%s%s" % (prefix, sep, k) if prefix else str(k), v[k])
