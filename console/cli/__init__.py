@@ -96,25 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _log_file() -> str:
-    from console.core.paths import log_dir
+    from console.core.logfile import log_file
 
-    d = log_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    return str(d / "devicelab.log")
+    return str(log_file())
 
 
 def setup_logging() -> None:
     """Tracebacks and debug details go to the log file, never to the user's terminal."""
-    try:
-        handler: logging.Handler = logging.FileHandler(_log_file(), encoding="utf-8")
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    if not any(isinstance(h, logging.FileHandler) for h in root.handlers):
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    from console.core.logfile import setup_logging as setup
+
+    setup()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

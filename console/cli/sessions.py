@@ -288,8 +288,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         s = get_session(store, args.session)
         events = store.events(s["id"])
         bookmarks = store.bookmarks(s["id"])
-        n_tel = store.conn.execute("SELECT COUNT(*) FROM telemetry WHERE session_id=?",
-                                   [s["id"]]).fetchone()[0]
+        n_tel = store.telemetry_count(s["id"])
     if args.json:
         s["events"] = events
         s["bookmarks"] = bookmarks
@@ -395,9 +394,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     args.device = plan.device
     code = execute_run(args, plan.request)
     with open_store(args) as store:
-        row = store.conn.execute("SELECT id FROM sessions WHERE replay_of = ? ORDER BY id DESC "
-                                 "LIMIT 1", [plan.original_id]).fetchone()
-        problems = verify_replayed(store, plan.original_id, int(row[0])) if row else []
+        replays = store.session_ids_replaying(plan.original_id)
+        problems = verify_replayed(store, plan.original_id, replays[0]) if replays else []
     for p in problems:
         print(f"devicelab: warning: the replay is not exact: {p} (a file changed during "
               "the run)", file=sys.stderr)

@@ -43,16 +43,25 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from console import __version__
+from console.core import schema
 from console.core.errors import UserError
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import open_package, zip_package
-from console.core.store import FRAME_COLUMNS, JSON_FIELDS, SessionStore, StoreError
+from console.core.records import JSON_COLUMNS
+from console.core.store import (
+    FRAME_COLUMNS,
+    TELEMETRY_COLUMNS,
+    SessionStore,
+    StoreError,
+)
+from console.core.store.rows import EVENT_COLUMNS
+from console.core.store.sqlite import LEGACY_SESSION_KEYS
 from console.session.export import ExportError, ExportResult, Job, Progress, atomic_write
 from console.session.replay import (
     UUID_RE,
@@ -74,21 +83,29 @@ __all__ = [
     "read_bundle_info",
 ]
 
-BUNDLE_FORMAT = "devicelab-bundle/2"
-#: Formats this console imports: /1 had no per-frame ``read_ms`` (imported as NULL).
-READABLE_FORMATS = ("devicelab-bundle/1", BUNDLE_FORMAT)
+BUNDLE_FORMAT = "devicelab-bundle/3"
+#: Formats this console imports: /1 had no per-frame ``read_ms`` (imported as NULL);
+#: /1 and /2 name columns as the log did before schema v3 (no units in the names).
+READABLE_FORMATS = ("devicelab-bundle/1", "devicelab-bundle/2", BUNDLE_FORMAT)
 #: Refuse bundles that would unpack to more than this (zip bombs).
 MAX_BUNDLE_BYTES = 16 * 1024**3
 _ROWS = ("frames", "telemetry", "events", "bookmarks")
-_FRAME_COLS = FRAME_COLUMNS  # the store's own: a new column reaches bundles too
-_TELEMETRY_COLS = ("ts", "cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
-                   "temp_max_c", "power_w", "sampler_cpu", "sample")
-_EVENT_COLS = ("ts", "level", "code", "text")
-_BOOKMARK_COLS = ("frame_i", "ts", "note", "created_at")
-_COLS = {"frames": _FRAME_COLS, "telemetry": _TELEMETRY_COLS, "events": _EVENT_COLS,
-         "bookmarks": _BOOKMARK_COLS}
-#: Session columns that describe this log, not the session: never carried over.
-_LOCAL_COLS = ("id", "replay_of", "console_pid", "console_host", "console_started")
+#: Columns of each table's rows, in order: the store's own, so a new column reaches
+#: bundles too (bundle.json lists them, so a reader never guesses).
+_COLS: dict[str, tuple[str, ...]] = {
+    "frames": FRAME_COLUMNS, "telemetry": TELEMETRY_COLUMNS, "events": EVENT_COLUMNS,
+    "bookmarks": ("frame_i", "ts_unix_s", "note", "created_unix_s")}
+#: How bundles /1 and /2 laid their rows out (names as the log had them then).
+_LEGACY_COLS: dict[str, tuple[str, ...]] = {
+    "frames": ("i", "ts", "pre", "infer", "post", "e2e", "top1", "top1_score", "out",
+               "read_ms"),
+    "telemetry": ("ts", "cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
+                  "temp_max_c", "power_w", "sampler_cpu", "sample"),
+    "events": ("ts", "level", "code", "text"),
+    "bookmarks": ("frame_i", "ts", "note", "created_at")}
+_LEGACY_RENAMES = schema.renames_after(2)
+_LOCAL_COLS = ("id", "replay_of", "console_pid", "console_host", "console_started_ticks",
+               "plan_run_id", "sweep_id")
 
 
 class BundleError(UserError):
@@ -181,7 +198,7 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
     except (ReplayRefused, PackageError) as exc:
         raise ExportError(f"cannot bundle session {sid}: {exc}") from None
 
-    row = dict(s)
+    row = {k: v for k, v in s.items() if k not in LEGACY_SESSION_KEYS}
     replay_of = row.get("replay_of")
     orig = store.get_session(int(replay_of)) if replay_of else None
     for k in _LOCAL_COLS:
@@ -209,7 +226,7 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
 
         def rows(table: str) -> Iterator[bytes]:
             cols = ", ".join(_COLS[table])
-            order = "i" if table == "frames" else ("id" if table == "bookmarks" else "ts")
+            order = "i" if table == "frames" else ("id" if table == "bookmarks" else "ts_unix_s")
             for k, r in enumerate(conn.execute(
                     f"SELECT {cols} FROM {table} WHERE session_id=? ORDER BY {order}", [sid])):
                 if table == "frames" and k % 2000 == 0:
@@ -236,6 +253,7 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
 
             member(name or f"input/{_safe_name(extra.name)}", chunks(), compress=False)
         meta = {"format": BUNDLE_FORMAT, "created_at": time.time(),
+                "columns": {t: list(_COLS[t]) for t in _ROWS},
                 "console_version": __version__, "session_uuid": s["uuid"],
                 "title": f"{s.get('package_name')}@{s.get('package_version')} on "
                          f"{s.get('device_name') or s.get('device_address')}",
@@ -432,8 +450,10 @@ def import_bundle(store: SessionStore, path: str | Path, *, progress: Progress |
             tables = {}
             for k, t in enumerate(_ROWS):
                 job.step(0.2 + 0.2 * k / len(_ROWS), f"reading {t}")
-                tables[t] = _jsonl(_read_member(zf, f"{t}.jsonl", meta, p), f"{t}.jsonl", p,
-                                   len(_COLS[t]), 1 if t == "frames" else 0)
+                layout = _layout(meta, t, p)
+                rows = _jsonl(_read_member(zf, f"{t}.jsonl", meta, p), f"{t}.jsonl", p,
+                              len(layout), 1 if t == "frames" else 0)
+                tables[t] = _to_today(rows, layout, t)
             job.step(0.5, "writing the session")
             sid = _insert(store, row, tables, p)
             _merge_dir(staging, final)
@@ -442,6 +462,30 @@ def import_bundle(store: SessionStore, path: str | Path, *, progress: Progress |
     job.step(1.0, "done")
     return ImportResult(sid, uuid, False, _file(final / "package.zip"), _first(final / "input"),
                         {t: len(v) for t, v in tables.items()}, notes)
+
+
+def _layout(meta: dict[str, Any], table: str, path: Path) -> tuple[str, ...]:
+    """The column names of ``table``'s rows in this bundle."""
+    if meta["format"] != BUNDLE_FORMAT:
+        return _LEGACY_COLS[table]
+    cols = (meta.get("columns") or {}).get(table)
+    if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+        raise BundleError(f"bundle {path} is damaged: bundle.json does not list the columns "
+                          f"of {table}")
+    unknown = set(cols) - set(schema.column_names(table))
+    if unknown:
+        raise BundleError(f"bundle {path} has {table} columns this console does not know "
+                          f"({', '.join(sorted(unknown))}); upgrade the console")
+    return tuple(cols)
+
+
+def _to_today(rows: list[tuple[Any, ...]], layout: Sequence[str], table: str
+              ) -> list[tuple[Any, ...]]:
+    """Rows laid out as ``layout`` (maybe an older console's names) in ``_COLS`` order."""
+    ren = _LEGACY_RENAMES.get(table, {})
+    pos = {ren.get(c, c): k for k, c in enumerate(layout)}
+    take = [pos.get(c) for c in _COLS[table]]
+    return [tuple(None if k is None else r[k] for k in take) for r in rows]
 
 
 def _by_uuid(store: SessionStore, uuid: str) -> int | None:
@@ -464,17 +508,19 @@ def _insert(store: SessionStore, row: dict[str, Any], tables: dict[str, list[tup
             path: Path) -> int:
     """One transaction: the session row and all its rows, or nothing."""
     cols = [c for c in _session_columns(store) if c not in _LOCAL_COLS]
+    ren = _LEGACY_RENAMES["sessions"]
+    row = {ren.get(k, k): v for k, v in row.items()}  # a bundle from before schema v3
     values: dict[str, Any] = {}
     for c in cols:
         if c not in row:
             continue
         v = row[c]
-        if c in JSON_FIELDS:
+        if c in JSON_COLUMNS:
             v = None if v is None else json.dumps(v, separators=(",", ":"), default=str)
         elif isinstance(v, (dict, list)):
             v = json.dumps(v, separators=(",", ":"))
         values[c] = v
-    for req in ("uuid", "status", "created_at"):
+    for req in ("uuid", "status", "created_unix_s"):
         if values.get(req) is None:
             raise BundleError(f"bundle {path} is damaged: session.json has no {req}")
     if values["status"] == "running":  # the exporting console was recording: it is not now
@@ -489,15 +535,11 @@ def _insert(store: SessionStore, row: dict[str, Any], tables: dict[str, list[tup
         cur = conn.execute(f"INSERT INTO sessions ({', '.join(f'[{n}]' for n in names)}) VALUES "
                         f"({', '.join('?' for _ in names)})", [values[n] for n in names])
         sid = int(cur.lastrowid or 0)
-        conn.executemany(f"INSERT INTO frames (session_id, {', '.join(_FRAME_COLS)}) "
-                      f"VALUES ({','.join('?' * (len(_FRAME_COLS) + 1))})",
-                      [(sid, *r) for r in tables["frames"]])
-        conn.executemany(f"INSERT INTO telemetry (session_id, {', '.join(_TELEMETRY_COLS)}) VALUES "
-                      "(?,?,?,?,?,?,?,?,?,?,?)", [(sid, *r) for r in tables["telemetry"]])
-        conn.executemany(f"INSERT INTO events (session_id, {', '.join(_EVENT_COLS)}) VALUES "
-                      "(?,?,?,?,?)", [(sid, *r) for r in tables["events"]])
-        conn.executemany(f"INSERT INTO bookmarks (session_id, {', '.join(_BOOKMARK_COLS)}) VALUES "
-                      "(?,?,?,?,?)", [(sid, *r) for r in tables["bookmarks"]])
+        for t in _ROWS:
+            cols_sql = ", ".join(_COLS[t])
+            marks = ", ".join("?" * (len(_COLS[t]) + 1))
+            conn.executemany(f"INSERT INTO {t} (session_id, {cols_sql}) VALUES ({marks})",
+                             [(sid, *r) for r in tables[t]])
         conn.execute("COMMIT")
     except sqlite3.IntegrityError as exc:
         conn.execute("ROLLBACK")

@@ -309,8 +309,7 @@ def _export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -
     samples = store.telemetry(sid)
     events = store.events(sid)
     marks = store.bookmarks(sid)
-    first = store.conn.execute("SELECT MIN(ts) FROM frames WHERE session_id=?",
-                               [sid]).fetchone()[0]
+    first = store.first_frame_ts(sid)
     t0 = float(first if first is not None else (samples[0]["ts"] if samples else
                                                 s.get("started_at") or 0.0))
     enc = json.JSONEncoder(separators=(",", ":"), default=str).encode
@@ -992,8 +991,7 @@ def _export_html(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -
     text = render_session_html(store, sid, job._progress, job._cancel)
     with atomic_write(path) as fh:
         fh.write(text)
-    n_tel, n_ev = (store.conn.execute(f"SELECT COUNT(*) FROM {t} WHERE session_id=?",
-                                      [sid]).fetchone()[0] for t in ("telemetry", "events"))
+    n_tel, n_ev = store.telemetry_count(sid), store.event_count(sid)
     return ExportResult("html", [Path(path)], frames=store.frame_count(sid), telemetry=n_tel,
                         events=n_ev)
 

@@ -42,6 +42,7 @@ from console.core import protocol as P
 from console.core.errors import UserError
 from console.core.inputs import InputError, InputSource, parse_input
 from console.core.package import Package, Verification, manifest_summary, verify_package
+from console.core.records import DeviceFacts, InputFacts, NewSession, PackageFacts
 from console.core.stats import load_truth, summarize
 from console.core.store import (
     DatabaseLocked,
@@ -258,22 +259,21 @@ class Run:
             settings.update(input=source.desc, truth=truth_path,
                             budgets=dict(self.request.budgets))
             try:
-                sid = store.create_session(
-                    started_at=time.time(),
-                    device_kind=self.device.kind, device_address=self.device.address,
-                    device_name=self.device.name, device_identity=identity,
-                    package_name=pkg.manifest.name, package_version=pkg.manifest.version,
-                    package_digest=pkg.digest,
-                    package_model_sha256=pkg.manifest.files[pkg.manifest.model].sha256,
-                    package_source=str(Path(pkg.source).resolve()),
-                    package_manifest=manifest_summary(pkg) | {"manifest": pkg.manifest.to_dict()},
-                    package_signer=sig.get("signer"),
-                    input_kind=source.kind, input_desc=source.desc, input_sha256=source.sha256,
-                    input_info=source.record(), settings=settings,
-                    provider=self.request.options.provider, console_version=__version__,
-                    protocol_version=P.PROTOCOL_VERSION, note=self.request.note,
-                    tags=session_tags(self.request.note, self.request.tags),
-                    replay_of=self.request.replay_of)
+                sid = store.create_session(NewSession(
+                    device=DeviceFacts(self.device.kind, self.device.address, self.device.name,
+                                       identity),
+                    package=PackageFacts(
+                        pkg.manifest.name, pkg.manifest.version, pkg.digest,
+                        pkg.manifest.files[pkg.manifest.model].sha256,
+                        str(Path(pkg.source).resolve()),
+                        manifest_summary(pkg) | {"manifest": pkg.manifest.to_dict()},
+                        sig.get("signer")),
+                    input=InputFacts(source.kind, source.desc, source.sha256, source.record()),
+                    settings=settings, provider=self.request.options.provider,
+                    console_version=__version__, protocol_version=P.PROTOCOL_VERSION,
+                    started_unix_s=time.time(), note=self.request.note,
+                    tags=tuple(session_tags(self.request.note, self.request.tags)),
+                    replay_of=self.request.replay_of))
             except StoreError as exc:
                 raise RunError(str(exc)) from None
         finally:
@@ -294,7 +294,7 @@ class Run:
             if self.proc is not None:
                 self._ensure_dead(self.proc)
         # Flush every row first: the summary is computed from the log itself.
-        write_err = rec.finish(ended_at=time.time(), cold_start=self._cold)
+        write_err = rec.finish(ended_unix_s=time.time(), cold_start=self._cold)
         if write_err is not None and str(write_err) not in (error or ""):
             error = (error + "; " if error else "") + f"recording stopped: {write_err}"
             if status == "completed":

@@ -233,10 +233,8 @@ def load_details(db_path: Path, session_id: int) -> SessionDetails | JobFailure:
         s = st.get_session(session_id)
         if s is None:
             return JobFailure(f"session {session_id} is no longer in the log")
-        n_tel = int(st.conn.execute("SELECT COUNT(*) FROM telemetry WHERE session_id=?",
-                                    [session_id]).fetchone()[0])
-        first = st.conn.execute("SELECT MIN(ts) FROM frames WHERE session_id=?",
-                                [session_id]).fetchone()[0]
+        n_tel = st.telemetry_count(session_id)
+        first = st.first_frame_ts(session_id)
         return SessionDetails(s, st.events(session_id), st.bookmarks(session_id), n_tel,
                               float(first) if first is not None else None)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sqlite_utils
+from helpers.sessions import add_session
 
+from console.core import schema
 from console.core.store import (
-    MIGRATIONS,
     SCHEMA_VERSION,
     DatabaseLocked,
     DatabaseReadOnly,
@@ -43,7 +43,7 @@ def test_newer_schema_refused(db_path: Path) -> None:
 
 def test_rows_round_trip_and_json_fields(db_path: Path) -> None:
     with SessionStore(db_path) as st:
-        sid = st.create_session(device_name="dev", settings={"fps": 5}, tags=["a", "b"])
+        sid = add_session(st, device_name="dev", settings={"fps": 5}, tags=["a", "b"])
         st.insert_batch(sid, [frame_row(0, 1.0, 0.1, 0.2, 0.3, 0.6, {"top": [[4, 0.9]]}),
                               frame_row(1, 2.0, 0.1, 0.2, 0.3, 0.6, {"top": [[5, 0.8]]})],
                         [telemetry_row(1.5, {"cpu_sys": 10.0, "thermal": {"a": 40.0, "b": 45.0}})],
@@ -55,7 +55,7 @@ def test_rows_round_trip_and_json_fields(db_path: Path) -> None:
         assert arr["top1"].tolist() == [4, 5]
         tel = st.telemetry(sid)
         assert tel[0]["thermal"] == {"a": 40.0, "b": 45.0} and tel[0]["ts"] == 1.5
-        row = st.conn.execute("SELECT temp_max_c, power_w FROM telemetry").fetchone()
+        row = st.conn.execute("SELECT temp_max_c, power_max_w FROM telemetry").fetchone()
         assert row == (45.0, None)  # no power sensor: NULL, never 0
         assert [s["id"] for s in st.list_sessions(tag="b")] == [sid]
         assert st.list_sessions(tag="zzz") == []
@@ -67,13 +67,14 @@ def test_running_session_of_dead_console_becomes_interrupted(db_path: Path) -> N
     # A real process creates a running session and dies without finishing it.
     code = (
         "import sys; from console.core.store import SessionStore, frame_row;"
-        f"st = SessionStore({str(db_path)!r}); sid = st.create_session(device_name='x');"
+        "sys.path.insert(0, 'tests'); from helpers.sessions import add_session;"
+        f"st = SessionStore({str(db_path)!r}); sid = add_session(st, device_name='x');"
         "st.insert_batch(sid, [frame_row(i, float(i), 0, 0, 0, 0, {}) for i in range(3)], [], []);"
         "import os; os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     with SessionStore(db_path) as st:
-        mine = st.create_session(device_name="alive")  # owned by this live process
+        mine = add_session(st, device_name="alive")  # owned by this live process
         found = st.recover_interrupted()
         assert mine not in found and len(found) == 1
         s = st.get_session(found[0])
@@ -120,7 +121,8 @@ def _v1_log(path: Path) -> None:
     """A log as a schema-v1 console left it: one session, two frames (no read_ms)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    MIGRATIONS[1](sqlite_utils.Database(conn))
+    for stmt in schema.migration_sql(schema.SQLiteDialect(), 0, 1)[0][1]:
+        conn.execute(stmt)
     conn.execute("PRAGMA user_version=1")
     conn.execute("INSERT INTO sessions (id, uuid, status, created_at) VALUES (1, 'u1', "
                  "'completed', 1.0)")
@@ -133,7 +135,7 @@ def _v1_log(path: Path) -> None:
 def test_v1_log_migrates_to_read_ms_keeping_its_frames(db_path: Path) -> None:
     _v1_log(db_path)
     with SessionStore(db_path) as st:
-        assert st.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert st.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         assert [f["i"] for f in st.iter_frames(1)] == [0, 1]
         assert all(f["read_ms"] is None for f in st.iter_frames(1)), "old rows: not reported"
         assert np.isnan(st.frame_column(1, "read_ms")).all()
@@ -152,7 +154,7 @@ def test_v1_log_migrates_to_read_ms_keeping_its_frames(db_path: Path) -> None:
 
 def test_read_ms_round_trips_and_is_optional(db_path: Path) -> None:
     with SessionStore(db_path) as st:
-        sid = st.create_session(device_name="dev")
+        sid = add_session(st, device_name="dev")
         st.insert_batch(sid, [frame_row(0, 1.0, 0.1, 0.2, 0.3, 0.6, {}, read_ms=0.75),
                               frame_row(1, 2.0, 0.1, 0.2, 0.3, 0.6, {})], [], [])
         got = st.frame_column(sid, "read_ms")

@@ -69,7 +69,7 @@ def test_console_sigkilled_while_recording(demo_package: Path, demo_video: Path,
         sid, status = c.execute("SELECT id, status FROM sessions").fetchone()
         assert status == "running"  # nobody could say otherwise yet
         n, i_min, i_max, last_ts = c.execute(
-            "SELECT COUNT(*), MIN(i), MAX(i), MAX(ts) FROM frames WHERE session_id=?",
+            "SELECT COUNT(*), MIN(i), MAX(i), MAX(ts_unix_s) FROM frames WHERE session_id=?",
             [sid]).fetchone()
     assert (i_min, i_max) == (0, n - 1), "frames kept are contiguous: only the tail is lost"
     lost_s = t_kill - last_ts

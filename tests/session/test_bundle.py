@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from helpers.recording import PKG, TRUTH, VIDEO, record
+from helpers.sessions import add_session
 
-from console.core.store import SessionStore
+from console.core.store import FRAME_COLUMNS, TELEMETRY_COLUMNS, SessionStore
 from console.devices.local import LocalDevice
 from console.session.bundle import (
     BundleError,
@@ -30,12 +31,10 @@ TABLES = ("frames", "telemetry", "events", "bookmarks")
 
 
 def rows(st: SessionStore, sid: int, table: str) -> list[tuple[Any, ...]]:
-    cols = {"frames": "i, ts, pre, infer, post, e2e, top1, top1_score, out, read_ms",
-            "telemetry": "ts, cpu_sys, cpu_agent, rss_mb, mem_used_mb, mem_total_mb, "
-                         "temp_max_c, power_w, sampler_cpu, sample",
-            "events": "ts, level, code, text",
-            "bookmarks": "frame_i, ts, note, created_at"}[table]
-    order = "i" if table == "frames" else "ts, rowid"
+    cols = ", ".join({"frames": FRAME_COLUMNS, "telemetry": TELEMETRY_COLUMNS,
+                      "events": ("ts_unix_s", "level", "code", "text"),
+                      "bookmarks": ("frame_i", "ts_unix_s", "note", "created_unix_s")}[table])
+    order = "i" if table == "frames" else "ts_unix_s, rowid"
     return st.conn.execute(f"SELECT {cols} FROM {table} WHERE session_id=? ORDER BY {order}",
                            [sid]).fetchall()
 
@@ -156,8 +155,8 @@ def test_replay_link_travels_by_uuid(customer: dict[str, Any], tmp_path: Path) -
         lone = import_bundle(st, customer["replay_bundle"])
         assert st.get_session(lone.session_id)["replay_of"] is None  # original not in this log
     with SessionStore(tmp_path / "b.db") as st:
-        st.create_session(status="completed")  # ids in this log differ from the customer's
-        st.create_session(status="completed")
+        add_session(st, status="completed")  # ids in this log differ from the customer's
+        add_session(st, status="completed")
         orig = import_bundle(st, customer["bare"])
         linked = import_bundle(st, customer["replay_bundle"])
         assert orig.session_id != customer["id"]
@@ -285,7 +284,7 @@ def test_delete_keeps_the_log_consistent(customer: dict[str, Any], tmp_path: Pat
         orig = import_bundle(st, customer["full"])
         replay = import_bundle(st, customer["replay_bundle"])
         assert st.get_session(replay.session_id)["replay_of"] == orig.session_id
-        keep = st.create_session(status="completed")
+        keep = add_session(st, status="completed")
         st.add_bookmark(keep, "kept")
         res = delete_session(st, orig.session_id)
         assert res.removed_files and res.unlinked_replays == [replay.session_id]
@@ -305,7 +304,7 @@ def test_delete_keeps_the_log_consistent(customer: dict[str, Any], tmp_path: Pat
 
 def test_delete_refuses_a_session_being_recorded(db_path: Path) -> None:
     with SessionStore(db_path) as st:
-        sid = st.create_session()  # "running", owned by this (live) process
+        sid = add_session(st)  # "running", owned by this (live) process
         with pytest.raises(BundleError, match="still recording"):
             delete_session(st, sid)
         assert st.get_session(sid) is not None

@@ -65,9 +65,9 @@ def test_bookmarks_by_frame_and_time(log: dict[str, Any], tmp_path: Path) -> Non
     assert res.returncode == 0, res.stderr
     with SessionStore(db) as st:
         marks = st.bookmarks(log["a"])
-        t0 = st.conn.execute("SELECT MIN(ts) FROM frames WHERE session_id=?",
+        t0 = st.conn.execute("SELECT MIN(ts_unix_s) FROM frames WHERE session_id=?",
                              [log["a"]]).fetchone()[0]
-        shown = st.conn.execute("SELECT MAX(i) FROM frames WHERE session_id=? AND ts <= ?",
+        shown = st.conn.execute("SELECT MAX(i) FROM frames WHERE session_id=? AND ts_unix_s <= ?",
                                 [log["a"], t0 + 0.05]).fetchone()[0]
     by_note = {m["note"]: m for m in marks}
     assert by_note["odd digit"]["frame_i"] == 42

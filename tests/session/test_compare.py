@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from helpers.recording import DEVICELAB, PKG, PKG_INT8, TRUTH, VIDEO, copy_db, record
+from helpers.sessions import add_session
 
 from console.core.store import SessionStore, frame_row
 from console.session.compare import (
@@ -212,7 +213,7 @@ def test_detection_agreement_over_the_store(db_path: Path) -> None:
     with SessionStore(db_path) as st:
         ids = []
         for boxes in (boxes_a, boxes_b):
-            sid = st.create_session(input_kind="video", input_sha256="ab" * 32,
+            sid = add_session(st, input_kind="video", input_sha256="ab" * 32,
                                     package_manifest={"task": "detection"}, status="completed",
                                     summary=_summary(5.0))
             st.insert_batch(sid, [frame_row(i, 1.0 + i, 1, 1, 1, 3, {"boxes": b})
@@ -231,6 +232,6 @@ def test_unknown_or_unfinished_sessions_refused(runs: dict[str, Any], db_path: P
     with SessionStore(runs["db"]) as st, pytest.raises(CompareError, match="no session 999 in"):
         compare_sessions(st, runs["fp32"], 999)
     with SessionStore(db_path) as st:
-        sid = st.create_session()
+        sid = add_session(st)
         with pytest.raises(CompareError, match="has no summary yet"):
             compare_sessions(st, sid, sid)

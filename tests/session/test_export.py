@@ -47,8 +47,8 @@ def rec(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     with SessionStore(db) as st:
         st.add_bookmark(sid, "first bookmark", frame_i=10, ts=None)
         st.add_bookmark(sid, EVIL, frame_i=200,
-                        ts=st.conn.execute("SELECT ts FROM frames WHERE session_id=? AND i=200",
-                                           [sid]).fetchone()[0])
+                        ts=st.conn.execute("SELECT ts_unix_s FROM frames WHERE "
+                                           "session_id=? AND i=200", [sid]).fetchone()[0])
     return {"db": db, "id": sid, "other": other}
 
 

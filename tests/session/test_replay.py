@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from helpers.recording import DEVICELAB, PKG, PKG_INT8, TRUTH, VIDEO, copy_db, record
+from helpers.sessions import add_session
 
 from console.core.manifest import sha256_file
 from console.core.package import open_package
@@ -179,7 +180,7 @@ def _row(st: SessionStore, **kw: Any) -> int:
                 package_model_sha256=pkg.manifest.files["model.onnx"].sha256,
                 package_manifest={"source": str(PKG), "task": "classification"})
     base.update(kw)
-    return st.create_session(**base)
+    return add_session(st, **base)
 
 
 def test_live_inputs(db_path: Path) -> None:
