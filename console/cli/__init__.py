@@ -52,14 +52,23 @@ def add_group(sub: Any, name: str, help: str, description: str, examples: str) -
 
 
 def add_db_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="PATH",
-                   help="session database (default: $DEVICELAB_DB or the user data folder)")
+    p.add_argument("--db", metavar="PATH|URL",
+                   help="session log: a SQLite file, or postgresql://user@host:port/dbname for "
+                        "a team's server (default: $DEVICELAB_DB or the user data folder)")
 
 
 def db_path(args: argparse.Namespace) -> str:
-    from console.core.paths import default_db_path
+    """The session log as the command line names it (a path or a URL, never mixed up)."""
+    from console.session.sessionlog import resolve, warn_password
 
-    return str(args.db) if getattr(args, "db", None) else str(default_db_path())
+    try:
+        target = resolve(getattr(args, "db", None))
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    if not getattr(args, "_db_warned", False):
+        warn_password(target)
+        args._db_warned = True
+    return target.value
 
 
 def build_parser() -> argparse.ArgumentParser:

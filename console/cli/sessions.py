@@ -19,7 +19,8 @@ from typing import Any
 from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group, db_path
 from console.cli.format import fmt_num, fmt_time, summary_lines
 from console.cli.run import add_key_file_argument
-from console.core.store import SessionStore, StoreError
+from console.core.store import LogStore, StoreError
+from console.core.store.target import parse_target
 
 LIST_EXAMPLE = """example:
   devicelab sessions list
@@ -195,18 +196,21 @@ def register(sub: Any) -> None:
     de.set_defaults(func=cmd_delete)
 
 
-def open_store(args: argparse.Namespace, *, write: bool = False) -> SessionStore:
-    from pathlib import Path
+def open_store(args: argparse.Namespace, *, write: bool = False) -> LogStore:
+    from console.session.sessionlog import migration_line, open_log
 
-    path = db_path(args)
-    if not write and not Path(path).exists():
-        raise CliError(f"no session log at {path} yet (run something first, or pass --db)")
+    target = parse_target(db_path(args))
+    if not write and not target.is_server and not target.path.exists():
+        raise CliError(f"no session log at {target.display} yet (run something first, or pass "
+                       "--db)")
     try:
-        store = SessionStore(path)
-        store.recover_interrupted()
-        return store
+        store = open_log(target)
     except StoreError as exc:
         raise CliError(str(exc)) from None
+    line = migration_line(store)
+    if line:
+        print(line, file=sys.stderr)
+    return store
 
 
 def parse_since(text: str | None) -> float | None:
@@ -225,10 +229,10 @@ def parse_since(text: str | None) -> float | None:
         raise CliError(f"bad --since {text!r}: use 30m, 12h, 7d or YYYY-MM-DD") from None
 
 
-def get_session(store: SessionStore, ref: str) -> dict[str, Any]:
+def get_session(store: LogStore, ref: str) -> dict[str, Any]:
     s = store.find_session(ref)
     if s is None:
-        raise CliError(f"no session {ref!r} in {store.path}")
+        raise CliError(f"no session {ref!r} in {store.where}")
     return s
 
 

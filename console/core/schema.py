@@ -528,6 +528,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                                  "a cell of")),
         AddColumn("sessions", _c("sweep_id", INTEGER, doc="the sweep this session is part "
                                  "of")),
+        AddColumn("sessions", _c("agent_sent", INTEGER, doc="frames the agent said it sent "
+                                 "(its summary); more than frames_received means frames lost")),
         *(AddColumn("sessions", c) for c in headline_columns()),
         CreateIndex(Index("sessions_created", "sessions", ("created_unix_s DESC", "id DESC"))),
         CreateIndex(Index("sessions_plan", "sessions", ("plan_run_id",))),

@@ -38,7 +38,6 @@ import hashlib
 import json
 import re
 import shutil
-import sqlite3
 import tempfile
 import threading
 import time
@@ -54,12 +53,7 @@ from console.core.errors import UserError
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import open_package, zip_package
 from console.core.records import JSON_COLUMNS
-from console.core.store import (
-    FRAME_COLUMNS,
-    TELEMETRY_COLUMNS,
-    SessionStore,
-    StoreError,
-)
+from console.core.store import FRAME_COLUMNS, TELEMETRY_COLUMNS, LogStore, StoreError
 from console.core.store.rows import EVENT_COLUMNS
 from console.core.store.sqlite import LEGACY_SESSION_KEYS
 from console.session.export import ExportError, ExportResult, Job, Progress, atomic_write
@@ -163,7 +157,7 @@ def _line(values: Any) -> bytes:
     return (json.dumps(values, separators=(",", ":"), default=str) + "\n").encode()
 
 
-def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
+def export_bundle(store: LogStore, ref: int | str, path: str | Path, *,
                   with_package: bool = False, with_input: bool = False,
                   package: str | None = None, input: str | None = None,
                   progress: Progress | None = None,
@@ -175,7 +169,7 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
     job = Job(progress, cancel)
     s = store.find_session(str(ref))
     if s is None:
-        raise ExportError(f"no session {ref!r} in {store.path}")
+        raise ExportError(f"no session {ref!r} in {store.where}")
     sid = int(s["id"])
     if s.get("status") == "running":
         raise ExportError(f"session {sid} is still recording; bundle it when it has ended")
@@ -222,13 +216,9 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
             return n
 
         member("session.json", iter([json.dumps(row, indent=1, default=str).encode()]))
-        conn = store.conn
 
         def rows(table: str) -> Iterator[bytes]:
-            cols = ", ".join(_COLS[table])
-            order = "i" if table == "frames" else ("id" if table == "bookmarks" else "ts_unix_s")
-            for k, r in enumerate(conn.execute(
-                    f"SELECT {cols} FROM {table} WHERE session_id=? ORDER BY {order}", [sid])):
+            for k, r in enumerate(store.table_rows(table, sid, _COLS[table])):
                 if table == "frames" and k % 2000 == 0:
                     job.step(0.6 * k / total, f"frames {k}/{total}")
                 yield _line(list(r))
@@ -414,11 +404,11 @@ def _merge_dir(staging: Path, final: Path) -> None:
         shutil.move(str(src), str(dst))
 
 
-def _session_columns(store: SessionStore) -> list[str]:
-    return [r[1] for r in store.conn.execute("PRAGMA table_info(sessions)")]
+def _session_columns(store: LogStore) -> list[str]:
+    return list(schema.column_names("sessions"))
 
 
-def import_bundle(store: SessionStore, path: str | Path, *, progress: Progress | None = None,
+def import_bundle(store: LogStore, path: str | Path, *, progress: Progress | None = None,
                   cancel: threading.Event | None = None) -> ImportResult:
     """Import a bundle into ``store``'s log (idempotent by session uuid, see module doc)."""
     job = Job(progress, cancel)
@@ -434,7 +424,7 @@ def import_bundle(store: SessionStore, path: str | Path, *, progress: Progress |
         uuid = str(row.get("uuid") or "")
         if not UUID_RE.match(uuid) or uuid != meta.get("session_uuid"):
             raise BundleError(f"bundle {p} is damaged: bad session uuid {uuid!r}")
-        final = imported_dir(store.path, uuid)
+        final = imported_dir(store, uuid)
         notes: list[str] = []
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".import-", dir=final.parent))
@@ -488,9 +478,8 @@ def _to_today(rows: list[tuple[Any, ...]], layout: Sequence[str], table: str
     return [tuple(None if k is None else r[k] for k in take) for r in rows]
 
 
-def _by_uuid(store: SessionStore, uuid: str) -> int | None:
-    r = store.conn.execute("SELECT id FROM sessions WHERE uuid = ?", [uuid]).fetchone()
-    return int(r[0]) if r else None
+def _by_uuid(store: LogStore, uuid: str) -> int | None:
+    return store.session_id_by_uuid(uuid)
 
 
 def _file(p: Path) -> Path | None:
@@ -504,7 +493,7 @@ def _first(d: Path) -> Path | None:
     return files[0] if files else None
 
 
-def _insert(store: SessionStore, row: dict[str, Any], tables: dict[str, list[tuple[Any, ...]]],
+def _insert(store: LogStore, row: dict[str, Any], tables: dict[str, list[tuple[Any, ...]]],
             path: Path) -> int:
     """One transaction: the session row and all its rows, or nothing."""
     cols = [c for c in _session_columns(store) if c not in _LOCAL_COLS]
@@ -528,58 +517,39 @@ def _insert(store: SessionStore, row: dict[str, Any], tables: dict[str, list[tup
     orig = row.get("replay_of_uuid")
     if isinstance(orig, str) and orig:
         values["replay_of"] = _by_uuid(store, orig)
-    conn = store.conn
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        names = list(values)
-        cur = conn.execute(f"INSERT INTO sessions ({', '.join(f'[{n}]' for n in names)}) VALUES "
-                        f"({', '.join('?' for _ in names)})", [values[n] for n in names])
-        sid = int(cur.lastrowid or 0)
-        for t in _ROWS:
-            cols_sql = ", ".join(_COLS[t])
-            marks = ", ".join("?" * (len(_COLS[t]) + 1))
-            conn.executemany(f"INSERT INTO {t} (session_id, {cols_sql}) VALUES ({marks})",
-                             [(sid, *r) for r in tables[t]])
-        conn.execute("COMMIT")
-    except sqlite3.IntegrityError as exc:
-        conn.execute("ROLLBACK")
-        raise BundleError(f"bundle {path} does not fit the session log ({exc}); nothing was "
-                          "imported") from None
-    except sqlite3.Error as exc:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-        raise BundleError(f"cannot import into {store.path}: {exc}; nothing was imported"
+        with store.transaction():
+            sid = store.insert_session_row(values, in_transaction=True)
+            for t in _ROWS:
+                store.insert_rows(t, ("session_id", *_COLS[t]), [(sid, *r) for r in tables[t]])
+    except StoreError as exc:
+        raise BundleError(f"cannot import into {store.where}: {exc}; nothing was imported"
                           ) from None
     return sid
 
 
 # -- delete -------------------------------------------------------------------------
-def delete_session(store: SessionStore, ref: int | str) -> DeleteResult:
+def delete_session(store: LogStore, ref: int | str) -> DeleteResult:
     """Delete a session, its rows and files imported with it; replays lose their link.
 
     Refuses a session another console is still recording.
     """
     s = store.find_session(str(ref))
     if s is None:
-        raise BundleError(f"no session {ref!r} in {store.path}")
+        raise BundleError(f"no session {ref!r} in {store.where}")
     sid = int(s["id"])
     store.recover_interrupted()
     fresh = store.get_session(sid) or s
     if fresh.get("status") == "running":
         raise BundleError(f"session {sid} is still recording (console pid "
                           f"{fresh.get('console_pid')}); stop it before deleting it")
-    replays = [int(r[0]) for r in store.conn.execute(
-        "SELECT id FROM sessions WHERE replay_of = ?", [sid])]
+    replays = store.session_ids_replaying(sid)
     try:
-        if replays:
-            store.conn.execute("UPDATE sessions SET replay_of = NULL WHERE replay_of = ?", [sid])
-        store.delete_session(sid)
-    except (StoreError, sqlite3.Error) as exc:
+        store.delete_session(sid)  # replays lose their link with it
+    except StoreError as exc:
         raise BundleError(f"cannot delete session {sid}: {exc}") from None
     removed = False
-    d = imported_dir(store.path, str(s["uuid"]))
+    d = imported_dir(store, str(s["uuid"]))
     if d.is_dir():
         shutil.rmtree(d, ignore_errors=True)
         removed = True

@@ -33,7 +33,7 @@ import numpy as np
 
 from console.core.errors import UserError
 from console.core.stats import STAGES
-from console.core.store import SessionStore
+from console.core.store import LogStore
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -335,7 +335,7 @@ def match_boxes(boxes_a: list[list[float]], boxes_b: list[list[float]],
     return out
 
 
-def agreement(store: SessionStore, a: Mapping[str, Any], b: Mapping[str, Any]) -> Agreement:
+def agreement(store: LogStore, a: Mapping[str, Any], b: Mapping[str, Any]) -> Agreement:
     """Frame-by-frame output agreement; only for the same recording (input sha256)."""
     ha, hb = a.get("input_sha256"), b.get("input_sha256")
     if not ha or not hb:
@@ -410,7 +410,7 @@ def _agreement_figures(ag: Agreement, tol: float) -> list[Figure]:
     return out
 
 
-def compare_sessions(store: SessionStore, ref_a: int | str, ref_b: int | str, *,
+def compare_sessions(store: LogStore, ref_a: int | str, ref_b: int | str, *,
                      tolerance: float = DEFAULT_TOLERANCE,
                      floors: Mapping[str, float] = NOISE_FLOORS) -> Comparison:
     """Compare session B (candidate) against A (reference)."""
@@ -418,7 +418,7 @@ def compare_sessions(store: SessionStore, ref_a: int | str, ref_b: int | str, *,
     for ref in (ref_a, ref_b):
         s = store.find_session(str(ref))
         if s is None:
-            raise CompareError(f"no session {ref!r} in {store.path}")
+            raise CompareError(f"no session {ref!r} in {store.where}")
         rows.append(s)
     a, b = rows
     for s in rows:

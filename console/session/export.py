@@ -46,7 +46,7 @@ import numpy as np
 from console import __version__
 from console.core.errors import UserError
 from console.core.stats import STAGES
-from console.core.store import SessionStore
+from console.core.store import LogStore
 from console.session.compare import DEFAULT_TOLERANCE, Comparison, compare_sessions, fmt_value
 from console.session.replay import Timeline, load_timeline
 
@@ -146,10 +146,10 @@ def _unlink(p: str) -> None:
         pass
 
 
-def _session(store: SessionStore, ref: int | str) -> dict[str, Any]:
+def _session(store: LogStore, ref: int | str) -> dict[str, Any]:
     s = store.find_session(str(ref))
     if s is None:
-        raise ExportError(f"no session {ref!r} in {store.path}")
+        raise ExportError(f"no session {ref!r} in {store.where}")
     return s
 
 
@@ -177,7 +177,7 @@ def telemetry_csv_path(path: Path) -> Path:
     return p.with_name(f"{stem}.telemetry.csv")
 
 
-def _export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
+def _export_csv(store: LogStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     sid = int(s["id"])
     total = max(1, store.frame_count(sid))
     t0: float | None = None
@@ -216,7 +216,7 @@ def _export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: Job) ->
 
 
 # -- json -----------------------------------------------------------------------
-def _export_json(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
+def _export_json(store: LogStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     sid = int(s["id"])
     total = max(1, store.frame_count(sid))
     events = store.events(sid)
@@ -301,7 +301,7 @@ def _ns(ts: float) -> int:
     return max(0, round(ts * 1e9))
 
 
-def _export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
+def _export_mcap(store: LogStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     from mcap.writer import Writer
 
     sid = int(s["id"])
@@ -892,7 +892,7 @@ def _page(title: str, body: Sequence[str]) -> str:
               "</main></body></html>\n")
 
 
-def render_session_html(store: SessionStore, ref: int | str,
+def render_session_html(store: LogStore, ref: int | str,
                         progress: Progress | None = None,
                         cancel: threading.Event | None = None) -> str:
     """The HTML report of one session as a string."""
@@ -918,7 +918,7 @@ def render_session_html(store: SessionStore, ref: int | str,
     return _page(title, body)
 
 
-def render_comparison_html(store: SessionStore, cmp: Comparison,
+def render_comparison_html(store: LogStore, cmp: Comparison,
                            progress: Progress | None = None,
                            cancel: threading.Event | None = None) -> str:
     job = Job(progress, cancel)
@@ -986,7 +986,7 @@ def render_comparison_html(store: SessionStore, cmp: Comparison,
     return _page(title, body)
 
 
-def _export_html(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
+def _export_html(store: LogStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     sid = int(s["id"])
     text = render_session_html(store, sid, job._progress, job._cancel)
     with atomic_write(path) as fh:
@@ -1000,7 +1000,7 @@ _EXPORTERS = {"csv": _export_csv, "json": _export_json, "html": _export_html,
               "mcap": _export_mcap}
 
 
-def export_session(store: SessionStore, ref: int | str, fmt: str, path: str | os.PathLike[str],
+def export_session(store: LogStore, ref: int | str, fmt: str, path: str | os.PathLike[str],
                    *, progress: Progress | None = None,
                    cancel: threading.Event | None = None) -> ExportResult:
     """Export session ``ref`` (id or uuid prefix) as ``fmt`` to ``path``."""
@@ -1015,7 +1015,7 @@ def export_session(store: SessionStore, ref: int | str, fmt: str, path: str | os
     return result
 
 
-def export_comparison(store: SessionStore, ref_a: int | str, ref_b: int | str,
+def export_comparison(store: LogStore, ref_a: int | str, ref_b: int | str,
                       path: str | os.PathLike[str], fmt: str | None = None, *,
                       tolerance: float = DEFAULT_TOLERANCE, progress: Progress | None = None,
                       cancel: threading.Event | None = None) -> tuple[Comparison, ExportResult]:

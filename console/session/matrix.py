@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from console.core.store import SessionStore
+from console.core.store import LogStore
 from console.session.budgets import overall_verdict
 
 __all__ = ["Cell", "Column", "DeviceRow", "Matrix", "build_matrix"]
@@ -119,7 +119,7 @@ def _default_providers(sessions: list[dict[str, Any]]) -> dict[tuple[Any, ...], 
     return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
 
 
-def build_matrix(store: SessionStore, *, since: float | None = None,
+def build_matrix(store: LogStore, *, since: float | None = None,
                  device: str | None = None, package: str | None = None) -> Matrix:
     """The matrix over every ended session (optionally filtered like ``sessions list``)."""
     sessions = store.list_sessions(device=device, package=package, since=since,

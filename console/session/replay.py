@@ -36,7 +36,7 @@ from console.core.errors import UserError
 from console.core.inputs import redact_url
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import Package, open_package
-from console.core.store import SessionStore
+from console.core.store import LogStore
 from console.devices.base import AgentOptions
 from console.session.run import RunRequest
 
@@ -101,15 +101,18 @@ def recorded_device_spec(session: Mapping[str, Any], saved_names: Iterable[str] 
 UUID_RE = re.compile(r"^[0-9A-Za-z-]{8,64}$")
 
 
-def imported_dir(db_path: str | Path, uuid: str) -> Path:
-    """Where files imported with session ``uuid`` (bundles) live: beside the log, per log."""
+def imported_dir(log: LogStore | str | Path, uuid: str) -> Path:
+    """Where files imported with session ``uuid`` (bundles) live: beside a log file, or in
+    the user data folder for a server log (``LogStore.files_root``)."""
     if not UUID_RE.match(uuid):
         raise ValueError(f"bad session uuid {uuid!r}")
-    return Path(str(db_path) + ".files") / uuid
+    if isinstance(log, LogStore):
+        return log.files_root / uuid
+    return Path(str(log) + ".files") / uuid
 
 
-def _imported_dir(store: SessionStore, uuid: str) -> Path:
-    return imported_dir(store.path, uuid)
+def _imported_dir(store: LogStore, uuid: str) -> Path:
+    return imported_dir(store, uuid)
 
 
 def _package_problems(pkg: Package, session: Mapping[str, Any]) -> list[str]:
@@ -234,7 +237,7 @@ def _check_input(session: Mapping[str, Any], explicit: str | None, imported: Pat
     raise ReplayRefused(f"session {sid} recorded an input of unknown kind {kind!r}; pass --input")
 
 
-def locate_package(store: SessionStore, session: Mapping[str, Any],
+def locate_package(store: LogStore, session: Mapping[str, Any],
                    explicit: str | None = None) -> Path:
     """The package file/folder to run for ``session``, checked against what it recorded.
 
@@ -256,13 +259,13 @@ def locate_package(store: SessionStore, session: Mapping[str, Any],
     return _check_package(session, cands)[0]
 
 
-def locate_input(store: SessionStore, session: Mapping[str, Any],
+def locate_input(store: LogStore, session: Mapping[str, Any],
                  explicit: str | None = None) -> tuple[str, list[str]]:
     """The input spec to run for ``session`` and notes; a recording must match its sha256."""
     return _check_input(session, explicit, _imported_dir(store, str(session["uuid"])))
 
 
-def plan_replay(store: SessionStore, ref: int | str, *, device: str | None = None,
+def plan_replay(store: LogStore, ref: int | str, *, device: str | None = None,
                 package: str | None = None, input: str | None = None,
                 saved_device_names: Iterable[str] = ()) -> ReplayPlan:
     """Check and plan a replay of session ``ref`` (id or uuid prefix).
@@ -274,7 +277,7 @@ def plan_replay(store: SessionStore, ref: int | str, *, device: str | None = Non
     """
     s = store.find_session(str(ref))
     if s is None:
-        raise ReplayRefused(f"no session {ref!r} in {store.path}")
+        raise ReplayRefused(f"no session {ref!r} in {store.where}")
     sid = int(s["id"])
     if s.get("status") == "running":
         raise ReplayRefused(f"session {sid} is still recording; replay it when it has ended")
@@ -308,7 +311,7 @@ def plan_replay(store: SessionStore, ref: int | str, *, device: str | None = Non
     return ReplayPlan(sid, str(s["uuid"]), device, req, str(pkg_path), input_spec, tuple(notes))
 
 
-def verify_replayed(store: SessionStore, original_id: int, replay_id: int) -> list[str]:
+def verify_replayed(store: LogStore, original_id: int, replay_id: int) -> list[str]:
     """After the run: what the new session recorded that differs from the original.
 
     The checks in :func:`plan_replay` happen before the run; this catches a
@@ -383,7 +386,7 @@ class Timeline:
                 {k: v[:nt] for k, v in self.telemetry.items()})
 
 
-def load_timeline(store: SessionStore, session_id: int) -> Timeline:
+def load_timeline(store: LogStore, session_id: int) -> Timeline:
     s = store.get_session(session_id)
     if s is None:
         raise KeyError(session_id)

@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import re
 import signal
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from console import __version__
 from console.core import protocol as P
@@ -46,11 +44,14 @@ from console.core.records import DeviceFacts, InputFacts, NewSession, PackageFac
 from console.core.stats import load_truth, summarize
 from console.core.store import (
     DatabaseLocked,
-    SessionStore,
+    LogStore,
+    LogUnreachable,
     StoreError,
     frame_row,
     telemetry_row,
 )
+from console.core.store.spool import Spool
+from console.core.store.target import LogTarget, open_store, parse_target
 from console.devices.base import (
     AgentOptions,
     AgentProcess,
@@ -61,6 +62,7 @@ from console.devices.base import (
     LinkLost,
 )
 from console.session import trust
+from console.session.finalize import summarize_session
 from console.session.recorder import Recorder
 
 #: Time the agent gets to answer "stop" with its summary before signals.
@@ -69,10 +71,6 @@ STOP_GRACE_S = 5.0
 SILENCE_CHECK_S = 3.0
 #: Consecutive unparseable lines after which the agent is declared broken.
 MAX_PROTOCOL_ERRORS = 50
-#: Telemetry fields ``console.core.stats.summarize`` reads (the rest stays in the log).
-SUMMARY_SAMPLE_KEYS = ("cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "thermal",
-                       "energy_j", "power_w", "sampler_cpu")
-
 
 class RunError(UserError):
     """Refused before anything ran (bad package, input, database, device): one line.
@@ -128,6 +126,8 @@ class RunResult:
     error: str | None
     summary: dict[str, Any] | None
     budget_verdicts: list[dict[str, Any]] = field(default_factory=list)
+    #: set when the end of the session waits in the local spool of an offline server log
+    pending: str | None = None
 
 
 class RunListener:
@@ -158,12 +158,14 @@ def _exit_text(code: int | None) -> str:
 
 
 class Run:
-    def __init__(self, device: Device, request: RunRequest, db_path: str | Path,
+    def __init__(self, device: Device, request: RunRequest, db_path: str | Path | LogTarget,
                  listener: RunListener | None = None,
                  package_policy: Callable[[Verification], str | None] | None = None) -> None:
         self.device = device
         self.request = request
-        self.db_path = Path(db_path)
+        self.target = db_path if isinstance(db_path, LogTarget) else parse_target(db_path)
+        #: the log as messages name it (a path, or a server URL without its password)
+        self.db_path = self.target.display
         self.listener = listener or RunListener()
         #: callable(Verification) -> str|None (the refusal line): the signing policy of
         #: the settings unless the caller brings its own — never skipped by default
@@ -222,9 +224,9 @@ class Run:
                 raise RunError(f"ground-truth file unusable: {exc}") from None
         return ver.package, source, truth, extra
 
-    def _open_store(self) -> SessionStore:
+    def _open_store(self) -> LogStore:
         try:
-            store = SessionStore(self.db_path)
+            store = open_store(self.target)
             store.check_writable()
             store.recover_interrupted()
         except StoreError as exc:
@@ -258,6 +260,7 @@ class Run:
             truth_path = str(Path(self.request.truth).resolve()) if self.request.truth else None
             settings.update(input=source.desc, truth=truth_path,
                             budgets=dict(self.request.budgets))
+            session_uuid = uuid.uuid4().hex
             try:
                 sid = store.create_session(NewSession(
                     device=DeviceFacts(self.device.kind, self.device.address, self.device.name,
@@ -273,14 +276,16 @@ class Run:
                     console_version=__version__, protocol_version=P.PROTOCOL_VERSION,
                     started_unix_s=time.time(), note=self.request.note,
                     tags=tuple(session_tags(self.request.note, self.request.tags)),
-                    replay_of=self.request.replay_of))
+                    replay_of=self.request.replay_of, uuid=session_uuid))
             except StoreError as exc:
                 raise RunError(str(exc)) from None
         finally:
             store.close()
         self.session_id = sid
         ls.session_created(sid)
-        rec = Recorder(self.db_path, sid)
+        rec = Recorder(self.target, sid, session_uuid=session_uuid,
+                       on_offline=lambda off, text: ls.event("warning" if off else "info",
+                                                             "log_offline", text))
         rec.start()
         for w in sig.get("warnings", []):  # e.g. "unsigned package": kept in the log too
             rec.event("warning", "package", w)
@@ -299,6 +304,8 @@ class Run:
             error = (error + "; " if error else "") + f"recording stopped: {write_err}"
             if status == "completed":
                 status = "failed"
+        if rec.offline:
+            return self._leave_in_spool(sid, session_uuid, status, error, rec)
         summary, read_err = self._summarize(sid, truth)
         if read_err is not None:
             error = (error + "; " if error else "") + read_err
@@ -313,8 +320,9 @@ class Run:
         deadline = time.monotonic() + STATUS_LOCKED_GIVE_UP_S
         while True:
             try:
-                with SessionStore(self.db_path) as st:
-                    st.update_session(sid, status=status, error=error, summary=summary)
+                with open_store(self.target) as st:
+                    st.update_session(sid, status=status, error=error, summary=summary,
+                                      agent_sent=self._agent_sent)
                 break
             except DatabaseLocked as exc:
                 if time.monotonic() < deadline:
@@ -323,28 +331,43 @@ class Run:
                 if write_err is None:
                     error = (error + "; " if error else "") + f"session status not saved: {exc}"
                 break
+            except LogUnreachable:
+                return self._leave_in_spool(sid, session_uuid, status, error, rec)
             except StoreError as exc:
                 if write_err is None:  # otherwise already said
                     error = (error + "; " if error else "") + f"session status not saved: {exc}"
                 break
-        ls.state("finished", status)
+        self.listener.state("finished", status)
         return RunResult(sid, status, error, summary, verdicts)
+
+    def _leave_in_spool(self, sid: int, session_uuid: str, status: str, error: str | None,
+                        rec: Recorder) -> RunResult:
+        """The server log is away at the end: the final fields wait in the spool with the
+        last rows; whichever console reaches the server next pushes them and computes the
+        summary there (the session shows ``running`` until then, never a summary of part
+        of its rows)."""
+        try:
+            with Spool(self.target) as sp:
+                sp.add(session_uuid, [], [], [], session_fields={
+                    "status": status, "error": error, "agent_sent": self._agent_sent})
+                waiting = sp.rows_waiting(session_uuid)
+        except StoreError as exc:
+            error = (error + "; " if error else "") + f"session status not saved: {exc}"
+            waiting = 0
+        pending = (f"the session log {self.target.display} is offline: {waiting} rows of "
+                   f"session {sid} wait in the local spool and are pushed, with its summary, "
+                   "when the server answers (any devicelab command does it)")
+        self.listener.state("finished", status)
+        return RunResult(sid, status, error, None, [], pending=pending)
 
     def _summarize(self, sid: int, truth: dict[int, int] | None
                    ) -> tuple[dict[str, Any], str | None]:
         """The summary of what the log holds; on a read failure, an empty one and why."""
         try:
-            with SessionStore(self.db_path) as st:
-                cols = _FrameColumns(st, sid)
-                samples = st.telemetry(sid, keys=SUMMARY_SAMPLE_KEYS)
-                top1: list[int | None] | None = None
-                idx: list[int] | None = None
-                if truth is not None:
-                    idx = cols["i"].astype(np.int64).tolist()
-                    top1 = [None if v != v else int(v) for v in cols["top1"]]
-                return summarize(cols, samples, cold=self._cold, top1=top1, truth=truth,
-                                 frame_index=idx, agent_sent=self._agent_sent), None
-        except (StoreError, sqlite3.Error) as exc:
+            with open_store(self.target) as st:
+                return summarize_session(st, sid, truth=truth, cold=self._cold,
+                                         agent_sent=self._agent_sent), None
+        except StoreError as exc:
             return (summarize({}, [], cold=self._cold, agent_sent=self._agent_sent),
                     f"summary unavailable: cannot read the session log back ({exc})")
 
@@ -511,32 +534,3 @@ class Run:
                     proc.kill()
                     proc.wait(2.0)
         proc.close()
-
-
-class _FrameColumns(Mapping[str, np.ndarray]):
-    """A session's frame columns, each read from the log when asked for.
-
-    ``summarize`` looks at one latency stage at a time, so only one column
-    (plus ``ts``) is in memory at once: 16 bytes a frame at the peak, once,
-    at the end of the run.
-    """
-
-    _KEYS = ("ts", "pre", "infer", "post", "e2e", "read_ms", "i", "top1")
-
-    def __init__(self, store: SessionStore, session_id: int) -> None:
-        self._store = store
-        self._sid = session_id
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        if key not in self._KEYS:
-            raise KeyError(key)
-        return self._store.frame_column(self._sid, key)
-
-    def __contains__(self, key: object) -> bool:  # without reading the column
-        return key in self._KEYS
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._KEYS)
-
-    def __len__(self) -> int:
-        return len(self._KEYS)

@@ -20,6 +20,12 @@ tables, columns with units, views, numbered migrations — is
 """
 
 from console.core.records import STATUSES
+from console.core.store.base import (
+    SCHEMA_VERSION,
+    LogStore,
+    decode_json_fields,
+    legacy_session_dict,
+)
 from console.core.store.errors import (
     DatabaseCorrupt,
     DatabaseLocked,
@@ -36,16 +42,25 @@ from console.core.store.rows import (
     frame_row,
     telemetry_row,
 )
-from console.core.store.sqlite import (
-    SCHEMA_VERSION,
-    SessionStore,
-    decode_json_fields,
-    legacy_session_dict,
-)
+from console.core.store.sqlite import SessionStore
 
 __all__ = [
-    "FRAME_COLUMNS", "FRAME_COLUMN_OF", "SCHEMA_VERSION", "STATUSES", "TELEMETRY_COLUMNS",
-    "DatabaseCorrupt", "DatabaseLocked", "DatabaseReadOnly", "DiskFull", "LogUnreachable",
-    "SchemaTooNew", "SessionStore", "StoreError", "decode_json_fields", "frame_row",
-    "legacy_session_dict", "telemetry_row",
+    "FRAME_COLUMNS",
+    "FRAME_COLUMN_OF",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "TELEMETRY_COLUMNS",
+    "DatabaseCorrupt",
+    "DatabaseLocked",
+    "DatabaseReadOnly",
+    "DiskFull",
+    "LogStore",
+    "LogUnreachable",
+    "SchemaTooNew",
+    "SessionStore",
+    "StoreError",
+    "decode_json_fields",
+    "frame_row",
+    "legacy_session_dict",
+    "telemetry_row",
 ]
