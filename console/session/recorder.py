@@ -193,7 +193,8 @@ class Recorder(threading.Thread):
             return
         self.offline = True
         self._next_try = time.monotonic() + RECONNECT_S
-        text = (f"the session log {self.db_path} is offline ({why}); rows go to the local "
+        reason = why.split(" does not answer ", 1)[-1] if " does not answer " in why else why
+        text = (f"the session log {self.db_path} went offline {reason}; rows go to the local "
                 "spool and are pushed when it answers")
         self.event("warning", "log_offline", text)
         if self.on_offline is not None:

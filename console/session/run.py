@@ -69,6 +69,11 @@ from console.session.recorder import Recorder
 STOP_GRACE_S = 5.0
 #: Silence after which the link is checked (telemetry flows at >= 1 Hz).
 SILENCE_CHECK_S = 3.0
+#: Silence after which a running agent (past its cold start, so telemetry flows at its
+#: period) counts as stopped responding: at least this, or 5 telemetry periods.
+AGENT_SILENT_S = 5.0
+#: The same before the cold start ends (loading a large model can take a while).
+COLD_SILENT_S = 120.0
 #: Consecutive unparseable lines after which the agent is declared broken.
 MAX_PROTOCOL_ERRORS = 50
 
@@ -180,6 +185,9 @@ class Run:
         self.frames_received = 0
         self._cold: dict[str, Any] | None = None
         self._agent_sent: int | None = None
+        #: wall time the run really ended when that was before now (the last data of an
+        #: agent that stopped answering or a link that dropped)
+        self._ended_at: float | None = None
 
     # -- control (any thread) -------------------------------------------------
     def stop(self) -> None:
@@ -299,7 +307,7 @@ class Run:
             if self.proc is not None:
                 self._ensure_dead(self.proc)
         # Flush every row first: the summary is computed from the log itself.
-        write_err = rec.finish(ended_unix_s=time.time(), cold_start=self._cold)
+        write_err = rec.finish(ended_unix_s=self._ended_at or time.time(), cold_start=self._cold)
         if write_err is not None and str(write_err) not in (error or ""):
             error = (error + "; " if error else "") + f"recording stopped: {write_err}"
             if status == "completed":
@@ -407,6 +415,7 @@ class Run:
         stop_sent_at: float | None = None
         signalled = 0
         last_data = time.monotonic()
+        last_wall = time.time()
         bad_lines = 0
         got_hello = False
         ls.state("running", "waiting for the agent")
@@ -435,9 +444,20 @@ class Run:
                     lost = (f"connection to {self.device.describe()} lost (no data for "
                             f"{silent:.1f} s)")
                     rec.event("error", "link_lost", lost)
+                    self._ended_at = last_wall
                     return "interrupted", lost
+                if silent > self._silence_limit():
+                    # The link answers but the agent does not (stopped, frozen, swapping):
+                    # end now rather than wait for a user, keeping every frame received.
+                    frozen = (f"the agent stopped responding (no frame or telemetry for "
+                              f"{silent:.0f} s on {self.device.describe()})")
+                    rec.event("error", "agent_unresponsive", frozen)
+                    proc.kill()
+                    self._ended_at = last_wall
+                    return "interrupted", frozen
                 continue
             last_data = time.monotonic()
+            last_wall = time.time()
             if data == b"":
                 break
             for line in reader.feed(data):
@@ -518,6 +538,11 @@ class Run:
         died = f"the agent ended without a summary ({_exit_text(code)}){detail}"
         rec.event("error", "agent_died", died)
         return "failed", died
+
+    def _silence_limit(self) -> float:
+        if self._cold is None:
+            return COLD_SILENT_S
+        return max(AGENT_SILENT_S, 5 * self.request.options.telemetry_ms / 1000.0)
 
     def _on_frame(self, msg: P.Frame, rec: Recorder) -> None:
         self.frames_received += 1
