@@ -174,3 +174,26 @@ def last_passed_session(db: SessionStore, plan_name: str, cell: Cell,
         [plan_name, cell.device, cell.package, cell.input.spec, _settings_json(cell),
          before_run_id if before_run_id is not None else -1]).fetchone()
     return int(row[0]) if row else None
+
+
+def cells_of(run: Mapping[str, Any]) -> dict[int, Cell]:
+    """The :class:`Cell` objects of a stored plan run, by index, made again from its plan
+    text (same text, same device order: the same cells), so a report of a past run
+    labels cells exactly as the run did. Empty when the text no longer parses."""
+    from console.core.plan import parse_plan
+
+    plan, _ = parse_plan(str(run["plan_text"]), str(run.get("plan_path") or "plan.toml"))
+    if plan is None:
+        return {}
+    devices: list[str] = []
+    for c in run.get("cells") or []:
+        if c["device"] not in devices:
+            devices.append(str(c["device"]))
+    cells = plan.cells(devices)
+    stored = {int(c["idx"]): c for c in run.get("cells") or []}
+    out = {}
+    for cell in cells:
+        s = stored.get(cell.idx)
+        if s is not None and s["device"] == cell.device and s["input"] == cell.input.spec:
+            out[cell.idx] = cell
+    return out
