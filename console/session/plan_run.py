@@ -352,9 +352,11 @@ class PlanRun:
         except Exception as exc:  # a bug here must not hang the plan or lose the cells
             ls.event(spec, "error", "console_exception", f"{type(exc).__name__}: {exc}")
             self._not_run([c for c in cells if c.idx not in self._outcomes],
-                          f"not run: console error on this device ({type(exc).__name__}: "
+                          f"console error on this device ({type(exc).__name__}: "
                           f"{exc})")
-        ls.device_state(spec, "done", "done")
+        verdicts = [self._outcomes[c.idx].verdict for c in cells if c.idx in self._outcomes]
+        ls.device_state(spec, "done", ", ".join(f"{verdicts.count(v)} {v}" for v in
+                                                ("pass", "fail", "not run") if v in verdicts))
 
     def _device_cells(self, spec: str, cells: list[Cell]) -> None:
         ls = self.listener
@@ -365,7 +367,7 @@ class PlanRun:
             dev.connect()
         except DeviceError as exc:
             ls.device_state(spec, "unreachable", str(exc))
-            self._not_run(cells, f"not run: device unreachable at start: {exc}")
+            self._not_run(cells, f"device unreachable at start: {exc}")
             return
         try:
             lost = self._deploy_all(dev, spec, cells)
@@ -374,9 +376,9 @@ class PlanRun:
                     outcome, lost = self._cell(dev, cell, k, len(cells))
                     self._finish(outcome)
                 elif lost is not None:
-                    self._finish(CellOutcome(cell, "not run", f"not run: device lost ({lost})"))
+                    self._finish(CellOutcome(cell, "not run", f"device lost ({lost})"))
                 else:
-                    self._finish(CellOutcome(cell, "not run", "not run: the plan was stopped"))
+                    self._finish(CellOutcome(cell, "not run", "the plan was stopped"))
             if lost is not None:
                 ls.device_state(spec, "lost", lost)
         finally:
@@ -459,14 +461,14 @@ class PlanRun:
             if lost is not None or self._stop.is_set():
                 why = f"device lost during the warm-up ({lost})" if lost else \
                     "the plan was stopped during the warm-up"
-                return CellOutcome(cell, "not run", f"not run: {why}",
+                return CellOutcome(cell, "not run", f"{why}",
                                    warmup_session_id=warm_sid), lost
         cl = _CellListener(self, cell, index, total)
         result, refused = self._execute(dev, cell, self._request(cell), cl)
         lost = self._lost_reason(result, refused)
         if result is None:
             if lost is not None:
-                return CellOutcome(cell, "not run", f"not run: device lost ({lost})",
+                return CellOutcome(cell, "not run", f"device lost ({lost})",
                                    warmup_session_id=warm_sid), lost
             return CellOutcome(cell, "fail", f"refused: {refused}",
                                warmup_session_id=warm_sid), None
@@ -477,12 +479,12 @@ class PlanRun:
             st, self.plan, cell, self.run_id, result, strict_budgets=self.strict_budgets,
             tolerance=self.checked.tolerance, lost=lost is not None))
         if lost is not None:
-            return CellOutcome(cell, "not run", f"not run: device lost ({lost}); "
+            return CellOutcome(cell, "not run", f"device lost ({lost}); "
                                f"{result.summary.get('frames', 0) if result.summary else 0} "
                                f"frames kept in session {result.session_id}",
                                result.session_id, result.status, tuple(checks), warm_sid), lost
         if result.status == "stopped":
-            return CellOutcome(cell, "not run", "not run: stopped by the user "
+            return CellOutcome(cell, "not run", "stopped by the user "
                                f"(session {result.session_id})", result.session_id,
                                result.status, tuple(checks), warm_sid), None
         failed = [c for c in checks if c.failed]
