@@ -393,19 +393,19 @@ def to_devices(inv: Inventory) -> ImportPlan:
         if not python or python in _AUTO_PYTHON:
             python = DEFAULT_PYTHON
         key = _var(v, "ansible_ssh_private_key_file", "ansible_private_key_file")
-        groups = inv.host_groups(host)
+        member_of = inv.host_groups(host)
         dev = SavedDevice(name=host, address=address, python=python,
                           key_file=_plain(key, host, "ansible_ssh_private_key_file", inv.path)
                           if key else "",
                           notes=f"from {inv.path.name}"
-                                + (f" ({', '.join(groups)})" if groups else ""))
+                                + (f" ({', '.join(member_of)})" if member_of else ""))
         try:
             validate(dev)
             parse_ssh_url(dev.address)
         except DeviceError as exc:
             raise InventoryError(f"{inv.path}: host {host}: {exc}") from None
         devices.append(dev)
-    groups = {}
+    groups: dict[str, list[str]] = {}
     for g in inv.groups:
         if g in IMPLICIT_GROUPS:
             continue

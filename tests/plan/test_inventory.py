@@ -21,7 +21,7 @@ from console.devices.inventory import (
 INI = """\
 # the lab
 ; a comment line
-bench-pc ansible_host=10.0.0.1 
+bench-pc ansible_host=10.0.0.1
 [jetsons]
 jet[01:03] ansible_user=nvidia ansible_python_interpreter=/opt/venv/bin/python3
 [pis]
@@ -137,8 +137,8 @@ def test_import_saves_devices_and_groups_and_plans_name_groups(tmp_path: Path) -
     assert get_device("jet03") is not None and device_groups()["pis"] == ["pi-a", "pi-b"]
     _, outcome = import_inventory(inv)
     assert outcome == ["unchanged"] * 6
-    changed = _write(tmp_path, "hosts2.ini", INI.replace("10.0.0.1 ", "10.0.0.99 "))
-    with pytest.raises(InventoryError, match="'bench-pc' is already saved.*--replace"):
+    changed = _write(tmp_path, "hosts2.ini", INI.replace("10.0.0.1\n", "10.0.0.99\n"))
+    with pytest.raises(InventoryError, match=r"'bench-pc' is already saved.*--replace"):
         import_inventory(changed)
     _, outcome = import_inventory(changed, replace=True)
     assert outcome[0] == "replaced"
