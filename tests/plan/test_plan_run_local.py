@@ -176,3 +176,30 @@ def test_each_package_is_verified_once_and_the_baseline_is_the_last_pass(
             assert base.data["baseline_session"] == a.session_id, base.text
     plan_obj, _ = read_plan(tmp_path / "plan.toml")
     assert plan_obj is not None and len(plan_obj.settings()) == 2
+
+
+def test_ctrl_c_stops_every_device_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    from helpers.faults import devicelab_popen
+
+    db = tmp_path / "s.db"
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'name = "stop-me"\ndevices = ["local"]\npackages = ["{PKG}", "{PKG8}"]\n'
+                    'inputs = ["synthetic:64x64"]\n[run]\nfps = 30\nduration = 120\n')
+    proc = devicelab_popen("plan", "run", str(plan), "--db", str(db), "--json")
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if json.loads(line)["event"] == "progress" and json.loads(line)["frames"] > 5:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    with SessionStore(db, readonly=True) as st:
+        pr = get_plan_run(st, 1)
+        assert pr is not None and pr["status"] == "stopped"
+        first, second = pr["cells"]
+        assert first["verdict"] == "not run" and first["reason"].startswith("stopped by the user")
+        assert second["verdict"] == "not run" and second["reason"] == "the plan was stopped"
+        s = st.get_session(first["session_id"])
+        assert s is not None and s["status"] == "stopped" and s["summary"]["frames"] > 5
