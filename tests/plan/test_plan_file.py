@@ -121,3 +121,12 @@ def test_a_sweep_over_two_keys_is_their_product_in_file_order(tmp_path: Path) ->
     assert st == [(10.0, 1), (10.0, 2), (10.0, 4), (30.0, 1), (30.0, 2), (30.0, 4)]
     assert plan.swept == ("fps", "threads")
     assert len(plan.cells(["a", "b", "c"])) == 18
+
+
+def test_the_documented_full_example_is_a_valid_plan() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "plans.md").read_text()
+    example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    plan, problems = parse_plan(example, Path("plans") / "nightly.toml")
+    assert problems == [] and plan is not None
+    assert (plan.warmup, plan.repeats, plan.swept) == (200, 3, ("fps",))
+    assert len(plan.cells()) == 4 * 2 * 2 * 2 * 3
