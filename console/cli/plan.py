@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 import time
@@ -340,6 +339,7 @@ def _print_run(run: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from console.cli.run import stop_on_signals
     from console.core.store import SessionStore
     from console.session.plan_log import get_plan_run
     from console.session.plan_run import PlanRun
@@ -355,31 +355,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     prun = PlanRun(checked, db_path(args), listener,
                    open_device=_open_device(args.accept_new_host_key),
                    strict_budgets=args.strict_budgets, package_policy=package_policy())
-    presses = {"n": 0}
-
-    def on_signal(signum: int, frame: Any) -> None:
-        presses["n"] += 1
-        if presses["n"] == 1:
-            try:  # above the live table (rich redirects stderr while it draws)
-                sys.stderr.write("\nstopping every device… (Ctrl-C again to kill the agents)\n")
-            except OSError:
-                pass
-            prun.stop()
-        else:
-            prun.abort()
-
-    handled = [signal.SIGINT, signal.SIGTERM] + \
-        ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    old = {sig: signal.signal(sig, on_signal) for sig in handled
-           if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
-        result = prun.execute()
+        with stop_on_signals(prun.stop, prun.abort, "Ctrl-C again to kill the agents"):
+            result = prun.execute()
     except RunError as exc:
         raise CliError(str(exc)) from None
     finally:
         listener.stop()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
     with SessionStore(db_path(args), readonly=True) as st:
         run = get_plan_run(st, result.run_id)
     assert run is not None
