@@ -266,7 +266,10 @@ class PlanRun:
         self.uuid = ""
         self._stop = threading.Event()
         self._abort = threading.Event()
+        #: guards ``_active`` (taken by stop() from a signal handler: never held long)
         self._lock = threading.Lock()
+        #: one plan-log write at a time (SessionStore connections are per thread)
+        self._log_lock = threading.Lock()
         self._active: dict[str, Run] = {}
         self._outcomes: dict[int, CellOutcome] = {}
 
@@ -294,7 +297,7 @@ class PlanRun:
 
     # -- the log ------------------------------------------------------------------------
     def _log(self, fn: Callable[[SessionStore], Any]) -> Any:
-        with self._lock, SessionStore(self.db_path) as st:
+        with self._log_lock, SessionStore(self.db_path) as st:
             return fn(st)
 
     # -- the plan ------------------------------------------------------------------------

@@ -203,3 +203,22 @@ def test_ctrl_c_stops_every_device_cleanly(tmp_path: Path) -> None:
         assert second["verdict"] == "not run" and second["reason"] == "the plan was stopped"
         s = st.get_session(first["session_id"])
         assert s is not None and s["status"] == "stopped" and s["summary"]["frames"] > 5
+
+
+def test_warmup_runs_before_each_cell_and_is_not_judged(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'name = "warm"\ndevices = ["local"]\npackages = ["{PKG}"]\n'
+                    'inputs = ["synthetic:64x64"]\n[run]\nframes = 30\nwarmup = 15\n'
+                    '[budgets]\np95 = "10s"\n')
+    db = tmp_path / "s.db"
+    result = PlanRun(check_plan(plan), db, _Cells()).execute()
+    (outcome,) = result.outcomes
+    assert outcome.verdict == "pass" and outcome.warmup_session_id is not None
+    with SessionStore(db, readonly=True) as st:
+        warm = st.get_session(outcome.warmup_session_id)
+        cell = st.get_session(outcome.session_id or 0)
+        assert warm is not None and cell is not None
+        assert "warmup" in warm["tags"] and warm["summary"]["frames"] == 15
+        assert "budgets" not in warm["summary"]  # not judged
+        assert "warmup" not in cell["tags"] and cell["summary"]["frames"] == 30
+        assert warm["started_at"] < cell["started_at"]
