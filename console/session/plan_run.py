@@ -266,6 +266,8 @@ class PlanRun:
         self.uuid = ""
         self._stop = threading.Event()
         self._abort = threading.Event()
+        #: set by stop(): a device's first deploys (before its first cell) end early
+        self._cancel_deploy = threading.Event()
         #: guards ``_active`` (taken by stop() from a signal handler: never held long)
         self._lock = threading.Lock()
         #: one plan-log write at a time (SessionStore connections are per thread)
@@ -277,6 +279,7 @@ class PlanRun:
     def stop(self) -> None:
         """Stop every device's current run cleanly; the remaining cells are not run."""
         self._stop.set()
+        self._cancel_deploy.set()
         with self._lock:
             runs = list(self._active.values())
         for r in runs:
@@ -407,7 +410,8 @@ class PlanRun:
             ls.device_state(spec, "deploying", f"deploying {ver.package.title} and "
                                                f"{source.desc}")
             try:
-                dev.deploy(ver.package, source, lambda p: ls.deploy_progress(spec, p))
+                dev.deploy(ver.package, source, lambda p: ls.deploy_progress(spec, p),
+                           self._cancel_deploy)
             except LinkLost as exc:
                 return f"during deploy: {exc}"
             except DeviceError:
