@@ -1,8 +1,9 @@
 """A plan's devices really run side by side: plan wall time vs each device's own sequence.
 
-Starts its own SSH devices — each a real OpenSSH sshd of its own on 127.0.0.1
-(tests/helpers/sshd.py), saved under a name in a private DEVICELAB_HOME —
-and runs, with ``console.session.plan_run.PlanRun`` exactly as ``devicelab
+Starts its own SSH devices — each a real OpenSSH sshd of its own in its own
+network namespace (tests/helpers/netns.py, root), or on 127.0.0.1 with
+``--lab loopback`` (tests/helpers/sshd.py) — saved under names in a private
+DEVICELAB_HOME, and runs, with ``console.session.plan_run.PlanRun`` exactly as ``devicelab
 plan run`` does (SQLite log, verification, deploy, checks):
 
 1. each device's cells alone (a plan naming only that device): its own
@@ -35,6 +36,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,20 +54,40 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def make_devices(root: Path, n: int, prefix: str) -> list[tuple[str, SshServer]]:
+def netns_available() -> bool:
+    try:
+        from helpers.netns import netns_missing_reason
+    except ImportError:
+        return False
+    return netns_missing_reason() is None
+
+
+def make_devices(root: Path, n: int, prefix: str, lab: str,
+                 cleanups: list[Callable[[], None]]) -> list[str]:
+    """``n`` saved SSH devices named PREFIX1…: each its own sshd in its own network
+    namespace (``lab="netns"``, tests/helpers/netns.py) or on 127.0.0.1 (``"loopback"``)."""
     from console.devices.device_list import SavedDevice, add_device
 
-    out = []
     kh = Path(os.environ["HOME"]) / ".ssh" / "known_hosts"
-    for i in range(n):
-        name = f"{prefix}{i + 1}"
-        srv = start_sshd(root / name)
+    names = [f"{prefix}{i + 1}" for i in range(n)]
+    if lab == "netns":
+        from helpers.netns import DeviceSpec, build_lab
+
+        built = build_lab([DeviceSpec(name) for name in names])
+        cleanups.append(built.close)
+        for d in built:
+            d.trust(kh)
+            add_device(SavedDevice(name=d.name, address=d.url, python=d.python,
+                                   workdir=str(d.workdir), key_file=str(d.client_key)))
+        return names
+    for name in names:
+        srv: SshServer = start_sshd(root / name)
+        cleanups.append(srv.stop)
         with kh.open("a") as fh:
             fh.write(srv.known_hosts_line())
         add_device(SavedDevice(name=name, address=srv.url, python=sys.executable,
                                workdir=str(root / name / "cache"), key_file=str(srv.client_key)))
-        out.append((name, srv))
-    return out
+    return names
 
 
 def run_plan(folder: Path, devices: list[str], packages: list[Path], fps: float,
@@ -98,6 +120,10 @@ def main() -> int:
     ap.add_argument("--capacity", type=int, default=12, help="devices for the capacity run "
                                                             "(0: skip it)")
     ap.add_argument("--capacity-fps", type=float, default=5.0)
+    ap.add_argument("--lab", choices=("netns", "loopback"),
+                    default="netns" if netns_available() else "loopback",
+                    help="devices in network namespaces (root; the default where the lab "
+                         "helper runs) or sshd servers on 127.0.0.1")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp:
         root = Path(tmp)
@@ -105,13 +131,11 @@ def main() -> int:
         os.environ["HOME"] = str(root / "user")
         os.environ.pop("SSH_AUTH_SOCK", None)
         (root / "user" / ".ssh").mkdir(parents=True)
-        servers: list[SshServer] = []
+        cleanups: list[Callable[[], None]] = []
         try:
-            devs = make_devices(root, args.devices, "board")
-            servers += [s for _, s in devs]
-            names = [n for n, _ in devs]
+            names = make_devices(root, args.devices, "board", args.lab, cleanups)
             print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
-                  f"{len(names)} devices, {len(PACKAGES)} packages, {args.fps:g} fps, "
+                  f"{len(names)} {args.lab} devices, {len(PACKAGES)} packages, {args.fps:g} fps, "
                   f"{args.duration:g} s a cell")
             own: dict[str, float] = {}
             for n in names:
@@ -130,9 +154,10 @@ def main() -> int:
             print(f"  console CPU {100 * cpu / wall:5.1f} % of a core = "
                   f"{100 * cpu / wall / len(names):5.1f} % per device at {args.fps:g} fps")
             if args.capacity:
-                more = make_devices(root, args.capacity, "cap")
-                servers += [s for _, s in more]
-                cnames = [n for n, _ in more]
+                for undo in reversed(cleanups):  # the lab helper names links by position
+                    undo()
+                cleanups.clear()
+                cnames = make_devices(root, args.capacity, "cap", args.lab, cleanups)
                 wall, cpu, code = run_plan(root, cnames, PACKAGES[:1], args.capacity_fps,
                                            args.duration, root / "cap.db")
                 per_dev = cpu / wall / len(cnames)
@@ -144,8 +169,8 @@ def main() -> int:
                       f"(run-start costs included)")
                 print(f"  load average now {os.getloadavg()[0]:.2f}")
         finally:
-            for s in servers:
-                s.stop()
+            for undo in reversed(cleanups):
+                undo()
     return 0
 
 
