@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     from console.cli import devices as devices_cmd
     from console.cli import keys as keys_cmd
     from console.cli import package as package_cmd
+    from console.cli import plan as plan_cmd
     from console.cli import run as run_cmd
     from console.cli import sessions as sessions_cmd
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions_cmd.register(sub)
     devices_cmd.register(sub)
     keys_cmd.register(sub)
+    plan_cmd.register(sub)
     return ap
 
 

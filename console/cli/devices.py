@@ -35,6 +35,14 @@ LIST_EXAMPLE = """example:
 REMOVE_EXAMPLE = """example:
   devicelab devices remove jetson-3"""
 
+IMPORT_EXAMPLE = """example:
+  devicelab devices import lab/hosts.ini
+  devicelab devices import lab/inventory.yml --dry-run
+
+Each host becomes a saved device (ansible_host, ansible_port, ansible_user,
+ansible_python_interpreter, ansible_ssh_private_key_file); each group a device
+group a plan names as "@group" (docs/plans.md)."""
+
 FORGET_EXAMPLE = """example:
   devicelab devices forget-host-key jetson-3
   devicelab devices forget-host-key ssh://root@10.0.0.7:2222
@@ -87,6 +95,14 @@ def register(sub: Any) -> None:
     pm = ps.add_parser("remove", help="forget a saved device", epilog=REMOVE_EXAMPLE)
     pm.add_argument("name")
     pm.set_defaults(func=cmd_remove)
+
+    pi = ps.add_parser("import", help="save every host and group of an Ansible inventory",
+                       epilog=IMPORT_EXAMPLE)
+    pi.add_argument("inventory", help="Ansible inventory file, INI or YAML")
+    pi.add_argument("--replace", action="store_true",
+                    help="overwrite saved devices of the same name")
+    pi.add_argument("--dry-run", action="store_true", help="show what would be saved")
+    pi.set_defaults(func=cmd_import)
 
     pf = ps.add_parser("forget-host-key", help="drop a device's key from the console's "
                                                "known_hosts (after a reinstall)",
@@ -219,4 +235,25 @@ def cmd_forget_host_key(args: argparse.Namespace) -> int:
                        f"{target.hostkey_name}; keys in ~/.ssh/known_hosts are removed with: "
                        f"ssh-keygen -R '{target.hostkey_name}'")
     print(f"removed {removed} key(s) for {target.hostkey_name} from {store.console_file}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from console.devices.base import DeviceError
+    from console.devices.inventory import import_inventory
+
+    try:
+        plan, outcome = import_inventory(args.inventory, replace=args.replace,
+                                         dry_run=args.dry_run)
+    except DeviceError as exc:
+        raise CliError(str(exc)) from None
+    would = "would be " if args.dry_run else ""
+    for dev, what in zip(plan.devices, outcome):
+        print(f"{dev.name:<16} {dev.address:<32} python {dev.python}  {would}{what}")
+    for host in plan.local_hosts:
+        print(f"{host:<16} {'(ansible_connection=local)':<32} is this computer: 'local'")
+    for g, members in sorted(plan.groups.items()):
+        print(f"@{g:<15} {', '.join(members) or '(empty)'}")
+    print(f"{len(plan.devices)} device(s), {len(plan.groups)} group(s) {would or ''}saved"
+          if plan.devices or plan.groups else "the inventory has no hosts")
     return 0

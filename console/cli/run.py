@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
@@ -220,28 +222,25 @@ def open_cli_device(args: argparse.Namespace) -> Any:
         raise CliError(str(exc)) from None
 
 
-def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
-    """Shared by ``run`` and ``sessions replay``: run, print, pick the exit status."""
-    device = open_cli_device(args)
-    printer = ProgressPrinter(args.quiet or args.json)
-    from console.session.trust import package_policy
-
-    run = Run(device, request, db_path(args), printer, package_policy=package_policy())
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[], None], kill: Callable[[], None], again: str
+                    ) -> Iterator[None]:
+    """While inside: Ctrl-C, and the SIGTERM/SIGHUP of `timeout`, CI and test rigs, call
+    ``stop`` the first time (in order: sessions end `stopped` with their summary) and
+    ``kill`` after; ``again`` says what a second one does. For ``run`` and ``plan run``."""
     presses = {"n": 0}
 
     def on_signal(signum: int, frame: Any) -> None:
-        # Ctrl-C, and the SIGTERM/SIGHUP of `timeout`, CI and test rigs: the first one
-        # stops in order (the session ends `stopped` with its summary), a second kills.
         presses["n"] += 1
         if presses["n"] == 1:
             what = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
             try:
-                sys.stderr.write(f"\nstopping{what}… (Ctrl-C again to kill the agent)\n")
+                sys.stderr.write(f"\nstopping{what}… ({again})\n")
             except OSError:  # the terminal is gone (SIGHUP)
                 pass
-            run.stop()
+            stop()
         else:
-            run.abort()
+            kill()
 
     handled = [signal.SIGINT, signal.SIGTERM] + \
         ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
@@ -250,12 +249,25 @@ def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
     old = {sig: signal.signal(sig, on_signal) for sig in handled
            if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
-        result = run.execute()
-    except RunError as exc:
-        raise CliError(str(exc)) from None
+        yield
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
+    """Shared by ``run`` and ``sessions replay``: run, print, pick the exit status."""
+    device = open_cli_device(args)
+    printer = ProgressPrinter(args.quiet or args.json)
+    from console.session.trust import package_policy
+
+    run = Run(device, request, db_path(args), printer, package_policy=package_policy())
+    try:
+        with stop_on_signals(run.stop, run.abort, "Ctrl-C again to kill the agent"):
+            result = run.execute()
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    finally:
         device.close()
     try:
         return print_result(args, request, result, device.describe())

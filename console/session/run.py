@@ -165,8 +165,12 @@ def _exit_text(code: int | None) -> str:
 class Run:
     def __init__(self, device: Device, request: RunRequest, db_path: str | Path | LogTarget,
                  listener: RunListener | None = None,
-                 package_policy: Callable[[Verification], str | None] | None = None) -> None:
+                 package_policy: Callable[[Verification], str | None] | None = None,
+                 verification: Verification | None = None) -> None:
         self.device = device
+        #: a verification of ``request.package`` made earlier (a plan verifies each package
+        #: once for all its cells); None: verified here. The policy is applied either way.
+        self.verification = verification
         self.request = request
         self.target = db_path if isinstance(db_path, LogTarget) else parse_target(db_path)
         #: the log as messages name it (a path, or a server URL without its password)
@@ -208,7 +212,7 @@ class Run:
     def _prepare(self) -> tuple[Package, InputSource, dict[int, int] | None, dict[str, Any]]:
         ls = self.listener
         ls.state("verifying", f"verifying {self.request.package}")
-        ver = verify_package(self.request.package)
+        ver = self.verification or verify_package(self.request.package)
         if not ver.ok:
             raise RunError(f"package refused: {ver.first_line()}")
         refusal = self.package_policy(ver)

@@ -1,0 +1,169 @@
+"""A plan cell's checks: the run itself, each budget, the baseline comparison.
+
+One :class:`Check` per thing a CI report shows as a test case. The verdict
+words are data from the layers that decide them — ``Run`` for budgets
+(``pass``, ``fail``, ``unmeasured``, ``inconclusive`` …) and
+``console.session.compare`` for the baseline (``regression`` on any figure)
+— so new words from those layers pass through unchanged. Only these count
+as failures: a run that did not complete for a reason of its own (not a
+lost device), a budget ``fail`` (with ``strict_budgets``: anything but
+``pass``), and a ``regression`` against the baseline. The rest is shown,
+never counted (``skipped``).
+
+The baseline of a cell is the newest session that ran the same thing: same
+device (name and address), package name, input (kind, description and
+sha256) and agent settings, tagged ``[baseline] tag`` — or, with ``last =
+"passed"``, the session of the same cell in the newest earlier run of the
+same plan where that cell passed (``console.session.plan_log``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from console.core.plan import Cell, Plan
+from console.core.store import SessionStore
+from console.session import plan_log
+from console.session.budgets import budget_unit
+from console.session.compare import CompareError, compare_sessions
+from console.session.run import RunResult
+
+#: the settings two sessions must share to be the same cell (the agent options)
+SAME_SETTINGS = ("frames", "duration", "fps", "loop", "threads", "provider", "spin")
+#: baseline candidates looked at per cell (newest first)
+BASELINE_CANDIDATES = 500
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verdict about a cell, as a CI test case: ``failed`` counts, ``skipped`` is
+    shown only, neither is a pass. ``error``: the check could not be made (the device
+    was lost)."""
+
+    name: str
+    verdict: str
+    text: str
+    failed: bool = False
+    skipped: bool = False
+    error: bool = False
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["data"] = dict(self.data)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Check:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+def _fmt(v: Any) -> str:
+    return "unavailable" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def run_check(result: RunResult, lost: bool) -> Check:
+    s = result.summary or {}
+    data = {"session_id": result.session_id, "status": result.status,
+            "frames": s.get("frames"), "fps": s.get("fps"), "error": result.error}
+    sid = f"session {result.session_id}"
+    if result.status == "completed":
+        fps = s.get("fps")
+        return Check("run", "pass", f"completed: {s.get('frames', 0)} frames"
+                     + (f" at {fps:.1f} fps" if isinstance(fps, (int, float)) else "")
+                     + f" ({sid})", data=data)
+    if lost or result.status == "interrupted":
+        return Check("run", result.status, f"device lost: {result.error} ({sid}, "
+                     f"{s.get('frames', 0)} frames kept)", error=True, data=data)
+    if result.status == "stopped":
+        return Check("run", "stopped", f"stopped by the user ({sid})", skipped=True, data=data)
+    return Check("run", result.status, f"run {result.status}: {result.error} ({sid}, "
+                 f"{s.get('frames', 0)} frames)", failed=True, data=data)
+
+
+def budget_checks(result: RunResult, strict: bool) -> list[Check]:
+    out = []
+    judged = result.status == "completed"
+    for b in result.budget_verdicts:
+        key = str(b.get("budget"))
+        word = str(b.get("verdict"))
+        unit = budget_unit(key)
+        text = (f"budget {key}: {_fmt(b.get('value'))} {unit} vs limit "
+                f"{_fmt(b.get('limit'))} {unit}: {word} (session {result.session_id})")
+        failed = judged and (word == "fail" or (strict and word != "pass"))
+        skipped = not failed and word != "pass"
+        if not judged:
+            text = f"budget {key}: not judged, the run did not complete"
+            skipped = True
+        data = dict(b) | {"session_id": result.session_id}
+        out.append(Check(f"budget {key}", word, text, failed, skipped, data=data))
+    return out
+
+
+def _same_cell(cand: Mapping[str, Any], this: Mapping[str, Any]) -> bool:
+    if any(cand.get(k) != this.get(k) for k in (
+            "device_name", "device_address", "package_name", "input_kind", "input_desc",
+            "input_sha256")):
+        return False
+    a, b = cand.get("settings") or {}, this.get("settings") or {}
+    return all(a.get(k) == b.get(k) for k in SAME_SETTINGS)
+
+
+def tagged_baseline(store: SessionStore, tag: str, session_id: int) -> int | None:
+    """The newest completed session tagged ``tag`` that ran what ``session_id`` ran."""
+    this = store.get_session(session_id)
+    if this is None:
+        return None
+    for cand in store.list_sessions(tag=tag, status="completed", limit=BASELINE_CANDIDATES):
+        if cand["id"] != session_id and cand.get("summary") and _same_cell(cand, this):
+            return int(cand["id"])
+    return None
+
+
+def baseline_check(store: SessionStore, plan: Plan, cell: Cell, run_id: int,
+                   result: RunResult, tolerance: float | None) -> Check | None:
+    bl = plan.baseline
+    if bl is None:
+        return None
+    sid = result.session_id
+    what = f"tag {bl.tag!r}" if bl.tag else "the last passing run of this cell"
+    if sid is None or result.status != "completed":
+        return Check("baseline", "skipped", f"baseline ({what}): not compared, the run did "
+                     "not complete", skipped=True)
+    base = tagged_baseline(store, bl.tag, sid) if bl.tag else \
+        plan_log.last_passed_session(store, plan.name, cell, before_run_id=run_id)
+    if base is None:
+        return Check("baseline", "no baseline", f"baseline ({what}): none found for this "
+                     "device, package, input and settings", skipped=True,
+                     data={"session_id": sid})
+    kw: dict[str, Any] = {} if tolerance is None else {"tolerance": tolerance}
+    try:
+        cmp = compare_sessions(store, base, sid, **kw)
+    except CompareError as exc:
+        return Check("baseline", "not compared", f"baseline session {base}: {exc}",
+                     skipped=True, data={"session_id": sid, "baseline_session": base})
+    worse = [f for f in cmp.figures if f.verdict == "regression"]
+    data = {"session_id": sid, "baseline_session": base,
+            "regressions": [f.line for f in worse],
+            "verdicts": {f.name: f.verdict for f in cmp.figures}}
+    if worse:
+        names = "; ".join(f.line for f in worse[:2]) + (f" and {len(worse) - 2} more"
+                                                        if len(worse) > 2 else "")
+        return Check("baseline", "regression", f"regression vs session {base} ({what}): "
+                     f"{names} (session {sid})", failed=True, data=data)
+    return Check("baseline", "no regression", f"session {sid} vs {base} ({what}): "
+                 f"{cmp.verdict_line()}", data=data)
+
+
+def cell_checks(store: SessionStore, plan: Plan, cell: Cell, run_id: int, result: RunResult,
+                *, strict_budgets: bool = False, tolerance: float | None = None,
+                lost: bool = False) -> list[Check]:
+    """The run, each budget, and the baseline (when the plan has one), in that order."""
+    checks = [run_check(result, lost), *budget_checks(result, strict_budgets)]
+    bc = baseline_check(store, plan, cell, run_id, result, tolerance)
+    if bc is not None:
+        checks.append(bc)
+    return checks
