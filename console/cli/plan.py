@@ -301,12 +301,11 @@ def _open_device(accept_new: bool) -> Any:
 
 
 def _write_outputs(args: argparse.Namespace, run: dict[str, Any]) -> None:
-    from console.core.store import SessionStore
     from console.session.export import atomic_write
     from console.session.plan_junit import junit_xml
     from console.session.plan_report import render_plan_html
 
-    with SessionStore(db_path(args), readonly=True) as st:
+    with _store(args) as st:
         for path, make in ((args.junit, lambda: junit_xml(run, st)),
                            (args.output, lambda: render_plan_html(st, run))):
             if not path:
@@ -340,7 +339,6 @@ def _print_run(run: dict[str, Any]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from console.cli.run import stop_on_signals
-    from console.core.store import SessionStore
     from console.session.plan_log import get_plan_run
     from console.session.plan_run import PlanRun
     from console.session.run import RunError
@@ -362,7 +360,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     finally:
         listener.stop()
-    with SessionStore(db_path(args), readonly=True) as st:
+    with _store(args) as st:
         run = get_plan_run(st, result.run_id)
     assert run is not None
     try:
@@ -376,13 +374,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # -- runs / show -----------------------------------------------------------------------
 def _store(args: argparse.Namespace) -> Any:
-    from console.core.store import SessionStore, StoreError
+    from console.core.store import StoreError
+    from console.core.store.target import parse_target
+    from console.session.sessionlog import open_log
 
-    path = db_path(args)
-    if not Path(path).exists():
-        raise CliError(f"no session log at {path}: no plan has run yet (or pass --db)")
+    target = parse_target(db_path(args))
+    if not target.is_server and not target.path.exists():
+        raise CliError(f"no session log at {target.display}: no plan has run yet (or pass --db)")
     try:
-        return SessionStore(path, readonly=True)
+        return open_log(target, readonly=True)
     except StoreError as exc:
         raise CliError(str(exc)) from None
 

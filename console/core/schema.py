@@ -455,7 +455,7 @@ PLAN_RUNS = Table("plan_runs", "one row a test-plan run (devicelab plan run)", (
     _c("plan_sha256", TEXT, doc="sha256 of that text"),
     _c("started_unix_s", REAL, "s", "plan started"),
     _c("ended_unix_s", REAL, "s", "plan ended"),
-    _c("status", TEXT, doc="running | passed | failed | lab-error | stopped | interrupted"),
+    _c("status", TEXT, doc="running | passed | failed | incomplete | stopped"),
     _c("exit_code", INTEGER, doc="the exit status `plan run` returned"),
     _c("console_version", TEXT, doc="version of the console that ran it"),
     _c("console_host", TEXT, doc="host name of that console"),
@@ -471,7 +471,7 @@ PLAN_CELLS = Table("plan_cells", "one row a cell of a plan run (device × packag
     _c("input", TEXT, doc="the input as the plan names it"),
     _c("settings_json", TEXT, doc="JSON: the cell's run settings"),
     _c("session_id", INTEGER, doc="the cell's session (NULL: not run)"),
-    _c("verdict", TEXT, doc="passed | failed | inconclusive | not run"),
+    _c("verdict", TEXT, doc="pending | pass | fail | not run"),
     _c("reason", TEXT, doc="one line: why that verdict"),
     _c("checks_json", TEXT, doc="JSON: each budget / baseline check with its figures"),
 ), primary_key=("plan_run_id", "idx"))

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from console.core.plan import Cell
-from console.core.store import SessionStore
+from console.core.store import LogStore
 from console.session.plan_log import cells_of
 from console.session.plan_verdicts import Check
 
@@ -40,7 +40,7 @@ def _cell_label(cell: Mapping[str, Any], cells: Mapping[int, Cell]) -> str:
     return f"#{int(cell['idx']) + 1} {what}"
 
 
-def _session_times(store: SessionStore | None, sid: int | None) -> tuple[float, float | None]:
+def _session_times(store: LogStore | None, sid: int | None) -> tuple[float, float | None]:
     if store is None or sid is None:
         return 0.0, None
     s = store.get_session(int(sid))
@@ -76,7 +76,7 @@ def _checks_of(cell: Mapping[str, Any]) -> list[Check]:
     return [Check("run", "not run", reason or "not run", error=True)]
 
 
-def junit_xml(run: Mapping[str, Any], store: SessionStore | None = None) -> str:
+def junit_xml(run: Mapping[str, Any], store: LogStore | None = None) -> str:
     """The JUnit XML of a plan run (``get_plan_run``'s dict); ``store`` adds run times."""
     plan = str(run["name"])
     root = ET.Element("testsuites", name=f"plan {plan}")

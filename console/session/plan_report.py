@@ -27,7 +27,7 @@ from typing import Any
 
 from console import __version__
 from console.core.plan import Cell
-from console.core.store import SessionStore
+from console.core.store import LogStore
 from console.session.plan_log import cells_of
 from console.session.plan_verdicts import Check
 
@@ -79,7 +79,7 @@ def _num(v: float | None, spec: str, unit: str = "") -> str:
     return NA if v is None else f"{v:{spec}}{unit}"
 
 
-def _embedded(store: SessionStore, sid: int) -> tuple[str, str]:
+def _embedded(store: LogStore, sid: int) -> tuple[str, str]:
     """(its stylesheet, the inside of its <main>) of a session's own report."""
     from console.session.export import render_session_html
 
@@ -111,7 +111,7 @@ def _cell_box(c: Mapping[str, Any], cell: Cell | None, figs: Mapping[str, float 
             f"<span class='verdict-{_vclass(v)}'>{_e(v.upper())}</span>{link}{fig}{why}</div>")
 
 
-def render_plan_html(store: SessionStore, run: Mapping[str, Any], *,
+def render_plan_html(store: LogStore, run: Mapping[str, Any], *,
                      embed_sessions: bool = True) -> str:
     """The matrix report of a stored plan run (``plan_log.get_plan_run``'s dict)."""
     cells: Sequence[Mapping[str, Any]] = run["cells"]

@@ -42,7 +42,8 @@ from console.core import protocol as P
 from console.core.inputs import InputError, InputSource, parse_input
 from console.core.package import Package, Verification
 from console.core.plan import Cell
-from console.core.store import SessionStore, StoreError
+from console.core.store import LogStore, StoreError
+from console.core.store.target import LogTarget, open_store, parse_target
 from console.devices.base import (
     AgentOptions,
     AgentProcess,
@@ -244,7 +245,7 @@ class _CellListener(RunListener):
 
 
 class PlanRun:
-    def __init__(self, checked: CheckedPlan, db_path: str | Path,
+    def __init__(self, checked: CheckedPlan, db_path: str | Path | LogTarget,
                  listener: PlanListener | None = None, *,
                  open_device: Callable[[str], Device] | None = None,
                  strict_budgets: bool = False,
@@ -256,7 +257,8 @@ class PlanRun:
                            f"check {checked.path}")
         self.checked = checked
         self.plan = checked.plan
-        self.db_path = Path(db_path)
+        self.target = db_path if isinstance(db_path, LogTarget) else parse_target(db_path)
+        self.db_path = self.target.value
         self.listener = listener or PlanListener()
         self.open_device = open_device or _default_open
         self.strict_budgets = strict_budgets
@@ -299,8 +301,8 @@ class PlanRun:
         return self._stop.is_set()
 
     # -- the log ------------------------------------------------------------------------
-    def _log(self, fn: Callable[[SessionStore], Any]) -> Any:
-        with self._log_lock, SessionStore(self.db_path) as st:
+    def _log(self, fn: Callable[[LogStore], Any]) -> Any:
+        with self._log_lock, open_store(self.target) as st:
             return fn(st)
 
     # -- the plan ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from console.core.plan import Cell, Plan
-from console.core.store import SessionStore
+from console.core.store import LogStore
 from console.session import plan_log
 from console.session.budgets import budget_unit
 from console.session.compare import CompareError, compare_sessions
@@ -112,7 +112,7 @@ def _same_cell(cand: Mapping[str, Any], this: Mapping[str, Any]) -> bool:
     return all(a.get(k) == b.get(k) for k in SAME_SETTINGS)
 
 
-def tagged_baseline(store: SessionStore, tag: str, session_id: int) -> int | None:
+def tagged_baseline(store: LogStore, tag: str, session_id: int) -> int | None:
     """The newest completed session tagged ``tag`` that ran what ``session_id`` ran."""
     this = store.get_session(session_id)
     if this is None:
@@ -123,7 +123,7 @@ def tagged_baseline(store: SessionStore, tag: str, session_id: int) -> int | Non
     return None
 
 
-def baseline_check(store: SessionStore, plan: Plan, cell: Cell, run_id: int,
+def baseline_check(store: LogStore, plan: Plan, cell: Cell, run_id: int,
                    result: RunResult, tolerance: float | None) -> Check | None:
     bl = plan.baseline
     if bl is None:
@@ -158,7 +158,7 @@ def baseline_check(store: SessionStore, plan: Plan, cell: Cell, run_id: int,
                  f"{cmp.verdict_line()}", data=data)
 
 
-def cell_checks(store: SessionStore, plan: Plan, cell: Cell, run_id: int, result: RunResult,
+def cell_checks(store: LogStore, plan: Plan, cell: Cell, run_id: int, result: RunResult,
                 *, strict_budgets: bool = False, tolerance: float | None = None,
                 lost: bool = False) -> list[Check]:
     """The run, each budget, and the baseline (when the plan has one), in that order."""

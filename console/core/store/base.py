@@ -39,6 +39,7 @@ from console.core.records import (
     new_session_columns,
 )
 from console.core.store.errors import StoreError
+from console.core.store.plans import PlanRunsMixin
 from console.core.store.rows import EVENT_COLUMNS, FRAME_COLUMN_OF, FRAME_COLUMNS, TELEMETRY_COLUMNS
 from console.core.summary import Summary, headline
 
@@ -110,7 +111,7 @@ INSERT_TELEMETRY = _ins("telemetry", ("session_id", *TELEMETRY_COLUMNS))
 INSERT_EVENT = _ins("events", ("session_id", *EVENT_COLUMNS))
 
 
-class LogStore(ABC):
+class LogStore(PlanRunsMixin, ABC):
     """One connection to a session log. Not thread-safe: one per thread."""
 
     dialect: S.Dialect
