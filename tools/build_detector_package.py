@@ -75,12 +75,14 @@ CLIP_W, CLIP_H = 640, 480
 SCORE_THRESHOLD = 0.5  # below it the clip shows the odd "dog" on a rock, "sheep" on grass
 NMS_IOU = 0.45
 REFERENCE_MIN_SCORE = 0.4  # the reference keeps boxes down to here; the test uses margins
-PREPROCESS = {  # NanoDet's own normalisation (config nanodet-g.yml): BGR, mean/std in pixels
+MEAN = (103.53, 116.28, 123.675)  # NanoDet's own normalisation (config nanodet-g.yml):
+STD = (57.375, 57.12, 58.395)  # BGR pixels, x = (pixel - mean) / std
+PREPROCESS = {
     "color": "BGR",
     "layout": "NCHW",
     "scale": 1.0,
-    "mean": [103.53, 116.28, 123.675],
-    "std": [57.375, 57.12, 58.395],
+    "mean": list(MEAN),
+    "std": list(STD),
     "resize": "linear",
     "width": INPUT_W,
     "height": INPUT_H,
@@ -93,16 +95,18 @@ OUTPUT = {
     "nms_iou": NMS_IOU,
 }
 # The class names of NanoDet's COCO config, in its order (underscores as spaces).
-COCO = (
-    "person,bicycle,car,motorcycle,airplane,bus,train,truck,boat,traffic light,fire hydrant,"
-    "stop sign,parking meter,bench,bird,cat,dog,horse,sheep,cow,elephant,bear,zebra,giraffe,"
-    "backpack,umbrella,handbag,tie,suitcase,frisbee,skis,snowboard,sports ball,kite,"
-    "baseball bat,baseball glove,skateboard,surfboard,tennis racket,bottle,wine glass,cup,"
-    "fork,knife,spoon,bowl,banana,apple,sandwich,orange,broccoli,carrot,hot dog,pizza,donut,"
-    "cake,chair,couch,potted plant,bed,dining table,toilet,tv,laptop,mouse,remote,keyboard,"
-    "cell phone,microwave,oven,toaster,sink,refrigerator,book,clock,vase,scissors,teddy bear,"
-    "hair drier,toothbrush"
-).split(",")
+COCO = [
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich",
+    "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote",
+    "keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
+    "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
+]
 NOTICE = """\
 NanoDet-g-416 (COCO), as an ONNX model package for Device Lab Console.
 
@@ -209,7 +213,7 @@ def head_names(model_json: Path) -> dict[str, str]:
     side = int(spec_in["tensorShape"]["dim"][2]["size"])
     for key, spec in mj["signature"]["outputs"].items():
         cells, width = (int(d["size"]) for d in spec["tensorShape"]["dim"][1:])
-        stride = int(round(side / cells ** 0.5))
+        stride = round(side / cells**0.5)
         kind = {len(COCO): "cls", 4 * (REG_MAX + 1): "reg"}.get(width)
         if kind is None or stride not in STRIDES:
             raise BuildError(f"nanodet.json: output {key} {cells}x{width} is not a NanoDet head")
@@ -284,12 +288,12 @@ def reference_rows(raw: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate(rows)
 
 
-def preprocess(frame: np.ndarray) -> np.ndarray:
+def preprocess(frame: np.ndarray, w: int = INPUT_W, h: int = INPUT_H) -> np.ndarray:
     """What the manifest tells the agent to do, written out independently of the agent."""
     import cv2
 
-    x = cv2.resize(frame, (INPUT_W, INPUT_H), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    x = (x - np.float32(PREPROCESS["mean"])) / np.float32(PREPROCESS["std"])
+    img = cv2.resize(frame, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    x = (img - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
@@ -307,12 +311,8 @@ def tfjs_check(model_json: Path, frame: np.ndarray, node_modules: Path) -> float
 
     At the graph's own 416x416: TensorFlow.js runs it as published (fixed resize sizes).
     """
-    import cv2
-
     side = 416
-    x = cv2.resize(frame, (side, side), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    x = (x - np.float32(PREPROCESS["mean"])) / np.float32(PREPROCESS["std"])
-    x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+    x = preprocess(frame, side, side)
     names = head_names(model_json)
     sess = session(raw_model(model_json, None))
     ours = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": x})))
@@ -385,7 +385,7 @@ def frame_boxes(rows: np.ndarray) -> list[list[float]]:
         idx = np.nonzero(rows[:, 5] == c)[0]
         keep += [int(idx[j]) for j in nms(rows[idx, :4], rows[idx, 4], NMS_IOU)]
     scale = np.array([CLIP_W / INPUT_W, CLIP_H / INPUT_H] * 2)
-    out = [list(rows[j, :4] * scale) + [int(rows[j, 5]), float(rows[j, 4])] for j in keep]
+    out = [[*(rows[j, :4] * scale), int(rows[j, 5]), float(rows[j, 4])] for j in keep]
     return sorted(out, key=lambda b: -b[5])
 
 

@@ -54,6 +54,8 @@ def read_weights(model_json: dict[str, Any], root: Path) -> dict[str, np.ndarray
             shape = [int(s) for s in w["shape"]]
             count = int(np.prod(shape)) if shape else 1
             q = w.get("quantization")
+            dt: np.dtype[Any]
+            arr: np.ndarray
             if q is None:
                 dt = np.dtype(_TF_DTYPES[w["dtype"]])
                 arr = np.frombuffer(buf, dt, count, offset)
