@@ -479,5 +479,4 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except BuildError as exc:
-        print(f"build_detector_package: {exc}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(f"build_detector_package: {exc}")  # to stderr, exit status 1
