@@ -98,7 +98,8 @@ def register(sub: Any) -> None:
                    "  devicelab sessions list --since 2d\n"
                    "  devicelab sessions replay 12 --device board\n"
                    "  devicelab sessions compare 12 13 --fail-on-regression\n"
-                   "  devicelab sessions export 12 --format html -o run12.html")
+                   "  devicelab sessions export 12 --format html -o run12.html\n"
+                   "  devicelab sessions push 12 --to postgresql://qa@lab-db/devicelab")
     ls = _sub(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
     ls.add_argument("--device", help="device name or address contains")
     ls.add_argument("--package", help="package name contains, or NAME@VERSION")
@@ -194,6 +195,10 @@ def register(sub: Any) -> None:
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_db_argument(de)
     de.set_defaults(func=cmd_delete)
+
+    from console.cli import sync as sync_cmd
+
+    sync_cmd.register(ps)
 
 
 def open_store(args: argparse.Namespace, *, write: bool = False) -> LogStore:
