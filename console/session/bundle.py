@@ -53,7 +53,8 @@ from console.core.errors import UserError
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import open_package, zip_package
 from console.core.store import FRAME_COLUMNS, JSON_FIELDS, SessionStore, StoreError
-from console.session.export import ExportError, ExportResult, Job, Progress, atomic_write
+from console.session.export.job import ExportError, ExportResult, Job, Progress
+from console.session.export.target import atomic_write
 from console.session.replay import (
     UUID_RE,
     ReplayRefused,

@@ -1,0 +1,45 @@
+"""JSON export: one document with the session row, bookmarks, events,
+telemetry and frames, streamed so a long session never sits in memory twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from console import __version__
+from console.core.store import SessionStore
+from console.session.export.job import ExportResult, Job
+from console.session.export.target import atomic_write
+
+
+def export_json(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
+    sid = int(s["id"])
+    total = max(1, store.frame_count(sid))
+    events = store.events(sid)
+    samples = store.telemetry(sid)
+    dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+    n = 0
+    with atomic_write(path) as fh:
+        fh.write('{"format":"devicelab-session/1","exported_by":' + dumps(__version__)
+                 + ',"exported_at":' + dumps(time.time()) + ',\n"session":' + dumps(s)
+                 + ',\n"bookmarks":' + dumps(store.bookmarks(sid))
+                 + ',\n"events":' + dumps(events)
+                 + ',\n"telemetry":[')
+        for k, x in enumerate(samples):
+            fh.write(("," if k else "") + "\n" + dumps(x))
+        fh.write('],\n"frames":[')
+        for f in store.iter_frames(sid):
+            row = {"i": f["i"], "ts": f["ts"], "pre": f["pre"], "infer": f["infer"],
+                   "post": f["post"], "e2e": f["e2e"], "top1": f["top1"],
+                   "top1_score": f["top1_score"], "out": f["out"], "read_ms": f.get("read_ms")}
+            fh.write(("," if n else "") + "\n" + dumps(row))
+            n += 1
+            if n % 2000 == 0:
+                job.step(n / total, f"frames {n}/{total}")
+        fh.write("]}\n")
+    job.step(1.0, "done")
+    return ExportResult("json", [Path(path)], frames=n, telemetry=len(samples),
+                        events=len(events))
+

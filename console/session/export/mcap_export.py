@@ -1,0 +1,149 @@
+"""MCAP export for Foxglove Studio and PlotJuggler, written by the ``mcap`` package.
+
+Frames, telemetry, events and bookmarks become JSON channels with JSON
+schemas (events use ``foxglove.Log`` so Foxglove's Log panel shows them),
+merged in time order; session facts are the ``devicelab.session`` metadata.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from console import __version__
+from console.core.store import SessionStore
+from console.session.export.job import ExportResult, Job
+from console.session.export.target import atomic_write
+
+_FRAME_SCHEMA = {
+    "title": "devicelab.Frame", "type": "object",
+    "description": "One inference: stage latencies in milliseconds and the decoded output.",
+    "properties": {
+        "i": {"type": "integer", "description": "frame index in the input"},
+        "t": {"type": "number", "description": "seconds since the first frame"},
+        "pre_ms": {"type": "number"}, "infer_ms": {"type": "number"},
+        "post_ms": {"type": "number"}, "e2e_ms": {"type": "number"},
+        "top1": {"type": ["integer", "null"]}, "top1_score": {"type": ["number", "null"]},
+        "out": {"type": ["object", "null"],
+                "description": "top: [[class, score]…] or boxes: [[x1,y1,x2,y2,class,score]…]"},
+        "read_ms": {"type": ["number", "null"],
+                    "description": "time the source took to deliver the frame (decode, "
+                                   "capture); null from agents before it was measured"},
+    },
+}
+_TELEMETRY_SCHEMA = {
+    "title": "devicelab.Telemetry", "type": "object",
+    "description": "One telemetry sample from the device; figures it lacks are absent.",
+    "properties": {
+        "t": {"type": "number"}, "cpu_sys": {"type": "number"}, "cpu_agent": {"type": "number"},
+        "rss_mb": {"type": "number"}, "mem_used_mb": {"type": "number"},
+        "mem_total_mb": {"type": "number"}, "sampler_cpu": {"type": "number"},
+        "thermal": {"type": "object", "additionalProperties": {"type": "number"}},
+        "power_w": {"type": "object", "additionalProperties": {"type": "number"}},
+        "energy_j": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+    "additionalProperties": True,
+}
+#: Foxglove's well-known log message, so the Log panel shows the session's events.
+_LOG_SCHEMA = {
+    "title": "foxglove.Log", "type": "object",
+    "properties": {
+        "timestamp": {"type": "object", "properties": {"sec": {"type": "integer"},
+                                                       "nsec": {"type": "integer"}}},
+        "level": {"type": "integer", "description": "1 debug, 2 info, 3 warning, 4 error, "
+                                                     "5 fatal"},
+        "message": {"type": "string"}, "name": {"type": "string"},
+        "file": {"type": "string"}, "line": {"type": "integer"},
+    },
+}
+_BOOKMARK_SCHEMA = {
+    "title": "devicelab.Bookmark", "type": "object",
+    "properties": {"frame": {"type": ["integer", "null"]}, "note": {"type": "string"}},
+}
+_LOG_LEVELS = {"debug": 1, "info": 2, "warning": 3, "error": 4, "fatal": 5}
+MCAP_TOPICS = {"frames": "/devicelab/frames", "telemetry": "/devicelab/telemetry",
+               "events": "/devicelab/events", "bookmarks": "/devicelab/bookmarks"}
+
+
+def _ns(ts: float) -> int:
+    return max(0, round(ts * 1e9))
+
+
+def export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
+    from mcap.writer import Writer
+
+    sid = int(s["id"])
+    total = max(1, store.frame_count(sid))
+    samples = store.telemetry(sid)
+    events = store.events(sid)
+    marks = store.bookmarks(sid)
+    first = store.conn.execute("SELECT MIN(ts) FROM frames WHERE session_id=?",
+                               [sid]).fetchone()[0]
+    t0 = float(first if first is not None else (samples[0]["ts"] if samples else
+                                                s.get("started_at") or 0.0))
+    enc = json.JSONEncoder(separators=(",", ":"), default=str).encode
+    counts = {"frames": 0, "telemetry": 0, "events": 0, "bookmarks": 0}
+
+    def frames() -> Iterator[tuple[float, str, bytes]]:
+        for f in store.iter_frames(sid):
+            yield f["ts"], "frames", enc({
+                "i": f["i"], "t": f["ts"] - t0, "pre_ms": f["pre"], "infer_ms": f["infer"],
+                "post_ms": f["post"], "e2e_ms": f["e2e"], "top1": f["top1"],
+                "top1_score": f["top1_score"], "out": f["out"],
+                "read_ms": f.get("read_ms")}).encode()
+
+    def telemetry() -> Iterator[tuple[float, str, bytes]]:
+        for x in samples:
+            d = {k: v for k, v in x.items() if k != "ts"}
+            d["t"] = x["ts"] - t0
+            yield x["ts"], "telemetry", enc(d).encode()
+
+    def log() -> Iterator[tuple[float, str, bytes]]:
+        for e in events:
+            sec = int(e["ts"])
+            yield e["ts"], "events", enc({
+                "timestamp": {"sec": sec, "nsec": round((e["ts"] - sec) * 1e9) % 10**9},
+                "level": _LOG_LEVELS.get(e["level"], 0), "message": e["text"] or "",
+                "name": e["code"] or "", "file": "", "line": 0}).encode()
+
+    def bookmarks() -> Iterator[tuple[float, str, bytes]]:
+        for b in sorted(marks, key=lambda b: b["ts"] or t0):
+            yield (b["ts"] or t0), "bookmarks", enc({"frame": b["frame_i"],
+                                                     "note": b["note"] or ""}).encode()
+
+    with atomic_write(path, "wb") as fh:
+        w = Writer(fh)
+        w.start(profile="", library=f"devicelab {__version__}")
+        ch: dict[str, int] = {}
+        for key, schema in (("frames", _FRAME_SCHEMA), ("telemetry", _TELEMETRY_SCHEMA),
+                            ("events", _LOG_SCHEMA), ("bookmarks", _BOOKMARK_SCHEMA)):
+            sch = w.register_schema(name=str(schema["title"]), encoding="jsonschema",
+                                    data=json.dumps(schema).encode())
+            ch[key] = w.register_channel(topic=MCAP_TOPICS[key], message_encoding="json",
+                                         schema_id=sch)
+        merged = heapq.merge(frames(), telemetry(), log(), bookmarks(), key=lambda m: m[0])
+        for seq, (ts, key, data) in enumerate(merged):
+            w.add_message(channel_id=ch[key], log_time=_ns(ts), publish_time=_ns(ts),
+                          data=data, sequence=seq)
+            counts[key] += 1
+            if key == "frames" and counts["frames"] % 2000 == 0:
+                job.step(counts["frames"] / total, f"frames {counts['frames']}/{total}")
+        w.add_metadata("devicelab.session", _session_metadata(s))
+        w.finish()
+    job.step(1.0, "done")
+    return ExportResult("mcap", [Path(path)], frames=counts["frames"],
+                        telemetry=counts["telemetry"], events=counts["events"])
+
+
+def _session_metadata(s: Mapping[str, Any]) -> dict[str, str]:
+    """MCAP metadata is str -> str: scalars as text, structures as JSON."""
+    out = {}
+    for k, v in s.items():
+        if v is None:
+            continue
+        out[k] = v if isinstance(v, str) else json.dumps(v, default=str, separators=(",", ":"))
+    return out
+
