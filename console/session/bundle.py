@@ -52,6 +52,15 @@ from console import __version__
 from console.core.errors import UserError
 from console.core.manifest import PackageError, sha256_file
 from console.core.package import open_package, zip_package
+from console.core.protocol import (
+    CPU_AGENT,
+    CPU_SYS,
+    MEM_TOTAL,
+    MEM_USED,
+    POWER,
+    RSS,
+    SAMPLER_CPU,
+)
 from console.core.store import FRAME_COLUMNS, JSON_FIELDS, SessionStore, StoreError
 from console.session.export.job import ExportError, ExportResult, Job, Progress
 from console.session.export.target import atomic_write
@@ -82,8 +91,10 @@ READABLE_FORMATS = ("devicelab-bundle/1", BUNDLE_FORMAT)
 MAX_BUNDLE_BYTES = 16 * 1024**3
 _ROWS = ("frames", "telemetry", "events", "bookmarks")
 _FRAME_COLS = FRAME_COLUMNS  # the store's own: a new column reaches bundles too
-_TELEMETRY_COLS = ("ts", "cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
-                   "temp_max_c", "power_w", "sampler_cpu", "sample")
+#: The log's telemetry columns (store.telemetry_row's order): the protocol's keys, the
+#: highest zone's temperature and the whole sample as JSON.
+_TELEMETRY_COLS = ("ts", CPU_SYS, CPU_AGENT, RSS, MEM_USED, MEM_TOTAL, "temp_max_c", POWER,
+                   SAMPLER_CPU, "sample")
 _EVENT_COLS = ("ts", "level", "code", "text")
 _BOOKMARK_COLS = ("frame_i", "ts", "note", "created_at")
 _COLS = {"frames": _FRAME_COLS, "telemetry": _TELEMETRY_COLS, "events": _EVENT_COLS,

@@ -21,7 +21,6 @@ from console.core.store import SessionStore
 from console.session.export import (
     ExportCancelled,
     ExportError,
-    _decimate,
     _fmt_tick,
     _nice_ticks,
     cdf_chart,
@@ -31,6 +30,7 @@ from console.session.export import (
     line_chart,
     telemetry_csv_path,
 )
+from console.session.export.charts import MAX_LINE_POINTS
 
 EVIL = "<script>alert('x')</script> & \"quotes\""
 
@@ -247,13 +247,22 @@ def test_tick_labels_match_their_positions() -> None:
     assert [_fmt_tick(t, step) for t in ticks] == ["0.05", "0.10", "0.15", "0.20", "0.25"]
 
 
-def test_decimation_keeps_spikes_and_order() -> None:
+def test_line_chart_keeps_spikes_and_nan_gaps_when_decimated() -> None:
+    """The report draws through the live plots' decimator: a one-frame spike among
+    100 000 frames still reaches the top of the plot, a run of NaN still breaks the line."""
     x = np.arange(100_000, dtype=np.float64)
     y = np.ones_like(x)
     y[54_321] = 50.0
-    dx, dy = _decimate(x, y, limit=1000)
-    assert dx.size <= 1000 and dy.max() == 50.0
-    assert (np.diff(dx) > 0).all()
+    y[70_000:72_000] = np.nan
+    svg = line_chart("lat", [("e2e", x, y)])
+    d = re.search(r'<path d="([^"]+)"', svg)[1]
+    pts = [(float(a), float(b)) for a, b in re.findall(r"[ML]([\d.]+),([\d.]+)", d)]
+    assert 100 < len(pts) <= MAX_LINE_POINTS
+    top = min(b for _, b in pts)
+    assert top == 30.0  # the plot's top margin: y = 50, the axis maximum
+    assert d.count("M") == 2  # one break, where the NaN run is
+    xs = [a for a, _ in pts]
+    assert xs == sorted(xs)
 
 
 def test_histogram_counts_outliers_in_the_last_bin() -> None:
@@ -263,3 +272,30 @@ def test_histogram_counts_outliers_in_the_last_bin() -> None:
     assert over >= 1 and f"{over} frames above" in svg
     bars = re.search(r'<path d="([^"]+)"', svg)[1]
     assert len(re.findall(r"L", bars)) == 2 * 60 + 1  # 60 bins, closed to the baseline
+
+
+def test_csv_and_json_names_come_from_the_field_table(rec: dict[str, Any], store: SessionStore,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.core.protocol import FRAME_DERIVED, FRAME_FIELDS, TELEMETRY_FIELDS
+    from console.session.export import columns
+
+    # today: the names the exports have always written (docs/sessions.md lists them)
+    res = export_session(store, rec["id"], "csv", tmp_path / "old.csv")
+    with open(res.paths[0], newline="") as fh:
+        assert next(csv.reader(fh)) == ["frame", "ts", "t_s", "pre_ms", "infer_ms", "post_ms",
+                                        "e2e_ms", "top1", "top1_score", "output_json",
+                                        "read_ms"]
+    # the schema change that renames the log's columns is one switch for every export
+    monkeypatch.setattr(columns, "LOG_COLUMN_NAMES", True)
+    res = export_session(store, rec["id"], "csv", tmp_path / "new.csv")
+    with open(res.paths[0], newline="") as fh:
+        header = next(csv.reader(fh))
+    assert {f.column for f in (*FRAME_FIELDS, *FRAME_DERIVED)} <= set(header)
+    with open(res.paths[1], newline="") as fh:
+        theader = next(csv.reader(fh))
+    present = {f.column for f in TELEMETRY_FIELDS} & set(theader)
+    assert {"cpu_agent_pct_core", "rss_mib"} <= present and "cpu_agent" not in theader
+    export_session(store, rec["id"], "json", tmp_path / "new.json")
+    frame = json.loads((tmp_path / "new.json").read_text())["frames"][0]
+    assert set(frame) == {f.column for f in (*FRAME_FIELDS, *FRAME_DERIVED)} | {"out"}

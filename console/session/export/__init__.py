@@ -31,7 +31,6 @@ from typing import Any
 
 from console.core.store import SessionStore
 from console.session.compare import DEFAULT_TOLERANCE, Comparison, compare_sessions
-from console.session.export.charts import _decimate as _decimate
 from console.session.export.charts import (
     _fmt_tick,
     _nice_ticks,

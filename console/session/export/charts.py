@@ -8,18 +8,20 @@ Knows nothing of sessions: callers pass arrays.
 from __future__ import annotations
 
 import html
-import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from console.core.series import minmax_decimate
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
            "#17becf")
 _W, _H = 960, 260
 _ML, _MR, _MT, _MB = 64, 16, 30, 42
-#: Points kept per line after min/max decimation (spikes survive, files stay small).
+#: Points kept per line after min/max decimation (:func:`console.core.series.minmax_decimate`,
+#: the live plots' own: a spike shows in both or neither; NaN gaps stay gaps).
 MAX_LINE_POINTS = 1600
 
 
@@ -117,30 +119,6 @@ def unavailable_svg(title: str, reason: str, w: int = _W, h: int = 90) -> str:
             f'<text x="{_ML}" y="58" class="na">unavailable — {esc(reason)}</text></svg>')
 
 
-def _decimate(x: np.ndarray, y: np.ndarray, limit: int = MAX_LINE_POINTS
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Keep each bucket's min and max (in time order) so spikes stay visible."""
-    n = x.size
-    if n <= limit:
-        return x, y
-    buckets = limit // 2
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    xs, ys = [], []
-    for a, b in itertools.pairwise(edges):
-        if b <= a:
-            continue
-        seg = y[a:b]
-        if np.all(np.isnan(seg)):
-            xs.append(x[a])
-            ys.append(np.nan)
-            continue
-        lo, hi = int(np.nanargmin(seg)), int(np.nanargmax(seg))
-        for k in sorted({lo, hi}):
-            xs.append(x[a + k])
-            ys.append(seg[k])
-    return np.asarray(xs), np.asarray(ys)
-
-
 def _path(ax: _Axes, x: np.ndarray, y: np.ndarray) -> str:
     """SVG path data; NaN breaks the line."""
     px, py = ax.px(x), ax.py(y)
@@ -172,7 +150,7 @@ def line_chart(title: str, series: Sequence[tuple[str, np.ndarray, np.ndarray]],
     items = []
     for k, (lab, x, y) in enumerate(usable):
         color = PALETTE[k % len(PALETTE)]
-        dx, dy = _decimate(x, y)
+        dx, dy = minmax_decimate(x, y, MAX_LINE_POINTS)
         out.append(f'<path d="{_path(ax, dx, dy)}" fill="none" stroke="{color}" '
                    f'stroke-width="1.2"><title>{esc(lab)}</title></path>')
         items.append((lab, color))

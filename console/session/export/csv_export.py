@@ -8,29 +8,46 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from console.core.store import SessionStore
+from console.session.export.columns import (
+    ADDED_FIELDS,
+    OUT,
+    OUTPUT_JSON,
+    T_REL,
+    TS,
+    V1_FIELDS,
+    csv_name,
+    flat_telemetry,
+)
 from console.session.export.job import ExportResult, Job
 from console.session.export.target import atomic_write
 
-FRAME_COLUMNS = ("frame", "ts", "t_s", "pre_ms", "infer_ms", "post_ms", "e2e_ms", "top1",
-                 "top1_score", "output_json", "read_ms")
+#: One CSV cell from a store frame row and the first frame's capture time.
+Cell = Callable[[Mapping[str, Any], float], Any]
 
 
-def _flatten(sample: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in sample.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, (list, tuple)):
-            out[key] = json.dumps(v, separators=(",", ":"))
+def _value(key: str) -> Cell:
+    return lambda r, t0: "" if r.get(key) is None else r[key]
+
+
+def _frame_columns() -> list[tuple[str, Cell]]:
+    """The frames CSV: the field table's v1 fields (with the capture time also as
+    seconds since the first frame), the output as JSON, then fields added within v1."""
+    cols: list[tuple[str, Cell]] = []
+    for f in V1_FIELDS:
+        if f is TS:
+            cols += [(csv_name(f), lambda r, t0: repr(r[TS.wire])),
+                     (T_REL, lambda r, t0: f"{r[TS.wire] - t0:.6f}")]
         else:
-            out[key] = v
-    return out
+            cols.append((csv_name(f), _value(f.wire)))
+    cols.append((OUTPUT_JSON, lambda r, t0: json.dumps(r[OUT], separators=(",", ":"))
+                 if r[OUT] else ""))
+    cols += [(csv_name(f), _value(f.wire)) for f in ADDED_FIELDS]
+    return cols
 
 
 def telemetry_csv_path(path: Path) -> Path:
@@ -44,35 +61,29 @@ def export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> 
     total = max(1, store.frame_count(sid))
     t0: float | None = None
     n = 0
+    cols = _frame_columns()
+    cells = [c for _, c in cols]
     with atomic_write(path) as fh:
         w = csv.writer(fh)
-        w.writerow(FRAME_COLUMNS)
+        w.writerow([name for name, _ in cols])
         for f in store.iter_frames(sid):
             if t0 is None:
-                t0 = f["ts"]
-            w.writerow([f["i"], repr(f["ts"]), f"{f['ts'] - t0:.6f}", f["pre"], f["infer"],
-                        f["post"], f["e2e"], f["top1"], f["top1_score"],
-                        json.dumps(f["out"], separators=(",", ":")) if f["out"] else "",
-                        "" if f.get("read_ms") is None else f["read_ms"]])
+                t0 = float(f[TS.wire])
+            w.writerow([c(f, t0) for c in cells])
             n += 1
             if n % 2000 == 0:
                 job.step(0.8 * n / total, f"frames {n}/{total}")
     samples = store.telemetry(sid)
-    base = t0 if t0 is not None else (samples[0]["ts"] if samples else 0.0)
-    flat = [_flatten({k: v for k, v in x.items() if k != "ts"}) for x in samples]
-    keys: list[str] = []
-    for row in flat:
-        for k in row:
-            if k not in keys:
-                keys.append(k)
-    keys.sort(key=lambda k: ("." in k, k))
+    base = t0 if t0 is not None else (samples[0][TS.wire] if samples else 0.0)
+    flat = [flat_telemetry(x) for x in samples]
+    names = sorted({k: None for row in flat for k in row}, key=lambda k: ("." in k, k))
     tpath = telemetry_csv_path(path)
     with atomic_write(tpath) as fh:
         w = csv.writer(fh)
-        w.writerow(["ts", "t_s", *keys])
+        w.writerow([csv_name(TS), T_REL, *names])
         for x, row in zip(samples, flat):
-            w.writerow([repr(x["ts"]), f"{x['ts'] - base:.6f}",
-                        *("" if row.get(k) is None else row[k] for k in keys)])
+            w.writerow([repr(x[TS.wire]), f"{x[TS.wire] - base:.6f}",
+                        *("" if row.get(k) is None else row[k] for k in names)])
     job.step(1.0, "done")
     return ExportResult("csv", [Path(path), tpath], frames=n, telemetry=len(samples))
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
-from console.core.stats import STAGES
+from console.core.protocol import CPU_AGENT, CPU_SYS, MEM_USED, POWER, RSS, STAGE_PARTS, STAGES
 from console.core.store import SessionStore
 from console.session.compare import Comparison, fmt_value
 from console.session.export.charts import cdf_chart, esc, histogram_chart, line_chart
@@ -29,6 +29,10 @@ from console.session.replay import Timeline, load_timeline
 
 #: Events listed in the HTML report (newest kept); the JSON export has all of them.
 MAX_REPORT_EVENTS = 500
+#: The stage that spans the others (``e2e``): drawn first, under its parts.
+SPAN = next(st for st in STAGES if st not in STAGE_PARTS)
+#: The timeline's highest-zone temperature series (a column of the log, not a sample key).
+TEMP_MAX = "temp_max_c"
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
@@ -246,7 +250,7 @@ def _session_plots(tl: Timeline) -> list[tuple[str, str]]:
     t = fr["t"]
     plots = [
         ("Latency over time", line_chart(
-            "latency per frame (ms)", [(st, t, fr[st]) for st in ("e2e", "infer", "pre", "post")],
+            "latency per frame (ms)", [(st, t, fr[st]) for st in (SPAN, *STAGE_PARTS)],
             ylabel="ms", marks=marks, unavailable="no frames were recorded")),
     ]
     for st in STAGES:
@@ -255,18 +259,18 @@ def _session_plots(tl: Timeline) -> list[tuple[str, str]]:
                       + cdf_chart(f"{st} latency CDF", [(st, fr[st])])))
     plots.append(("CPU over time", line_chart(
         "cpu (% of one core for the agent; % of all cores for the system)",
-        [("system", te["t"], te["cpu_sys"]), ("agent", te["t"], te["cpu_agent"])],
+        [("system", te["t"], te[CPU_SYS]), ("agent", te["t"], te[CPU_AGENT])],
         ylabel="%", marks=marks, unavailable="no CPU samples were recorded")))
     plots.append(("Memory over time", line_chart(
-        "memory (MiB)", [("agent RSS", te["t"], te["rss_mb"]),
-                         ("system used", te["t"], te["mem_used_mb"])],
+        "memory (MiB)", [("agent RSS", te["t"], te[RSS]),
+                         ("system used", te["t"], te[MEM_USED])],
         ylabel="MiB", marks=marks, unavailable="no memory samples were recorded")))
     plots.append(("Temperature over time", line_chart(
         "temperature (°C)", [(z, te["t"], v) for z, v in tl.thermal.items()],
         ylabel="°C", zero=False, marks=marks,
         unavailable="the device reports no thermal zones")))
     plots.append(("Power over time", line_chart(
-        "power (W, highest source)", [("power", te["t"], te["power_w"])], ylabel="W",
+        "power (W, highest source)", [("power", te["t"], te[POWER])], ylabel="W",
         marks=marks, unavailable="no power sensor on the device")))
     return plots
 
@@ -360,18 +364,18 @@ def render_comparison_html(store: SessionStore, cmp: Comparison,
                  cdf_chart(f"{st} latency CDF", [(la, ta.frames[st]), (lb, tb.frames[st])])]
     body += ["<h2>Latency over time</h2>",
              line_chart("e2e latency per frame (ms)",
-                        [(la, ta.frames["t"], ta.frames["e2e"]),
-                         (lb, tb.frames["t"], tb.frames["e2e"])], ylabel="ms"),
+                        [(la, ta.frames["t"], ta.frames[SPAN]),
+                         (lb, tb.frames["t"], tb.frames[SPAN])], ylabel="ms"),
              "<h2>Resources over time</h2>",
-             line_chart("agent cpu (%)", [(la, ta.telemetry["t"], ta.telemetry["cpu_agent"]),
-                                          (lb, tb.telemetry["t"], tb.telemetry["cpu_agent"])],
+             line_chart("agent cpu (%)", [(la, ta.telemetry["t"], ta.telemetry[CPU_AGENT]),
+                                          (lb, tb.telemetry["t"], tb.telemetry[CPU_AGENT])],
                         ylabel="%"),
-             line_chart("agent RSS (MiB)", [(la, ta.telemetry["t"], ta.telemetry["rss_mb"]),
-                                            (lb, tb.telemetry["t"], tb.telemetry["rss_mb"])],
+             line_chart("agent RSS (MiB)", [(la, ta.telemetry["t"], ta.telemetry[RSS]),
+                                            (lb, tb.telemetry["t"], tb.telemetry[RSS])],
                         ylabel="MiB"),
              line_chart("max temperature (°C)",
-                        [(la, ta.telemetry["t"], ta.telemetry["temp_max_c"]),
-                         (lb, tb.telemetry["t"], tb.telemetry["temp_max_c"])],
+                        [(la, ta.telemetry["t"], ta.telemetry[TEMP_MAX]),
+                         (lb, tb.telemetry["t"], tb.telemetry[TEMP_MAX])],
                         ylabel="°C", zero=False,
                         unavailable="neither device reports thermal zones")]
     job.step(1.0, "done")

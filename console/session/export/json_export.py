@@ -10,6 +10,7 @@ from typing import Any
 
 from console import __version__
 from console.core.store import SessionStore
+from console.session.export.columns import ADDED_FIELDS, OUT, V1_FIELDS, json_name
 from console.session.export.job import ExportResult, Job
 from console.session.export.target import atomic_write
 
@@ -21,6 +22,9 @@ def export_json(store: SessionStore, s: dict[str, Any], path: Path, job: Job) ->
     samples = store.telemetry(sid)
     dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
     n = 0
+    # the field table's order: v1 fields, the output, then fields added within v1
+    keys = [*((json_name(f), f.wire) for f in V1_FIELDS), (OUT, OUT),
+            *((json_name(f), f.wire) for f in ADDED_FIELDS)]
     with atomic_write(path) as fh:
         fh.write('{"format":"devicelab-session/1","exported_by":' + dumps(__version__)
                  + ',"exported_at":' + dumps(time.time()) + ',\n"session":' + dumps(s)
@@ -31,9 +35,7 @@ def export_json(store: SessionStore, s: dict[str, Any], path: Path, job: Job) ->
             fh.write(("," if k else "") + "\n" + dumps(x))
         fh.write('],\n"frames":[')
         for f in store.iter_frames(sid):
-            row = {"i": f["i"], "ts": f["ts"], "pre": f["pre"], "infer": f["infer"],
-                   "post": f["post"], "e2e": f["e2e"], "top1": f["top1"],
-                   "top1_score": f["top1_score"], "out": f["out"], "read_ms": f.get("read_ms")}
+            row = {name: f.get(key) for name, key in keys}
             fh.write(("," if n else "") + "\n" + dumps(row))
             n += 1
             if n % 2000 == 0:

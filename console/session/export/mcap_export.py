@@ -14,36 +14,48 @@ from pathlib import Path
 from typing import Any
 
 from console import __version__
+from console.core.protocol import FRAME_DERIVED, TELEMETRY_FIELDS, TELEMETRY_MAPS, Field
 from console.core.store import SessionStore
+from console.session.export.columns import ADDED_FIELDS, INDEX, OUT, TS, V1_FIELDS
 from console.session.export.job import ExportResult, Job
 from console.session.export.target import atomic_write
+
+#: Frame message keys: the protocol's column names (they carry the unit), with the
+#: capture time as ``t``, seconds since the first frame, for the plots' x axis.
+_T = "t"
+_NULLABLE = {f.wire for f in (*FRAME_DERIVED, *ADDED_FIELDS)}
+
+
+def _frame_key(f: Field) -> str:
+    return _T if f is TS else f.column
+
+
+def _described(f: Field, kind: str) -> dict[str, Any]:
+    unit = f" ({f.unit})" if f.unit else ""
+    return {"type": [kind, "null"] if f.wire in _NULLABLE else kind, "description": f.doc + unit}
+
 
 _FRAME_SCHEMA = {
     "title": "devicelab.Frame", "type": "object",
     "description": "One inference: stage latencies in milliseconds and the decoded output.",
     "properties": {
-        "i": {"type": "integer", "description": "frame index in the input"},
-        "t": {"type": "number", "description": "seconds since the first frame"},
-        "pre_ms": {"type": "number"}, "infer_ms": {"type": "number"},
-        "post_ms": {"type": "number"}, "e2e_ms": {"type": "number"},
-        "top1": {"type": ["integer", "null"]}, "top1_score": {"type": ["number", "null"]},
-        "out": {"type": ["object", "null"],
-                "description": "top: [[class, score]…] or boxes: [[x1,y1,x2,y2,class,score]…]"},
-        "read_ms": {"type": ["number", "null"],
-                    "description": "time the source took to deliver the frame (decode, "
-                                   "capture); null from agents before it was measured"},
+        **{_frame_key(f): _described(f, "integer" if f is INDEX else "number")
+           for f in (*V1_FIELDS, *ADDED_FIELDS) if f is not TS},
+        _T: {"type": "number", "description": "seconds since the first frame"},
+        OUT: {"type": ["object", "null"],
+              "description": "top: [[class, score]…] or boxes: [[x1,y1,x2,y2,class,score]…]"},
     },
 }
 _TELEMETRY_SCHEMA = {
     "title": "devicelab.Telemetry", "type": "object",
     "description": "One telemetry sample from the device; figures it lacks are absent.",
     "properties": {
-        "t": {"type": "number"}, "cpu_sys": {"type": "number"}, "cpu_agent": {"type": "number"},
-        "rss_mb": {"type": "number"}, "mem_used_mb": {"type": "number"},
-        "mem_total_mb": {"type": "number"}, "sampler_cpu": {"type": "number"},
-        "thermal": {"type": "object", "additionalProperties": {"type": "number"}},
-        "power_w": {"type": "object", "additionalProperties": {"type": "number"}},
-        "energy_j": {"type": "object", "additionalProperties": {"type": "number"}},
+        _T: {"type": "number", "description": "seconds since the first frame"},
+        **{f.wire: {"type": "number", "description": f"{f.doc} ({f.unit})"}
+           for f in TELEMETRY_FIELDS},
+        **{key: {"type": "object", "additionalProperties": {"type": "number"},
+                 "description": f"readings by name ({unit})"}
+           for key, (_prefix, unit) in TELEMETRY_MAPS.items()},
     },
     "additionalProperties": True,
 }
@@ -82,24 +94,25 @@ def export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: Job) ->
     marks = store.bookmarks(sid)
     first = store.conn.execute("SELECT MIN(ts) FROM frames WHERE session_id=?",
                                [sid]).fetchone()[0]
-    t0 = float(first if first is not None else (samples[0]["ts"] if samples else
+    t0 = float(first if first is not None else (samples[0][TS.wire] if samples else
                                                 s.get("started_at") or 0.0))
     enc = json.JSONEncoder(separators=(",", ":"), default=str).encode
     counts = {"frames": 0, "telemetry": 0, "events": 0, "bookmarks": 0}
 
     def frames() -> Iterator[tuple[float, str, bytes]]:
         for f in store.iter_frames(sid):
-            yield f["ts"], "frames", enc({
-                "i": f["i"], "t": f["ts"] - t0, "pre_ms": f["pre"], "infer_ms": f["infer"],
-                "post_ms": f["post"], "e2e_ms": f["e2e"], "top1": f["top1"],
-                "top1_score": f["top1_score"], "out": f["out"],
-                "read_ms": f.get("read_ms")}).encode()
+            ts = f[TS.wire]
+            d = {_frame_key(k): f.get(k.wire) for k in V1_FIELDS}
+            d[_T] = ts - t0
+            d[OUT] = f[OUT]
+            d.update((_frame_key(k), f.get(k.wire)) for k in ADDED_FIELDS)
+            yield ts, "frames", enc(d).encode()
 
     def telemetry() -> Iterator[tuple[float, str, bytes]]:
         for x in samples:
-            d = {k: v for k, v in x.items() if k != "ts"}
-            d["t"] = x["ts"] - t0
-            yield x["ts"], "telemetry", enc(d).encode()
+            d = {k: v for k, v in x.items() if k != TS.wire}
+            d[_T] = x[TS.wire] - t0
+            yield x[TS.wire], "telemetry", enc(d).encode()
 
     def log() -> Iterator[tuple[float, str, bytes]]:
         for e in events:
