@@ -63,7 +63,7 @@ from console.core.protocol import (
 )
 from console.core.store import FRAME_COLUMNS, JSON_FIELDS, SessionStore, StoreError
 from console.session.export.job import ExportError, ExportResult, Job, Progress
-from console.session.export.target import atomic_write
+from console.session.export.target import open_target
 from console.session.replay import (
     UUID_RE,
     ReplayRefused,
@@ -202,7 +202,7 @@ def export_bundle(store: SessionStore, ref: int | str, path: str | Path, *,
     total = max(1, store.frame_count(sid))
     files: dict[str, str] = {}
     counts: dict[str, int] = {}
-    with atomic_write(Path(path), "wb") as raw, \
+    with open_target(Path(path), "wb") as raw, \
             zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
         def member(name: str, chunks: Iterator[bytes], compress: bool = True) -> int:
             n = 0

@@ -12,10 +12,13 @@ Formats, one module each:
 ``mcap``  (:mod:`.mcap_export`) frames, telemetry, events and bookmarks as
           MCAP channels: Foxglove Studio and PlotJuggler open it.
 
-Every export writes through :mod:`.target` (a temporary file renamed at the
-end, so an interrupted export never leaves half a file). Long exports report
-``progress(fraction, text)`` and stop when ``cancel`` is set; the window calls
-them from a worker thread. Nothing here prints. This module is the API
+Every export writes through :mod:`.target`: ``-`` is standard output; a
+regular file (or a new name) gets a temporary file renamed at the end, so an
+interrupted export never leaves half a file; FIFOs, devices and
+``/dev/stdout`` are written straight; a missing folder is refused, never
+created. Long exports report ``progress(fraction, text)`` and stop when
+``cancel`` is set; the window calls them from a worker thread. Nothing here
+prints (writing to ``-`` is the output the caller asked for). This module is the API
 (:func:`export_session`, :func:`export_comparison`) and re-exports what
 callers use, so ``from console.session.export import …`` keeps working.
 """
@@ -54,11 +57,12 @@ from console.session.export.job import (
 )
 from console.session.export.json_export import export_json
 from console.session.export.mcap_export import MCAP_TOPICS, export_mcap
-from console.session.export.target import atomic_write
+from console.session.export.target import STDOUT, is_standard_output, open_target
 
 __all__ = [
     "FORMATS",
     "MCAP_TOPICS",
+    "STDOUT",
     "ExportCancelled",
     "ExportError",
     "ExportResult",
@@ -66,12 +70,13 @@ __all__ = [
     "Progress",
     "_fmt_tick",
     "_nice_ticks",
-    "atomic_write",
     "cdf_chart",
     "export_comparison",
     "export_session",
     "histogram_chart",
+    "is_standard_output",
     "line_chart",
+    "open_target",
     "render_comparison_html",
     "render_session_html",
     "telemetry_csv_path",
@@ -109,7 +114,7 @@ def export_comparison(store: SessionStore, ref_a: int | str, ref_b: int | str,
         raise ExportError(f"a comparison exports as html or json, not {fmt or p.name!r}; name "
                           "the file .html or .json")
     cmp = compare_sessions(store, ref_a, ref_b, tolerance=tolerance)
-    with atomic_write(p) as fh:
+    with open_target(p) as fh:
         if fmt == "json":
             json.dump(cmp.to_dict(), fh, indent=2, default=str)
             fh.write("\n")

@@ -1,7 +1,8 @@
 """CSV export: frames to ``PATH``, telemetry to ``<PATH stem>.telemetry.csv``.
 
 One row a frame / a sample; nested telemetry figures flattened as
-``thermal.<zone>``. Read with any CSV reader (pandas, a spreadsheet).
+``thermal.<zone>``. Read with any CSV reader (pandas, a spreadsheet). Two
+files need a file name: standard output, a FIFO or a device is refused.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from console.session.export.columns import (
     csv_name,
     flat_telemetry,
 )
-from console.session.export.job import ExportResult, Job
-from console.session.export.target import atomic_write
+from console.session.export.job import ExportError, ExportResult, Job
+from console.session.export.target import STDOUT, open_target, resolve_target
 
 #: One CSV cell from a store frame row and the first frame's capture time.
 Cell = Callable[[Mapping[str, Any], float], Any]
@@ -57,13 +58,18 @@ def telemetry_csv_path(path: Path) -> Path:
 
 
 def export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
+    if resolve_target(path).stream:
+        shown = "standard output" if str(path) == STDOUT else str(path)
+        raise ExportError(f"cannot write {shown}: csv writes two files (frames and telemetry), "
+                          "a stream holds one; name a file (run.csv also gives "
+                          "run.telemetry.csv) or export json")
     sid = int(s["id"])
     total = max(1, store.frame_count(sid))
     t0: float | None = None
     n = 0
     cols = _frame_columns()
     cells = [c for _, c in cols]
-    with atomic_write(path) as fh:
+    with open_target(path) as fh:
         w = csv.writer(fh)
         w.writerow([name for name, _ in cols])
         for f in store.iter_frames(sid):
@@ -78,7 +84,7 @@ def export_csv(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> 
     flat = [flat_telemetry(x) for x in samples]
     names = sorted({k: None for row in flat for k in row}, key=lambda k: ("." in k, k))
     tpath = telemetry_csv_path(path)
-    with atomic_write(tpath) as fh:
+    with open_target(tpath) as fh:
         w = csv.writer(fh)
         w.writerow([csv_name(TS), T_REL, *names])
         for x, row in zip(samples, flat):

@@ -24,7 +24,7 @@ from console.core.store import SessionStore
 from console.session.compare import Comparison, fmt_value
 from console.session.export.charts import cdf_chart, esc, histogram_chart, line_chart
 from console.session.export.job import ExportResult, Job, Progress, find_session
-from console.session.export.target import atomic_write
+from console.session.export.target import open_target
 from console.session.replay import Timeline, load_timeline
 
 #: Events listed in the HTML report (newest kept); the JSON export has all of them.
@@ -385,7 +385,7 @@ def render_comparison_html(store: SessionStore, cmp: Comparison,
 def export_html(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
     sid = int(s["id"])
     text = render_session_html(store, sid, job.progress, job.cancel)
-    with atomic_write(path) as fh:
+    with open_target(path) as fh:
         fh.write(text)
     n_tel, n_ev = (store.conn.execute(f"SELECT COUNT(*) FROM {t} WHERE session_id=?",
                                       [sid]).fetchone()[0] for t in ("telemetry", "events"))

@@ -12,7 +12,7 @@ from console import __version__
 from console.core.store import SessionStore
 from console.session.export.columns import ADDED_FIELDS, OUT, V1_FIELDS, json_name
 from console.session.export.job import ExportResult, Job
-from console.session.export.target import atomic_write
+from console.session.export.target import open_target
 
 
 def export_json(store: SessionStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:
@@ -25,7 +25,7 @@ def export_json(store: SessionStore, s: dict[str, Any], path: Path, job: Job) ->
     # the field table's order: v1 fields, the output, then fields added within v1
     keys = [*((json_name(f), f.wire) for f in V1_FIELDS), (OUT, OUT),
             *((json_name(f), f.wire) for f in ADDED_FIELDS)]
-    with atomic_write(path) as fh:
+    with open_target(path) as fh:
         fh.write('{"format":"devicelab-session/1","exported_by":' + dumps(__version__)
                  + ',"exported_at":' + dumps(time.time()) + ',\n"session":' + dumps(s)
                  + ',\n"bookmarks":' + dumps(store.bookmarks(sid))

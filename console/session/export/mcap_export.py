@@ -18,7 +18,7 @@ from console.core.protocol import FRAME_DERIVED, TELEMETRY_FIELDS, TELEMETRY_MAP
 from console.core.store import SessionStore
 from console.session.export.columns import ADDED_FIELDS, INDEX, OUT, TS, V1_FIELDS
 from console.session.export.job import ExportResult, Job
-from console.session.export.target import atomic_write
+from console.session.export.target import open_target
 
 #: Frame message keys: the protocol's column names (they carry the unit), with the
 #: capture time as ``t``, seconds since the first frame, for the plots' x axis.
@@ -127,7 +127,7 @@ def export_mcap(store: SessionStore, s: dict[str, Any], path: Path, job: Job) ->
             yield (b["ts"] or t0), "bookmarks", enc({"frame": b["frame_i"],
                                                      "note": b["note"] or ""}).encode()
 
-    with atomic_write(path, "wb") as fh:
+    with open_target(path, "wb") as fh:
         w = Writer(fh)
         w.start(profile="", library=f"devicelab {__version__}")
         ch: dict[str, int] = {}
