@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from console.cli import CliError, add_db_argument, add_group, db_path
@@ -301,7 +300,8 @@ def _open_device(accept_new: bool) -> Any:
 
 
 def _write_outputs(args: argparse.Namespace, run: dict[str, Any]) -> None:
-    from console.session.export import atomic_write
+    from console.session.export.job import ExportError
+    from console.session.export.target import open_target
     from console.session.plan_junit import junit_xml
     from console.session.plan_report import render_plan_html
 
@@ -311,8 +311,10 @@ def _write_outputs(args: argparse.Namespace, run: dict[str, Any]) -> None:
             if not path:
                 continue
             try:
-                with atomic_write(Path(path)) as fh:
+                with open_target(path) as fh:
                     fh.write(make())
+            except ExportError as exc:
+                raise CliError(str(exc)) from None
             except OSError as exc:
                 raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
             if not args.json:

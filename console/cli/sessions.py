@@ -68,6 +68,7 @@ EXPORT_EXAMPLE = """example:
   devicelab sessions export 12 --format html -o report.html
   devicelab sessions export 12 --format csv -o run12.csv     (+ run12.telemetry.csv)
   devicelab sessions export 12 --format mcap -o run12.mcap   (Foxglove, PlotJuggler)
+  devicelab sessions export 12 --format json -o - | jq .session.summary
   devicelab sessions export 12 --format bundle --with-package --with-input -o run12.dlbundle
 
 A comparison of two sessions exports with: devicelab sessions compare A B -o cmp.html"""
@@ -170,7 +171,8 @@ def register(sub: Any) -> None:
     ex.add_argument("session", help="session id (or uuid prefix)")
     ex.add_argument("--format", required=True,
                     choices=("csv", "json", "html", "mcap", "bundle"))
-    ex.add_argument("-o", "--output", required=True, metavar="PATH", help="file to write")
+    ex.add_argument("-o", "--output", required=True, metavar="PATH",
+                    help="file to write; - for standard output (not csv: it writes two files)")
     ex.add_argument("--with-package", action="store_true",
                     help="bundle: include the model package (checked against the recorded "
                          "sha256)")
@@ -545,7 +547,7 @@ def _progress() -> Any:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from console.session.bundle import export_bundle
-    from console.session.export import ExportError, export_session
+    from console.session.export import STDOUT, ExportError, export_session, is_standard_output
 
     if args.format != "bundle" and (args.with_package or args.with_input or args.package
                                     or args.input):
@@ -567,10 +569,12 @@ def cmd_export(args: argparse.Namespace) -> int:
                                      progress=_progress())
         except ExportError as exc:
             raise CliError(str(exc)) from None
+    # the export itself went to standard output: what it did is said on stderr
+    say = sys.stderr if is_standard_output(args.output) else sys.stdout
     for p in res.paths:
-        print(f"wrote {p}")
+        print(f"wrote {'standard output' if str(p) == STDOUT else p}", file=say)
     print(f"{res.frames} frames, {res.telemetry} telemetry samples"
-          + ("" if args.format == "csv" else f", {res.events} events"))
+          + ("" if args.format == "csv" else f", {res.events} events"), file=say)
     for n in res.notes:
         print(f"note: {n}", file=sys.stderr)
     return 0

@@ -56,7 +56,8 @@ from console.core.records import JSON_COLUMNS
 from console.core.store import FRAME_COLUMNS, TELEMETRY_COLUMNS, LogStore, StoreError
 from console.core.store.rows import EVENT_COLUMNS
 from console.core.store.sqlite import LEGACY_SESSION_KEYS
-from console.session.export import ExportError, ExportResult, Job, Progress, atomic_write
+from console.session.export.job import ExportError, ExportResult, Job, Progress
+from console.session.export.target import open_target
 from console.session.replay import (
     UUID_RE,
     ReplayRefused,
@@ -201,7 +202,7 @@ def export_bundle(store: LogStore, ref: int | str, path: str | Path, *,
     total = max(1, store.frame_count(sid))
     files: dict[str, str] = {}
     counts: dict[str, int] = {}
-    with atomic_write(Path(path), "wb") as raw, \
+    with open_target(Path(path), "wb") as raw, \
             zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
         def member(name: str, chunks: Iterator[bytes], compress: bool = True) -> int:
             n = 0

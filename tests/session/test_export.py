@@ -21,7 +21,6 @@ from console.core.store import SessionStore
 from console.session.export import (
     ExportCancelled,
     ExportError,
-    _decimate,
     _fmt_tick,
     _nice_ticks,
     cdf_chart,
@@ -31,6 +30,7 @@ from console.session.export import (
     line_chart,
     telemetry_csv_path,
 )
+from console.session.export.charts import MAX_LINE_POINTS
 
 EVIL = "<script>alert('x')</script> & \"quotes\""
 
@@ -69,7 +69,7 @@ def test_csv_frames_and_telemetry(rec: dict[str, Any], store: SessionStore,
     frames = list(store.iter_frames(rec["id"]))
     assert len(rows) == len(frames) == res.frames
     for r, f in zip(rows[::37], frames[::37]):
-        assert int(r["frame"]) == f["i"]
+        assert int(r["i"]) == f["i"]
         assert float(r["e2e_ms"]) == pytest.approx(f["e2e"])
         assert int(r["top1"]) == f["top1"]
         assert json.loads(r["output_json"]) == f["out"]
@@ -78,16 +78,16 @@ def test_csv_frames_and_telemetry(rec: dict[str, Any], store: SessionStore,
         tel = list(csv.DictReader(fh))
     samples = store.telemetry(rec["id"])
     assert len(tel) == len(samples) == res.telemetry > 0
-    assert "cpu_agent" in tel[0] and "rss_mb" in tel[0]
+    assert "cpu_agent_pct_core" in tel[0] and "rss_mib" in tel[0]
     last = samples[-1]
-    assert float(tel[-1]["rss_mb"]) == pytest.approx(last["rss_mb"])
+    assert float(tel[-1]["rss_mib"]) == pytest.approx(last["rss_mb"])
 
 
 def test_json_holds_everything(rec: dict[str, Any], store: SessionStore, tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     res = export_session(store, rec["id"], "json", out)
     doc = json.loads(out.read_text())
-    assert doc["format"] == "devicelab-session/1"
+    assert doc["format"] == "devicelab-session/2"
     s = store.get_session(rec["id"])
     assert doc["session"]["uuid"] == s["uuid"] and doc["session"]["summary"] == s["summary"]
     assert len(doc["frames"]) == store.frame_count(rec["id"]) == res.frames
@@ -247,13 +247,22 @@ def test_tick_labels_match_their_positions() -> None:
     assert [_fmt_tick(t, step) for t in ticks] == ["0.05", "0.10", "0.15", "0.20", "0.25"]
 
 
-def test_decimation_keeps_spikes_and_order() -> None:
+def test_line_chart_keeps_spikes_and_nan_gaps_when_decimated() -> None:
+    """The report draws through the live plots' decimator: a one-frame spike among
+    100 000 frames still reaches the top of the plot, a run of NaN still breaks the line."""
     x = np.arange(100_000, dtype=np.float64)
     y = np.ones_like(x)
     y[54_321] = 50.0
-    dx, dy = _decimate(x, y, limit=1000)
-    assert dx.size <= 1000 and dy.max() == 50.0
-    assert (np.diff(dx) > 0).all()
+    y[70_000:72_000] = np.nan
+    svg = line_chart("lat", [("e2e", x, y)])
+    d = re.search(r'<path d="([^"]+)"', svg)[1]
+    pts = [(float(a), float(b)) for a, b in re.findall(r"[ML]([\d.]+),([\d.]+)", d)]
+    assert 100 < len(pts) <= MAX_LINE_POINTS
+    top = min(b for _, b in pts)
+    assert top == 30.0  # the plot's top margin: y = 50, the axis maximum
+    assert d.count("M") == 2  # one break, where the NaN run is
+    xs = [a for a, _ in pts]
+    assert xs == sorted(xs)
 
 
 def test_histogram_counts_outliers_in_the_last_bin() -> None:
@@ -263,3 +272,21 @@ def test_histogram_counts_outliers_in_the_last_bin() -> None:
     assert over >= 1 and f"{over} frames above" in svg
     bars = re.search(r'<path d="([^"]+)"', svg)[1]
     assert len(re.findall(r"L", bars)) == 2 * 60 + 1  # 60 bins, closed to the baseline
+
+
+def test_csv_and_json_names_come_from_the_field_table(rec: dict[str, Any], store: SessionStore,
+                                                      tmp_path: Path,
+                                                      ) -> None:
+    from console.core.protocol import FRAME_DERIVED, FRAME_FIELDS, TELEMETRY_FIELDS
+    # the log's names, carrying their units, in every export
+    res = export_session(store, rec["id"], "csv", tmp_path / "new.csv")
+    with open(res.paths[0], newline="") as fh:
+        header = next(csv.reader(fh))
+    assert {f.column for f in (*FRAME_FIELDS, *FRAME_DERIVED)} <= set(header)
+    with open(res.paths[1], newline="") as fh:
+        theader = next(csv.reader(fh))
+    present = {f.column for f in TELEMETRY_FIELDS} & set(theader)
+    assert {"cpu_agent_pct_core", "rss_mib"} <= present and "cpu_agent" not in theader
+    export_session(store, rec["id"], "json", tmp_path / "new.json")
+    frame = json.loads((tmp_path / "new.json").read_text())["frames"][0]
+    assert set(frame) == {f.column for f in (*FRAME_FIELDS, *FRAME_DERIVED)} | {"out"}
