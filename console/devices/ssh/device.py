@@ -1,0 +1,284 @@
+"""The SSH device: a lab board behind one :class:`~console.devices.base.Device`.
+
+:func:`open_ssh_device` turns what a user typed (URL, saved name, alias)
+into an unconnected :class:`SSHDevice`; :meth:`SSHDevice.connect` opens the
+connection (:mod:`~console.devices.ssh.connection`). Probing is one remote
+command; deploying is :class:`~console.devices.ssh.deploy.Deployer`'s;
+running starts the agent with ``exec`` chains (login shell -> ``/bin/sh``
+-> the agent) so the channel's process *is* the agent, and its pid is
+printed before the exec (:class:`~console.devices.ssh.process.SSHAgentProcess`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shlex
+import threading
+from dataclasses import replace
+from typing import Any
+
+import paramiko
+
+from console.core.inputs import InputSource
+from console.core.package import Package
+from console.devices import agent_bundle
+from console.devices.base import (
+    AgentOptions,
+    AgentProcess,
+    Deployment,
+    Device,
+    DeviceError,
+    ProgressFn,
+    requirement_problems,
+)
+from console.devices.device_list import (
+    DEFAULT_CACHE_CAP_MB,
+    DEFAULT_PYTHON,
+    get_device,
+    parse_ssh_url,
+)
+from console.devices.hostkeys import fingerprint_sha256
+from console.devices.ssh.auth import PasswordPrompt, tty_prompt
+from console.devices.ssh.cache import DEFAULT_WORKDIR, RemoteCache
+from console.devices.ssh.connection import (
+    COMMAND_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    RemoteResult,
+    SSHConnection,
+    cmd,
+    connect_target,
+    lost_error,
+    python_missing,
+)
+from console.devices.ssh.deploy import Deployer
+from console.devices.ssh.link import KEEPALIVE_S, LINK_DEAD_S
+from console.devices.ssh.process import PID_MARKER, SSHAgentProcess
+from console.devices.ssh.target import SSHTarget, resolve_target
+
+log = logging.getLogger("devicelab.ssh")
+
+PROBE_TIMEOUT_S = 120.0
+
+
+def open_ssh_device(spec: str, *, accept_new_host_key: bool = False,
+                    accept_host_key_fingerprint: str | None = None, interactive: bool = False,
+                    password_prompt: PasswordPrompt | None = None, key_file: str | None = None,
+                    python: str | None = None, workdir: str | None = None,
+                    connect_timeout: float = CONNECT_TIMEOUT_S,
+                    cache_cap_mb: int | None = None) -> SSHDevice:
+    """Resolve ``spec`` (URL, saved name, alias) into an unconnected :class:`SSHDevice`.
+
+    Explicit arguments win over the saved device's fields. Nothing touches the
+    network here; :meth:`SSHDevice.connect` does.
+    """
+    s = spec.strip()
+    name = address = s
+    notes = ""
+    saved = None if s.startswith("ssh://") else get_device(s)
+    if saved is not None:
+        name, address, notes = saved.name, saved.address, saved.notes
+        python = python or saved.python
+        workdir = workdir or saved.workdir
+        key_file = key_file or saved.key_file or None
+        cache_cap_mb = cache_cap_mb or saved.cache_cap_mb
+    if address.startswith("ssh://"):
+        user, host, port = parse_ssh_url(address)
+        target = resolve_target(host, user, port, key_file)
+        target = replace(target, label=name if saved else target.url)
+    else:
+        if not re.match(r"^[A-Za-z0-9_.][A-Za-z0-9_.@%+:-]*$", address) or "://" in address:
+            raise DeviceError(f"unknown device {address!r}: use local, ssh://user@host[:port], "
+                              "a saved device name (devicelab devices list) or a ~/.ssh/config "
+                              "alias")
+        user, _, host = address.rpartition("@")
+        target = resolve_target(host, user or None, None, key_file, label=name)
+    if password_prompt is None and interactive:
+        password_prompt = tty_prompt
+    return SSHDevice(target, name=name, address=address, python=python or DEFAULT_PYTHON,
+                     workdir=workdir or "", notes=notes,
+                     accept_new_host_key=accept_new_host_key,
+                     accept_host_key_fingerprint=accept_host_key_fingerprint,
+                     password_prompt=password_prompt, connect_timeout=connect_timeout,
+                     cache_cap_bytes=(cache_cap_mb or DEFAULT_CACHE_CAP_MB) * 1024 * 1024)
+
+
+class SSHDevice(Device):
+    kind = "ssh"
+
+    def __init__(self, target: SSHTarget, *, name: str, address: str,
+                 python: str = DEFAULT_PYTHON, workdir: str = "", notes: str = "",
+                 accept_new_host_key: bool = False,
+                 accept_host_key_fingerprint: str | None = None,
+                 password_prompt: PasswordPrompt | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT_S,
+                 cache_cap_bytes: int = DEFAULT_CACHE_CAP_MB * 1024 * 1024,
+                 keepalive_s: float = KEEPALIVE_S, link_dead_s: float = LINK_DEAD_S) -> None:
+        super().__init__(name, address)
+        self.target = target
+        self._cache = RemoteCache(self.describe, workdir, cache_cap_bytes)
+        self._deployer = Deployer(self._cache, python, self.describe, lambda: self.address)
+        self.notes = notes
+        self.accept_new_host_key = accept_new_host_key
+        self.accept_host_key_fingerprint = accept_host_key_fingerprint
+        self.password_prompt = password_prompt
+        self.connect_timeout = connect_timeout
+        self.keepalive_s = keepalive_s
+        self.link_dead_s = link_dead_s
+        self._conn: SSHConnection | None = None
+        self._lock = threading.Lock()
+        #: agents left running by a lost link: (pid, bundle path), killed on reconnect
+        self._orphans: list[tuple[int, str]] = []
+
+    @property
+    def python(self) -> str:
+        """The interpreter the agent runs with on the device."""
+        return self._deployer.python
+
+    @python.setter
+    def python(self, value: str) -> None:
+        self._deployer.python = value
+
+    @property
+    def workdir(self) -> str:
+        """The cache folder as configured ("" = the default); see :meth:`remote_workdir`."""
+        return self._cache.workdir_setting
+
+    @workdir.setter
+    def workdir(self, value: str) -> None:
+        self._cache.workdir_setting = value
+        self._cache.reset()
+
+    @property
+    def cache_cap_bytes(self) -> int:
+        return self._cache.cap_bytes
+
+    @cache_cap_bytes.setter
+    def cache_cap_bytes(self, value: int) -> None:
+        self._cache.cap_bytes = value
+
+    # connection ----------------------------------------------------------------
+    def connect(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._conn.alive():
+                return
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._conn = connect_target(
+                self.target, accept_new=self.accept_new_host_key,
+                accept_fingerprint=self.accept_host_key_fingerprint,
+                prompt=self.password_prompt, timeout=self.connect_timeout,
+                keepalive_s=self.keepalive_s, link_dead_s=self.link_dead_s)
+            self._cache.reset()
+            if self._orphans:
+                self._reap_orphans(self._conn)
+
+    def _note_orphan(self, pid: int, bundle_path: str) -> None:
+        self._orphans.append((pid, bundle_path))
+
+    def _reap_orphans(self, conn: SSHConnection) -> None:
+        """Stop agents a lost link left behind — only if that pid still runs our bundle."""
+        checks = []
+        for pid, bundle in self._orphans:
+            p = shlex.quote(str(pid))
+            mine = (f"tr '\\000' ' ' </proc/{p}/cmdline 2>/dev/null | "
+                    f"grep -qF -- {shlex.quote(bundle)}")
+            checks.append(f"if {mine}; then kill -TERM -- -{p} 2>/dev/null || kill -TERM {p}; "
+                          f"sleep 1; if {mine}; then kill -KILL -- -{p} 2>/dev/null || "
+                          f"kill -KILL {p}; fi; fi")
+        try:
+            conn.run("; ".join(checks) + "; true", timeout=15.0)
+            log.info("ssh %s: stopped agents left by a lost link: %s", self.describe(),
+                     [p for p, _ in self._orphans])
+            self._orphans.clear()
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            log.info("ssh %s: could not stop orphaned agents: %s", self.describe(), exc)
+
+    def _require(self) -> SSHConnection:
+        self.connect()
+        assert self._conn is not None
+        return self._conn
+
+    @property
+    def connection(self) -> SSHConnection | None:
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def describe(self) -> str:
+        if self.name == self.address:
+            return self.target.label if self.address.startswith("ssh://") else self.address
+        return f"{self.name} ({self.target.user}@{self.target.host}:{self.target.port})"
+
+    def identity(self) -> dict[str, Any]:
+        conn = self._require()
+        key = conn.server_key
+        ident: dict[str, Any] = {"kind": "ssh", "host": self.target.host,
+                                 "port": self.target.port, "user": self.target.user,
+                                 "host_key_type": key.get_name(),
+                                 "host_key_sha256": fingerprint_sha256(key)}
+        if self.target.jumps:
+            ident["via"] = [f"{j.user}@{j.host}:{j.port}" for j in self.target.jumps]
+        return ident
+
+    # probing ---------------------------------------------------------------------
+    def _python_missing(self, res: RemoteResult) -> DeviceError:
+        return python_missing(res, self.python, self.describe(), self.address)
+
+    def probe(self) -> dict[str, Any]:
+        """Device facts via ONE remote command, plus requirement problems with their fixes."""
+        conn = self._require()
+        command = cmd(self.python, "-", self.workdir or DEFAULT_WORKDIR)
+        try:
+            res = conn.run(command, stdin=agent_bundle.facts_source(), timeout=PROBE_TIMEOUT_S)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise lost_error(conn, self.describe(), "probe", exc) from None
+        lines = res.stdout.decode("utf-8", "replace").strip().splitlines()
+        try:
+            facts: dict[str, Any] = json.loads(lines[-1])
+        except (ValueError, IndexError):
+            raise self._python_missing(res) from None
+        if not isinstance(facts, dict):
+            raise self._python_missing(res)
+        facts["requirements"] = requirement_problems(facts, self.python)
+        return facts
+
+    # deploying -------------------------------------------------------------------
+    def remote_workdir(self) -> str:
+        """The cache folder on the device as an absolute path (``~`` resolved via SFTP)."""
+        return self._cache.workdir(self._require())
+
+    def deploy(self, package: Package, source: InputSource, progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> Deployment:
+        return self._deployer.deploy(self._require(), package, source, progress, cancel)
+
+    def cache_usage(self) -> dict[str, Any]:
+        """What the device cache holds: {"workdir", "bytes", "items": [{path, bytes, used}]}."""
+        return self._cache.usage(self._require())
+
+    # running -----------------------------------------------------------------------
+    def start_agent(self, deployment: Deployment, options: AgentOptions) -> AgentProcess:
+        conn = self._require()
+        argv = [self.python, deployment.bundle_path, "run", "--package", deployment.package_dir,
+                "--input", deployment.input_spec, *options.args()]
+        if deployment.package_digest:
+            argv += ["--expect-digest", deployment.package_digest]
+        # The login shell runs `exec /bin/sh -c SCRIPT`; the script prints its pid
+        # and execs the agent, so that pid is the agent's (and its process group).
+        script = ("unset PYTHONPATH; printf '\\n%s%s\\n' " + shlex.quote(PID_MARKER.decode())
+                  + ' "$$"; exec ' + cmd(*argv))
+        command = "exec /bin/sh -c " + shlex.quote(script)
+        try:
+            chan = conn.open_exec(command, timeout=COMMAND_TIMEOUT_S)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            err = lost_error(conn, self.describe(), "starting the agent", exc)
+            raise err from None
+        return SSHAgentProcess(conn, chan, self.describe(), deployment.bundle_path,
+                               self._note_orphan,
+                               lambda: self._cache.suspects.add(deployment.package_dir))
