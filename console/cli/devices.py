@@ -156,11 +156,13 @@ def cmd_add(args: argparse.Namespace) -> int:
                       cache_cap_mb=args.cache_cap_mb or DEFAULT_CACHE_CAP_MB)
     try:
         from console.devices.device_list import validate
+        from console.devices.spec import DeviceSpec
         from console.devices.ssh import open_ssh_device
 
         validate(dev)
         # resolve it once (URL syntax, ~/.ssh/config) so a typo shows now, not at the run
-        target = open_ssh_device(dev.address, key_file=dev.key_file or None).target
+        target = open_ssh_device(DeviceSpec.parse_address(dev.address),
+                                 key_file=dev.key_file or None).target
         add_device(dev, replace=args.replace)
     except DeviceError as exc:
         raise CliError(str(exc)) from None

@@ -17,11 +17,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.core.errors import UserError
 from console.core.inputs import InputSource
 from console.core.package import Package
+
+if TYPE_CHECKING:
+    from console.devices.spec import DeviceSpec
 
 
 class DeviceError(UserError):
@@ -166,11 +169,21 @@ class AgentProcess(ABC):
 
 
 class Device(ABC):
+    """One device. ``spec`` says which (:class:`~console.devices.spec.DeviceSpec`);
+    ``name`` and ``address`` are read from it, for the log and the window."""
+
     kind: str = "abstract"
 
-    def __init__(self, name: str, address: str) -> None:
-        self.name = name
-        self.address = address
+    def __init__(self, spec: DeviceSpec) -> None:
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def address(self) -> str:
+        return self.spec.address
 
     @abstractmethod
     def connect(self) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shlex
 import threading
 from dataclasses import replace
@@ -33,13 +32,9 @@ from console.devices.base import (
     ProgressFn,
     requirement_problems,
 )
-from console.devices.device_list import (
-    DEFAULT_CACHE_CAP_MB,
-    DEFAULT_PYTHON,
-    get_device,
-    parse_ssh_url,
-)
+from console.devices.device_list import DEFAULT_CACHE_CAP_MB, DEFAULT_PYTHON
 from console.devices.hostkeys import fingerprint_sha256
+from console.devices.spec import DeviceSpec, did_you_mean
 from console.devices.ssh.auth import PasswordPrompt, tty_prompt
 from console.devices.ssh.cache import DEFAULT_WORKDIR, RemoteCache
 from console.devices.ssh.connection import (
@@ -55,14 +50,14 @@ from console.devices.ssh.connection import (
 from console.devices.ssh.deploy import Deployer
 from console.devices.ssh.link import KEEPALIVE_S, LINK_DEAD_S
 from console.devices.ssh.process import PID_MARKER, SSHAgentProcess
-from console.devices.ssh.target import SSHTarget, resolve_target
+from console.devices.ssh.target import SSHTarget, literal_hosts, load_ssh_config, resolve_target
 
 log = logging.getLogger("devicelab.ssh")
 
 PROBE_TIMEOUT_S = 120.0
 
 
-def open_ssh_device(spec: str, *, accept_new_host_key: bool = False,
+def open_ssh_device(spec: str | DeviceSpec, *, accept_new_host_key: bool = False,
                     accept_host_key_fingerprint: str | None = None, interactive: bool = False,
                     password_prompt: PasswordPrompt | None = None, key_file: str | None = None,
                     python: str | None = None, workdir: str | None = None,
@@ -71,55 +66,52 @@ def open_ssh_device(spec: str, *, accept_new_host_key: bool = False,
     """Resolve ``spec`` (URL, saved name, alias) into an unconnected :class:`SSHDevice`.
 
     Explicit arguments win over the saved device's fields. Nothing touches the
-    network here; :meth:`SSHDevice.connect` does.
+    network here; :meth:`SSHDevice.connect` does. A bare name that is neither
+    saved nor in ``~/.ssh/config`` but one typo away from a saved name (or
+    ``local``) is refused with the suggestion instead of failing at DNS.
     """
-    s = spec.strip()
-    name = address = s
-    notes = ""
-    saved = None if s.startswith("ssh://") else get_device(s)
-    if saved is not None:
-        name, address, notes = saved.name, saved.address, saved.notes
-        python = python or saved.python
-        workdir = workdir or saved.workdir
-        key_file = key_file or saved.key_file or None
-        cache_cap_mb = cache_cap_mb or saved.cache_cap_mb
-    if address.startswith("ssh://"):
-        user, host, port = parse_ssh_url(address)
-        target = resolve_target(host, user, port, key_file)
-        target = replace(target, label=name if saved else target.url)
+    sp = DeviceSpec.parse(spec) if isinstance(spec, str) else spec
+    if sp.kind != "ssh":
+        raise DeviceError(f"{sp.name!r} is this computer, not an SSH device: "
+                          "use ssh://user@host[:port], a saved device name or an alias")
+    key_file = key_file or sp.key_file or None
+    if sp.form == "url":
+        target = resolve_target(sp.host, sp.user, sp.port, key_file)
+        target = replace(target, label=sp.saved_name or target.url)
     else:
-        if not re.match(r"^[A-Za-z0-9_.][A-Za-z0-9_.@%+:-]*$", address) or "://" in address:
-            raise DeviceError(f"unknown device {address!r}: use local, ssh://user@host[:port], "
-                              "a saved device name (devicelab devices list) or a ~/.ssh/config "
-                              "alias")
-        user, _, host = address.rpartition("@")
-        target = resolve_target(host, user or None, None, key_file, label=name)
+        cfg = load_ssh_config()
+        if not sp.saved_name and sp.user is None and sp.host not in literal_hosts(cfg):
+            near = did_you_mean(sp.host)
+            if near is not None:
+                raise DeviceError(f"unknown device {sp.host!r} — did you mean {near!r}? (a "
+                                  f"host of that name: ssh://{sp.host})")
+        target = resolve_target(sp.host, sp.user, None, key_file, label=sp.name, config=cfg)
     if password_prompt is None and interactive:
         password_prompt = tty_prompt
-    return SSHDevice(target, name=name, address=address, python=python or DEFAULT_PYTHON,
-                     workdir=workdir or "", notes=notes,
+    return SSHDevice(target, sp, python=python or sp.python or DEFAULT_PYTHON,
+                     workdir=workdir or sp.workdir,
                      accept_new_host_key=accept_new_host_key,
                      accept_host_key_fingerprint=accept_host_key_fingerprint,
                      password_prompt=password_prompt, connect_timeout=connect_timeout,
-                     cache_cap_bytes=(cache_cap_mb or DEFAULT_CACHE_CAP_MB) * 1024 * 1024)
+                     cache_cap_bytes=(cache_cap_mb or sp.cache_cap_mb or DEFAULT_CACHE_CAP_MB)
+                     * 1024 * 1024)
 
 
 class SSHDevice(Device):
     kind = "ssh"
 
-    def __init__(self, target: SSHTarget, *, name: str, address: str,
-                 python: str = DEFAULT_PYTHON, workdir: str = "", notes: str = "",
+    def __init__(self, target: SSHTarget, spec: DeviceSpec, *,
+                 python: str = DEFAULT_PYTHON, workdir: str = "",
                  accept_new_host_key: bool = False,
                  accept_host_key_fingerprint: str | None = None,
                  password_prompt: PasswordPrompt | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT_S,
                  cache_cap_bytes: int = DEFAULT_CACHE_CAP_MB * 1024 * 1024,
                  keepalive_s: float = KEEPALIVE_S, link_dead_s: float = LINK_DEAD_S) -> None:
-        super().__init__(name, address)
+        super().__init__(spec)
         self.target = target
         self._cache = RemoteCache(self.describe, workdir, cache_cap_bytes)
         self._deployer = Deployer(self._cache, python, self.describe, lambda: self.address)
-        self.notes = notes
         self.accept_new_host_key = accept_new_host_key
         self.accept_host_key_fingerprint = accept_host_key_fingerprint
         self.password_prompt = password_prompt
@@ -130,6 +122,10 @@ class SSHDevice(Device):
         self._lock = threading.Lock()
         #: agents left running by a lost link: (pid, bundle path), killed on reconnect
         self._orphans: list[tuple[int, str]] = []
+
+    @property
+    def notes(self) -> str:
+        return self.spec.notes
 
     @property
     def python(self) -> str:
@@ -212,8 +208,8 @@ class SSHDevice(Device):
                 self._conn = None
 
     def describe(self) -> str:
-        if self.name == self.address:
-            return self.target.label if self.address.startswith("ssh://") else self.address
+        if not self.spec.saved_name:
+            return self.target.label if self.spec.form == "url" else self.spec.address
         return f"{self.name} ({self.target.user}@{self.target.host}:{self.target.port})"
 
     def identity(self) -> dict[str, Any]:

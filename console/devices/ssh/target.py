@@ -63,7 +63,7 @@ def ssh_config_path() -> Path:
     return Path(os.path.expanduser("~/.ssh/config"))
 
 
-def _load_ssh_config() -> paramiko.SSHConfig:
+def load_ssh_config() -> paramiko.SSHConfig:
     p = ssh_config_path()
     if not p.is_file():
         return paramiko.SSHConfig()
@@ -73,11 +73,19 @@ def _load_ssh_config() -> paramiko.SSHConfig:
         raise DeviceError(f"cannot read {p}: {exc}; fix the file") from None
 
 
+def literal_hosts(cfg: paramiko.SSHConfig) -> set[str]:
+    """Host names a ``Host`` line of the config spells out (no wildcard, not negated)."""
+    out: set[str] = set()
+    for block in getattr(cfg, "_config", []):
+        out.update(h for h in block.get("host", []) if not set(h) & set("*?!"))
+    return out
+
+
 def resolve_target(host: str, user: str | None = None, port: int | None = None,
                    key_file: str | None = None, *, label: str | None = None,
                    config: paramiko.SSHConfig | None = None, _depth: int = 0) -> SSHTarget:
     """Apply ``~/.ssh/config`` to ``host`` (an alias or a host name)."""
-    cfg = config if config is not None else _load_ssh_config()
+    cfg = config if config is not None else load_ssh_config()
     try:
         c = cfg.lookup(host)
     except Exception as exc:
