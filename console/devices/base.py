@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from console.devices.spec import DeviceSpec
 
 
+#: agent error codes that mean "the package on the device is not what was verified":
+#: the run controller then calls :meth:`Device.invalidate_deployment`
+REFUSAL_CODES = ("package_invalid", "package_changed")
+
+
 class DeviceError(UserError):
     """Base for device failures; ``str(exc)`` is the user-facing line."""
 
@@ -203,6 +208,11 @@ class Device(ABC):
 
     @abstractmethod
     def start_agent(self, deployment: Deployment, options: AgentOptions) -> AgentProcess: ...
+
+    def invalidate_deployment(self, deployment: Deployment) -> None:
+        """The agent refused what ``deployment`` points at (a ``REFUSAL_CODES`` error):
+        a device that caches deployments drops that copy, so the next deploy puts a
+        fresh one instead of every later run failing alike. Nothing is cached here."""
 
     def close(self) -> None:
         pass

@@ -51,9 +51,11 @@ from console.core.store import (
     telemetry_row,
 )
 from console.devices.base import (
+    REFUSAL_CODES,
     AgentOptions,
     AgentProcess,
     DeployCancelled,
+    Deployment,
     DeployProgress,
     Device,
     DeviceError,
@@ -374,9 +376,10 @@ class Run:
             rec.event("error", "agent_start", str(exc))
             return "failed", str(exc)
         self.proc = proc
-        return self._stream(proc, rec)
+        return self._stream(proc, rec, dep)
 
-    def _stream(self, proc: AgentProcess, rec: Recorder) -> tuple[str, str | None]:
+    def _stream(self, proc: AgentProcess, rec: Recorder, dep: Deployment
+                ) -> tuple[str, str | None]:
         ls = self.listener
         reader = P.LineReader()
         fatal: str | None = None
@@ -464,6 +467,8 @@ class Run:
                 elif isinstance(msg, P.Error):
                     rec.event("error", msg.code, msg.text)
                     ls.event("error", msg.code, msg.text)
+                    if msg.code in REFUSAL_CODES:  # the cached copy is damaged: replace it
+                        self.device.invalidate_deployment(dep)
                     if msg.fatal:
                         fatal = msg.text
                 elif isinstance(msg, P.Summary):

@@ -276,5 +276,8 @@ class SSHDevice(Device):
             err = lost_error(conn, self.describe(), "starting the agent", exc)
             raise err from None
         return SSHAgentProcess(conn, chan, self.describe(), deployment.bundle_path,
-                               self._note_orphan,
-                               lambda: self._cache.suspects.add(deployment.package_dir))
+                               self._note_orphan)
+
+    def invalidate_deployment(self, deployment: Deployment) -> None:
+        """The agent refused the cached package: the next deploy uploads it again."""
+        self._cache.suspects.add(deployment.package_dir)

@@ -23,8 +23,6 @@ from console.devices.ssh.connection import DEVICE_SIGNALS, EXIT_SIGNAL_ATTR, SSH
 log = logging.getLogger("devicelab.ssh")
 
 PID_MARKER = b"devicelab-agent-pid "
-#: agent error codes that mean "the package on the device is not what was verified"
-_REFUSAL_CODES = (b'"code":"package_invalid"', b'"code":"package_changed"')
 
 
 class SSHAgentProcess(AgentProcess):
@@ -37,15 +35,12 @@ class SSHAgentProcess(AgentProcess):
 
     def __init__(self, conn: SSHConnection, chan: paramiko.Channel, label: str,
                  bundle_path: str = "",
-                 on_orphan: Callable[[int, str], None] | None = None,
-                 on_package_refused: Callable[[], None] | None = None) -> None:
+                 on_orphan: Callable[[int, str], None] | None = None) -> None:
         self.conn = conn
         self.chan = chan
         self.label = label
         self.bundle_path = bundle_path
         self._on_orphan = on_orphan
-        self._on_package_refused = on_package_refused
-        self._scan_tail = b""
         self.pid: int | None = None
         self._tail: deque[bytes] = deque(maxlen=64)
         self._pre = bytearray()
@@ -100,23 +95,7 @@ class SSHAgentProcess(AgentProcess):
             data = self._filter_preamble(data)
             if not data:
                 return None
-        self._scan_for_refusal(data)
         return data
-
-    def _scan_for_refusal(self, data: bytes) -> None:
-        """The agent refusing the cached package means that cache item is damaged.
-
-        Its ``error`` line (codes ``package_invalid``/``package_changed``) is
-        spotted here, in the raw stream, so the device drops the item and the
-        next deploy uploads it again instead of every later run failing alike.
-        """
-        if self._on_package_refused is None:
-            return
-        window = self._scan_tail + data
-        if any(code in window for code in _REFUSAL_CODES):
-            self._on_package_refused()
-            self._on_package_refused = None
-        self._scan_tail = window[-64:]
 
     def send(self, data: bytes) -> None:
         if self.chan.closed or not self.conn.alive():
