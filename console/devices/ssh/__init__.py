@@ -49,6 +49,7 @@ from __future__ import annotations
 from console.devices.base import HostKeyChanged, HostKeyUnknown
 from console.devices.device_list import parse_ssh_url
 from console.devices.ssh.cache import DEFAULT_WORKDIR, MARKER, TMP_PREFIX
+from console.devices.ssh.config import load_ssh_config, ssh_config_path
 from console.devices.ssh.connection import (
     CONNECT_TIMEOUT_S,
     RemoteResult,
@@ -58,7 +59,7 @@ from console.devices.ssh.connection import (
 from console.devices.ssh.device import SSHDevice, open_ssh_device
 from console.devices.ssh.link import KEEPALIVE_S, LINK_DEAD_S, LinkWatch
 from console.devices.ssh.process import SSHAgentProcess
-from console.devices.ssh.target import SSHTarget, resolve_target, ssh_config_path
+from console.devices.ssh.target import SSHTarget, resolve_target
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -76,6 +77,7 @@ __all__ = [
     "SSHDevice",
     "SSHTarget",
     "connect_target",
+    "load_ssh_config",
     "open_ssh_device",
     "parse_ssh_url",
     "resolve_target",

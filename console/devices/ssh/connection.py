@@ -20,6 +20,7 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,13 @@ from typing import Any
 import paramiko
 from paramiko.auth_strategy import AuthFailure
 
-from console.devices.base import AuthenticationFailed, DeviceError, DeviceUnreachable, LinkLost
+from console.devices.base import (
+    AuthenticationFailed,
+    DeployError,
+    DeviceError,
+    DeviceUnreachable,
+    LinkLost,
+)
 from console.devices.hostkeys import HostKeyStore, StrictHostKeyPolicy, user_known_hosts
 from console.devices.ssh.auth import ConsoleAuth, PasswordPrompt
 from console.devices.ssh.link import KEEPALIVE_S, LINK_DEAD_S, LinkWatch
@@ -162,7 +169,17 @@ class SSHConnection:
         with self._lock:
             ch0 = self._sftp.get_channel() if self._sftp is not None else None
             if self._sftp is None or ch0 is None or ch0.closed:
-                s = self.client.open_sftp()
+                try:
+                    s = self.client.open_sftp()
+                except (EOFError, paramiko.SSHException) as exc:
+                    if not self.alive():
+                        raise
+                    # the link is fine: sshd refused the subsystem (or its server died)
+                    raise DeployError(
+                        f"{self.target.label} offers no SFTP subsystem (opening SFTP failed: "
+                        f"{exc or type(exc).__name__}); the console uploads over SFTP: on the "
+                        "device add 'Subsystem sftp internal-sftp' to /etc/ssh/sshd_config "
+                        "and restart sshd") from None
                 ch = s.get_channel()
                 if ch is not None:
                     ch.settimeout(SFTP_TIMEOUT_S)
@@ -244,15 +261,31 @@ def _connect_one(target: SSHTarget, sock: Any, store: HostKeyStore,
     return client
 
 
+def host_key_policy(hop: SSHTarget, *, accept_new: bool = False,
+                    accept_fingerprint: str | None = None,
+                    notice: Callable[[str], None] | None = None
+                    ) -> tuple[HostKeyStore, StrictHostKeyPolicy]:
+    """The known-hosts files and the trust rules for one hop, from its own config
+    (UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias), as ``ssh`` applies
+    each ProxyJump hop's own settings."""
+    files = [Path(f) for f in hop.known_hosts_files] or [user_known_hosts()]
+    store = HostKeyStore(files)
+    return store, StrictHostKeyPolicy(store, accept_new=accept_new,
+                                      accept_fingerprint=accept_fingerprint,
+                                      name=hop.hostkey_name,
+                                      config_rule=hop.strict_host_key_checking, notice=notice)
+
+
 def connect_target(target: SSHTarget, *, accept_new: bool = False,
                    accept_fingerprint: str | None = None, prompt: PasswordPrompt | None = None,
                    timeout: float = CONNECT_TIMEOUT_S, keepalive_s: float = KEEPALIVE_S,
-                   link_dead_s: float = LINK_DEAD_S) -> SSHConnection:
-    """Open a verified, authenticated connection to ``target`` via its jump hosts."""
-    files = [Path(f) for f in target.known_hosts_files] or [user_known_hosts()]
-    store = HostKeyStore(files)
-    policy = StrictHostKeyPolicy(store, accept_new=accept_new,
-                                 accept_fingerprint=accept_fingerprint)
+                   link_dead_s: float = LINK_DEAD_S,
+                   notice: Callable[[str], None] | None = None) -> SSHConnection:
+    """Open a verified, authenticated connection to ``target`` via its jump hosts.
+
+    ``notice`` gets one line when a new host key is trusted without a dialog
+    (``--accept-new-host-key``, or StrictHostKeyChecking accept-new in the config).
+    """
     clients: list[paramiko.SSHClient] = []
     try:
         sock = None
@@ -265,6 +298,9 @@ def connect_target(target: SSHTarget, *, accept_new: bool = False,
                                              ("127.0.0.1", 0), timeout=timeout)
                 except (OSError, EOFError, paramiko.SSHException) as exc:
                     raise _connect_error(exc, hop, timeout) from None
+            store, policy = host_key_policy(hop, accept_new=accept_new,
+                                            accept_fingerprint=accept_fingerprint,
+                                            notice=notice)
             clients.append(_connect_one(hop, sock, store, policy, prompt, timeout))
     except BaseException:
         for c in reversed(clients):

@@ -15,6 +15,7 @@ import json
 import logging
 import shlex
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -37,6 +38,7 @@ from console.devices.hostkeys import fingerprint_sha256
 from console.devices.spec import DeviceSpec, did_you_mean
 from console.devices.ssh.auth import PasswordPrompt, tty_prompt
 from console.devices.ssh.cache import DEFAULT_WORKDIR, RemoteCache
+from console.devices.ssh.config import load_ssh_config
 from console.devices.ssh.connection import (
     COMMAND_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
@@ -50,7 +52,7 @@ from console.devices.ssh.connection import (
 from console.devices.ssh.deploy import Deployer
 from console.devices.ssh.link import KEEPALIVE_S, LINK_DEAD_S
 from console.devices.ssh.process import PID_MARKER, SSHAgentProcess
-from console.devices.ssh.target import SSHTarget, literal_hosts, load_ssh_config, resolve_target
+from console.devices.ssh.target import SSHTarget, literal_hosts, resolve_target
 
 log = logging.getLogger("devicelab.ssh")
 
@@ -62,13 +64,16 @@ def open_ssh_device(spec: str | DeviceSpec, *, accept_new_host_key: bool = False
                     password_prompt: PasswordPrompt | None = None, key_file: str | None = None,
                     python: str | None = None, workdir: str | None = None,
                     connect_timeout: float = CONNECT_TIMEOUT_S,
-                    cache_cap_mb: int | None = None) -> SSHDevice:
+                    cache_cap_mb: int | None = None,
+                    notice: Callable[[str], None] | None = None) -> SSHDevice:
     """Resolve ``spec`` (URL, saved name, alias) into an unconnected :class:`SSHDevice`.
 
     Explicit arguments win over the saved device's fields. Nothing touches the
     network here; :meth:`SSHDevice.connect` does. A bare name that is neither
     saved nor in ``~/.ssh/config`` but one typo away from a saved name (or
     ``local``) is refused with the suggestion instead of failing at DNS.
+    ``notice`` gets the one line saying a new host key was trusted without a
+    dialog (the CLI prints it).
     """
     sp = DeviceSpec.parse(spec) if isinstance(spec, str) else spec
     if sp.kind != "ssh":
@@ -93,6 +98,7 @@ def open_ssh_device(spec: str | DeviceSpec, *, accept_new_host_key: bool = False
                      accept_new_host_key=accept_new_host_key,
                      accept_host_key_fingerprint=accept_host_key_fingerprint,
                      password_prompt=password_prompt, connect_timeout=connect_timeout,
+                     notice=notice,
                      cache_cap_bytes=(cache_cap_mb or sp.cache_cap_mb or DEFAULT_CACHE_CAP_MB)
                      * 1024 * 1024)
 
@@ -106,6 +112,7 @@ class SSHDevice(Device):
                  accept_host_key_fingerprint: str | None = None,
                  password_prompt: PasswordPrompt | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT_S,
+                 notice: Callable[[str], None] | None = None,
                  cache_cap_bytes: int = DEFAULT_CACHE_CAP_MB * 1024 * 1024,
                  keepalive_s: float = KEEPALIVE_S, link_dead_s: float = LINK_DEAD_S) -> None:
         super().__init__(spec)
@@ -116,6 +123,7 @@ class SSHDevice(Device):
         self.accept_host_key_fingerprint = accept_host_key_fingerprint
         self.password_prompt = password_prompt
         self.connect_timeout = connect_timeout
+        self.notice = notice
         self.keepalive_s = keepalive_s
         self.link_dead_s = link_dead_s
         self._conn: SSHConnection | None = None
@@ -166,7 +174,8 @@ class SSHDevice(Device):
                 self.target, accept_new=self.accept_new_host_key,
                 accept_fingerprint=self.accept_host_key_fingerprint,
                 prompt=self.password_prompt, timeout=self.connect_timeout,
-                keepalive_s=self.keepalive_s, link_dead_s=self.link_dead_s)
+                keepalive_s=self.keepalive_s, link_dead_s=self.link_dead_s,
+                notice=self.notice)
             self._cache.reset()
             if self._orphans:
                 self._reap_orphans(self._conn)

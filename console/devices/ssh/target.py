@@ -1,9 +1,11 @@
 """Where an SSH device is: a host name or ``~/.ssh/config`` alias resolved into a target.
 
 :func:`resolve_target` applies ``~/.ssh/config`` the way ``ssh`` does
-(HostName, User, Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile and
-ProxyJump; the caller's user and port win over the config, as on the ``ssh``
-command line) and gives a frozen :class:`SSHTarget`. Nothing here touches
+(HostName, User, Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile,
+StrictHostKeyChecking, HostKeyAlias and ProxyJump; the caller's user and port
+win over the config, as on the ``ssh`` command line) and gives a frozen
+:class:`SSHTarget`. The file itself, ``Include`` lines and all, is read by
+:mod:`console.devices.ssh.config`. Nothing here touches
 the network; connecting is :mod:`console.devices.ssh.connection`'s job.
 """
 
@@ -12,14 +14,15 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import socket
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import paramiko
 
 from console.devices.base import DeviceError
 from console.devices.device_list import parse_ssh_url
 from console.devices.hostkeys import known_hosts_name
+from console.devices.ssh.config import ConsoleSSHConfig, load_ssh_config
 
 
 def _parse_hop(hop: str) -> tuple[str | None, str, int | None]:
@@ -48,10 +51,16 @@ class SSHTarget:
     jumps: tuple[SSHTarget, ...] = ()
     #: the user's known-hosts files (read only; default ~/.ssh/known_hosts)
     known_hosts_files: tuple[str, ...] = ()
+    #: StrictHostKeyChecking from the config: "yes", "accept-new" (also for no/off),
+    #: "ask" or "" (not set); see console.devices.ssh.connection
+    strict_host_key_checking: str = ""
+    #: HostKeyAlias: the name the host's keys are looked up and saved under
+    host_key_alias: str = ""
 
     @property
     def hostkey_name(self) -> str:
-        return known_hosts_name(self.host, self.port)
+        """The known_hosts name: the HostKeyAlias as is, else ``host``/``[host]:port``."""
+        return self.host_key_alias or known_hosts_name(self.host, self.port)
 
     @property
     def url(self) -> str:
@@ -59,26 +68,33 @@ class SSHTarget:
         return f"ssh://{self.user}@{host}:{self.port}"
 
 
-def ssh_config_path() -> Path:
-    return Path(os.path.expanduser("~/.ssh/config"))
-
-
-def load_ssh_config() -> paramiko.SSHConfig:
-    p = ssh_config_path()
-    if not p.is_file():
-        return paramiko.SSHConfig()
-    try:
-        return paramiko.SSHConfig.from_path(str(p))
-    except Exception as exc:  # paramiko raises several kinds for a bad file
-        raise DeviceError(f"cannot read {p}: {exc}; fix the file") from None
-
-
 def literal_hosts(cfg: paramiko.SSHConfig) -> set[str]:
-    """Host names a ``Host`` line of the config spells out (no wildcard, not negated)."""
-    out: set[str] = set()
-    for block in getattr(cfg, "_config", []):
-        out.update(h for h in block.get("host", []) if not set(h) & set("*?!"))
-    return out
+    """Host names the config's ``Host`` lines spell out (no wildcard, not negated)."""
+    return set(cfg.names) if isinstance(cfg, ConsoleSSHConfig) else set()
+
+
+#: StrictHostKeyChecking values as the console applies them ("no"/"off" trust new keys
+#: like accept-new; a changed key is refused whatever the value)
+_STRICT = {"yes": "yes", "accept-new": "accept-new", "no": "accept-new", "off": "accept-new",
+           "ask": "ask"}
+
+
+def _known_hosts_files(value: str, host: str, original: str, port: int, user: str,
+                       alias: str) -> tuple[str, ...]:
+    """UserKnownHostsFile: ``none`` means no file; tokens and ``~`` as ssh_config(5)."""
+    tokens = {"%%": "%", "%d": os.path.expanduser("~"), "%u": getpass.getuser(),
+              "%i": str(os.getuid()) if hasattr(os, "getuid") else "", "%h": host,
+              "%p": str(port), "%r": user, "%n": original, "%k": alias or original,
+              "%l": socket.gethostname().split(".")[0], "%L": socket.gethostname()}
+    out: list[str] = []
+    for word in value.split():
+        if word.lower() == "none":
+            continue
+        word = re.sub(r"%.", lambda m: tokens.get(m.group(0), m.group(0)), word)
+        word = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}",
+                      lambda m: os.environ.get(m.group(1), ""), word)
+        out.append(os.path.expanduser(word))
+    return tuple(out)
 
 
 def resolve_target(host: str, user: str | None = None, port: int | None = None,
@@ -106,9 +122,15 @@ def resolve_target(host: str, user: str | None = None, port: int | None = None,
         ep = os.path.expanduser(p)
         if ep not in ids:
             ids.append(ep)
-    khf: list[str] = []
-    for p in str(c.get("userknownhostsfile") or "").split():
-        khf.append(os.path.expanduser(p))
+    alias = str(c.get("hostkeyalias") or "")
+    strict = str(c.get("stricthostkeychecking") or "").lower()
+    if strict and strict not in _STRICT:
+        raise DeviceError(f"~/.ssh/config: StrictHostKeyChecking {strict!r} for {host!r} is "
+                          "not one of yes, accept-new, no, off, ask")
+    khf = _known_hosts_files(str(c.get("userknownhostsfile") or ""), hostname, host,
+                             the_port, the_user, alias)
+    if c.get("userknownhostsfile") and not khf:
+        khf = (os.devnull,)  # "none": no user file at all, not the default one
     jumps: list[SSHTarget] = []
     pj = str(c.get("proxyjump") or "")
     if pj and pj.lower() != "none":
@@ -123,4 +145,4 @@ def resolve_target(host: str, user: str | None = None, port: int | None = None,
     lab = label or (host if host != hostname else f"{the_user}@{hostname}:{the_port}")
     return SSHTarget(hostname, the_port, the_user, lab, tuple(ids),
                      str(c.get("identitiesonly", "no")).lower() == "yes", tuple(jumps),
-                     tuple(khf))
+                     khf, _STRICT.get(strict, ""), alias)
