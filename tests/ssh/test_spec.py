@@ -18,14 +18,6 @@ from console.devices.spec import DeviceSpec, did_you_mean, one_edit_apart
 DEVICELAB = str(Path(sys.executable).parent / "devicelab")
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "home"
-    (h / ".ssh").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(h))
-    return h
-
-
 @pytest.mark.parametrize("text, kind, user, host, port, url", [
     ("local", "local", None, "", None, "local"),
     ("This computer", "local", None, "", None, "local"),

@@ -7,8 +7,12 @@ package holds, one module each:
 ``target``
     where the device is: :class:`SSHTarget` and :func:`resolve_target`, which
     applies ``~/.ssh/config`` (HostName, User, Port, IdentityFile,
-    IdentitiesOnly, UserKnownHostsFile, ProxyJump; the URL's user and port win
-    over the config, as on the ``ssh`` command line).
+    IdentitiesOnly, UserKnownHostsFile, StrictHostKeyChecking, HostKeyAlias,
+    ProxyJump; the URL's user and port win over the config, as on the ``ssh``
+    command line).
+``config``
+    reading ``~/.ssh/config`` with its ``Include`` lines expanded as
+    ssh_config(5) says (paramiko alone ignores them).
 ``auth``
     logging in: the given key file and IdentityFiles, the ssh-agent,
     ``~/.ssh/id_*``, then a password. Passphrases and passwords come from a
