@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 from console.cli import EXIT_FAILED, CliError, add_group
@@ -46,6 +47,7 @@ group a plan names as "@group" (docs/plans.md)."""
 FORGET_EXAMPLE = """example:
   devicelab devices forget-host-key jetson-3
   devicelab devices forget-host-key ssh://root@10.0.0.7:2222
+  devicelab devices forget-host-key '[10.0.0.7]:2222'     # the known_hosts spelling
 
 Removes the device's host key from the console's own known_hosts only (keys in
 ~/.ssh/known_hosts are removed with ssh-keygen -R). Do this only when you know
@@ -107,7 +109,8 @@ def register(sub: Any) -> None:
     pf = ps.add_parser("forget-host-key", help="drop a device's key from the console's "
                                                "known_hosts (after a reinstall)",
                        epilog=FORGET_EXAMPLE)
-    pf.add_argument("device", help="a saved name, ssh://user@host[:port] or an alias")
+    pf.add_argument("device", help="a saved name, ssh://user@host[:port], an alias or the "
+                                   "known_hosts form [host]:port")
     pf.set_defaults(func=cmd_forget_host_key)
 
 
@@ -172,11 +175,13 @@ def cmd_add(args: argparse.Namespace) -> int:
                       cache_cap_mb=args.cache_cap_mb or DEFAULT_CACHE_CAP_MB)
     try:
         from console.devices.device_list import validate
+        from console.devices.spec import DeviceSpec
         from console.devices.ssh import open_ssh_device
 
         validate(dev)
         # resolve it once (URL syntax, ~/.ssh/config) so a typo shows now, not at the run
-        target = open_ssh_device(dev.address, key_file=dev.key_file or None).target
+        target = open_ssh_device(DeviceSpec.parse_address(dev.address),
+                                 key_file=dev.key_file or None).target
         add_device(dev, replace=args.replace)
     except DeviceError as exc:
         raise CliError(str(exc)) from None
@@ -221,20 +226,24 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_forget_host_key(args: argparse.Namespace) -> int:
     from console.devices.base import DeviceError
-    from console.devices.hostkeys import HostKeyStore
+    from console.devices.hostkeys import HostKeyStore, known_hosts_name
     from console.devices.ssh import open_ssh_device
 
+    text = args.device.strip()
     try:
-        target = open_ssh_device(args.device).target
+        m = re.fullmatch(r"\[([^\[\]]+)\]:(\d{1,5})", text)
+        # the known_hosts spelling names the entry itself, as for ssh-keygen -R
+        name = known_hosts_name(m.group(1), int(m.group(2))) if m else \
+            open_ssh_device(text).target.hostkey_name
         store = HostKeyStore()
-        removed = store.remove(target.hostkey_name)
+        removed = store.remove(name)
     except DeviceError as exc:
         raise CliError(str(exc)) from None
     if not removed:
         raise CliError(f"the console's known_hosts ({store.console_file}) has no key for "
-                       f"{target.hostkey_name}; keys in ~/.ssh/known_hosts are removed with: "
-                       f"ssh-keygen -R '{target.hostkey_name}'")
-    print(f"removed {removed} key(s) for {target.hostkey_name} from {store.console_file}")
+                       f"{name}; keys in ~/.ssh/known_hosts are removed with: "
+                       f"ssh-keygen -R '{name}'")
+    print(f"removed {removed} key(s) for {name} from {store.console_file}")
     return 0
 
 

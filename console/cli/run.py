@@ -217,7 +217,9 @@ def open_cli_device(args: argparse.Namespace) -> Any:
     try:
         return open_device(args.device,
                            accept_new_host_key=getattr(args, "accept_new_host_key", False),
-                           interactive=sys.stdin.isatty(), **ssh_options)
+                           interactive=sys.stdin.isatty(),
+                           notice=lambda line: print(f"devicelab: {line}", file=sys.stderr),
+                           **ssh_options)
     except DeviceError as exc:
         raise CliError(str(exc)) from None
 

@@ -17,11 +17,19 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.core.errors import UserError
 from console.core.inputs import InputSource
 from console.core.package import Package
+
+if TYPE_CHECKING:
+    from console.devices.spec import DeviceSpec
+
+
+#: agent error codes that mean "the package on the device is not what was verified":
+#: the run controller then calls :meth:`Device.invalidate_deployment`
+REFUSAL_CODES = ("package_invalid", "package_changed")
 
 
 class DeviceError(UserError):
@@ -166,11 +174,21 @@ class AgentProcess(ABC):
 
 
 class Device(ABC):
+    """One device. ``spec`` says which (:class:`~console.devices.spec.DeviceSpec`);
+    ``name`` and ``address`` are read from it, for the log and the window."""
+
     kind: str = "abstract"
 
-    def __init__(self, name: str, address: str) -> None:
-        self.name = name
-        self.address = address
+    def __init__(self, spec: DeviceSpec) -> None:
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def address(self) -> str:
+        return self.spec.address
 
     @abstractmethod
     def connect(self) -> None:
@@ -190,6 +208,11 @@ class Device(ABC):
 
     @abstractmethod
     def start_agent(self, deployment: Deployment, options: AgentOptions) -> AgentProcess: ...
+
+    def invalidate_deployment(self, deployment: Deployment) -> None:
+        """The agent refused what ``deployment`` points at (a ``REFUSAL_CODES`` error):
+        a device that caches deployments drops that copy, so the next deploy puts a
+        fresh one instead of every later run failing alike. Nothing is cached here."""
 
     def close(self) -> None:
         pass

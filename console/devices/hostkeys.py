@@ -18,9 +18,21 @@ accept-new`` and never weaker:
   devices forget-host-key`` for the console's file, ``ssh-keygen -R`` for
   ``~/.ssh/known_hosts``).
 
+* ``StrictHostKeyChecking`` from ``~/.ssh/config`` is honoured: ``yes`` refuses
+  an unknown key whatever the flags (:class:`HostKeyNotTrusted`: no dialog can
+  accept it either); ``accept-new`` — and ``no``/``off``, which the console
+  never takes as weaker than that — trusts an unknown key on first use without
+  a flag, saying so in one line (``notice``); a changed key is refused always.
+  ``HostKeyAlias`` is the name keys are looked up and saved under.
+
 * a key marked ``@revoked`` in any known-hosts file (whatever host pattern
   the line names: OpenSSH says such a key "must not ever be accepted"):
   refused with :class:`HostKeyRevoked`, whatever the flags.
+
+Host patterns are matched as sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT" says
+(:func:`line_matches`): comma-separated patterns with ``*`` and ``?``, a
+``!pattern`` that rejects the line, hashed ``|1|…`` names, ``[host]:port``
+for other ports (``[10.0.0.*]:2222`` covers every board of that range).
 
 The files are read line by line and a line the console cannot parse (a key
 type paramiko does not know, a damaged line) is skipped, as OpenSSH does:
@@ -38,9 +50,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
+import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +63,8 @@ import paramiko
 from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
 
 from console.devices.base import DeviceError, HostKeyChanged, HostKeyUnknown
+
+log = logging.getLogger("devicelab.ssh")
 
 #: paramiko's names for an RSA key offered with SHA-2 signatures
 _RSA_ALGOS = ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
@@ -146,7 +162,7 @@ class HostKeyStore:
             if not f.is_file():
                 continue
             for e in _read_entries(f):
-                if not e.revoked and any(_host_matches(h, name) for h in e.names):
+                if not e.revoked and line_matches(e.names, name):
                     out.append(KnownKey(f, e.key.get_name(), e.key))
         return out
 
@@ -219,31 +235,73 @@ class HostKeyStore:
         return removed
 
 
+def _hashed_matches(entry: str, name: str) -> bool:
+    try:
+        return paramiko.HostKeys.hash_host(name, entry) == entry
+    except _LINE_ERRORS:
+        return False  # a damaged hashed name matches nothing
+
+
 def _host_matches(entry: str, name: str) -> bool:
+    """``entry`` names exactly ``name`` (what ``forget-host-key`` removes, as
+    ``ssh-keygen -R`` does: never a wildcard line that merely covers it)."""
     if entry.startswith("|1|"):
-        try:
-            return paramiko.HostKeys.hash_host(name, entry) == entry
-        except _LINE_ERRORS:
-            return False  # a damaged hashed name matches nothing
+        return _hashed_matches(entry, name)
     return entry == name
+
+
+def _pattern(p: str) -> re.Pattern[str]:
+    """OpenSSH's host pattern: ``*`` any run, ``?`` one character, case-insensitive;
+    everything else literal (``[`` and ``]`` of ``[host]:port`` included)."""
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p)
+    return re.compile(rx, re.IGNORECASE | re.DOTALL)
+
+
+def line_matches(patterns: Sequence[str], name: str) -> bool:
+    """Whether a known_hosts line's host list covers ``name``, as sshd(8) "SSH_KNOWN_HOSTS
+    FILE FORMAT" says: any pattern (wildcards ``*``/``?``, or a hashed ``|1|`` name)
+    matches, and no negated ``!pattern`` does — a negated match rejects the line even
+    when another pattern matched."""
+    hit = False
+    for p in patterns:
+        if p.startswith("|1|"):
+            hit = hit or _hashed_matches(p, name)
+        elif p.startswith("!"):
+            if _pattern(p[1:]).fullmatch(name):
+                return False
+        elif _pattern(p).fullmatch(name):
+            hit = True
+    return hit
+
+
+class HostKeyNotTrusted(DeviceError):
+    """An unknown host key that ``StrictHostKeyChecking yes`` forbids trusting here
+    (not a :class:`HostKeyUnknown`: no flag or dialog may accept it)."""
 
 
 class StrictHostKeyPolicy(paramiko.MissingHostKeyPolicy):
     """Verify a server's key against the store (see the module docstring for the rules).
 
-    ``host_label`` is how the host is named in messages (e.g. ``board-7
-    ([10.0.0.7]:22)``); ``forget_hint`` the command that removes a stale key.
+    ``name`` is the known_hosts name to check (the HostKeyAlias, or
+    ``[host]:port``) when it is not paramiko's; ``config_rule`` the
+    StrictHostKeyChecking the user's config gives for the host ("yes",
+    "accept-new", "ask" or ""); ``notice`` gets one line whenever a new key
+    is trusted without a dialog.
     """
 
     def __init__(self, store: HostKeyStore, *, accept_new: bool = False,
-                 accept_fingerprint: str | None = None) -> None:
+                 accept_fingerprint: str | None = None, name: str | None = None,
+                 config_rule: str = "", notice: Callable[[str], None] | None = None) -> None:
         self.store = store
         self.accept_new = accept_new
         self.accept_fingerprint = accept_fingerprint
+        self.name = name
+        self.config_rule = config_rule
+        self.notice = notice
         self.accepted: list[tuple[str, str]] = []  # (name, fingerprint) newly trusted
 
     def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
-        self.verify(hostname, key)
+        self.verify(self.name or hostname, key)
 
     def verify(self, name: str, key: paramiko.PKey) -> None:
         fp = fingerprint_sha256(key)
@@ -271,6 +329,12 @@ class StrictHostKeyPolicy(paramiko.MissingHostKeyPolicy):
                 f"SSH HOST KEY CHANGED for {name}: {what} - someone may be intercepting the "
                 f"connection, or the device was reinstalled; refused. Only if you know the "
                 f"device was reinstalled, remove the old key ({fix}) and connect again")
+        if self.config_rule == "yes":
+            raise HostKeyNotTrusted(
+                f"unknown SSH host key for {name}: {ktype} {fp}; ~/.ssh/config sets "
+                "StrictHostKeyChecking yes for it, so it is not trusted here, not even with "
+                "--accept-new-host-key: add its key to your known_hosts yourself (compare the "
+                "fingerprint with ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the device)")
         if self.accept_fingerprint is not None:
             if fp == self.accept_fingerprint:
                 self.store.add(name, key)
@@ -280,9 +344,15 @@ class StrictHostKeyPolicy(paramiko.MissingHostKeyPolicy):
                 f"host key of {name} is {ktype} {fp}, not the {self.accept_fingerprint} that "
                 "was confirmed; refused (confirm the new fingerprint only if you trust it)",
                 name, ktype, fp)
-        if self.accept_new:
-            self.store.add(name, key)
+        if self.accept_new or self.config_rule == "accept-new":
+            saved = self.store.add(name, key)
             self.accepted.append((name, fp))
+            why = ("--accept-new-host-key" if self.accept_new else
+                   "StrictHostKeyChecking accept-new/no in ~/.ssh/config")
+            line = f"trusted the new SSH host key of {name}: {ktype} {fp} ({why}); saved in {saved}"
+            log.warning("%s", line)
+            if self.notice is not None:
+                self.notice(line)
             return
         raise HostKeyUnknown(
             f"unknown SSH host key for {name}: {ktype} {fp}; if that is the device's "

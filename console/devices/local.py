@@ -34,10 +34,11 @@ from console.devices.base import (
     ProgressFn,
     requirement_problems,
 )
+from console.devices.spec import LOCAL_ADDRESS, LOCAL_NAME, DeviceSpec
+
+__all__ = ["LOCAL_ADDRESS", "LOCAL_NAME", "POSIX", "LocalAgentProcess", "LocalDevice", "agent_argv"]
 
 POSIX = os.name == "posix"
-LOCAL_ADDRESS = "local"
-LOCAL_NAME = "This computer"
 
 
 class _StderrTail(threading.Thread):
@@ -210,7 +211,7 @@ class LocalDevice(Device):
     kind = "local"
 
     def __init__(self, python: str | None = None, reader: str | None = None) -> None:
-        super().__init__(LOCAL_NAME, LOCAL_ADDRESS)
+        super().__init__(DeviceSpec.local())
         self.python = python or sys.executable
         #: how the agent's pipe is read: None = this platform's way (see LocalAgentProcess)
         self.reader = reader

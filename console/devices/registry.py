@@ -1,23 +1,23 @@
-"""Turn what a user typed (``local``, ``ssh://user@host:port``, an alias) into a Device."""
+"""Turn what a user typed (``local``, ``ssh://user@host:port``, a saved name, an alias)
+into a Device, through the one :class:`~console.devices.spec.DeviceSpec` parser."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from console.devices.base import Device, DeviceError
-from console.devices.local import LOCAL_ADDRESS, LocalDevice
+from console.devices.local import LocalDevice
+from console.devices.spec import LOCAL_NAMES, DeviceSpec
 
-LOCAL_NAMES = (LOCAL_ADDRESS, "localhost-agent", "this-computer", "This computer")
+__all__ = ["LOCAL_NAMES", "open_device"]
 
 
-def open_device(spec: str, **ssh_options: Any) -> Device:
+def open_device(spec: str | DeviceSpec, **ssh_options: Any) -> Device:
     """``local`` is the built-in device; anything else is an SSH device (URL, saved
     device name, or ``~/.ssh/config`` alias). ``ssh_options`` go to the SSH device
     (e.g. ``accept_new_host_key``, ``password_prompt``)."""
-    s = spec.strip()
-    if not s:
-        raise DeviceError("no device given: use --device local, ssh://user@host[:port] or an alias")
-    if s in LOCAL_NAMES:
+    s = DeviceSpec.parse(spec) if isinstance(spec, str) else spec
+    if s.kind == "local":
         return LocalDevice()
     try:
         from console.devices.ssh import open_ssh_device

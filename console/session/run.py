@@ -53,9 +53,11 @@ from console.core.store import (
 from console.core.store.spool import Spool
 from console.core.store.target import LogTarget, open_store, parse_target
 from console.devices.base import (
+    REFUSAL_CODES,
     AgentOptions,
     AgentProcess,
     DeployCancelled,
+    Deployment,
     DeployProgress,
     Device,
     DeviceError,
@@ -409,9 +411,10 @@ class Run:
             rec.event("error", "agent_start", str(exc))
             return "failed", str(exc)
         self.proc = proc
-        return self._stream(proc, rec)
+        return self._stream(proc, rec, dep)
 
-    def _stream(self, proc: AgentProcess, rec: Recorder) -> tuple[str, str | None]:
+    def _stream(self, proc: AgentProcess, rec: Recorder, dep: Deployment
+                ) -> tuple[str, str | None]:
         ls = self.listener
         reader = P.LineReader()
         fatal: str | None = None
@@ -511,6 +514,8 @@ class Run:
                 elif isinstance(msg, P.Error):
                     rec.event("error", msg.code, msg.text)
                     ls.event("error", msg.code, msg.text)
+                    if msg.code in REFUSAL_CODES:  # the cached copy is damaged: replace it
+                        self.device.invalidate_deployment(dep)
                     if msg.fatal:
                         fatal = msg.text
                 elif isinstance(msg, P.Summary):

@@ -195,8 +195,11 @@ class SshdError(Exception):
     pass
 
 
-def start_sshd(root: Path, attempts: int = 3) -> SshServer:
-    """Start a private sshd under ``root`` (created). Raise SshdError if it cannot run."""
+def start_sshd(root: Path, attempts: int = 3, *, sftp: bool = True) -> SshServer:
+    """Start a private sshd under ``root`` (created). Raise SshdError if it cannot run.
+
+    ``sftp=False`` leaves the ``Subsystem sftp`` line out, as some hardened or
+    minimal images do (sshd then refuses every SFTP request)."""
     reason = sshd_missing_reason()
     if reason:
         raise SshdError(reason)
@@ -215,9 +218,12 @@ def start_sshd(root: Path, attempts: int = 3) -> SshServer:
     for _ in range(attempts):
         port = free_port()
         config = root / "sshd_config"
-        config.write_text(CONFIG_TEMPLATE.format(
-            port=port, host_key=host_key, pid_file=root / "sshd.pid",
-            authorized_keys=authorized))
+        text = CONFIG_TEMPLATE.format(port=port, host_key=host_key,
+                                      pid_file=root / "sshd.pid", authorized_keys=authorized)
+        if not sftp:
+            text = "".join(line for line in text.splitlines(keepends=True)
+                           if not line.startswith("Subsystem sftp"))
+        config.write_text(text)
         check = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True,
                                timeout=30)
         if check.returncode != 0:
@@ -242,7 +248,7 @@ def start_sshd(root: Path, attempts: int = 3) -> SshServer:
     raise SshdError(f"sshd did not start: {last.strip()}")
 
 
-def serve_for_tests(root: Path, what: str) -> Iterator[SshServer]:
+def serve_for_tests(root: Path, what: str, *, sftp: bool = True) -> Iterator[SshServer]:
     """The body of an ``sshd`` fixture: a running server for the tests that ``yield
     from`` it, stopped afterwards. Without sshd the tests skip with the reason —
     except under CI=true, where ``what`` (e.g. "the SSH tests") must run."""
@@ -259,7 +265,7 @@ def serve_for_tests(root: Path, what: str) -> Iterator[SshServer]:
     if reason:
         unavailable(reason)
     try:
-        srv = start_sshd(root)
+        srv = start_sshd(root, sftp=sftp)
     except SshdError as exc:
         unavailable(str(exc))
         raise

@@ -8,6 +8,7 @@
   device work dir under tmp_path, and a factory for devices that run the
   agent with this venv's Python (root's login shell puts pyenv's ``python3``
   first on PATH here).
+- ``home`` (per test): only the private HOME, for tests that need no sshd.
 - After every test no agent of that test may still run on the device and no
   connection of it may still be open: the product promises both.
 """
@@ -96,6 +97,15 @@ class SshEnv:
         e["HOME"] = str(self.home)
         e.pop("SSH_AUTH_SOCK", None)
         return e
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private HOME with an empty ~/.ssh, for the tests that need no sshd."""
+    h = tmp_path / "home"
+    (h / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(h))
+    return h
 
 
 @pytest.fixture

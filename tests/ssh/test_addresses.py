@@ -19,14 +19,6 @@ from console.devices.device_list import (
 from console.devices.ssh import open_ssh_device, parse_ssh_url
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    h = tmp_path / "home"
-    (h / ".ssh").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(h))
-    return h
-
-
 @pytest.mark.parametrize("url, want", [
     ("ssh://pi@10.0.0.7", ("pi", "10.0.0.7", None)),
     ("ssh://pi@10.0.0.7:2222", ("pi", "10.0.0.7", 2222)),

@@ -292,7 +292,7 @@ def test_keyboard_interactive_answers_hidden_prompts_with_the_password_once() ->
     """The handler given to paramiko's auth_interactive when a server offers only
     keyboard-interactive. (A login through it is not tested against the real sshd:
     that needs PAM and a real account's password, which tests must not know.)"""
-    from console.devices.ssh import _answer_with
+    from console.devices.ssh.auth import _answer_with
 
     h = _answer_with("s3cret")
     assert h("", "", []) == []  # an info-only round
