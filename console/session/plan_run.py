@@ -148,7 +148,7 @@ class _DeployOnce(Device):
     cache, replacing anything the agent found damaged)."""
 
     def __init__(self, inner: Device) -> None:
-        super().__init__(inner.name, inner.address)
+        super().__init__(inner.spec)
         self.inner = inner
         self.kind = inner.kind
         self._done: dict[tuple[str, str, str | None], Deployment] = {}
@@ -183,6 +183,11 @@ class _DeployOnce(Device):
 
     def start_agent(self, deployment: Deployment, options: AgentOptions) -> AgentProcess:
         return self.inner.start_agent(deployment, options)
+
+    def invalidate_deployment(self, deployment: Deployment) -> None:
+        for key in [k for k, d in self._done.items() if d == deployment]:
+            del self._done[key]
+        self.inner.invalidate_deployment(deployment)
 
     def close(self) -> None:
         self.inner.close()

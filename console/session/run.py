@@ -73,7 +73,7 @@ STOP_GRACE_S = 5.0
 SILENCE_CHECK_S = 3.0
 #: Silence after which a running agent (past its cold start, so telemetry flows at its
 #: period) counts as stopped responding: at least this, or 5 telemetry periods.
-AGENT_SILENT_S = 5.0
+AGENT_SILENT_S = 8.0
 #: The same before the cold start ends (loading a large model can take a while).
 COLD_SILENT_S = 120.0
 #: Consecutive unparseable lines after which the agent is declared broken.
