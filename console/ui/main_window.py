@@ -6,7 +6,7 @@ QThread via :class:`RunController`) — a new one or a checked replay of a
 recorded session — the ~30 Hz display timer that drains the run's
 :class:`LiveFeed` into the live view and graphs, bookmarks taken during a
 run, the status bar, the log pane and the summary panel, the session tabs
-(Sessions, Playback, Compare, Matrix: ``console.ui.sessions_view`` and
+(Sessions, Playback, Compare, Matrix: ``console.ui.sessions.view`` and
 friends) and how they hand work to each other, window state (QSettings)
 and user preferences (the settings file).
 
@@ -57,20 +57,20 @@ from console.devices.base import AgentOptions, DeployProgress
 from console.session.run import RunRequest, RunResult
 from console.ui import collector
 from console.ui import theme as themes
-from console.ui.compare_view import CompareView
-from console.ui.devices_panel import DeviceEntry, DevicesPanel, HostKeyDialog, open_for_window
-from console.ui.input_panel import InputPanel, truth_for
+from console.ui.sessions.compare import CompareView
+from console.ui.devices.panel import DeviceEntry, DevicesPanel, HostKeyDialog, open_for_window
+from console.ui.live.input_panel import InputPanel, truth_for
 from console.ui.jobs import JobRunner, error_text
-from console.ui.live_data import LiveFeed
-from console.ui.live_view import LiveView
-from console.ui.log_pane import LogPane
-from console.ui.matrix_view import MatrixView
-from console.ui.package_panel import PackagePanel, _dropped_path
-from console.ui.playback import PlaybackView
-from console.ui.run_panel import RunPanel
-from console.ui.run_worker import HostKeyQuestion, RunController, RunWorker
-from console.ui.sessions_view import ReplayStart, SessionsView
-from console.ui.summary_panel import SummaryPanel
+from console.ui.live.data import LiveFeed
+from console.ui.live.view import LiveView
+from console.ui.window.log_pane import LogPane
+from console.ui.sessions.matrix import MatrixView
+from console.ui.packages.panel import PackagePanel, _dropped_path
+from console.ui.sessions.playback import PlaybackView
+from console.ui.live.run_panel import RunPanel
+from console.ui.live.run_worker import HostKeyQuestion, RunController, RunWorker
+from console.ui.sessions.view import ReplayStart, SessionsView
+from console.ui.live.summary_panel import SummaryPanel
 from console.ui.wording import SIGNING, for_window
 
 log = logging.getLogger("devicelab.ui")
@@ -402,7 +402,7 @@ class MainWindow(QMainWindow):
     def plots(self) -> Any:
         """The live graphs, built on first use (normally just after the first show)."""
         if self._plots is None:
-            from console.ui.live_plots import LivePlots
+            from console.ui.live.plots import LivePlots
 
             plots = LivePlots(theme=self.theme)
             plots.spikeAnnotated.connect(self._on_spike)
@@ -1118,7 +1118,7 @@ class MainWindow(QMainWindow):
                                 + "</table>")
 
     def _show_trust_dialog(self) -> None:
-        from console.ui.trust_dialog import TrustDialog
+        from console.ui.packages.trust_dialog import TrustDialog
 
         dlg = TrustDialog(self.jobs, self)
         dlg.changed.connect(self._reverify_package)

@@ -11,7 +11,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from console.core.settings import load_settings
-from console.ui.devices_panel import DeviceDialog
+from console.ui.devices.panel import DeviceDialog
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from console.agent.telemetry import TelemetrySampler
-from console.ui.live_data import Batch
-from console.ui.live_plots import LivePlots
+from console.ui.live.data import Batch
+from console.ui.live.plots import LivePlots
 
 ROOT = Path(__file__).resolve().parents[2]
 JETSON = ROOT / "tests" / "data" / "sysfs" / "jetson-orin"

@@ -56,7 +56,7 @@ def log(demo_log: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 # -- driving the window like a user ------------------------------------------------------
 def cell(sv: Any, sid: int, header: str) -> str:
-    from console.ui.sessions_view import COLUMNS
+    from console.ui.sessions.view import COLUMNS
 
     col = [h for _k, h, _t in COLUMNS].index(header)
     row = sv.visible_ids().index(sid)
@@ -90,7 +90,7 @@ def test_table_lists_sessions_with_their_figures_and_sorts(make_window: Any, qtb
     header = sv.table.horizontalHeader()
 
     def click_header(name: str) -> None:
-        from console.ui.sessions_view import COLUMNS
+        from console.ui.sessions.view import COLUMNS
 
         col = [h for _k, h, _t in COLUMNS].index(name)
         x = header.sectionViewportPosition(col) + header.sectionSize(col) // 2
@@ -361,7 +361,7 @@ def test_bookmark_added_in_the_sessions_tab(make_window: Any, qtbot: Any,
     click_session(qtbot, sv, sid)
 
     def respond(d: QWidget) -> None:
-        from console.ui.sessions_view import BookmarkDialog
+        from console.ui.sessions.view import BookmarkDialog
 
         assert isinstance(d, BookmarkDialog)
         d.at_time.setChecked(True)
@@ -393,7 +393,7 @@ def test_export_bundle_then_import_it_back(make_window: Any, qtbot: Any, log: di
     bundle.parent.mkdir()
 
     def respond(d: QWidget) -> None:
-        from console.ui.sessions_view import ExportDialog
+        from console.ui.sessions.view import ExportDialog
 
         assert isinstance(d, ExportDialog)
         d.set_format("bundle")

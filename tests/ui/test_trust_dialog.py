@@ -31,7 +31,7 @@ from console.core.package import verify_package
 from console.core.settings import load_settings
 from console.session.trust import package_policy
 from console.ui.jobs import JobRunner
-from console.ui.trust_dialog import TrustDialog
+from console.ui.packages.trust_dialog import TrustDialog
 
 WAIT_MS = 15_000
 

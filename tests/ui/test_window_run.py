@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from console import __version__
 from console.core.package import open_package, verify_package, zip_package
 from console.core.store import SessionStore
-from console.ui.sessions_view import COLUMNS
+from console.ui.sessions.view import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PACKAGE = ROOT / "resources" / "packages" / "digits-cnn"
@@ -262,7 +262,7 @@ def test_theme_choice_changes_palette_and_graphs(make_window: Any, qtbot: Any,
     from PySide6.QtWidgets import QApplication
 
     from console.core.settings import load_settings
-    from console.ui.live_plots import PALETTES
+    from console.ui.live.plots import PALETTES
 
     w = make_window()
     wait_ready(qtbot, w)

@@ -77,7 +77,7 @@ from PySide6.QtWidgets import (
 from console.core.errors import EXPECTED_ERRORS
 from console.core.store import SessionStore, StoreError
 from console.ui.jobs import JobRunner, error_text
-from console.ui.summary_panel import STATUS_COLORS, summary_html
+from console.ui.live.summary_panel import STATUS_COLORS, summary_html
 from console.ui.wording import REPRODUCE, for_window
 
 #: sessions the table holds at most (newest first); the CLI lists the rest

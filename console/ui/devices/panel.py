@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 
 from console.devices.base import DeviceError, HostKeyUnknown
 from console.ui.jobs import JobRunner, error_text
-from console.ui.prompts import PasswordPrompt
+from console.ui.devices.prompts import PasswordPrompt
 
 LOCAL_SPEC = "local"
 STATE_COLORS = {"unknown": "#9aa0a6", "probing": "#f59f00", "ready": "#2f9e44",

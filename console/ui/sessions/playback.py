@@ -1,7 +1,7 @@
 """The Playback tab: a recorded session shown in the same graphs as a live run.
 
 An issue can be shown without the device: the session's frames and
-telemetry go through the live path — :class:`~console.ui.live_plots.LivePlots`
+telemetry go through the live path — :class:`~console.ui.live.plots.LivePlots`
 with its rolling percentiles, spike detection and markers — as if they
 were arriving now. A timeline slider scrubs over the session (seconds from
 its first frame, the time axis of bookmarks and reports); Play advances it
@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 
 from console.core.store import SessionStore
 from console.ui.jobs import JobRunner
-from console.ui.sessions_view import JobFailure, fmt_time, user_errors
+from console.ui.sessions.view import JobFailure, fmt_time, user_errors
 
 #: the graphs' time window for a session at least this long (s); shorter ones fit it
 DEFAULT_WINDOW_S = 60
@@ -208,7 +208,7 @@ class PlaybackView(QWidget):
     def plots(self) -> Any:
         """The graphs (the live graphs' class), built on first use."""
         if self._plots is None:
-            from console.ui.live_plots import LivePlots
+            from console.ui.live.plots import LivePlots
 
             plots = LivePlots(theme=self.theme)
             plots.setObjectName("playbackPlots")
@@ -337,7 +337,7 @@ class PlaybackView(QWidget):
 
     def _feed(self, t_a: float, t_b: float) -> None:
         """Hand the plots the recorded rows with time in (t_a, t_b], as live batches."""
-        from console.ui.live_data import Batch
+        from console.ui.live.data import Batch
 
         d = self.data
         assert d is not None

@@ -5,7 +5,7 @@ Curves are created once and fed with ``setData`` from the display timer
 calls :meth:`LivePlots.ingest` with what the run produced since the last
 tick and :meth:`LivePlots.redraw` to draw the visible slice of the
 scrolling window, decimated to a few hundred points per curve
-(:func:`~console.ui.live_data.peak_decimate`, which keeps one-frame spikes).
+(:func:`~console.ui.live.data.peak_decimate`, which keeps one-frame spikes).
 
 What the graphs say beyond the lines:
 
@@ -13,7 +13,7 @@ What the graphs say beyond the lines:
 - vertical markers where the agent reported an error or warning, or the
   device reported throttling;
 - latency spikes beyond the rolling p99, each annotated with what changed
-  on the device at that moment (``console.ui.correlate``);
+  on the device at that moment (``console.ui.live.correlate``);
 - a plot whose figure the device does not report says so in words and draws
   nothing, never a line at zero.
 
@@ -22,7 +22,7 @@ shows a grid, lets the mouse pan and zoom, and the readout shows the values
 under the cursor. The scrolling window is 60 s by default, 10 s to 10 min.
 
 A recorded session is played back through the same path
-(``console.ui.playback``): :meth:`LivePlots.reset` with the session's time
+(``console.ui.sessions.playback``): :meth:`LivePlots.reset` with the session's time
 origin, :meth:`LivePlots.ingest` of the recorded rows up to the playhead,
 and :meth:`LivePlots.set_playhead` so the scrolling window ends exactly at
 the moment asked for, not at the newest row fed.
@@ -49,14 +49,14 @@ from PySide6.QtWidgets import (
 )
 
 from console.core.stats import Rolling
-from console.ui.correlate import (
+from console.ui.live.correlate import (
     ChangeDetector,
     Spike,
     SpikeAnnotator,
     SpikeDetector,
     trips_from_hello,
 )
-from console.ui.live_data import (
+from console.ui.live.data import (
     MAX_WINDOW_S,
     Batch,
     FrameHistory,

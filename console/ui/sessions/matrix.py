@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from console.core.store import SessionStore
 from console.ui.jobs import JobRunner, error_text
-from console.ui.sessions_view import JobFailure, fmt_time, user_errors
+from console.ui.sessions.view import JobFailure, fmt_time, user_errors
 
 #: (label, seconds back or None for everything)
 SINCE = (("all sessions", None), ("last 24 hours", 86400.0), ("last 7 days", 7 * 86400.0),

@@ -48,7 +48,7 @@ from PySide6.QtWidgets import (
 from console.core.stats import STAGES
 from console.core.store import SessionStore
 from console.ui.jobs import JobRunner, error_text
-from console.ui.sessions_view import JobFailure, user_errors
+from console.ui.sessions.view import JobFailure, user_errors
 
 DEFAULT_TOLERANCE_PCT = 10.0
 #: histogram bins: the Rice rule (2·n^⅓) within these bounds — 60 bins over 360 frames
@@ -269,7 +269,7 @@ class CompareView(QWidget):
             return
         import pyqtgraph as pg
 
-        from console.ui.live_plots import PALETTES
+        from console.ui.live.plots import PALETTES
 
         colors = PALETTES[self.theme]
         view = pg.GraphicsLayoutWidget()
@@ -295,7 +295,7 @@ class CompareView(QWidget):
     def _style_curves(self) -> None:
         import pyqtgraph as pg
 
-        from console.ui.live_plots import PALETTES
+        from console.ui.live.plots import PALETTES
 
         if self._plots is None:
             return
@@ -449,7 +449,7 @@ class CompareView(QWidget):
             return
         import pyqtgraph as pg
 
-        from console.ui.live_plots import PALETTES
+        from console.ui.live.plots import PALETTES
 
         self._ensure_plots()
         assert self._plots is not None
