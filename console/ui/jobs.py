@@ -19,9 +19,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
-
 from console.core.errors import EXPECTED_ERRORS
+from console.ui.qt import QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger("devicelab.ui")
 

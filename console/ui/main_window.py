@@ -27,28 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeySequence,
-    QShowEvent,
-)
-from PySide6.QtWidgets import (
-    QApplication,
-    QDialog,
-    QDockWidget,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
-
 from console import __version__
 from console.core import protocol as P
 from console.core.paths import config_dir, log_dir, resources_dir
@@ -57,20 +35,44 @@ from console.devices.base import AgentOptions, DeployProgress
 from console.session.run import RunRequest, RunResult
 from console.ui import collector
 from console.ui import theme as themes
-from console.ui.sessions.compare import CompareView
 from console.ui.devices.panel import DeviceEntry, DevicesPanel, HostKeyDialog, open_for_window
-from console.ui.live.input_panel import InputPanel, truth_for
 from console.ui.jobs import JobRunner, error_text
 from console.ui.live.data import LiveFeed
-from console.ui.live.view import LiveView
-from console.ui.window.log_pane import LogPane
-from console.ui.sessions.matrix import MatrixView
-from console.ui.packages.panel import PackagePanel, _dropped_path
-from console.ui.sessions.playback import PlaybackView
+from console.ui.live.input_panel import InputPanel, truth_for
 from console.ui.live.run_panel import RunPanel
 from console.ui.live.run_worker import HostKeyQuestion, RunController, RunWorker
-from console.ui.sessions.view import ReplayStart, SessionsView
 from console.ui.live.summary_panel import SummaryPanel
+from console.ui.live.view import LiveView
+from console.ui.packages.panel import PackagePanel, _dropped_path
+from console.ui.qt import (
+    QAction,
+    QActionGroup,
+    QApplication,
+    QByteArray,
+    QCloseEvent,
+    QDialog,
+    QDockWidget,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSettings,
+    QShowEvent,
+    Qt,
+    QTabWidget,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+    Slot,
+    on_color_scheme_changed,
+)
+from console.ui.sessions.compare import CompareView
+from console.ui.sessions.matrix import MatrixView
+from console.ui.sessions.playback import PlaybackView
+from console.ui.sessions.view import ReplayStart, SessionsView
+from console.ui.window.log_pane import LogPane
 from console.ui.wording import SIGNING, for_window
 
 log = logging.getLogger("devicelab.ui")
@@ -191,11 +193,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if self._settings_error:
             self.report("error", f"{self._settings_error} (using defaults)")
-        try:
-            hints = QApplication.styleHints()
-            hints.colorSchemeChanged.connect(self._on_scheme_changed)
-        except AttributeError:  # Qt < 6.5
-            pass
+        on_color_scheme_changed(self._on_scheme_changed)
 
     # -- construction ----------------------------------------------------------------
     def _action(self, text: str, slot: Any,
@@ -974,7 +972,7 @@ class MainWindow(QMainWindow):
             self.report("info", "nothing to bookmark yet: the run has no frame so far")
             return
         frame_i, ts = moment  # the moment the key was pressed, not when the note is typed
-        from PySide6.QtWidgets import QInputDialog
+        from console.ui.qt import QInputDialog
 
         note, ok = QInputDialog.getText(self, "Bookmark",
                                         f"Note for session {sid} at frame {frame_i}:")

@@ -7,7 +7,12 @@ import threading
 import numpy as np
 
 from console.core import protocol as P
-from console.ui.live.correlate import ChangeDetector, SpikeAnnotator, SpikeDetector, trips_from_hello
+from console.ui.live.correlate import (
+    ChangeDetector,
+    SpikeAnnotator,
+    SpikeDetector,
+    trips_from_hello,
+)
 from console.ui.live.data import (
     FrameHistory,
     LiveFeed,

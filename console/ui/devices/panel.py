@@ -24,28 +24,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import (
+from console.devices.base import DeviceError, HostKeyUnknown
+from console.ui.devices.prompts import PasswordPrompt
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
+    QColor,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QIcon,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
+    QPainter,
+    QPixmap,
     QPushButton,
+    QSize,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.devices.base import DeviceError, HostKeyUnknown
-from console.ui.jobs import JobRunner, error_text
-from console.ui.devices.prompts import PasswordPrompt
 
 LOCAL_SPEC = "local"
 STATE_COLORS = {"unknown": "#9aa0a6", "probing": "#f59f00", "ready": "#2f9e44",

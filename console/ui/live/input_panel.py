@@ -14,8 +14,9 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
+from console.core.inputs import InputError, redact_url
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -27,12 +28,11 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QStackedWidget,
+    Qt,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.inputs import InputError, redact_url
-from console.ui.jobs import JobRunner, error_text
 
 KINDS = (("video", "Recorded video"), ("camera", "Camera on the device"),
          ("stream", "Stream URL"), ("synthetic", "Synthetic frames"))

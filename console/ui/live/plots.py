@@ -38,15 +38,6 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QSpinBox,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
 
 from console.core.stats import Rolling
 from console.ui.live.correlate import (
@@ -63,6 +54,17 @@ from console.ui.live.data import (
     TelemetryHistory,
     fps_series,
     peak_decimate,
+)
+from console.ui.qt import (
+    QHBoxLayout,
+    QLabel,
+    QPointF,
+    QSpinBox,
+    Qt,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+    Signal,
 )
 
 DEFAULT_WINDOW_S = 60

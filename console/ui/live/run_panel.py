@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (
+from console.devices.base import DeployProgress
+from console.ui.qt import (
+    QAction,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
+    Qt,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
-
-from console.devices.base import DeployProgress
 
 STATE_COLORS = {"refused": "#e03131", "failed": "#e03131", "interrupted": "#e8590c",
                 "running": "#2f9e44", "completed": "#2f9e44", "stopped": "#1c7ed6",

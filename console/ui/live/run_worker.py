@@ -27,13 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
-from PySide6.QtGui import QImage
-
 from console.core import protocol as P
 from console.devices.base import DeployProgress, Device, DeviceError, HostKeyUnknown
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
 from console.ui.live.data import LiveFeed
+from console.ui.qt import QImage, QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger("devicelab.ui")
 

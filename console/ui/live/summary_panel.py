@@ -13,9 +13,8 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtWidgets import QTextBrowser, QWidget
-
 from console.session.run import RunResult
+from console.ui.qt import QTextBrowser, QWidget
 
 NA = "unavailable"
 STATUS_COLORS = {"completed": "#2f9e44", "stopped": "#1c7ed6", "failed": "#e03131",

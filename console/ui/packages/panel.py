@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
+from console.core.package import Verification
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
     QComboBox,
+    QDragEnterEvent,
+    QDropEvent,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -27,13 +29,12 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    Qt,
     QToolButton,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.package import Verification
-from console.ui.jobs import JobRunner, error_text
 from console.ui.wording import SIGNING, for_window
 
 MAX_RECENT = 8

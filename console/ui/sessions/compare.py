@@ -27,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (
+
+from console.core.stats import STAGES
+from console.core.store import SessionStore
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
     QAbstractItemView,
+    QColor,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -39,15 +42,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    Qt,
     QTableWidget,
     QTableWidgetItem,
+    QTimer,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.stats import STAGES
-from console.core.store import SessionStore
-from console.ui.jobs import JobRunner, error_text
 from console.ui.sessions.view import JobFailure, user_errors
 
 DEFAULT_TOLERANCE_PCT = 10.0

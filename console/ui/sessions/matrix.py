@@ -20,23 +20,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (
+from console.core.store import SessionStore
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
     QAbstractItemView,
+    QBrush,
+    QColor,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    Qt,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.store import SessionStore
-from console.ui.jobs import JobRunner, error_text
 from console.ui.sessions.view import JobFailure, fmt_time, user_errors
 
 #: (label, seconds back or None for everything)

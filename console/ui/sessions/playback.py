@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
+
+from console.core.store import SessionStore
+from console.ui.jobs import JobRunner
+from console.ui.qt import (
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -40,12 +42,12 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    Qt,
+    QTimer,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.store import SessionStore
-from console.ui.jobs import JobRunner
 from console.ui.sessions.view import JobFailure, fmt_time, user_errors
 
 #: the graphs' time window for a session at least this long (s); shorter ones fit it
@@ -461,7 +463,7 @@ class PlaybackView(QWidget):
     # -- bookmarks ----------------------------------------------------------------------
     def ask_bookmark(self) -> None:
         """Bookmark the frame under the playhead (asks for the note)."""
-        from PySide6.QtWidgets import QInputDialog
+        from console.ui.qt import QInputDialog
 
         d = self.data
         if d is None:

@@ -34,21 +34,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QItemSelection,
-    QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    QTimer,
-    Signal,
-)
-from PySide6.QtGui import QAction, QColor, QKeySequence
-from PySide6.QtWidgets import (
+from console.core.errors import EXPECTED_ERRORS
+from console.core.store import SessionStore, StoreError
+from console.ui.jobs import JobRunner, error_text
+from console.ui.live.summary_panel import STATUS_COLORS, summary_html
+from console.ui.qt import (
     QAbstractItemView,
+    QAbstractTableModel,
+    QAction,
     QCheckBox,
+    QColor,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -57,27 +52,32 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QItemSelection,
+    QItemSelectionModel,
+    QKeySequence,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
+    QModelIndex,
+    QPersistentModelIndex,
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSortFilterProxyModel,
     QSpinBox,
     QSplitter,
+    Qt,
     QTableView,
     QTextBrowser,
+    QTimer,
     QToolBar,
     QVBoxLayout,
     QWidget,
+    Signal,
+    refilter,
 )
-
-from console.core.errors import EXPECTED_ERRORS
-from console.core.store import SessionStore, StoreError
-from console.ui.jobs import JobRunner, error_text
-from console.ui.live.summary_panel import STATUS_COLORS, summary_html
 from console.ui.wording import REPRODUCE, for_window
 
 #: sessions the table holds at most (newest first); the CLI lists the rest
@@ -477,20 +477,11 @@ class SessionsFilter(QSortFilterProxyModel):
         self.status = ""
         self.setSortRole(SORT_ROLE)
 
-    def _refilter(self, change: Callable[[], None]) -> None:
-        if hasattr(self, "endFilterChange"):  # Qt 6.10+ (invalidateFilter is deprecated)
-            self.beginFilterChange()
-            change()
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:  # pragma: no cover - older Qt
-            change()
-            self.invalidateFilter()
-
     def set_search(self, text: str) -> None:
-        self._refilter(lambda: setattr(self, "words", text.lower().split()))
+        refilter(self, lambda: setattr(self, "words", text.lower().split()))
 
     def set_status(self, status: str) -> None:
-        self._refilter(lambda: setattr(self, "status", status))
+        refilter(self, lambda: setattr(self, "status", status))
 
     def filterAcceptsRow(self, source_row: int,
                          source_parent: QModelIndex | QPersistentModelIndex) -> bool:
