@@ -102,6 +102,7 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QStackedWidget,
+    QStatusBar,
     QTableView,
     QTableWidget,
     QTableWidgetItem,
@@ -131,7 +132,7 @@ __all__ = [  # noqa: RUF022 - grouped by Qt module, not sorted
     "QGroupBox", "QHBoxLayout", "QHeaderView", "QInputDialog", "QLabel", "QLineEdit",
     "QListWidget", "QListWidgetItem", "QMainWindow", "QMenu", "QMessageBox", "QPlainTextEdit",
     "QProgressBar", "QPushButton", "QRadioButton", "QSizePolicy", "QSlider", "QSpinBox",
-    "QSplitter", "QStackedWidget", "QTabWidget", "QTableView", "QTableWidget",
+    "QSplitter", "QStackedWidget", "QStatusBar", "QTabWidget", "QTableView", "QTableWidget",
     "QTableWidgetItem", "QTextBrowser", "QToolBar", "QToolButton", "QTreeWidget",
     "QTreeWidgetItem", "QVBoxLayout", "QWidget",
     # the quirks

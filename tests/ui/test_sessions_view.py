@@ -230,7 +230,7 @@ def test_reproduce_of_a_changed_package_is_refused_and_starts_nothing(
                          "Reproduce"), line
     assert "--" not in line and "\n" not in line
     assert line in w.log_pane.text.toPlainText()
-    assert not w.running and w.worker is None
+    assert not w.running and w.supervisor.worker is None
     with SessionStore(db) as st:
         assert [s["id"] for s in st.list_sessions()] == [sid]  # nothing ran, nothing recorded
 

@@ -316,7 +316,7 @@ def test_closing_while_the_policy_is_saved_still_rechecks_the_package(
 
     stop = answer_modal(TrustDialog, refuse_and_close_at_once)
     try:
-        w.trust_action.trigger()
+        w.commands.trust.trigger()
     finally:
         assert stop()
     qtbot.waitUntil(lambda: not w.package.pending and w.package.verification is not None

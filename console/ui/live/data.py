@@ -149,6 +149,19 @@ class FrameHistory:
     def last_t(self) -> float | None:
         return float(self._a[self._n - 1, 0]) if self._n else None
 
+    def fps_last_second(self) -> float | None:
+        """Frames per second over the newest second of frames (None: too few to say)."""
+        last = self.last_t()
+        if last is None:
+            return None
+        sl = self.window(last - 1.0)
+        n = sl.stop - sl.start
+        if n < 2:
+            return None
+        ts = self.column("ts")[sl]
+        span = float(ts[-1] - ts[0])
+        return (n - 1) / span if span > 0 else None
+
     def nearest(self, t: float) -> dict[str, float] | None:
         """The frame closest to time ``t`` (for the pause/inspect readout)."""
         if not self._n:

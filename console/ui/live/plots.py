@@ -503,7 +503,11 @@ class LivePlots(QWidget):
     # -- drawing ------------------------------------------------------------------
     @property
     def window_s(self) -> float:
+        """The scrolling window, seconds."""
         return float(self.window_spin.value())
+
+    def set_window_s(self, seconds: float) -> None:
+        self.window_spin.setValue(int(seconds))
 
     @property
     def paused(self) -> bool:
@@ -574,15 +578,9 @@ class LivePlots(QWidget):
             p50, p95, p99 = self._pct[-1]
             titles["latency"] = (f"Latency — end-to-end p50 {p50:.2f} · p95 {p95:.2f} · "
                                  f"p99 {p99:.2f} ms (rolling, last {len(self.rolling)} frames)")
-        if len(self.frames) > 1:
-            last = self.frames.last_t() or 0.0
-            sl = self.frames.window(last - 1.0)
-            n = sl.stop - sl.start
-            if n > 1:
-                ts = self.frames.column("ts")[sl]
-                span = float(ts[-1] - ts[0])
-                if span > 0:
-                    titles["fps"] = f"Frames per second — {(n - 1) / span:.1f}"
+        fps = self.frames.fps_last_second()
+        if fps is not None:
+            titles["fps"] = f"Frames per second — {fps:.1f}"
         parts = []
         for name, label, fmt in (("cpu_sys", "system", "{:.0f}%"),
                                  ("cpu_agent", "agent", "{:.0f}%")):

@@ -68,6 +68,10 @@ class RunPanel(QWidget):
         #: the newest deploy progress shown (None until a deploy reports)
         self.last_progress: DeployProgress | None = None
 
+    def note(self) -> str:
+        """The note the user typed for the next run ('' for none)."""
+        return self.note_edit.text().strip()
+
     def set_state(self, state: str, text: str) -> None:
         self.state = state
         color = STATE_COLORS.get(state)

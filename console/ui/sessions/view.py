@@ -36,6 +36,7 @@ from typing import Any
 
 from console.core.errors import EXPECTED_ERRORS
 from console.core.store import SessionStore, StoreError
+from console.session import browse
 from console.ui.jobs import JobRunner, error_text
 from console.ui.live.summary_panel import STATUS_COLORS, summary_html
 from console.ui.qt import (
@@ -1067,6 +1068,23 @@ class SessionsView(QWidget):
         return [int(self.proxy.data(self.proxy.index(k, 0), ID_ROLE))
                 for k in range(self.proxy.rowCount())]
 
+    def check_replay(self, original: int, replay: int) -> None:
+        """After a replay ran: did the new session record the same hashes (a file replaced
+        while it ran would not)? Read in a job; the outcome goes to the window's log."""
+        db = self.db_path
+
+        def done(problems: list[str]) -> None:
+            for p in problems:
+                self.message.emit("warning", f"the replay is not exact: {p} (a file changed "
+                                             "during the run)")
+            if not problems:
+                self.message.emit("info", f"session {replay} reproduces session {original}: "
+                                          "same package, model and input sha256")
+
+        self.jobs.submit("replay-check", lambda: browse.replay_problems(db, original, replay),
+                         done, lambda exc: self.message.emit(
+                             "warning", f"could not check the replay: {exc}"))
+
     # -- list ---------------------------------------------------------------------
     def _on_rows(self, token: int, rows: Any) -> None:
         if token != self._list_token:
@@ -1157,6 +1175,11 @@ class SessionsView(QWidget):
         self.jobs.submit("session-details", user_errors(lambda: load_details(db, session_id)),
                          lambda d: self._on_details(token, d),
                          lambda exc: self._job_error("reading the session", exc))
+
+    def reload_details_of(self, session_id: int) -> None:
+        """Read the details again if they show ``session_id`` (it changed)."""
+        if self.current_id() == session_id:
+            self.reload_details()
 
     def reload_details(self) -> None:
         sid = self.current_id()
