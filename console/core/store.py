@@ -537,6 +537,21 @@ class SessionStore:
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
+    # -- queries for browsing ------------------------------------------------------------
+    # What the window's Sessions tab asks (through console.session.browse): one
+    # aggregate each, so a long session costs one index scan, not its rows.
+    def telemetry_count(self, session_id: int) -> int:
+        """Telemetry samples recorded for a session."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM telemetry WHERE session_id=?",
+                                     [session_id]).fetchone()[0])
+
+    def first_frame_ts(self, session_id: int) -> float | None:
+        """Device time of a session's first frame (bookmark times count from it);
+        None without frames."""
+        first = self.conn.execute("SELECT MIN(ts) FROM frames WHERE session_id=?",
+                                  [session_id]).fetchone()[0]
+        return float(first) if first is not None else None
+
 
 def telemetry_row(ts: float, sample: dict[str, Any]) -> tuple[Any, ...]:
     """Flatten the common telemetry figures into columns; the full sample stays as JSON."""

@@ -27,6 +27,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from console.session.browse import ReplayStart
 from console.session.run import RunResult
 from console.session.trust import package_policy
 from console.ui import collector
@@ -60,7 +61,7 @@ from console.ui.qt import (
 from console.ui.sessions.compare import CompareView
 from console.ui.sessions.matrix import MatrixView
 from console.ui.sessions.playback import PlaybackView
-from console.ui.sessions.view import ReplayStart, SessionsView
+from console.ui.sessions.view import SessionsView
 from console.ui.window.actions import build_commands, build_menus
 from console.ui.window.layout import WindowLayout, make_dock
 from console.ui.window.log_pane import LogPane

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from console import __version__
 from console.core.package import open_package, verify_package, zip_package
 from console.core.store import SessionStore
-from console.ui.sessions.view import COLUMNS
+from console.ui.sessions.model import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PACKAGE = ROOT / "resources" / "packages" / "digits-cnn"

@@ -22,15 +22,14 @@ happen in jobs; the GUI thread only draws.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from console.core.stats import STAGES
-from console.core.store import SessionStore
-from console.ui.jobs import JobRunner, error_text
+from console.session import browse
+from console.session.browse import CompareData
+from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
 from console.ui.qt import (
     QAbstractItemView,
     QColor,
@@ -50,7 +49,6 @@ from console.ui.qt import (
     QWidget,
     Signal,
 )
-from console.ui.sessions.view import JobFailure, user_errors
 
 DEFAULT_TOLERANCE_PCT = 10.0
 #: histogram bins: the Rice rule (2·n^⅓) within these bounds — 60 bins over 360 frames
@@ -62,30 +60,6 @@ HIST_TOP_PERCENTILE = 99.5
 #: points per CDF curve handed to pyqtgraph
 CDF_POINTS = 1500
 VERDICT_COLORS = {"regression": "#e03131", "improvement": "#2f9e44", "unavailable": "#868e96"}
-
-
-@dataclass(frozen=True)
-class CompareData:
-    comparison: Any  # console.session.compare.Comparison
-    #: stage -> (A's per-frame latencies, B's), ms, NaN dropped
-    latency: dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def load_comparison(db_path: Path, a: int, b: int, tolerance: float,
-                    with_latency: bool = True) -> CompareData:
-    """Job: compare B against A and (optionally) read both sessions' latencies per stage."""
-    from console.session.compare import CompareError, compare_sessions
-
-    if not Path(db_path).exists():
-        raise CompareError(f"no session log at {db_path}")
-    with SessionStore(db_path) as st:
-        cmp = compare_sessions(st, a, b, tolerance=tolerance)
-        lat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if with_latency:
-            for stage in STAGES:
-                va, vb = st.frame_column(a, stage), st.frame_column(b, stage)
-                lat[stage] = (va[np.isfinite(va)], vb[np.isfinite(vb)])
-    return CompareData(cmp, lat)
 
 
 def bin_count(n: int) -> int:
@@ -347,7 +321,7 @@ class CompareView(QWidget):
         db, tol = self.db_path, self.tolerance
         keep = self.data.latency if (self.data is not None and not with_latency) else None
         self.jobs.submit("compare", user_errors(
-            lambda: load_comparison(db, a, b, tol, with_latency=keep is None)),
+            lambda: browse.load_comparison(db, a, b, tol, with_latency=keep is None)),
             lambda d: self._on_data(token, d, keep), lambda exc: self._on_error(token, exc))
 
     def _on_error(self, token: int, exc: BaseException) -> None:
@@ -516,10 +490,7 @@ class CompareView(QWidget):
         db, tol = self.db_path, self.tolerance
 
         def work() -> Any:
-            from console.session.export import export_comparison
-
-            with SessionStore(db) as st:
-                return export_comparison(st, a, b, path, tolerance=tol)[1]
+            return browse.export_comparison(db, a, b, path, tol)
 
         def finished(result: Any) -> None:
             if isinstance(result, JobFailure):

@@ -16,7 +16,7 @@ or far ahead starts the plots again from one window (plus
 :data:`CONTEXT_S` for the rolling figures) before the playhead, so a scrub
 costs the same whatever the session's length.
 
-Loading reads the log in a job (:func:`load_playback`); nothing here
+Loading reads the log in a job (``console.session.browse.load_playback``); nothing here
 touches SQLite in the GUI thread. Bookmarks added here are stored by the
 Sessions view's job (:meth:`SessionsView.store_bookmark`).
 """
@@ -26,14 +26,14 @@ from __future__ import annotations
 import html
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from console.core.store import SessionStore
-from console.ui.jobs import JobRunner
+from console.session import browse
+from console.session.browse import PlaybackData
+from console.ui.jobs import JobFailure, JobRunner, user_errors
 from console.ui.qt import (
     QComboBox,
     QDoubleSpinBox,
@@ -48,7 +48,7 @@ from console.ui.qt import (
     QWidget,
     Signal,
 )
-from console.ui.sessions.view import JobFailure, fmt_time, user_errors
+from console.ui.sessions.details import fmt_time
 
 #: the graphs' time window for a session at least this long (s); shorter ones fit it
 DEFAULT_WINDOW_S = 60
@@ -59,56 +59,6 @@ TICK_MS = 33
 CONTEXT_S = 10.0
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 #: telemetry fields the graphs draw (the rest of each sample stays in the log)
-SAMPLE_KEYS = ("cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
-               "mem_avail_mb", "thermal", "freq_mhz", "power_w", "throttled", "sampler_cpu")
-
-
-@dataclass(frozen=True)
-class PlaybackData:
-    """A recorded session ready to scrub: its timeline plus the raw telemetry samples."""
-
-    session: dict[str, Any]
-    timeline: Any  # console.session.replay.Timeline
-    #: (device ts, sample) oldest first, as the live feed hands them to the plots
-    samples: list[tuple[float, dict[str, Any]]]
-    #: sample times in s from the first frame (for searchsorted)
-    sample_t: np.ndarray
-    #: frame rows (ts, pre, infer, post, e2e, i) in frame order, as ``LiveFeed`` batches
-    rows: np.ndarray
-
-    @property
-    def session_id(self) -> int:
-        return int(self.session["id"])
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.timeline.duration_s)
-
-
-def load_playback(db_path: Path, session_id: int) -> PlaybackData | JobFailure:
-    """Job: everything playback needs, read once."""
-    from console.session.replay import load_timeline
-
-    if not Path(db_path).exists():
-        return JobFailure(f"no session log at {db_path}")
-    with SessionStore(db_path) as st:
-        s = st.get_session(session_id)
-        if s is None:
-            return JobFailure(f"session {session_id} is not in the log")
-        tl = load_timeline(st, session_id)
-        raw = st.telemetry(session_id, keys=SAMPLE_KEYS)
-    samples = []
-    for x in raw:
-        ts = float(x.pop("ts"))
-        samples.append((ts, x))
-    sample_t = np.array([ts - tl.t0 for ts, _x in samples], dtype=np.float64)
-    fr = tl.frames
-    rows = (np.column_stack([fr["ts"], fr["pre"], fr["infer"], fr["post"], fr["e2e"],
-                             fr["i"].astype(np.float64)])
-            if fr["ts"].size else np.empty((0, 6)))
-    return PlaybackData(s, tl, samples, sample_t, rows)
-
-
 class PlaybackView(QWidget):
     """Scrub and play one recorded session at a time."""
 
@@ -237,7 +187,7 @@ class PlaybackView(QWidget):
         token = self._token
         db = self.db_path
         self.title.setText(f"loading session {session_id}…")
-        self.jobs.submit("playback-load", user_errors(lambda: load_playback(db, session_id)),
+        self.jobs.submit("playback-load", user_errors(lambda: browse.load_playback(db, session_id)),
                          lambda d: self._on_loaded(token, d, at),
                          lambda exc: self._failed(token, exc))
 
