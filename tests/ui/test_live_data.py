@@ -7,6 +7,7 @@ import threading
 import numpy as np
 
 from console.core import protocol as P
+from console.core.series import minmax_decimate
 from console.ui.live.correlate import (
     ChangeDetector,
     SpikeAnnotator,
@@ -17,9 +18,7 @@ from console.ui.live.data import (
     FrameHistory,
     LiveFeed,
     TelemetryHistory,
-    flatten_sample,
     fps_series,
-    peak_decimate,
 )
 
 
@@ -71,16 +70,16 @@ def test_frame_history_keeps_the_newest_when_full_and_stays_time_ordered() -> No
     assert h.nearest(24.004)["i"] == 2400
 
 
-def test_peak_decimate_keeps_a_one_frame_spike() -> None:
+def test_the_decimator_the_graphs_use_keeps_a_one_frame_spike() -> None:
     x = np.arange(100_000, dtype=float)
     y = np.ones_like(x)
     y[77_777] = 50.0
     y[12_345] = -3.0
-    dx, dy = peak_decimate(x, y, 600)
+    dx, dy = minmax_decimate(x, y, 600)
     assert len(dx) <= 600
     assert dy.max() == 50.0 and dy.min() == -3.0
     assert np.all(np.diff(dx) >= 0)
-    sx, _sy = peak_decimate(x[:500], y[:500], 600)
+    sx, _sy = minmax_decimate(x[:500], y[:500], 600)
     assert len(sx) == 500
 
 
@@ -94,14 +93,14 @@ def test_fps_series_counts_whole_bins_only() -> None:
 def test_absent_telemetry_stays_absent() -> None:
     s = {"cpu_sys": 12.5, "rss_mb": 80.0, "thermal": {}, "freq_mhz": {"cpu0": 1200},
          "cpu_agent": None, "mem_used_mb": float("nan"), "throttle": {"freq_capped": False}}
-    flat = flatten_sample(s)
-    assert flat == {"cpu_sys": 12.5, "rss_mb": 80.0, "freq_mhz/cpu0": 1200.0}
     h = TelemetryHistory()
     h.extend([(100.0, s), (100.1, s)], t0=100.0)
     assert h.samples == 2
+    # the protocol's names (one flattener): a map's readings as <map>.<name>
+    assert h.names() == ["cpu_sys", "freq_mhz.cpu0", "rss_mb", "throttle.freq_capped"]
     assert h.has("cpu_sys") and h.has("freq_mhz") and not h.has("thermal")
-    assert not h.has("cpu_agent") and not h.has("mem_used_mb")
-    x, y = h.series("freq_mhz/cpu0")
+    assert not h.has("cpu_agent") and not h.has("mem_used_mb")  # None and NaN: no reading
+    x, y = h.series("freq_mhz.cpu0")
     assert np.allclose(x, [0.0, 0.1]) and np.allclose(y, 1200.0)
 
 

@@ -27,9 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from console.core import protocol as P
 from console.session import browse
 from console.session.browse import CompareData
 from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
+from console.ui.live.data import E2E, stage_label
 from console.ui.qt import (
     QAbstractItemView,
     QColor,
@@ -213,8 +215,8 @@ class CompareView(QWidget):
         srow.addWidget(QLabel("Stage"))
         self.stage_combo = QComboBox()
         self.stage_combo.setObjectName("compareStage")
-        for st in ("e2e", "pre", "infer", "post"):
-            self.stage_combo.addItem({"e2e": "end-to-end"}.get(st, st), st)
+        for st in (E2E, *P.STAGE_PARTS):
+            self.stage_combo.addItem(stage_label(st), st)
         self.stage_combo.currentIndexChanged.connect(lambda _k: self._draw_plots())
         srow.addWidget(self.stage_combo)
         srow.addStretch(1)
@@ -245,7 +247,7 @@ class CompareView(QWidget):
             return
         import pyqtgraph as pg
 
-        from console.ui.live.plots import PALETTES
+        from console.ui.live.panels import PALETTES
 
         colors = PALETTES[self.theme]
         view = pg.GraphicsLayoutWidget()
@@ -271,7 +273,7 @@ class CompareView(QWidget):
     def _style_curves(self) -> None:
         import pyqtgraph as pg
 
-        from console.ui.live.plots import PALETTES
+        from console.ui.live.panels import PALETTES
 
         if self._plots is None:
             return
@@ -425,7 +427,7 @@ class CompareView(QWidget):
             return
         import pyqtgraph as pg
 
-        from console.ui.live.plots import PALETTES
+        from console.ui.live.panels import PALETTES
 
         self._ensure_plots()
         assert self._plots is not None
@@ -438,8 +440,8 @@ class CompareView(QWidget):
         for item in (hist, cdfp):
             item.clear()
         edges, ha, hb = histogram(va, vb)
-        for (share, color, name, v) in ((ha, colors["pre"], names[0], va),
-                                        (hb, colors["infer"], names[1], vb)):
+        for (share, color, name, v) in ((ha, colors["session_a"], names[0], va),
+                                        (hb, colors["session_b"], names[1], vb)):
             if not v.size or not edges.size:
                 continue
             fill = pg.mkColor(color)
@@ -447,13 +449,14 @@ class CompareView(QWidget):
             hist.addItem(pg.PlotDataItem(edges, share, stepMode="center", fillLevel=0,
                                          brush=pg.mkBrush(fill), pen=pg.mkPen(color, width=2),
                                          name=f"{name} ({v.size} frames)"))
-        for (color, name, v) in ((colors["pre"], names[0], va), (colors["infer"], names[1], vb)):
+        for (color, name, v) in ((colors["session_a"], names[0], va),
+                                (colors["session_b"], names[1], vb)):
             x, y = cdf(v)
             if x.size:
                 p95 = float(np.percentile(v, 95))
                 cdfp.addItem(pg.PlotDataItem(x, y, pen=pg.mkPen(color, width=2),
                                              name=f"{name}: p95 {p95:.3f} ms"))
-        label = {"e2e": "end-to-end"}.get(stage, stage)
+        label = stage_label(stage)
         top = f"p{HIST_TOP_PERCENTILE:g}"
         hist.setTitle(f"{label} latency — histogram (% of frames; x up to {top})",
                       size="9pt", color=colors["fg"])

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from console.core import protocol as P
 from console.session import browse
 from console.session.browse import PlaybackData
 from console.ui.jobs import JobFailure, JobRunner, user_errors
@@ -365,9 +366,9 @@ class PlaybackView(QWidget):
         k = int(np.searchsorted(d.sample_t, self.position, side="right")) - 1
         if k >= 0:
             smp = d.samples[k][1]
-            if smp.get("cpu_sys") is not None:
-                parts.append(f"cpu {smp['cpu_sys']:.0f}%")
-            th = smp.get("thermal") or {}
+            if smp.get(P.CPU_SYS) is not None:
+                parts.append(f"cpu {smp[P.CPU_SYS]:.0f}%")
+            th = smp.get(P.THERMAL) or {}
             if th:
                 parts.append(f"max {max(th.values()):.1f} °C")
         self.position_label.setText("  ·  ".join(parts))
