@@ -94,13 +94,14 @@ class RunSupervisor(QObject):
         self.feed = LiveFeed()
         worker = RunWorker(open_device, launch.request, self.db_path, self.feed, launch.policy,
                            launch.entry.name)
-        worker.stateChanged.connect(self._on_state)
-        worker.deployProgress.connect(self._on_progress)
+        # signal to signal where nothing is to note (queued: this object is the receiver)
+        worker.stateChanged.connect(self.stateChanged)
+        worker.deployProgress.connect(self.deployProgress)
+        worker.refused.connect(self.refused)
         worker.sessionCreated.connect(self._on_session)
         worker.helloReceived.connect(self._on_hello)
         worker.coldStart.connect(self._on_cold)
         worker.eventReceived.connect(self._on_event)
-        worker.refused.connect(self._on_refused)
         worker.hostKeyUnknown.connect(self._on_host_key)
         worker.runFinished.connect(self._on_finished)
         self.worker = worker
@@ -127,14 +128,6 @@ class RunSupervisor(QObject):
         return batch
 
     # -- the worker's signals (queued to the GUI thread) ----------------------------
-    @Slot(str, str)
-    def _on_state(self, state: str, text: str) -> None:
-        self.stateChanged.emit(state, text)
-
-    @Slot(DeployProgress)
-    def _on_progress(self, p: DeployProgress) -> None:
-        self.deployProgress.emit(p)
-
     @Slot(int)
     def _on_session(self, sid: int) -> None:
         if self.run is not None:
@@ -161,10 +154,6 @@ class RunSupervisor(QObject):
         if self.run is not None:
             self.run.note_event(level)
         self.eventReceived.emit(level, code, text)
-
-    @Slot(str)
-    def _on_refused(self, text: str) -> None:
-        self.refused.emit(text)
 
     @Slot(HostKeyQuestion)
     def _on_host_key(self, q: HostKeyQuestion) -> None:
