@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
@@ -81,6 +82,38 @@ def test_the_decimator_the_graphs_use_keeps_a_one_frame_spike() -> None:
     assert np.all(np.diff(dx) >= 0)
     sx, _sy = minmax_decimate(x[:500], y[:500], 600)
     assert len(sx) == 500
+
+
+def _per_bucket(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[list, list]:
+    """The decimator's contract, one bucket at a time: its first min and first max, in
+    time order (one point when they coincide; NaN is no value; an all-NaN bucket keeps
+    one NaN point)."""
+    edges = np.linspace(0, len(x), max_points // 2 + 1).astype(int)
+    ox: list = []
+    oy: list = []
+    for a, b in itertools.pairwise(edges):
+        if a == b:
+            continue
+        seg = y[a:b]
+        if np.isnan(seg).all():
+            ox.append(x[a])
+            oy.append(np.nan)
+            continue
+        keep = sorted({a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))})
+        ox += [x[k] for k in keep]
+        oy += [y[k] for k in keep]
+    return ox, oy
+
+
+def test_the_decimator_keeps_each_buckets_first_min_and_max_in_time_order() -> None:
+    rng = np.random.default_rng(3)
+    for n, mp in ((60_000, 400), (1_237, 100), (999, 998), (50_000, 401)):
+        x = np.arange(n, dtype=float) / 1000.0
+        for y in (rng.gamma(2.0, 1.0, n), rng.integers(0, 3, n).astype(float),
+                  np.where(rng.random(n) < 0.2, np.nan, rng.random(n))):
+            dx, dy = minmax_decimate(x, y, mp)
+            ex, ey = _per_bucket(x, y, mp)
+            assert np.array_equal(dx, ex) and np.array_equal(dy, ey, equal_nan=True)
 
 
 def test_fps_series_counts_whole_bins_only() -> None:
