@@ -110,7 +110,7 @@ def main() -> int:
         state["last"] = now
 
     probe.timeout.connect(on_probe)
-    original_tick = w._tick
+    original_tick = w.presenter.tick
 
     def timed_tick() -> None:
         t = time.perf_counter()
@@ -118,8 +118,8 @@ def main() -> int:
         if state["measuring"]:
             tick_ms.append((time.perf_counter() - t) * 1000.0)
 
-    w.timer.timeout.disconnect()
-    w.timer.timeout.connect(timed_tick)
+    w.presenter.timer.timeout.disconnect()
+    w.presenter.timer.timeout.connect(timed_tick)
     marks: dict[str, float] = {}
 
     def start() -> None:

@@ -30,9 +30,8 @@ log = logging.getLogger("devicelab.ui")
 
 def _app_icon() -> Any:
     """The app icon at every size shipped in resources/icons (missing sizes are skipped)."""
-    from PySide6.QtGui import QIcon
-
     from console.core.paths import resources_dir
+    from console.ui.qt import QIcon
 
     icon = QIcon()
     for size in (16, 24, 32, 48, 64, 128, 256, 512):
@@ -121,7 +120,7 @@ def _install_signal_handlers(window: Any) -> Any:
     import signal
     import socket
 
-    from PySide6.QtCore import QSocketNotifier, QTimer
+    from console.ui.qt import QSocketNotifier, QTimer
 
     rsock, wsock = socket.socketpair()
     rsock.setblocking(False)
@@ -155,11 +154,10 @@ def _install_signal_handlers(window: Any) -> Any:
 
 def build_window(args: argparse.Namespace) -> Any:
     """Create the QApplication (if needed) and the main window, themed, not yet shown."""
-    from PySide6.QtWidgets import QApplication
-
     from console.core.paths import default_db_path
     from console.ui import theme as themes
     from console.ui.main_window import MainWindow, StartupChoices
+    from console.ui.qt import QApplication
 
     app = QApplication.instance()
     if app is None:
@@ -198,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown_ms = (time.perf_counter() - T_START) * 1000.0
     log.info("window shown %.0f ms after the app module was imported", shown_ms)
     if args.start:
-        from PySide6.QtCore import QTimer
+        from console.ui.qt import QTimer
 
         # after the demo package has verified (a job) so Start is not refused for nothing
         QTimer.singleShot(0, window.start_when_ready)

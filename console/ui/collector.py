@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer
+from console.ui.qt import QCoreApplication, QObject, QTimer
 
 #: How often the GUI thread looks at the collector's counts. A tick that finds
 #: nothing over the thresholds costs one ``gc.get_count()``.

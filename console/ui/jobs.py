@@ -10,18 +10,24 @@ traceback and reported as an internal error naming the log file.
 A job that the caller no longer cares about (the user picked another package
 while the old one was still verifying) is not cancelled, its result is just
 ignored by the ``token`` check in the caller.
+
+Views that show a refusal in their own status line (the session tabs) wrap
+their job with :func:`user_errors`: a refusal then comes back as a
+:class:`JobFailure` result instead of an error. Long jobs report progress
+and watch for Cancel through a :class:`JobProgress`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
-
 from console.core.errors import EXPECTED_ERRORS
+from console.ui.qt import QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger("devicelab.ui")
 
@@ -62,6 +68,51 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, Exception) and _expected(exc):
         return str(exc) or type(exc).__name__
     return f"internal error: {type(exc).__name__}: {exc} (traceback in the log file)"
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that ended with a one-line refusal a user should read (not a bug)."""
+
+    text: str
+
+
+def user_errors(fn: Callable[[], Any], prefix: str = "") -> Callable[[], Any]:
+    """Wrap a job so that the session layer's refusals come back as a :class:`JobFailure`
+    (unwrapped, the runner reports them through the job's error callback)."""
+
+    def run() -> Any:
+        try:
+            return fn()
+        except EXPECTED_ERRORS as exc:
+            text = str(exc) or type(exc).__name__
+            if isinstance(exc, OSError) and exc.strerror:
+                text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+            return JobFailure(prefix + text)
+
+    return run
+
+
+class JobProgress:
+    """Progress and cancellation shared between a job thread and a display timer.
+
+    The session layer calls it (``progress(fraction, text)``) in the job's
+    thread; the view's timer reads it ~10 times a second. No Qt here.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fraction = 0.0
+        self._text = ""
+        self.cancel = threading.Event()
+
+    def __call__(self, fraction: float, text: str) -> None:
+        with self._lock:
+            self._fraction, self._text = fraction, text
+
+    def read(self) -> tuple[float, str]:
+        with self._lock:
+            return self._fraction, self._text
 
 
 class JobRunner(QObject):

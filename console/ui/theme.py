@@ -1,4 +1,4 @@
-"""Dark and light themes that follow the system (Qt 6.5+ ``styleHints().colorScheme()``).
+"""Dark and light themes that follow the system (``console.ui.qt.system_color_scheme``).
 
 The Fusion style with an explicit palette looks the same on every
 platform and in Xvfb; "system" follows the desktop's colour scheme and
@@ -8,24 +8,13 @@ light, dark) is kept in the settings file's ``preferences.theme``.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from console.ui.qt import QApplication, QColor, QPalette, system_color_scheme
 
 CHOICES = ("system", "light", "dark")
 
 
-def system_scheme() -> str:
-    """'dark' or 'light' as the desktop says; light when it says nothing."""
-    try:
-        scheme = QGuiApplication.styleHints().colorScheme()
-    except AttributeError:  # Qt < 6.5
-        return "light"
-    return "dark" if scheme == Qt.ColorScheme.Dark else "light"
-
-
 def resolve(choice: str) -> str:
-    return system_scheme() if choice not in ("light", "dark") else choice
+    return system_color_scheme() if choice not in ("light", "dark") else choice
 
 
 def _dark_palette() -> QPalette:

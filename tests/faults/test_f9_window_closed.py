@@ -49,7 +49,7 @@ def open_window(qtbot: Any) -> Iterator[Callable[..., Any]]:
 
     for w in windows:  # a failed test must not leave a run behind
         if shiboken6.isValid(w) and w.running:
-            w.runs.abort()
+            w.supervisor.abort()
             qtbot.waitUntil(lambda w=w: not w.running, timeout=30_000)
         if shiboken6.isValid(w):
             w.jobs.wait_all()
@@ -61,7 +61,7 @@ def _start(qtbot: Any, w: Any, agents: Callable[[], list[int]]) -> list[int]:
     w.input.loop_check.setChecked(True)
     w.start_run()
     qtbot.waitUntil(lambda: bool(agents()), timeout=60_000)
-    qtbot.waitUntil(lambda: w._frames_total >= 30, timeout=60_000)
+    qtbot.waitUntil(lambda: w.frames_received >= 30, timeout=60_000)
     return agents()
 
 
@@ -75,7 +75,7 @@ def _close_and_check(qtbot: Any, w: Any, db: Path) -> dict:
         s = st.get_session(result.session_id)
         assert s["status"] == "stopped" and s["ended_at"] is not None
         # everything the window received is in the log
-        assert st.frame_count(s["id"]) == s["frames_received"] == w._frames_total >= 30
+        assert st.frame_count(s["id"]) == s["frames_received"] == w.frames_received >= 30
     return s
 
 

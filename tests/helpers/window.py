@@ -62,7 +62,7 @@ def accept_reproduce(device: str | None = None, package_folder: str | Path | Non
     with ``package_folder`` / ``recording``, copies through the dialog's Folder… and
     Choose… buttons (real file dialogs)."""
     def respond(w: QWidget) -> None:
-        from console.ui.sessions_view import ReproduceDialog
+        from console.ui.sessions.dialogs import ReproduceDialog
 
         assert isinstance(w, ReproduceDialog), w
         assert w.choose(device)

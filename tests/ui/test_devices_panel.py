@@ -11,7 +11,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from console.core.settings import load_settings
-from console.ui.devices_panel import DeviceDialog
+from console.ui.devices.dialogs import DeviceDialog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,7 +149,7 @@ def test_settings_are_written_off_the_gui_thread_and_pending_ones_at_close(
     # many changes in a row: written one at a time, the newest value wins
     for choice in ("light", "dark", "light"):
         w.set_theme_choice(choice)
-    qtbot.waitUntil(lambda: not w._prefs_writing, timeout=10_000)
+    qtbot.waitUntil(lambda: not w.prefs.writing, timeout=10_000)
     assert load_settings().preferences["theme"] == "light"
     assert "MainThread" not in writers, writers
 
@@ -157,6 +157,6 @@ def test_settings_are_written_off_the_gui_thread_and_pending_ones_at_close(
     # waits for it — closing waits for the job and writes the second itself
     w.set_theme_choice("dark")
     w.set_theme_choice("light")
-    assert w._prefs_pending == {"theme": "light"}
+    assert w.prefs.pending == {"theme": "light"}
     w.close()
     assert load_settings().preferences["theme"] == "light"

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
 
 from console.core import protocol as P
-from console.ui.correlate import ChangeDetector, SpikeAnnotator, SpikeDetector, trips_from_hello
-from console.ui.live_data import (
+from console.core.series import minmax_decimate
+from console.ui.live.correlate import (
+    ChangeDetector,
+    SpikeAnnotator,
+    SpikeDetector,
+    trips_from_hello,
+)
+from console.ui.live.data import (
     FrameHistory,
     LiveFeed,
     TelemetryHistory,
-    flatten_sample,
     fps_series,
-    peak_decimate,
 )
 
 
@@ -66,17 +71,49 @@ def test_frame_history_keeps_the_newest_when_full_and_stays_time_ordered() -> No
     assert h.nearest(24.004)["i"] == 2400
 
 
-def test_peak_decimate_keeps_a_one_frame_spike() -> None:
+def test_the_decimator_the_graphs_use_keeps_a_one_frame_spike() -> None:
     x = np.arange(100_000, dtype=float)
     y = np.ones_like(x)
     y[77_777] = 50.0
     y[12_345] = -3.0
-    dx, dy = peak_decimate(x, y, 600)
+    dx, dy = minmax_decimate(x, y, 600)
     assert len(dx) <= 600
     assert dy.max() == 50.0 and dy.min() == -3.0
     assert np.all(np.diff(dx) >= 0)
-    sx, _sy = peak_decimate(x[:500], y[:500], 600)
+    sx, _sy = minmax_decimate(x[:500], y[:500], 600)
     assert len(sx) == 500
+
+
+def _per_bucket(x: np.ndarray, y: np.ndarray, max_points: int) -> tuple[list, list]:
+    """The decimator's contract, one bucket at a time: its first min and first max, in
+    time order (one point when they coincide; NaN is no value; an all-NaN bucket keeps
+    one NaN point)."""
+    edges = np.linspace(0, len(x), max_points // 2 + 1).astype(int)
+    ox: list = []
+    oy: list = []
+    for a, b in itertools.pairwise(edges):
+        if a == b:
+            continue
+        seg = y[a:b]
+        if np.isnan(seg).all():
+            ox.append(x[a])
+            oy.append(np.nan)
+            continue
+        keep = sorted({a + int(np.nanargmin(seg)), a + int(np.nanargmax(seg))})
+        ox += [x[k] for k in keep]
+        oy += [y[k] for k in keep]
+    return ox, oy
+
+
+def test_the_decimator_keeps_each_buckets_first_min_and_max_in_time_order() -> None:
+    rng = np.random.default_rng(3)
+    for n, mp in ((60_000, 400), (1_237, 100), (999, 998), (50_000, 401)):
+        x = np.arange(n, dtype=float) / 1000.0
+        for y in (rng.gamma(2.0, 1.0, n), rng.integers(0, 3, n).astype(float),
+                  np.where(rng.random(n) < 0.2, np.nan, rng.random(n))):
+            dx, dy = minmax_decimate(x, y, mp)
+            ex, ey = _per_bucket(x, y, mp)
+            assert np.array_equal(dx, ex) and np.array_equal(dy, ey, equal_nan=True)
 
 
 def test_fps_series_counts_whole_bins_only() -> None:
@@ -89,14 +126,14 @@ def test_fps_series_counts_whole_bins_only() -> None:
 def test_absent_telemetry_stays_absent() -> None:
     s = {"cpu_sys": 12.5, "rss_mb": 80.0, "thermal": {}, "freq_mhz": {"cpu0": 1200},
          "cpu_agent": None, "mem_used_mb": float("nan"), "throttle": {"freq_capped": False}}
-    flat = flatten_sample(s)
-    assert flat == {"cpu_sys": 12.5, "rss_mb": 80.0, "freq_mhz/cpu0": 1200.0}
     h = TelemetryHistory()
     h.extend([(100.0, s), (100.1, s)], t0=100.0)
     assert h.samples == 2
+    # the protocol's names (one flattener): a map's readings as <map>.<name>
+    assert h.names() == ["cpu_sys", "freq_mhz.cpu0", "rss_mb", "throttle.freq_capped"]
     assert h.has("cpu_sys") and h.has("freq_mhz") and not h.has("thermal")
-    assert not h.has("cpu_agent") and not h.has("mem_used_mb")
-    x, y = h.series("freq_mhz/cpu0")
+    assert not h.has("cpu_agent") and not h.has("mem_used_mb")  # None and NaN: no reading
+    x, y = h.series("freq_mhz.cpu0")
     assert np.allclose(x, [0.0, 0.1]) and np.allclose(y, 1200.0)
 
 

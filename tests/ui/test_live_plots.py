@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from console.agent.telemetry import TelemetrySampler
-from console.ui.live_data import Batch
-from console.ui.live_plots import LivePlots
+from console.ui.live.data import Batch
+from console.ui.live.plots import LivePlots
 
 ROOT = Path(__file__).resolve().parents[2]
 JETSON = ROOT / "tests" / "data" / "sysfs" / "jetson-orin"
@@ -106,13 +106,12 @@ def test_recorded_board_telemetry_draws_every_zone_and_its_trip_points(qtbot: An
     temp = plots.panels["temperature"]
     zones = [z["name"] for z in facts["telemetry"]["thermal_zones"]]
     assert len(temp.curves) == 8 and temp.overflow == zones[8:]  # the rest listed, not drawn
-    x, y = temp.points("thermal/cpu-thermal")
+    x, y = temp.points("thermal.cpu-thermal")
     assert len(x) == 30 and np.allclose(y, tele[-1][1]["thermal"]["cpu-thermal"])
-    x, y = plots.panels["frequency"].points("freq_mhz/cpu4")
+    x, y = plots.panels["frequency"].points("freq_mhz.cpu4")
     assert np.allclose(y, 729.6)
-    trips = sorted(line.value() for line in plots._trip_lines)
-    assert trips == [99.0, 105.0]
-    assert "max 48.6 °C" in plots._title_text["temperature"]
+    assert plots.marks.trip_points() == [99.0, 105.0]
+    assert "max 48.6 °C" in plots.title("temperature")
 
 
 def test_latency_spike_is_annotated_with_the_trip_crossing_at_that_moment(qtbot: Any) -> None:
@@ -143,7 +142,7 @@ def test_latency_spike_is_annotated_with_the_trip_crossing_at_that_moment(qtbot:
     assert [c.kind for c in sp.causes] == ["trip"]
     assert "cpu-thermal crossed its passive trip point 99 °C" in sp.label()
     assert seen and seen[-1].frame == 300
-    labels = [item.toPlainText() for item in plots._spike_labels]
+    labels = plots.marks.spike_labels()
     assert any("cpu-thermal crossed" in t for t in labels)
 
 

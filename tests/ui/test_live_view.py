@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtGui import QColor, QImage
 
-from console.ui.live_view import BOX_COLORS, LiveView
+from console.ui.live.view import BOX_COLORS, LiveView
 
 
 def gray_image(w: int, h: int) -> QImage:

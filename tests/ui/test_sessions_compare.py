@@ -184,7 +184,7 @@ def test_matrix_has_a_cell_per_device_and_package_and_opens_its_session(
     qtbot.waitUntil(lambda: sv.current_id() == log["int8"] and sv.details is not None
                     and sv.details.session["id"] == log["int8"], timeout=10_000)
     assert sv.selected_ids() == [log["int8"]]
-    assert "digits-cnn-int8@1.0.0" in sv.details_view.toPlainText()
+    assert "digits-cnn-int8@1.0.0" in sv.pane.details_view.toPlainText()
 
     # a run that ends makes the matrix stale; it is built again when shown
     with SessionStore(log["db"]) as st:

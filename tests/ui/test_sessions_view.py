@@ -56,7 +56,7 @@ def log(demo_log: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 # -- driving the window like a user ------------------------------------------------------
 def cell(sv: Any, sid: int, header: str) -> str:
-    from console.ui.sessions_view import COLUMNS
+    from console.ui.sessions.model import COLUMNS
 
     col = [h for _k, h, _t in COLUMNS].index(header)
     row = sv.visible_ids().index(sid)
@@ -90,7 +90,7 @@ def test_table_lists_sessions_with_their_figures_and_sorts(make_window: Any, qtb
     header = sv.table.horizontalHeader()
 
     def click_header(name: str) -> None:
-        from console.ui.sessions_view import COLUMNS
+        from console.ui.sessions.model import COLUMNS
 
         col = [h for _k, h, _t in COLUMNS].index(name)
         x = header.sectionViewportPosition(col) + header.sectionSize(col) // 2
@@ -137,7 +137,7 @@ def test_details_show_what_the_session_recorded(make_window: Any, qtbot: Any,
     sv = open_sessions(qtbot, w)
     sid = log["fp32"]
     click_session(qtbot, sv, sid)
-    text = sv.details_view.toPlainText()
+    text = sv.pane.details_view.toPlainText()
     with SessionStore(log["db"]) as st:
         s = st.get_session(sid)
         n_tel = len(st.telemetry(sid))
@@ -153,8 +153,8 @@ def test_details_show_what_the_session_recorded(make_window: Any, qtbot: Any,
     assert f"truth\n{TRUTH}" in text
     assert "frame 120" in text and "digit 7 first shown" in text
     t120 = load_timeline_t(log["db"], sid, 120)
-    assert sv.bookmark_list.count() == 1
-    assert sv.bookmark_list.item(0).text() == f"frame 120 · {t120:.2f} s — digit 7 first shown"
+    assert sv.pane.bookmark_list.count() == 1
+    assert sv.pane.bookmark_list.item(0).text() == f"frame 120 · {t120:.2f} s — digit 7 first shown"
     assert "temperature" in text and "unavailable" in text  # no thermal zones here: said so
 
 
@@ -194,7 +194,7 @@ def test_delete_asks_first_and_removes_the_session(make_window: Any, qtbot: Any,
                                 [sid]).fetchone()[0]
             assert n == 0, table
         assert {s["id"] for s in st.list_sessions()} == {log["fp32"], log["syn"]}
-    assert sv.status_label.text() == f"deleted session {sid}"
+    assert sv.status_line.label.text() == f"deleted session {sid}"
     assert sv.count_label.text() == "2 sessions"
 
 
@@ -204,8 +204,8 @@ def reproduce_refused(qtbot: Any, sv: Any) -> str:
     asked = answer_next_dialog(accept_reproduce())
     sv.reproduce_action.trigger()
     assert asked["dialog"] is not None
-    qtbot.waitUntil(lambda: "replay refused" in sv.status_label.text(), timeout=15_000)
-    return str(sv.status_label.text())
+    qtbot.waitUntil(lambda: "replay refused" in sv.status_line.label.text(), timeout=15_000)
+    return str(sv.status_line.label.text())
 
 
 def test_reproduce_of_a_changed_package_is_refused_and_starts_nothing(
@@ -230,7 +230,7 @@ def test_reproduce_of_a_changed_package_is_refused_and_starts_nothing(
                          "Reproduce"), line
     assert "--" not in line and "\n" not in line
     assert line in w.log_pane.text.toPlainText()
-    assert not w.running and w.worker is None
+    assert not w.running and w.supervisor.worker is None
     with SessionStore(db) as st:
         assert [s["id"] for s in st.list_sessions()] == [sid]  # nothing ran, nothing recorded
 
@@ -298,8 +298,8 @@ def test_reproduce_with_a_recording_copy_checks_its_sha256(make_window: Any, qtb
     asked = answer_next_dialog(accept_reproduce(recording=other))
     sv.reproduce_action.trigger()
     assert asked["dialog"] is not None
-    qtbot.waitUntil(lambda: "replay refused" in sv.status_label.text(), timeout=15_000)
-    line = sv.status_label.text()
+    qtbot.waitUntil(lambda: "replay refused" in sv.status_line.label.text(), timeout=15_000)
+    line = sv.status_line.label.text()
     assert f"input {other} (Recording copy) differs from the one session {sid} ran: " \
            "sha256 " in line, line
     assert "--" not in line and not w.running
@@ -361,7 +361,7 @@ def test_bookmark_added_in_the_sessions_tab(make_window: Any, qtbot: Any,
     click_session(qtbot, sv, sid)
 
     def respond(d: QWidget) -> None:
-        from console.ui.sessions_view import BookmarkDialog
+        from console.ui.sessions.dialogs import BookmarkDialog
 
         assert isinstance(d, BookmarkDialog)
         d.at_time.setChecked(True)
@@ -370,15 +370,15 @@ def test_bookmark_added_in_the_sessions_tab(make_window: Any, qtbot: Any,
         d._accept()
 
     answer_next_dialog(respond)
-    qtbot.mouseClick(sv.add_bookmark_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: sv.bookmark_list.count() == 2, timeout=10_000)
+    qtbot.mouseClick(sv.pane.add_bookmark_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: sv.pane.bookmark_list.count() == 2, timeout=10_000)
     with SessionStore(log["db"]) as st:
         moment = resolve_moment(load_timeline(st, sid), time_s=0.75)
         marks = st.bookmarks(sid)
     assert [(b["frame_i"], b["note"]) for b in marks] == [
         (120, "digit 7 first shown"), (moment.frame_i, "fan spins up")]
     assert marks[1]["ts"] == pytest.approx(moment.ts)
-    assert sv.bookmark_list.item(1).text() == \
+    assert sv.pane.bookmark_list.item(1).text() == \
         f"frame {moment.frame_i} · {moment.t:.2f} s — fan spins up"
 
 
@@ -393,7 +393,7 @@ def test_export_bundle_then_import_it_back(make_window: Any, qtbot: Any, log: di
     bundle.parent.mkdir()
 
     def respond(d: QWidget) -> None:
-        from console.ui.sessions_view import ExportDialog
+        from console.ui.sessions.dialogs import ExportDialog
 
         assert isinstance(d, ExportDialog)
         d.set_format("bundle")
@@ -404,12 +404,12 @@ def test_export_bundle_then_import_it_back(make_window: Any, qtbot: Any, log: di
 
     answer_next_dialog(respond)
     sv.export_action.trigger()
-    qtbot.waitUntil(lambda: not sv.busy and sv.last_export is not None, timeout=30_000)
-    assert sv.status_label.text() == f"exported session {sid} as bundle to {bundle}"
+    qtbot.waitUntil(lambda: not sv.busy and sv.transfers.last_export is not None, timeout=30_000)
+    assert sv.status_line.label.text() == f"exported session {sid} as bundle to {bundle}"
     assert bundle.is_file()
 
     report = tmp_path / "out" / "report.html"
-    sv.export_to(sid, "html", report)
+    sv.transfers.export_to(sid, "html", report)
     qtbot.waitUntil(lambda: not sv.busy, timeout=30_000)
     page = report.read_text()
     assert "<svg" in page and "digit 7 first shown" in page
@@ -421,10 +421,10 @@ def test_export_bundle_then_import_it_back(make_window: Any, qtbot: Any, log: di
     assert asked["dialog"] is not None
     qtbot.waitUntil(lambda: sid not in sv.visible_ids(), timeout=10_000)
 
-    sv.import_file(bundle)
-    qtbot.waitUntil(lambda: not sv.busy and sv.last_import is not None, timeout=30_000)
-    new = sv.last_import.session_id
-    assert sv.status_label.text() == f"imported run.dlbundle as session {new}"
+    sv.transfers.import_file(bundle)
+    qtbot.waitUntil(lambda: not sv.busy and sv.transfers.last_import is not None, timeout=30_000)
+    new = sv.transfers.last_import.session_id
+    assert sv.status_line.label.text() == f"imported run.dlbundle as session {new}"
     qtbot.waitUntil(lambda: sv.current_id() == new and sv.details is not None
                     and sv.details.session["id"] == new, timeout=10_000)
     with SessionStore(log["db"]) as st:
@@ -432,7 +432,7 @@ def test_export_bundle_then_import_it_back(make_window: Any, qtbot: Any, log: di
         assert s["uuid"] == uuid and st.frame_count(new) == frames
         assert [b["note"] for b in st.bookmarks(new)] == ["digit 7 first shown"]
     # importing it again changes nothing
-    sv.import_file(bundle)
-    qtbot.waitUntil(lambda: not sv.busy and "already in the log" in sv.status_label.text(),
+    sv.transfers.import_file(bundle)
+    qtbot.waitUntil(lambda: not sv.busy and "already in the log" in sv.status_line.label.text(),
                     timeout=30_000)
     assert sv.count_label.text() == "3 sessions"

@@ -31,7 +31,7 @@ from console.core.package import verify_package
 from console.core.settings import load_settings
 from console.session.trust import package_policy
 from console.ui.jobs import JobRunner
-from console.ui.trust_dialog import TrustDialog
+from console.ui.packages.trust_dialog import TrustDialog
 
 WAIT_MS = 15_000
 
@@ -316,7 +316,7 @@ def test_closing_while_the_policy_is_saved_still_rechecks_the_package(
 
     stop = answer_modal(TrustDialog, refuse_and_close_at_once)
     try:
-        w.trust_action.trigger()
+        w.commands.trust.trigger()
     finally:
         assert stop()
     qtbot.waitUntil(lambda: not w.package.pending and w.package.verification is not None

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from console import __version__
 from console.core.package import open_package, verify_package, zip_package
 from console.core.store import SessionStore
-from console.ui.sessions_view import COLUMNS
+from console.ui.sessions.model import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_PACKAGE = ROOT / "resources" / "packages" / "digits-cnn"
@@ -59,7 +59,7 @@ def test_fresh_start_preselects_demo_and_this_computer(make_window: Any, qtbot: 
     qtbot.waitUntil(lambda: "360 frames" in w.input.video_info_label.text(), timeout=10_000)
     assert "CPUExecutionProvider" in [w.package.provider_combo.itemText(k)
                                       for k in range(w.package.provider_combo.count())]
-    assert w.start_action.isEnabled() and not w.stop_action.isEnabled()
+    assert w.commands.start.isEnabled() and not w.commands.stop.isEnabled()
 
 
 def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
@@ -81,7 +81,7 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
     qtbot.keyClicks(w.run_panel.note_edit, "window test #demo")
 
     qtbot.mouseClick(w.run_panel.start_button, Qt.MouseButton.LeftButton)
-    assert w.running and not w.start_action.isEnabled()
+    assert w.running and not w.commands.start.isEnabled()
     qtbot.waitUntil(lambda: w.live_view.frames_painted >= 5 and w.frames_received >= 60,
                     timeout=30_000)
     qtbot.waitUntil(lambda: w.plots.redraws > 5, timeout=5_000)
@@ -124,7 +124,7 @@ def test_full_run_through_the_widgets_is_recorded(make_window: Any, qtbot: Any,
     text = w.summary.toPlainText()
     assert f"session {w.session_id}" in text and "stopped" in text
     assert re.search(rf"frames\s+{s['summary']['frames']}\s", text)
-    assert w.start_action.isEnabled() and not w.stop_action.isEnabled()
+    assert w.commands.start.isEnabled() and not w.commands.stop.isEnabled()
     assert w.devices.current().state == "ready"
 
     # the Sessions tab finds it by its tag (a "#word" searches the stored tags, not the note)
@@ -172,7 +172,7 @@ def test_closing_during_a_run_stops_it_and_keeps_the_session(make_window: Any, q
     w.start_run()
     qtbot.waitUntil(lambda: w.frames_received >= 30, timeout=30_000)
     assert w.close() is False  # not yet: the run is stopping first
-    assert w.isVisible() and not w.start_action.isEnabled()
+    assert w.isVisible() and not w.commands.start.isEnabled()
     qtbot.waitUntil(lambda: not w.isVisible(), timeout=30_000)
     assert not w.running
     assert w.last_result is not None and w.last_result.status == "stopped"
@@ -226,7 +226,7 @@ def test_a_run_refused_by_the_core_is_a_message_not_a_dead_window(make_window: A
     assert f"video file not found: {missing}" in w.run_panel.state_label.text()
     assert "refused" in w.summary.toPlainText()
     assert f"video file not found: {missing}" in w.log_pane.text.toPlainText()
-    assert w.start_action.isEnabled()
+    assert w.commands.start.isEnabled()
     # and the window still runs things
     w.input.set_kind("synthetic")
     w.input.frames_spin.setValue(20)
@@ -253,7 +253,7 @@ def test_an_agent_killed_mid_run_is_a_failed_session_shown_in_the_window(
     with SessionStore(db_path) as st:
         s = st.get_session(res.session_id)
         assert s["status"] == "failed" and st.frame_count(s["id"]) == s["frames_received"] >= 30
-    assert w.start_action.isEnabled()  # and the window goes on
+    assert w.commands.start.isEnabled()  # and the window goes on
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
@@ -262,7 +262,7 @@ def test_theme_choice_changes_palette_and_graphs(make_window: Any, qtbot: Any,
     from PySide6.QtWidgets import QApplication
 
     from console.core.settings import load_settings
-    from console.ui.live_plots import PALETTES
+    from console.ui.live.plots import PALETTES
 
     w = make_window()
     wait_ready(qtbot, w)
@@ -278,9 +278,9 @@ def test_status_bar_shows_device_package_session_frames_dropped_and_elapsed(
         make_window: Any, qtbot: Any, db_path: Path) -> None:
     w = make_window(db_path=db_path, input="synthetic:64x64")
     wait_ready(qtbot, w)
-    assert w.status_device.text() == "device: This computer"
-    assert w.status_package.text() == "package: digits-cnn@1.0.0"
-    assert w.status_session.text() == "no session"
+    assert w.status.device.text() == "device: This computer"
+    assert w.status.package.text() == "package: digits-cnn@1.0.0"
+    assert w.status.session.text() == "no session"
     w.input.frames_spin.setValue(120)
     w.input.fps_spin.setValue(100.0)  # ~1.2 s: elapsed has something to count
     t0 = time.monotonic()
@@ -292,18 +292,18 @@ def test_status_bar_shows_device_package_session_frames_dropped_and_elapsed(
     with SessionStore(db_path) as st:
         recorded = st.frame_count(res.session_id)
     assert recorded == 120
-    assert w.status_session.text() == f"session {res.session_id}"
+    assert w.status.session.text() == f"session {res.session_id}"
     # every index 0..119 arrived: 0 dropped, said so (the final update after the run)
-    qtbot.waitUntil(lambda: w.status_frames.text() == "frames 120 · dropped 0", timeout=5_000)
-    m = re.fullmatch(r"elapsed (\d+):(\d\d\.\d)", w.status_elapsed.text())
-    assert m, w.status_elapsed.text()
+    qtbot.waitUntil(lambda: w.status.frames.text() == "frames 120 · dropped 0", timeout=5_000)
+    m = re.fullmatch(r"elapsed (\d+):(\d\d\.\d)", w.status.elapsed.text())
+    assert m, w.status.elapsed.text()
     elapsed = int(m.group(1)) * 60 + float(m.group(2))
     assert 1.0 <= elapsed <= wall + 0.1  # 120 frames at 100 fps take over a second
     # the clock stopped with the run
-    text = w.status_elapsed.text()
+    text = w.status.elapsed.text()
     qtbot.wait(700)
-    w._update_status()
-    assert w.status_elapsed.text() == text
+    w.presenter.update_status()
+    assert w.status.elapsed.text() == text
 
 
 def test_opening_a_zip_package_from_the_window(make_window: Any, qtbot: Any, tmp_path: Path,
@@ -324,7 +324,7 @@ def test_opening_a_zip_package_from_the_window(make_window: Any, qtbot: Any, tmp
     assert w.package.verification.ok, w.package.verification.first_line()
     assert "verified" in w.package.status.text()
     assert w.package.fields["name"].text().startswith("digits-cnn")
-    assert w.status_package.text() == "package: digits-cnn@1.0.0"
+    assert w.status.package.text() == "package: digits-cnn@1.0.0"
     assert w.package.recent()[0] == str(z)
     # and it runs from the .zip
     w.input.frames_spin.setValue(20)

@@ -48,7 +48,7 @@ def board(sshd: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 def answer_host_key_dialog(trust: bool, seen: list[dict[str, str]]) -> Callable[[], None]:
     """Poll for the modal dialog (it runs its own loop) and press a button like a user."""
-    from console.ui.devices_panel import HostKeyDialog
+    from console.ui.devices.dialogs import HostKeyDialog
 
     timer = QTimer()
     timer.setInterval(50)

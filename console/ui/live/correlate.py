@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from console.core import protocol as P
+
 #: A frequency counts as dropped below this fraction of the previous reading.
 FREQ_DROP_RATIO = 0.9
 #: Memory pressure: available memory below this fraction of the total.
@@ -110,7 +112,7 @@ class ChangeDetector:
     def _trip_crossings(self, t: float, prev: Mapping[str, Any], cur: Mapping[str, Any]
                         ) -> list[Change]:
         out = []
-        now_th, before_th = cur.get("thermal") or {}, prev.get("thermal") or {}
+        now_th, before_th = cur.get(P.THERMAL) or {}, prev.get(P.THERMAL) or {}
         for zone, trips in self.trips.items():
             a, b = _num(before_th.get(zone)), _num(now_th.get(zone))
             if a is None or b is None:
@@ -123,7 +125,7 @@ class ChangeDetector:
 
     def _freq_drop(self, t: float, prev: Mapping[str, Any], cur: Mapping[str, Any]
                    ) -> list[Change]:
-        now_f, before_f = cur.get("freq_mhz") or {}, prev.get("freq_mhz") or {}
+        now_f, before_f = cur.get(P.FREQ) or {}, prev.get(P.FREQ) or {}
         worst: tuple[float, str, float, float] | None = None
         for cpu, v in now_f.items():
             a, b = _num(before_f.get(cpu)), _num(v)
@@ -140,10 +142,10 @@ class ChangeDetector:
     def _memory(self, t: float, prev: Mapping[str, Any], cur: Mapping[str, Any]
                 ) -> list[Change]:
         def avail_fraction(s: Mapping[str, Any]) -> float | None:
-            total = _num(s.get("mem_total_mb"))
-            avail = _num(s.get("mem_avail_mb"))
+            total = _num(s.get(P.MEM_TOTAL))
+            avail = _num(s.get(P.MEM_AVAIL))
             if avail is None:
-                used = _num(s.get("mem_used_mb"))
+                used = _num(s.get(P.MEM_USED))
                 avail = total - used if total is not None and used is not None else None
             return avail / total if total and avail is not None else None
 
@@ -156,7 +158,7 @@ class ChangeDetector:
 
     def _throttle(self, t: float, prev: Mapping[str, Any], cur: Mapping[str, Any]
                   ) -> list[Change]:
-        now, before = cur.get("throttle") or {}, prev.get("throttle") or {}
+        now, before = cur.get(P.THROTTLE) or {}, prev.get(P.THROTTLE) or {}
         what = [k.replace("_", " ") for k in THROTTLE_FLAGS if now.get(k) and not before.get(k)]
         for k in THROTTLE_COUNTERS:
             a, b = _num(before.get(k)), _num(now.get(k))

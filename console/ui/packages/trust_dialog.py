@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import shiboken6
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
     QAbstractItemView,
     QButtonGroup,
     QDialog,
@@ -45,13 +44,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QRadioButton,
+    Qt,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
+    Signal,
+    is_alive,
 )
-
-from console.ui.jobs import JobRunner, error_text
 from console.ui.wording import SIGNING, for_window
 
 BAD_COLOR = "#e03131"
@@ -312,14 +312,14 @@ class TrustDialog(QDialog):
         self._update_buttons()
 
         def ok(value: Any) -> None:
-            if shiboken6.isValid(self) and token == self._token:
+            if is_alive(self) and token == self._token:
                 self.pending = False
                 on_result(value)
                 self._update_buttons()
                 self._close_if_asked()
 
         def failed(exc: BaseException) -> None:
-            if shiboken6.isValid(self) and token == self._token:
+            if is_alive(self) and token == self._token:
                 self.pending = False
                 self.show_error(error_text(exc))
                 self._update_buttons()

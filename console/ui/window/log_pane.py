@@ -11,8 +11,9 @@ import html
 import logging
 import time
 
-from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import (
+from console.ui.qt import (
+    QFontDatabase,
+    QGuiApplication,
     QHBoxLayout,
     QPlainTextEdit,
     QPushButton,

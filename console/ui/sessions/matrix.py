@@ -16,28 +16,28 @@ thread, never on every run.
 from __future__ import annotations
 
 import html
-import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (
+from console.session import browse
+from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
+from console.ui.qt import (
     QAbstractItemView,
+    QBrush,
+    QColor,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    Qt,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.store import SessionStore
-from console.ui.jobs import JobRunner, error_text
-from console.ui.sessions_view import JobFailure, fmt_time, user_errors
+from console.ui.sessions.details import fmt_time
 
 #: (label, seconds back or None for everything)
 SINCE = (("all sessions", None), ("last 24 hours", 86400.0), ("last 7 days", 7 * 86400.0),
@@ -47,15 +47,6 @@ CELL_COLORS = {"pass": "#d3f9d8", "fail": "#ffc9c9", "unmeasured": "#ffec99",
                "none": "#e9ecef", "failed": "#ffa8a8"}
 VERDICT_TEXT = {"pass": "PASS", "fail": "FAIL", "unmeasured": "UNMEASURED", "none": "no budget"}
 SESSION_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def build_matrix_job(db_path: Path, since_s: float | None) -> Any:
-    from console.session.matrix import Matrix, build_matrix
-
-    if not Path(db_path).exists():
-        return Matrix([], [], {})
-    with SessionStore(db_path) as st:
-        return build_matrix(st, since=(time.time() - since_s) if since_s else None)
 
 
 def cell_text(cell: Any) -> str:
@@ -149,7 +140,7 @@ class MatrixView(QWidget):
         self._pending = True
         db, since = self.db_path, self.since_combo.currentData()
         self.info.setText("building the matrix from the log…")
-        self.jobs.submit("matrix", user_errors(lambda: build_matrix_job(db, since)),
+        self.jobs.submit("matrix", user_errors(lambda: browse.load_matrix(db, since)),
                          lambda m: self._on_matrix(token, m),
                          lambda exc: self._on_error(token, exc))
 

@@ -1,7 +1,7 @@
 """The Playback tab: a recorded session shown in the same graphs as a live run.
 
 An issue can be shown without the device: the session's frames and
-telemetry go through the live path — :class:`~console.ui.live_plots.LivePlots`
+telemetry go through the live path — :class:`~console.ui.live.plots.LivePlots`
 with its rolling percentiles, spike detection and markers — as if they
 were arriving now. A timeline slider scrubs over the session (seconds from
 its first frame, the time axis of bookmarks and reports); Play advances it
@@ -16,7 +16,7 @@ or far ahead starts the plots again from one window (plus
 :data:`CONTEXT_S` for the rolling figures) before the playhead, so a scrub
 costs the same whatever the session's length.
 
-Loading reads the log in a job (:func:`load_playback`); nothing here
+Loading reads the log in a job (``console.session.browse.load_playback``); nothing here
 touches SQLite in the GUI thread. Bookmarks added here are stored by the
 Sessions view's job (:meth:`SessionsView.store_bookmark`).
 """
@@ -26,13 +26,16 @@ from __future__ import annotations
 import html
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (
+
+from console.core import protocol as P
+from console.session import browse
+from console.session.browse import PlaybackData
+from console.ui.jobs import JobFailure, JobRunner, user_errors
+from console.ui.qt import (
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
@@ -40,13 +43,13 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    Qt,
+    QTimer,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.store import SessionStore
-from console.ui.jobs import JobRunner
-from console.ui.sessions_view import JobFailure, fmt_time, user_errors
+from console.ui.sessions.details import fmt_time
 
 #: the graphs' time window for a session at least this long (s); shorter ones fit it
 DEFAULT_WINDOW_S = 60
@@ -57,56 +60,6 @@ TICK_MS = 33
 CONTEXT_S = 10.0
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 #: telemetry fields the graphs draw (the rest of each sample stays in the log)
-SAMPLE_KEYS = ("cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
-               "mem_avail_mb", "thermal", "freq_mhz", "power_w", "throttled", "sampler_cpu")
-
-
-@dataclass(frozen=True)
-class PlaybackData:
-    """A recorded session ready to scrub: its timeline plus the raw telemetry samples."""
-
-    session: dict[str, Any]
-    timeline: Any  # console.session.replay.Timeline
-    #: (device ts, sample) oldest first, as the live feed hands them to the plots
-    samples: list[tuple[float, dict[str, Any]]]
-    #: sample times in s from the first frame (for searchsorted)
-    sample_t: np.ndarray
-    #: frame rows (ts, pre, infer, post, e2e, i) in frame order, as ``LiveFeed`` batches
-    rows: np.ndarray
-
-    @property
-    def session_id(self) -> int:
-        return int(self.session["id"])
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.timeline.duration_s)
-
-
-def load_playback(db_path: Path, session_id: int) -> PlaybackData | JobFailure:
-    """Job: everything playback needs, read once."""
-    from console.session.replay import load_timeline
-
-    if not Path(db_path).exists():
-        return JobFailure(f"no session log at {db_path}")
-    with SessionStore(db_path) as st:
-        s = st.get_session(session_id)
-        if s is None:
-            return JobFailure(f"session {session_id} is not in the log")
-        tl = load_timeline(st, session_id)
-        raw = st.telemetry(session_id, keys=SAMPLE_KEYS)
-    samples = []
-    for x in raw:
-        ts = float(x.pop("ts"))
-        samples.append((ts, x))
-    sample_t = np.array([ts - tl.t0 for ts, _x in samples], dtype=np.float64)
-    fr = tl.frames
-    rows = (np.column_stack([fr["ts"], fr["pre"], fr["infer"], fr["post"], fr["e2e"],
-                             fr["i"].astype(np.float64)])
-            if fr["ts"].size else np.empty((0, 6)))
-    return PlaybackData(s, tl, samples, sample_t, rows)
-
-
 class PlaybackView(QWidget):
     """Scrub and play one recorded session at a time."""
 
@@ -208,7 +161,7 @@ class PlaybackView(QWidget):
     def plots(self) -> Any:
         """The graphs (the live graphs' class), built on first use."""
         if self._plots is None:
-            from console.ui.live_plots import LivePlots
+            from console.ui.live.plots import LivePlots
 
             plots = LivePlots(theme=self.theme)
             plots.setObjectName("playbackPlots")
@@ -235,7 +188,7 @@ class PlaybackView(QWidget):
         token = self._token
         db = self.db_path
         self.title.setText(f"loading session {session_id}…")
-        self.jobs.submit("playback-load", user_errors(lambda: load_playback(db, session_id)),
+        self.jobs.submit("playback-load", user_errors(lambda: browse.load_playback(db, session_id)),
                          lambda d: self._on_loaded(token, d, at),
                          lambda exc: self._failed(token, exc))
 
@@ -337,7 +290,7 @@ class PlaybackView(QWidget):
 
     def _feed(self, t_a: float, t_b: float) -> None:
         """Hand the plots the recorded rows with time in (t_a, t_b], as live batches."""
-        from console.ui.live_data import Batch
+        from console.ui.live.data import Batch
 
         d = self.data
         assert d is not None
@@ -413,9 +366,9 @@ class PlaybackView(QWidget):
         k = int(np.searchsorted(d.sample_t, self.position, side="right")) - 1
         if k >= 0:
             smp = d.samples[k][1]
-            if smp.get("cpu_sys") is not None:
-                parts.append(f"cpu {smp['cpu_sys']:.0f}%")
-            th = smp.get("thermal") or {}
+            if smp.get(P.CPU_SYS) is not None:
+                parts.append(f"cpu {smp[P.CPU_SYS]:.0f}%")
+            th = smp.get(P.THERMAL) or {}
             if th:
                 parts.append(f"max {max(th.values()):.1f} °C")
         self.position_label.setText("  ·  ".join(parts))
@@ -461,7 +414,7 @@ class PlaybackView(QWidget):
     # -- bookmarks ----------------------------------------------------------------------
     def ask_bookmark(self) -> None:
         """Bookmark the frame under the playhead (asks for the note)."""
-        from PySide6.QtWidgets import QInputDialog
+        from console.ui.qt import QInputDialog
 
         d = self.data
         if d is None:

@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
+from console.core.package import Verification
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
     QComboBox,
+    QDragEnterEvent,
+    QDropEvent,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -27,13 +29,12 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    Qt,
     QToolButton,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.package import Verification
-from console.ui.jobs import JobRunner, error_text
 from console.ui.wording import SIGNING, for_window
 
 MAX_RECENT = 8
@@ -174,14 +175,23 @@ class PackagePanel(QWidget):
             self.set_path(f)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if _dropped_path(event.mimeData()) is not None:
+        if dropped_path(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        p = _dropped_path(event.mimeData())
+        p = dropped_path(event.mimeData())
         if p is not None:
             event.acceptProposedAction()
             self.set_path(p)
+
+    def current_path(self) -> str:
+        """The package path as shown ('' when none is chosen)."""
+        return self.path_edit.text().strip()
+
+    def reverify(self) -> None:
+        """Verify the current package again (the trusted keys or the policy changed)."""
+        if self.current_path():
+            self.set_path(self.current_path())
 
     def set_path(self, path: str) -> None:
         """Show ``path`` and verify it in a job; ``verified`` fires with the result."""
@@ -257,7 +267,8 @@ class PackagePanel(QWidget):
         return data if isinstance(data, str) else None
 
 
-def _dropped_path(mime: Any) -> str | None:
+def dropped_path(mime: Any) -> str | None:
+    """The package a drop carries (a folder, a .zip, or a manifest.json's folder), or None."""
     if not mime.hasUrls():
         return None
     for url in mime.urls():

@@ -13,9 +13,9 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtWidgets import QTextBrowser, QWidget
-
+from console.core import protocol as P
 from console.session.run import RunResult
+from console.ui.qt import QTextBrowser, QWidget
 
 NA = "unavailable"
 STATUS_COLORS = {"completed": "#2f9e44", "stopped": "#1c7ed6", "failed": "#e03131",
@@ -49,7 +49,7 @@ def summary_html(summary: Mapping[str, Any]) -> str:
                "latency (ms)</th>" + "".join(f"<th align='right'>{c}</th>" for c in cols)
                + "</tr>")
     lat = summary.get("latency_ms") or {}
-    for stage in ("pre", "infer", "post", "e2e"):
+    for stage in P.STAGES:
         st = lat.get(stage)
         if not st:
             out.append(f"<tr><td>{stage}</td><td colspan='{len(cols)}'>{NA}</td></tr>")

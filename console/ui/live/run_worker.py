@@ -5,7 +5,7 @@ opens the device and calls :meth:`Run.execute` there, so the GUI thread
 never waits on SSH, deploy or inference. Low-rate news (state, deploy
 progress, hello, cold start, events, the result) travels as typed signals
 carrying the protocol dataclasses; high-rate data (frames, telemetry,
-previews) goes into a :class:`~console.ui.live_data.LiveFeed` that the
+previews) goes into a :class:`~console.ui.live.data.LiveFeed` that the
 window's display timer drains, so a 1 000-frame/s device cannot flood the
 event loop. Recording every frame is the run's own writer thread's job; the
 GUI thread never touches SQLite here.
@@ -27,13 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
-from PySide6.QtGui import QImage
-
 from console.core import protocol as P
 from console.devices.base import DeployProgress, Device, DeviceError, HostKeyUnknown
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
-from console.ui.live_data import LiveFeed
+from console.ui.live.data import LiveFeed
+from console.ui.qt import QImage, QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger("devicelab.ui")
 

@@ -24,28 +24,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import (
+from console.devices.base import DeviceError, HostKeyUnknown
+from console.ui.devices.dialogs import DeviceDialog, HostKeyDialog
+from console.ui.devices.prompts import PasswordPrompt
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
+    QColor,
     QDialog,
-    QDialogButtonBox,
-    QFileDialog,
-    QFormLayout,
     QHBoxLayout,
-    QLabel,
-    QLineEdit,
+    QIcon,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
+    QPainter,
+    QPixmap,
     QPushButton,
+    QSize,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.devices.base import DeviceError, HostKeyUnknown
-from console.ui.jobs import JobRunner, error_text
-from console.ui.prompts import PasswordPrompt
 
 LOCAL_SPEC = "local"
 STATE_COLORS = {"unknown": "#9aa0a6", "probing": "#f59f00", "ready": "#2f9e44",
@@ -151,167 +150,12 @@ def card_html(entry: DeviceEntry) -> str:
     return f"{head}<table cellspacing='0' cellpadding='1'>{body}</table>{req}"
 
 
-class HostKeyDialog(QDialog):
-    """Unknown SSH host key: show the fingerprint, let the user trust it or refuse."""
-
-    def __init__(self, device: str, host: str, key_type: str, fingerprint: str,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("hostKeyDialog")
-        self.setWindowTitle("Unknown SSH host key")
-        self.fingerprint = fingerprint
-        lay = QVBoxLayout(self)
-        text = QLabel(
-            f"<p>The console has never connected to <b>{html.escape(host)}</b> "
-            f"({html.escape(device)}) before. Its {html.escape(key_type)} host key has the "
-            "fingerprint:</p>")
-        text.setWordWrap(True)
-        lay.addWidget(text)
-        fp = QLineEdit(fingerprint)
-        fp.setObjectName("fingerprint")
-        fp.setReadOnly(True)
-        fp.setMinimumWidth(fp.fontMetrics().horizontalAdvance(fingerprint) + 24)
-        lay.addWidget(fp)
-        how = QLabel("<p>Compare it with what the device itself reports, e.g. on its console: "
-                     "<code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code>. Trust it "
-                     "only if they are identical; otherwise someone may be between you and the "
-                     "device.</p>")
-        how.setWordWrap(True)
-        lay.addWidget(how)
-        buttons = QDialogButtonBox()
-        self.trust_button = buttons.addButton("Trust this key and connect",
-                                              QDialogButtonBox.ButtonRole.AcceptRole)
-        self.refuse_button = buttons.addButton("Refuse", QDialogButtonBox.ButtonRole.RejectRole)
-        self.refuse_button.setDefault(True)
-        self.refuse_button.setAutoDefault(True)
-        self.trust_button.setAutoDefault(False)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        lay.addWidget(buttons)
-
-
-def save_device_job(dev: Any, existing: dict[str, Any]) -> list[Any]:
-    """Job: write ``dev`` (replacing ``existing``, renamed or not) to the settings file;
-    returns the saved list as it is now."""
-    from console.devices.device_list import add_device, list_devices, remove_device
-
-    renamed = bool(existing) and existing.get("name") != dev.name
-    add_device(dev, replace=bool(existing) and not renamed)
-    if renamed:
-        remove_device(str(existing.get("name")))
-    return list_devices()
-
-
 def remove_device_job(name: str) -> list[Any]:
     """Job: remove the saved device ``name``; returns the saved list as it is now."""
     from console.devices.device_list import list_devices, remove_device
 
     remove_device(name)
     return list_devices()
-
-
-class DeviceDialog(QDialog):
-    """Add or edit a saved SSH device (no passwords: a key file path at most).
-
-    Save checks the fields at once (no IO), then writes the settings file in a
-    job; the dialog closes when the file has it, or shows the job's one-line error.
-    """
-
-    def __init__(self, existing: dict[str, Any] | None = None,
-                 parent: QWidget | None = None, jobs: JobRunner | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Edit device" if existing else "Add an SSH device")
-        self.existing = existing or {}
-        self.jobs = jobs or JobRunner(self)
-        #: a save job is running
-        self.busy = False
-        #: the saved devices as the file holds them after the save
-        self.saved_list: list[Any] = []
-        lay = QVBoxLayout(self)
-        form = QFormLayout()
-        self.name = QLineEdit(self.existing.get("name", ""))
-        self.name.setPlaceholderText("jetson-1")
-        self.address = QLineEdit(self.existing.get("address", ""))
-        self.address.setPlaceholderText("ssh://user@host[:port] or a ~/.ssh/config alias")
-        self.python = QLineEdit(self.existing.get("python", "python3"))
-        self.python.setToolTip("The interpreter that has numpy and onnxruntime, "
-                               "e.g. /opt/venv/bin/python")
-        self.workdir = QLineEdit(self.existing.get("workdir", ""))
-        self.workdir.setPlaceholderText("default: ~/.cache/devicelab")
-        krow = QHBoxLayout()
-        self.key_file = QLineEdit(self.existing.get("key_file", ""))
-        self.key_file.setPlaceholderText("optional private key file (path only)")
-        kb = QPushButton("…")
-        kb.clicked.connect(self._choose_key)
-        krow.addWidget(self.key_file, 1)
-        krow.addWidget(kb)
-        self.notes = QLineEdit(self.existing.get("notes", ""))
-        form.addRow("Name", self.name)
-        form.addRow("Address", self.address)
-        form.addRow("Python", self.python)
-        form.addRow("Work dir", self.workdir)
-        form.addRow("Key file", krow)
-        form.addRow("Notes", self.notes)
-        lay.addLayout(form)
-        self.error = QLabel("")
-        self.error.setStyleSheet("color:#e03131")
-        self.error.setWordWrap(True)
-        lay.addWidget(self.error)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        self.buttons.accepted.connect(self._save)
-        self.buttons.rejected.connect(self.reject)
-        lay.addWidget(self.buttons)
-        self.saved: Any = None
-
-    def reject(self) -> None:
-        if not self.busy:  # a save being written finishes first (milliseconds)
-            super().reject()
-
-    def _choose_key(self) -> None:
-        f, _ = QFileDialog.getOpenFileName(self, "Private key file", "", "All files (*)")
-        if f:
-            self.key_file.setText(f)
-
-    def _save(self) -> None:
-        from console.devices.device_list import SavedDevice, validate
-
-        if self.busy:
-            return
-        dev = SavedDevice.from_dict({
-            **self.existing, "name": self.name.text().strip(),
-            "address": self.address.text().strip(), "python": self.python.text().strip(),
-            "workdir": self.workdir.text().strip(), "key_file": self.key_file.text().strip(),
-            "notes": self.notes.text().strip()})
-        try:
-            validate(dev)  # the fields' one-line reasons at once, no IO
-        except DeviceError as exc:
-            self.error.setText(str(exc))
-            return
-        self._set_busy(True)
-        existing = dict(self.existing)
-        self.jobs.submit("save-device", lambda: save_device_job(dev, existing),
-                         lambda saved: self._on_saved(dev, saved), self._on_save_failed)
-
-    def _set_busy(self, busy: bool) -> None:
-        self.busy = busy
-        self.buttons.setEnabled(not busy)
-        if busy:
-            self.error.setStyleSheet("color: gray")
-            self.error.setText("saving…")
-        else:
-            self.error.setStyleSheet("color:#e03131")
-
-    def _on_saved(self, dev: Any, saved: list[Any]) -> None:
-        self._set_busy(False)
-        self.error.setText("")
-        self.saved, self.saved_list = dev, saved
-        self.accept()
-
-    def _on_save_failed(self, exc: BaseException) -> None:
-        self._set_busy(False)
-        self.error.setText(error_text(exc))
 
 
 class DevicesPanel(QWidget):
@@ -412,6 +256,32 @@ class DevicesPanel(QWidget):
     def current(self) -> DeviceEntry | None:
         k = self.list.currentRow()
         return self.entries[k] if 0 <= k < len(self.entries) else None
+
+    def entry_for(self, spec: str) -> DeviceEntry:
+        """The entry for ``spec`` (a name, spec or SSH address), or a new one for a
+        recorded SSH address that is not saved (a replay on the recorded device)."""
+        for e in self.entries:
+            if spec in (e.spec, e.name) or (e.kind == "ssh" and spec == e.address):
+                return e
+        if spec == LOCAL_SPEC:
+            return self.entries[0]
+        return DeviceEntry(spec, spec, spec, "ssh")
+
+    def replay_choices(self) -> list[tuple[str, str]]:
+        """(label, spec) of every device a replay may run on."""
+        return [(e.name if e.kind == "local" else f"{e.name} — {e.address}", e.spec)
+                for e in self.entries]
+
+    def confirm_host_key(self, entry: DeviceEntry, host: str, key_type: str,
+                         fingerprint: str) -> bool:
+        """Ask whether to trust an unknown host key; an accepted one is used for the next
+        connect to ``entry``, a refused one leaves the device marked refused."""
+        dlg = HostKeyDialog(entry.name, host, key_type, fingerprint, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            entry.accepted_fingerprint = fingerprint
+            return True
+        self.set_state(entry, "error", f"host key refused ({fingerprint})")
+        return False
 
     def select(self, spec: str) -> bool:
         for k, e in enumerate(self.entries):

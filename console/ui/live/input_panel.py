@@ -11,11 +11,13 @@ FPS, loop.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
+from console.core.inputs import InputError, redact_url
+from console.ui.jobs import JobRunner, error_text
+from console.ui.qt import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -27,12 +29,11 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QStackedWidget,
+    Qt,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.inputs import InputError, redact_url
-from console.ui.jobs import JobRunner, error_text
 
 KINDS = (("video", "Recorded video"), ("camera", "Camera on the device"),
          ("stream", "Stream URL"), ("synthetic", "Synthetic frames"))
@@ -317,6 +318,42 @@ class InputPanel(QWidget):
             return None
         t = self.truth_edit.text().strip()
         return t or None
+
+    def set_input_text(self, text: str, truth: str | None = None) -> str | None:
+        """Choose the input ``devicelab run --input`` would read from ``text``; returns
+        the one-line problem with it, or None."""
+        t = text.strip()
+        if t.startswith("synthetic"):
+            self.set_kind("synthetic")
+            if ":" in t:
+                try:
+                    w, h = (int(v) for v in t.split(":", 1)[1].split("x"))
+                except ValueError:
+                    return f"bad synthetic input {t!r}: use synthetic:WIDTHxHEIGHT"
+                self.syn_w.setValue(w)
+                self.syn_h.setValue(h)
+        elif t.startswith(("camera:", "/dev/video")):
+            self.set_kind("camera")
+            idx = t.split(":", 1)[1] if t.startswith("camera:") else t[len("/dev/video"):]
+            self.camera_combo.addItem(f"/dev/video{idx}", f"camera:{idx}")
+            self.camera_combo.setEnabled(True)
+        elif "://" in t:
+            self.set_kind("stream")
+            self.url_edit.setText(t)
+        else:
+            self.set_video(t, truth)
+        return None
+
+    def set_fps(self, fps: float) -> None:
+        """The target rate (0: as fast as the device goes)."""
+        self.fps_spin.setValue(fps)
+
+    def set_limits(self, limits: Mapping[str, Any]) -> None:
+        """Limits as :meth:`limits` returns them (the last run's, from the preferences)."""
+        self.frames_spin.setValue(int(limits.get("frames") or 0))
+        self.duration_spin.setValue(float(limits.get("duration") or 0))
+        self.fps_spin.setValue(float(limits.get("fps") or 0))
+        self.loop_check.setChecked(bool(limits.get("loop")))
 
     def limits(self) -> dict[str, Any]:
         return {"frames": self.frames_spin.value(), "duration": self.duration_spin.value(),

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (
+from console.devices.base import DeployProgress
+from console.ui.qt import (
+    QAction,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
+    Qt,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
-
-from console.devices.base import DeployProgress
 
 STATE_COLORS = {"refused": "#e03131", "failed": "#e03131", "interrupted": "#e8590c",
                 "running": "#2f9e44", "completed": "#2f9e44", "stopped": "#1c7ed6",
@@ -68,6 +67,10 @@ class RunPanel(QWidget):
         self.state = "ready"
         #: the newest deploy progress shown (None until a deploy reports)
         self.last_progress: DeployProgress | None = None
+
+    def note(self) -> str:
+        """The note the user typed for the next run ('' for none)."""
+        return self.note_edit.text().strip()
 
     def set_state(self, state: str, text: str) -> None:
         self.state = state

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
-from PySide6.QtWidgets import QInputDialog, QLineEdit, QWidget
+from console.ui.qt import QInputDialog, QLineEdit, QObject, Qt, QThread, QWidget, Signal, Slot
 
 
 class PasswordPrompt(QObject):

@@ -22,15 +22,19 @@ happen in jobs; the GUI thread only draws.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (
+
+from console.core import protocol as P
+from console.session import browse
+from console.session.browse import CompareData
+from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
+from console.ui.live.data import E2E, stage_label
+from console.ui.qt import (
     QAbstractItemView,
+    QColor,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -39,16 +43,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    Qt,
     QTableWidget,
     QTableWidgetItem,
+    QTimer,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
-
-from console.core.stats import STAGES
-from console.core.store import SessionStore
-from console.ui.jobs import JobRunner, error_text
-from console.ui.sessions_view import JobFailure, user_errors
 
 DEFAULT_TOLERANCE_PCT = 10.0
 #: histogram bins: the Rice rule (2·n^⅓) within these bounds — 60 bins over 360 frames
@@ -60,30 +62,6 @@ HIST_TOP_PERCENTILE = 99.5
 #: points per CDF curve handed to pyqtgraph
 CDF_POINTS = 1500
 VERDICT_COLORS = {"regression": "#e03131", "improvement": "#2f9e44", "unavailable": "#868e96"}
-
-
-@dataclass(frozen=True)
-class CompareData:
-    comparison: Any  # console.session.compare.Comparison
-    #: stage -> (A's per-frame latencies, B's), ms, NaN dropped
-    latency: dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def load_comparison(db_path: Path, a: int, b: int, tolerance: float,
-                    with_latency: bool = True) -> CompareData:
-    """Job: compare B against A and (optionally) read both sessions' latencies per stage."""
-    from console.session.compare import CompareError, compare_sessions
-
-    if not Path(db_path).exists():
-        raise CompareError(f"no session log at {db_path}")
-    with SessionStore(db_path) as st:
-        cmp = compare_sessions(st, a, b, tolerance=tolerance)
-        lat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if with_latency:
-            for stage in STAGES:
-                va, vb = st.frame_column(a, stage), st.frame_column(b, stage)
-                lat[stage] = (va[np.isfinite(va)], vb[np.isfinite(vb)])
-    return CompareData(cmp, lat)
 
 
 def bin_count(n: int) -> int:
@@ -237,8 +215,8 @@ class CompareView(QWidget):
         srow.addWidget(QLabel("Stage"))
         self.stage_combo = QComboBox()
         self.stage_combo.setObjectName("compareStage")
-        for st in ("e2e", "pre", "infer", "post"):
-            self.stage_combo.addItem({"e2e": "end-to-end"}.get(st, st), st)
+        for st in (E2E, *P.STAGE_PARTS):
+            self.stage_combo.addItem(stage_label(st), st)
         self.stage_combo.currentIndexChanged.connect(lambda _k: self._draw_plots())
         srow.addWidget(self.stage_combo)
         srow.addStretch(1)
@@ -269,7 +247,7 @@ class CompareView(QWidget):
             return
         import pyqtgraph as pg
 
-        from console.ui.live_plots import PALETTES
+        from console.ui.live.panels import PALETTES
 
         colors = PALETTES[self.theme]
         view = pg.GraphicsLayoutWidget()
@@ -295,7 +273,7 @@ class CompareView(QWidget):
     def _style_curves(self) -> None:
         import pyqtgraph as pg
 
-        from console.ui.live_plots import PALETTES
+        from console.ui.live.panels import PALETTES
 
         if self._plots is None:
             return
@@ -345,7 +323,7 @@ class CompareView(QWidget):
         db, tol = self.db_path, self.tolerance
         keep = self.data.latency if (self.data is not None and not with_latency) else None
         self.jobs.submit("compare", user_errors(
-            lambda: load_comparison(db, a, b, tol, with_latency=keep is None)),
+            lambda: browse.load_comparison(db, a, b, tol, with_latency=keep is None)),
             lambda d: self._on_data(token, d, keep), lambda exc: self._on_error(token, exc))
 
     def _on_error(self, token: int, exc: BaseException) -> None:
@@ -449,7 +427,7 @@ class CompareView(QWidget):
             return
         import pyqtgraph as pg
 
-        from console.ui.live_plots import PALETTES
+        from console.ui.live.panels import PALETTES
 
         self._ensure_plots()
         assert self._plots is not None
@@ -462,8 +440,8 @@ class CompareView(QWidget):
         for item in (hist, cdfp):
             item.clear()
         edges, ha, hb = histogram(va, vb)
-        for (share, color, name, v) in ((ha, colors["pre"], names[0], va),
-                                        (hb, colors["infer"], names[1], vb)):
+        for (share, color, name, v) in ((ha, colors["session_a"], names[0], va),
+                                        (hb, colors["session_b"], names[1], vb)):
             if not v.size or not edges.size:
                 continue
             fill = pg.mkColor(color)
@@ -471,13 +449,14 @@ class CompareView(QWidget):
             hist.addItem(pg.PlotDataItem(edges, share, stepMode="center", fillLevel=0,
                                          brush=pg.mkBrush(fill), pen=pg.mkPen(color, width=2),
                                          name=f"{name} ({v.size} frames)"))
-        for (color, name, v) in ((colors["pre"], names[0], va), (colors["infer"], names[1], vb)):
+        for (color, name, v) in ((colors["session_a"], names[0], va),
+                                (colors["session_b"], names[1], vb)):
             x, y = cdf(v)
             if x.size:
                 p95 = float(np.percentile(v, 95))
                 cdfp.addItem(pg.PlotDataItem(x, y, pen=pg.mkPen(color, width=2),
                                              name=f"{name}: p95 {p95:.3f} ms"))
-        label = {"e2e": "end-to-end"}.get(stage, stage)
+        label = stage_label(stage)
         top = f"p{HIST_TOP_PERCENTILE:g}"
         hist.setTitle(f"{label} latency — histogram (% of frames; x up to {top})",
                       size="9pt", color=colors["fg"])
@@ -514,10 +493,7 @@ class CompareView(QWidget):
         db, tol = self.db_path, self.tolerance
 
         def work() -> Any:
-            from console.session.export import export_comparison
-
-            with SessionStore(db) as st:
-                return export_comparison(st, a, b, path, tolerance=tol)[1]
+            return browse.export_comparison(db, a, b, path, tol)
 
         def finished(result: Any) -> None:
             if isinstance(result, JobFailure):

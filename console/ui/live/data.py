@@ -5,12 +5,15 @@ for every frame, telemetry sample and preview (a lock and an append, no IO,
 no Qt), and the window's display timer calls :meth:`LiveFeed.drain` about
 30 times a second and appends the batch to :class:`FrameHistory` and
 :class:`TelemetryHistory`, which keep enough history for the widest
-scrolling window. Curves are drawn from :func:`peak_decimate` of the
-visible slice, so a 1 000-frame/s device costs the same repaint as a
-30-frame/s one. Every frame is still recorded: recording is the run's
+scrolling window. Curves are drawn from the visible slice thinned by
+``console.core.series.minmax_decimate`` (the console's one decimator, which
+keeps one-frame spikes), so a 1 000-frame/s device costs the same repaint
+as a 30-frame/s one. Every frame is still recorded: recording is the run's
 writer thread's job (``console.session.recorder``), not this module's.
 
-A figure the device does not report is absent from its series, never a 0:
+Telemetry series are named as ``console.core.protocol.flatten_sample``
+names them (``cpu_sys``, ``thermal.<zone>``, ``freq_mhz.<cpu>``). A figure the
+device does not report is absent from its series, never a 0:
 :meth:`TelemetryHistory.has` says whether a series ever had a value.
 """
 
@@ -25,13 +28,25 @@ from typing import Any
 import numpy as np
 
 from console.core import protocol as P
+from console.core.stats import Rolling
 
-#: Frame columns kept by :class:`FrameHistory` (and in a :class:`Batch`).
-FRAME_COLUMNS = ("ts", "pre", "infer", "post", "e2e", "i")
+#: Frame columns kept by :class:`FrameHistory` (and in a :class:`Batch`): the
+#: protocol's wire names of the frame's time, its stages and its index.
+FRAME_COLUMNS = ("ts", *P.STAGES, "i")
+assert set(FRAME_COLUMNS) <= {f.wire for f in P.FRAME_FIELDS}
+#: the span of the other stages (drawn thicker, and the stage a comparison starts with)
+E2E = P.STAGES[-1]
 #: The longest scrolling window the graphs offer, seconds.
 MAX_WINDOW_S = 600.0
 #: Frames kept for the graphs; at 1 000 frames/s that is ~5 minutes (~19 MB).
 FRAME_CAPACITY = 400_000
+#: frames behind the rolling p50/p95/p99 lines
+ROLLING_FRAMES = 512
+
+
+def stage_label(stage: str) -> str:
+    """How a stage is named on screen (``e2e`` reads "end-to-end")."""
+    return "end-to-end" if stage == E2E else stage
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,19 @@ class FrameHistory:
     def last_t(self) -> float | None:
         return float(self._a[self._n - 1, 0]) if self._n else None
 
+    def fps_last_second(self) -> float | None:
+        """Frames per second over the newest second of frames (None: too few to say)."""
+        last = self.last_t()
+        if last is None:
+            return None
+        sl = self.window(last - 1.0)
+        n = sl.stop - sl.start
+        if n < 2:
+            return None
+        ts = self.column("ts")[sl]
+        span = float(ts[-1] - ts[0])
+        return (n - 1) / span if span > 0 else None
+
     def nearest(self, t: float) -> dict[str, float] | None:
         """The frame closest to time ``t`` (for the pause/inspect readout)."""
         if not self._n:
@@ -161,36 +189,12 @@ class FrameHistory:
         return dict(zip(FRAME_COLUMNS, (float(v) for v in self._a[k])))
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
-
-
-def flatten_sample(sample: Mapping[str, Any]) -> dict[str, float]:
-    """Telemetry sample -> flat series values (``thermal/<zone>``, ``freq_mhz/<cpu>``…).
-
-    Only values the sample holds come out: an absent figure stays absent.
-    """
-    out: dict[str, float] = {}
-    for key in ("cpu_sys", "cpu_agent", "rss_mb", "mem_used_mb", "mem_total_mb",
-                "mem_avail_mb", "sampler_cpu"):
-        v = _num(sample.get(key))
-        if v is not None:
-            out[key] = v
-    for group in ("thermal", "freq_mhz", "power_w"):
-        d = sample.get(group)
-        if isinstance(d, Mapping):
-            for name, v in d.items():
-                f = _num(v)
-                if f is not None:
-                    out[f"{group}/{name}"] = f
-    return out
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 class TelemetryHistory:
-    """Telemetry as named series (see :func:`flatten_sample`), trimmed to the widest window."""
+    """Telemetry as named series (``P.flatten_sample``), trimmed to the widest window."""
 
     def __init__(self, keep_s: float = MAX_WINDOW_S + 30.0) -> None:
         self.keep_s = keep_s
@@ -209,9 +213,11 @@ class TelemetryHistory:
             t = ts - t0
             self.samples += 1
             self.last_t = t
-            for name, v in flatten_sample(sample).items():
+            for name, v in P.flatten_sample(dict(sample)).items():
+                if not _finite(v):  # NaN is "no reading": absent, not a point
+                    continue
                 self._t.setdefault(name, []).append(t)
-                self._v.setdefault(name, []).append(v)
+                self._v.setdefault(name, []).append(float(v))
                 changed = True
         if changed:
             self._arrays.clear()
@@ -229,10 +235,10 @@ class TelemetryHistory:
         return sorted(n for n in self._t if n.startswith(prefix))
 
     def has(self, name_or_prefix: str) -> bool:
-        """True once any sample held this series (or any series under ``prefix/``)."""
+        """True once any sample held this series (or any series of the map ``prefix``)."""
         if name_or_prefix in self._t:
             return True
-        return any(n.startswith(name_or_prefix + "/") for n in self._t)
+        return any(n.startswith(name_or_prefix + ".") for n in self._t)
 
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         arr = self._arrays.get(name)
@@ -242,38 +248,65 @@ class TelemetryHistory:
             self._arrays[name] = arr
         return arr
 
+    def value_at(self, name: str, t: float) -> float | None:
+        """The series' value at time ``t`` (the first sample at or after it, else the last)."""
+        x, y = self.series(name)
+        if not len(x):
+            return None
+        return float(y[min(int(np.searchsorted(x, t)), len(x) - 1)])
+
     def latest(self, name: str) -> float | None:
         v = self._v.get(name)
         return v[-1] if v else None
 
 
-def peak_decimate(x: np.ndarray, y: np.ndarray, max_points: int = 800
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``max_points`` points that keep every bin's minimum and maximum.
+class RollingPercentiles:
+    """Rolling p50/p95/p99 of end-to-end latency over the last ``frames`` frames, and
+    their history (one point per batch) for the dashed lines on the latency plot."""
 
-    The same idea as pyqtgraph's ``peak`` downsampling, done once here on the
-    visible slice: a latency spike one frame wide stays visible whatever the
-    frame rate.
-    """
-    n = len(x)
-    if n <= max_points:
-        return x, y
-    bins = max(1, max_points // 2)
-    step = n // bins
-    m = bins * step
-    yb = y[n - m:].reshape(bins, step)
-    xb = x[n - m:].reshape(bins, step)
-    out_x = np.empty(bins * 2)
-    out_y = np.empty(bins * 2)
-    out_x[0::2] = xb[:, 0]
-    out_x[1::2] = xb[:, -1]
-    lo = yb.min(axis=1)
-    hi = yb.max(axis=1)
-    # keep the order in which min and max happened, so the line does not zig-zag backwards
-    first_is_max = yb.argmax(axis=1) < yb.argmin(axis=1)
-    out_y[0::2] = np.where(first_is_max, hi, lo)
-    out_y[1::2] = np.where(first_is_max, lo, hi)
-    return out_x, out_y
+    #: history points kept; the oldest half goes when full
+    KEEP = 40_000
+
+    def __init__(self, frames: int = ROLLING_FRAMES) -> None:
+        self.size = frames
+        self.rolling = Rolling(frames)
+        self._t: list[float] = []
+        self._v: list[list[float]] = []
+
+    def __len__(self) -> int:
+        """Frames behind the newest figures."""
+        return len(self.rolling)
+
+    def add(self, t_last: float, e2e: np.ndarray) -> None:
+        """A batch's end-to-end latencies (ms); ``t_last`` the time of its last frame."""
+        for v in e2e[-self.size:]:
+            self.rolling.add(float(v))
+        pct = self.rolling.percentiles((50, 95, 99))
+        if pct is not None:
+            self._t.append(t_last)
+            self._v.append(pct)
+            if len(self._t) > self.KEEP:
+                del self._t[:self.KEEP // 2]
+                del self._v[:self.KEEP // 2]
+
+    def latest(self) -> tuple[float, float, float] | None:
+        if not self._v:
+            return None
+        p50, p95, p99 = self._v[-1]
+        return p50, p95, p99
+
+    def since(self, t_from: float, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+        """Times and (p50, p95, p99) rows from ``t_from`` on, every n-th to fit."""
+        if not self._t:
+            return np.empty(0), np.empty((0, 3))
+        pt = np.asarray(self._t)
+        k = int(np.searchsorted(pt, t_from))
+        pv = np.asarray(self._v[k:]) if k < len(self._v) else np.empty((0, 3))
+        px = pt[k:]
+        if len(px) > max_points:
+            step = math.ceil(len(px) / max_points)
+            px, pv = px[::step], pv[::step]
+        return px, pv
 
 
 def fps_series(ts: np.ndarray, bin_s: float = 0.5) -> tuple[np.ndarray, np.ndarray]:

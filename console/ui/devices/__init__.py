@@ -1,0 +1,1 @@
+"""The Devices dock: "This computer" and the saved SSH devices, their dialogs and prompts."""

@@ -1,0 +1,1 @@
+"""The Model package dock and the package-signing (trust) dialog."""
