@@ -29,7 +29,8 @@ EXAMPLE = """example:
 
 Ctrl-C stops the run cleanly and keeps the session; a second Ctrl-C kills the agent.
 exit status: 0 completed or stopped, 1 failed/interrupted or a budget failed with
---fail-on-budget, 2 refused before running (bad package, input, device or database)."""
+--fail-on-budget (or was inconclusive with --strict-budgets), 2 refused before
+running (bad package, input, device or database)."""
 
 
 def register(sub: Any) -> None:
@@ -67,7 +68,16 @@ def register(sub: Any) -> None:
     p.add_argument("--budget", action="append", default=[], metavar="KEY=VALUE",
                    help="performance budget, e.g. p95=50ms, cold_start=1.5s (repeatable)")
     p.add_argument("--fail-on-budget", action="store_true",
-                   help="exit 1 if any budget fails (for hardware-in-the-loop scripts)")
+                   help="exit 1 if any budget fails: its whole confidence interval is beyond "
+                        "the limit (for hardware-in-the-loop scripts)")
+    p.add_argument("--strict-budgets", action="store_true",
+                   help="exit 1 also when a budget is inconclusive (the interval includes "
+                        "the limit, or the figure was not measured)")
+    p.add_argument("--warmup", default="auto", metavar="N|Ss|auto",
+                   help="leave the first N frames or S seconds out of the steady-state "
+                        "figures and budgets (default auto: the first 50 frames or 2 s, "
+                        "whichever ends first, at most a quarter of the frames; 0: none); "
+                        "the warm-up stays in the log")
     p.add_argument("--accept-new-host-key", action="store_true",
                    help="SSH: trust an unknown host's key (a changed key is always refused)")
     add_key_file_argument(p)
@@ -158,6 +168,7 @@ class ProgressPrinter(RunListener):
 
 
 def request_from_args(args: argparse.Namespace) -> RunRequest:
+    from console.core.stats import WarmupError, parse_warmup
     from console.session.budgets import BudgetError, parse_budget
 
     budgets = {}
@@ -167,6 +178,10 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         except BudgetError as exc:
             raise CliError(str(exc)) from None
         budgets[k] = v
+    try:
+        warmup = parse_warmup(getattr(args, "warmup", "auto"))
+    except WarmupError as exc:
+        raise CliError(str(exc)) from None
     for name, value in (("--frames", args.frames), ("--duration", args.duration),
                         ("--fps", args.fps), ("--threads", args.threads)):
         if value < 0:
@@ -177,7 +192,7 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
                         provider=args.provider, threads=args.threads, spin=args.spin,
                         preview_fps=args.preview_fps, telemetry_ms=args.telemetry_ms)
     return RunRequest(package=args.package, input=args.input, options=opts, note=args.note,
-                      tags=tuple(args.tag), truth=args.truth, budgets=budgets)
+                      tags=tuple(args.tag), truth=args.truth, budgets=budgets, warmup=warmup)
 
 
 def add_key_file_argument(parser: argparse.ArgumentParser) -> None:
@@ -290,13 +305,15 @@ def print_result(args: argparse.Namespace, request: RunRequest, result: RunResul
             print(f"error: {result.error}")
         for line in summary_lines(s):
             print(line)
-    failed_budget = any(b["verdict"] == "fail" for b in result.budget_verdicts)
+    failing = {"fail", "inconclusive"} if getattr(args, "strict_budgets", False) else {"fail"}
+    failed_budget = any(b["verdict"] in failing for b in result.budget_verdicts)
     if result.status in ("failed", "interrupted"):
         if not args.json:
             print(f"devicelab: run {result.status}: {result.error or 'see the session events'}"
                   f" (frames kept: {s.get('frames', 0)})", file=sys.stderr)
         return EXIT_FAILED
-    if failed_budget and getattr(args, "fail_on_budget", False):
+    if failed_budget and (getattr(args, "fail_on_budget", False)
+                          or getattr(args, "strict_budgets", False)):
         return EXIT_FAILED
     return 0
 

@@ -49,13 +49,19 @@ names the file and what differs."""
 
 COMPARE_EXAMPLE = """example:
   devicelab sessions compare 12 13
-  devicelab sessions compare 12 13 --tolerance 5% --fail-on-regression
+  devicelab sessions compare 12 13 --tolerance 10% --fail-on-regression
+  devicelab sessions compare 12 13 --json
+  devicelab sessions compare 12,14,16 13,15,17   (repeated sessions: decided over sessions)
   devicelab sessions compare 12 13 -o fp32-vs-int8.html
 
-A is the reference, B the candidate. Top-1 agreement (or the matched-IoU mean of
-boxes) is computed frame by frame when both sessions ran the same recording.
-exit status: 0 no regression (or no --fail-on-regression), 1 a regression beyond
-the tolerance with --fail-on-regression, 2 bad input."""
+A is the reference, B the candidate. Every figure has a 95 % confidence interval
+and a verdict: regression, improvement, no change, or inconclusive (the data
+cannot tell; the line says how many more frames would). A change counts only
+when its whole interval is beyond the threshold: --tolerance (default 5 %) of
+A or 0.05 ms for latencies, whichever is larger. Top-1 agreement (or the recall
+of A's boxes) is computed frame by frame when both sessions ran the same recording.
+exit status: 0 no regression (or no --fail-on-regression), 1 a regression with
+--fail-on-regression (inconclusive figures do not fail), 2 bad input."""
 
 MATRIX_EXAMPLE = """example:
   devicelab sessions matrix
@@ -145,12 +151,16 @@ def register(sub: Any) -> None:
     rp.set_defaults(func=cmd_replay)
 
     cp = _sub(ps, "compare", "compare session B against session A", COMPARE_EXAMPLE)
-    cp.add_argument("a", help="reference session id (or uuid prefix)")
-    cp.add_argument("b", help="candidate session id (or uuid prefix)")
-    cp.add_argument("--tolerance", default="10%",
-                    help="relative change that counts as a regression (default 10%%)")
+    cp.add_argument("a", help="reference session id (or uuid prefix); A1,A2,… for repeated "
+                              "sessions")
+    cp.add_argument("b", help="candidate session id (or uuid prefix); B1,B2,… for repeated "
+                              "sessions")
+    cp.add_argument("--tolerance", default="5%",
+                    help="practical threshold: the smallest relative change that matters "
+                         "(default 5%%; latencies at least 0.05 ms)")
     cp.add_argument("--fail-on-regression", action="store_true",
-                    help="exit 1 if any figure regressed beyond the tolerance")
+                    help="exit 1 if any figure is a regression (its whole interval beyond "
+                         "the threshold)")
     cp.add_argument("--json", action="store_true", help="print the comparison as JSON")
     cp.add_argument("-o", "--output", metavar="PATH",
                     help="also write the comparison as .html (with plots) or .json")
@@ -423,30 +433,49 @@ def _short(v: Any) -> str:
 
 def comparison_lines(cmp: Any) -> list[str]:
     """The terminal rendering of a :class:`console.session.compare.Comparison`."""
+    from console.session.compare import fmt_value
+
     out = []
     for lab, h in (("A", cmp.a), ("B", cmp.b)):
         out.append(f"{lab}  session {h.id}  {h.title} on {h.device} — {h.input} "
                    f"({h.frames} frames, {h.status})")
+    if cmp.sessions_a:
+        out.append(f"repeated sessions: A {', '.join(map(str, cmp.sessions_a))}; B "
+                   f"{', '.join(map(str, cmp.sessions_b))} — each figure decided over "
+                   "sessions (Welch interval)")
+    out.append("warm-up left out of the steady-state figures: "
+               + ", ".join(f"{lab} {h.warmup_frames} frames ({h.warmup_s:.2f} s)"
+                           for lab, h in (("A", cmp.a), ("B", cmp.b))))
     out.append("differences")
     if not cmp.differences:
         out.append("  none: same device, package, input and settings")
     for d in cmp.differences:
         out.append(f"  {d.section + ' ' + d.field:<22} {_short(d.a)} → {_short(d.b)}")
-    out.append(f"figures (B vs A, tolerance {cmp.tolerance * 100:g} %)")
-    from console.session.compare import fmt_value
-
+    out.append(f"figures (B vs A: change [{cmp.level * 100:g} % interval], threshold "
+               f"{cmp.tolerance * 100:g} % or 0.05 ms)")
     for f in cmp.figures:
         if f.group == "agreement":
             continue
         out.append(f"  {f.name:<21} {fmt_value(f.a, f.unit):>14} → {fmt_value(f.b, f.unit):>14}"
                    f"   {f.text}")
-    out.append("output agreement (frame by frame)")
+    out.append("output agreement (frame by frame, each recorded frame once)")
     ag = cmp.agreement
     if not ag.available:
         out.append(f"  {ag.reason}")
     for f in cmp.figures:
         if f.group == "agreement":
             out.append(f"  {f.name:<21} {fmt_value(f.b, f.unit):>14}   {f.text}")
+    if ag.score_diff_max is not None:
+        out.append(f"  score difference      max {ag.score_diff_max:.4g}, mean "
+                   f"{ag.score_diff_mean:.4g} (classes both reported)")
+    if ag.iou_mean is not None:
+        out.append(f"  matched-IoU mean      {ag.iou_mean:.3f} over {ag.boxes_matched} boxes")
+    swaps = [(ag.labels[i], ag.labels[j], n) for i, row in enumerate(ag.confusion)
+             for j, n in enumerate(row) if i != j and n]
+    if swaps:
+        swaps.sort(key=lambda t: -t[2])
+        out.append("  top-1 changes (A → B): " + ", ".join(
+            f"{x} → {y} ×{n}" for x, y, n in swaps[:10]) + (" …" if len(swaps) > 10 else ""))
     if ag.disagreeing_frames:
         shown = ", ".join(str(i) for i in ag.disagreeing_frames[:20])
         out.append(f"  frames with another top-1: {shown}"
@@ -456,16 +485,28 @@ def comparison_lines(cmp: Any) -> list[str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from console.session.compare import CompareError, compare_sessions, parse_tolerance
+    from console.session.compare import (
+        CompareError,
+        compare_groups,
+        compare_sessions,
+        parse_tolerance,
+    )
     from console.session.export import ExportError, export_comparison
 
     try:
         tol = parse_tolerance(args.tolerance)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    refs_a, refs_b = (r.split(",") for r in (args.a, args.b))
+    repeated = len(refs_a) > 1 or len(refs_b) > 1
+    if repeated and args.output:
+        raise CliError("-o takes one session per side; compare repeated sessions "
+                       "(A1,A2,… B1,B2,…) on the terminal or with --json")
     with open_store(args) as store:
         try:
-            if args.output:
+            if repeated:
+                cmp = compare_groups(store, refs_a, refs_b, tolerance=tol)
+            elif args.output:
                 cmp, _ = export_comparison(store, args.a, args.b, args.output, tolerance=tol)
             else:
                 cmp = compare_sessions(store, args.a, args.b, tolerance=tol)

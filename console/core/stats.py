@@ -5,18 +5,117 @@ into the summary that the CLI prints, the window shows and the session row
 stores; computing it again from the database rows must give the same
 figures (tests check exactly that). :class:`Rolling` gives the live view
 its rolling percentiles without keeping the whole history.
+
+Steady state. The first frames after the cold start run slower (allocator
+arenas, caches, the CPU governor ramping up), so the latency, FPS and mean
+CPU/memory figures are *steady-state* figures: the warm-up
+(:class:`Warmup`, default :data:`DEFAULT_WARMUP`: the first 50 frames or
+the first 2 s, whichever ends first, never more than a quarter of the
+frames) is excluded. The excluded part stays in the log; the summary says
+what was excluded (``summary["warmup"]``), and comparisons and budgets use
+the same split (:func:`warmup_frames`). Peaks (memory, temperature) and the
+accuracy count every frame. Intervals and verdicts are not computed here:
+they live in :mod:`console.core.verdicts`.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-STAGES = ("pre", "infer", "post", "e2e")
+from console.core import protocol as P
+from console.core.errors import UserError
+
+STAGES = P.STAGES
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+
+
+class WarmupError(UserError, ValueError):
+    """A ``--warmup`` value that is not a frame count or a duration."""
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """What to leave out of the steady-state figures at the start of a run.
+
+    ``frames`` and ``seconds`` both set: the warm-up ends at whichever comes
+    first. ``auto`` (the default rule) also caps it at a quarter of the frames, so a
+    short run keeps most of its frames; an explicit setting is taken as given.
+    """
+
+    frames: int | None = 50
+    seconds: float | None = 2.0
+    auto: bool = True
+
+    @property
+    def setting(self) -> str:
+        if self.auto:
+            return "auto"
+        if self.frames is not None:
+            return str(self.frames)
+        return f"{self.seconds:g}s" if self.seconds else "0"
+
+    def describe(self) -> str:
+        if self.auto:
+            return (f"the first {self.frames} frames or {self.seconds:g} s, whichever ends "
+                    "first (at most a quarter of the frames)")
+        if self.frames:
+            return f"the first {self.frames} frames"
+        if self.seconds:
+            return f"the first {self.seconds:g} s"
+        return "nothing (--warmup 0)"
+
+
+DEFAULT_WARMUP = Warmup()
+NO_WARMUP = Warmup(frames=0, seconds=None, auto=False)
+
+
+def parse_warmup(text: str) -> Warmup:
+    """``auto``, ``0``, ``50`` (frames), ``2s`` / ``500ms`` (time) -> :class:`Warmup`."""
+    t = text.strip().lower()
+    if t == "auto":
+        return DEFAULT_WARMUP
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?)\s*(ms|s|frames?)?", t)
+    if not m:
+        raise WarmupError(f"bad --warmup {text!r}: use a frame count (50), a duration (2s, "
+                          "500ms), 0 for none, or auto")
+    v, unit = float(m.group(1)), m.group(2)
+    if unit in ("s", "ms"):
+        return Warmup(frames=None, seconds=v / 1000.0 if unit == "ms" else v, auto=False)
+    if v != int(v):
+        raise WarmupError(f"bad --warmup {text!r}: a frame count is a whole number")
+    return Warmup(frames=int(v), seconds=None, auto=False)
+
+
+def warmup_frames(ts: Sequence[float] | np.ndarray, rule: Warmup = DEFAULT_WARMUP) -> int:
+    """How many leading frames (in frame order, capture times ``ts``) are warm-up."""
+    t = np.asarray(ts, dtype=np.float64)
+    n = int(t.size)
+    if n == 0:
+        return 0
+    ends = []
+    if rule.frames is not None:
+        ends.append(min(n, rule.frames))
+    if rule.seconds is not None:
+        ends.append(int(np.searchsorted(t, t[0] + rule.seconds, side="left")))
+    k = min(ends) if ends else 0
+    return min(k, n // 4) if rule.auto else k
+
+
+def warmup_record(ts: Sequence[float] | np.ndarray, rule: Warmup = DEFAULT_WARMUP
+                  ) -> dict[str, Any]:
+    """What the summary says about the warm-up: how many frames, how long, by which rule."""
+    t = np.asarray(ts, dtype=np.float64)
+    k = warmup_frames(t, rule)
+    return {"frames": k,
+            "seconds": float(t[k] - t[0]) if 0 < k < t.size else (
+                float(t[-1] - t[0]) if k and t.size else 0.0),
+            "setting": rule.setting, "rule": rule.describe()}
 
 
 def _pkey(p: float) -> str:
@@ -36,10 +135,10 @@ def latency_stats(values: Sequence[float] | np.ndarray) -> dict[str, float] | No
 
 
 def _clean(v: Any) -> float | None:
-    if v is None:
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
+    """A finite number, or None (absent, NaN, not a number)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
 
 
 def _series(samples: Iterable[Mapping[str, Any]], key: str) -> list[float]:
@@ -51,6 +150,16 @@ def _series(samples: Iterable[Mapping[str, Any]], key: str) -> list[float]:
     return out
 
 
+def steady_samples(samples: Sequence[Mapping[str, Any]], steady_from: float | None
+                   ) -> list[Mapping[str, Any]]:
+    """The telemetry samples taken from the first steady-state frame on (all of them when
+    the run has no frame, or the samples carry no ``ts``)."""
+    if steady_from is None:
+        return list(samples)
+    return [s for s in samples
+            if not isinstance(s.get("ts"), (int, float)) or float(s["ts"]) >= steady_from]
+
+
 def summarize(
     frames: Mapping[str, Sequence[float] | np.ndarray],
     samples: Sequence[Mapping[str, Any]],
@@ -60,26 +169,35 @@ def summarize(
     truth: Mapping[int, int] | None = None,
     frame_index: Sequence[int] | None = None,
     agent_sent: int | None = None,
+    warmup: Warmup = DEFAULT_WARMUP,
 ) -> dict[str, Any]:
     """The run summary. ``frames`` holds arrays ``ts``, ``pre``, ``infer``, ``post``, ``e2e``
-    and optionally ``read_ms`` (NaN where not measured).
+    and optionally ``read_ms`` (NaN where not measured), in frame order.
 
+    Latency, FPS and the CPU means are steady-state figures (``warmup`` excluded,
+    see the module docstring); ``frames`` and ``duration_s`` count the whole run.
     Figures the device did not provide (temperature, power) are ``None``:
     "unavailable", never zero.
     """
     ts = np.asarray(frames.get("ts", []), dtype=np.float64)
     n = int(ts.size)
     span = float(ts.max() - ts.min()) if n >= 2 else 0.0
+    k = warmup_frames(ts, warmup)
+    steady_ts = ts[k:]
+    ns = int(steady_ts.size)
+    steady_span = float(steady_ts[-1] - steady_ts[0]) if ns >= 2 else 0.0
     summary: dict[str, Any] = {
         "frames": n,
         "duration_s": span,
-        "fps": (n - 1) / span if n >= 2 and span > 0 else None,
-        "latency_ms": {s: latency_stats(frames.get(s, [])) for s in STAGES},
+        "warmup": warmup_record(ts, warmup),
+        "steady_frames": ns,
+        "fps": (ns - 1) / steady_span if ns >= 2 and steady_span > 0 else None,
+        "latency_ms": {s: latency_stats(np.asarray(frames.get(s, []))[k:]) for s in STAGES},
     }
     # Reading the frame (decode, capture) is outside e2e; older agents did not send it.
-    if "read_ms" in frames:
-        read = np.asarray(frames["read_ms"], dtype=np.float64)
-        summary["read_ms"] = latency_stats(read[~np.isnan(read)])
+    if P.READ in frames:
+        read = np.asarray(frames[P.READ], dtype=np.float64)[k:]
+        summary[P.READ] = latency_stats(read[~np.isnan(read)])
     if cold:
         summary["cold_start_ms"] = {
             "package": _clean(cold.get("package_ms")), "session": _clean(cold.get("session_ms")),
@@ -89,15 +207,19 @@ def summarize(
     else:
         summary["cold_start_ms"] = None
 
-    cpu_sys, cpu_agent = _series(samples, "cpu_sys"), _series(samples, "cpu_agent")
+    steady = steady_samples(samples, float(steady_ts[0]) if ns else None)
+    cpu_sys, cpu_agent = _series(samples, P.CPU_SYS), _series(samples, P.CPU_AGENT)
+    sys_steady, agent_steady = _series(steady, P.CPU_SYS), _series(steady, P.CPU_AGENT)
     summary["cpu"] = {
-        "sys_mean": float(np.mean(cpu_sys)) if cpu_sys else None,
+        "sys_mean": float(np.mean(sys_steady)) if sys_steady else None,
         "sys_peak": max(cpu_sys) if cpu_sys else None,
-        "agent_mean": float(np.mean(cpu_agent)) if cpu_agent else None,
+        "agent_mean": float(np.mean(agent_steady)) if agent_steady else None,
         "agent_peak": max(cpu_agent) if cpu_agent else None,
     }
-    rss, used = _series(samples, "rss_mb"), _series(samples, "mem_used_mb")
+    rss, used = _series(samples, P.RSS), _series(samples, P.MEM_USED)
+    rss_steady = _series(steady, P.RSS)
     summary["memory"] = {"rss_peak_mb": max(rss) if rss else None,
+                         "rss_mean_mb": float(np.mean(rss_steady)) if rss_steady else None,
                          "mem_used_peak_mb": max(used) if used else None}
 
     zones: dict[str, float] = {}
@@ -152,6 +274,84 @@ def summarize(
         summary["agent_sent"] = agent_sent
         summary["missing_frames"] = max(0, agent_sent - n)
     return summary
+
+
+# -- the steady state of one session, for intervals (console.core.verdicts) ------------
+@dataclass(frozen=True)
+class SessionData:
+    """One session's steady-state series (warm-up removed) and its single measurements."""
+
+    ts: np.ndarray
+    stages: dict[str, np.ndarray]  # pre, infer, post, e2e and read_ms when recorded
+    tel_ts: np.ndarray
+    telemetry: dict[str, np.ndarray]  # cpu_agent, cpu_sys, rss_mb, temp_c, power_w
+    cold_ms: float | None = None
+    rss_peak_mb: float | None = None
+    temp_max_c: float | None = None
+    energy_mj: float | None = None
+    accuracy: tuple[int, int] | None = None  # (correct, scored)
+    warmup_frames: int = 0
+    warmup_s: float = 0.0
+
+
+def summary_value(d: Any, *path: str) -> float | None:
+    """The number at ``path`` in a summary (None when absent or not a number)."""
+    for p in path:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(p)
+    return _clean(d)
+
+
+def _tel_value(s: Mapping[str, Any], key: str) -> float | None:
+    if key in (P.THERMAL, P.POWER):
+        vals = [v for v in ((s.get(key) or {}).values()) if _clean(v) is not None]
+        return max(vals) if vals else None
+    return _clean(s.get(key))
+
+
+#: telemetry series compared as steady-state means: (key, figure name, unit, kind)
+TELEMETRY_MEANS = ((P.CPU_AGENT, "agent cpu mean", "%", "cpu"),
+                   (P.CPU_SYS, "system cpu mean", "%", "cpu"),
+                   (P.RSS, "agent memory mean", "MiB", "memory"),
+                   (P.THERMAL, "mean temperature", "°C", "temperature"),
+                   (P.POWER, "mean power", "W", "power"))
+
+
+def steady_data(frames: Mapping[str, Any], samples: Sequence[Mapping[str, Any]],
+                summary: Mapping[str, Any] | None = None, cold_ms: float | None = None
+                ) -> SessionData:
+    """The steady state of one session from its frame columns (frame order) and telemetry
+    samples (with ``ts``). The warm-up is the one the summary recorded (older sessions:
+    the default rule)."""
+    summary = summary or {}
+    ts_all = np.asarray(frames.get("ts", []), dtype=np.float64)
+    wu = summary.get("warmup") or {}
+    k = int(wu["frames"]) if isinstance(wu.get("frames"), int) else \
+        warmup_frames(ts_all, DEFAULT_WARMUP)
+    stages = {s: np.asarray(frames[s], dtype=np.float64)[k:] for s in STAGES if s in frames}
+    if P.READ in frames:
+        read = np.asarray(frames[P.READ], dtype=np.float64)[k:]
+        if np.isfinite(read).any():
+            stages[P.READ] = read
+    ts = ts_all[k:]
+    steady = steady_samples(samples, float(ts[0]) if ts.size else None)
+    tel_ts = np.array([float(s.get("ts", math.nan)) for s in steady], dtype=np.float64)
+    tel = {key: np.array([_tel_value(s, key) if _tel_value(s, key) is not None else math.nan
+                          for s in steady], dtype=np.float64)
+           for key, _n, _u, _k in TELEMETRY_MEANS}
+    acc = summary.get("accuracy") or {}
+    scored = acc.get("frames_scored")
+    accuracy = None
+    if isinstance(scored, int) and scored > 0 and _clean(acc.get("top1")) is not None:
+        accuracy = (round(float(acc["top1"]) * scored), scored)
+    cold = cold_ms if cold_ms is not None else summary_value(summary, "cold_start_ms", "total")
+    return SessionData(ts, stages, tel_ts, tel, cold,
+                       summary_value(summary, "memory", "rss_peak_mb"),
+                       summary_value(summary, "thermal", "max_c"),
+                       summary_value(summary, "power", "energy_per_inference_mj"), accuracy, k,
+                       float(ts_all[k] - ts_all[0]) if 0 < k < ts_all.size else 0.0)
+
 
 
 class Rolling:

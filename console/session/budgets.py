@@ -9,18 +9,44 @@ Budget keys (manifest ``budgets`` and ``--budget KEY=VALUE``)::
     energy_mj          energy per inference, millijoules
     min_fps            throughput floor, frames per second
 
-A figure the device did not measure (no thermal sensor, no power meter)
-gives the verdict ``unmeasured``, never a pass.
+Each budget is checked against the figure's confidence interval (default
+95 %, :mod:`console.core.verdicts`): ``pass`` when the whole interval is
+within the budget, ``fail`` when the whole interval is beyond it,
+``inconclusive`` otherwise — a run too short for an interval decides only
+when every steady-state frame is on one side. The latency percentiles and
+the frame rate are steady-state figures with block-bootstrap intervals;
+cold start, memory peak, temperature and energy are single measurements of
+the run, checked as measured. A figure the device did not measure (no
+thermal sensor, no power meter) is ``inconclusive`` ("unavailable"), never
+a pass. ``devicelab run --fail-on-budget`` fails on ``fail``;
+``--strict-budgets`` also on ``inconclusive``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
+
+import numpy as np
 
 from console.core.errors import UserError
 from console.core.manifest import BUDGET_KEYS
+from console.core.stats import SessionData, steady_data
+from console.core.store import LogStore, StoreError
+from console.core.verdicts import (
+    DEFAULT_LEVEL,
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    Interval,
+    check_budget,
+    exact,
+    latency_intervals,
+    min_obs_for,
+    rate_interval,
+)
 
 _ALIASES = {"p95": "p95_ms", "p99": "p99_ms", "cold_start": "cold_start_s",
             "memory": "memory_mb", "mem": "memory_mb", "temp": "max_temp_c",
@@ -69,12 +95,15 @@ def parse_budget(text: str) -> tuple[str, float]:
     return key, value
 
 
-def _measured(summary: Mapping[str, Any], key: str) -> float | None:
-    lat = (summary.get("latency_ms") or {}).get("e2e") or {}
-    if key == "p95_ms":
-        return lat.get("p95")
-    if key == "p99_ms":
-        return lat.get("p99")
+_PERCENTILE = {"p95_ms": ("p95", 0.95), "p99_ms": ("p99", 0.99)}
+_MISSING = {"max_temp_c": "the device reports no thermal zones",
+            "energy_mj": "the device has no power or energy sensor",
+            "memory_mb": "no memory sample was recorded",
+            "cold_start_s": "the run recorded no cold start",
+            "min_fps": "fewer than two frames", "p95_ms": "no frame", "p99_ms": "no frame"}
+
+
+def _single(summary: Mapping[str, Any], key: str) -> float | None:
     if key == "cold_start_s":
         total = (summary.get("cold_start_ms") or {}).get("total")
         return None if total is None else total / 1000.0
@@ -84,43 +113,76 @@ def _measured(summary: Mapping[str, Any], key: str) -> float | None:
         return (summary.get("thermal") or {}).get("max_c")
     if key == "energy_mj":
         return (summary.get("power") or {}).get("energy_per_inference_mj")
-    if key == "min_fps":
-        return summary.get("fps")
     return None
 
 
-def evaluate_budgets(summary: Mapping[str, Any], budgets: Mapping[str, float]
-                     ) -> list[dict[str, Any]]:
-    """One verdict per budget: pass, fail or unmeasured."""
+def _interval(summary: Mapping[str, Any], data: SessionData | None, key: str, level: float,
+              run_noise: Mapping[str, float] | None) -> Interval | None:
+    if key in _PERCENTILE:
+        name, q = _PERCENTILE[key]
+        if data is None or "e2e" not in data.stages:
+            return None
+        e2e = data.stages["e2e"]
+        iv = latency_intervals(data.ts, e2e, level, run_noise).get(name)
+        if iv is not None and iv.decisive and iv.n < min_obs_for(q):
+            finite = e2e[np.isfinite(e2e)]  # too few frames beyond the percentile: the range
+            iv = Interval(iv.estimate, float(finite.min()), float(finite.max()), level, iv.n,
+                          "range", iv.windows, iv.window_s)
+        return iv
+    if key == "min_fps":
+        return None if data is None or data.ts.size < 2 else rate_interval(data.ts, level,
+                                                                           run_noise)
+    return exact(_single(summary, key), level)
+
+
+def evaluate_budgets(summary: Mapping[str, Any], budgets: Mapping[str, float],
+                     data: SessionData | None = None, *, level: float = DEFAULT_LEVEL,
+                     run_noise: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+    """One verdict per budget (``pass``, ``fail`` or ``inconclusive``), as the dict the
+    summary stores: the :class:`console.core.verdicts.BudgetVerdict` fields, plus ``value``
+    (the estimate, for readers of older summaries). ``data`` is the session's steady
+    state (:func:`console.core.stats.steady_data`); without it the latency and FPS
+    budgets are inconclusive."""
     out = []
     for key in sorted(budgets):
         limit = float(budgets[key])
-        value = _measured(summary, key)
-        if value is None:
-            verdict = "unmeasured"
-        elif key == "min_fps":
-            verdict = "pass" if value >= limit else "fail"
-        else:
-            verdict = "pass" if value <= limit else "fail"
-        out.append({"budget": key, "limit": limit, "value": value, "verdict": verdict})
+        iv = _interval(summary, data, key, level, run_noise)
+        why = _MISSING.get(key, "not measured") if data is not None or key not in (
+            *_PERCENTILE, "min_fps") else "no frame data to estimate an interval from"
+        bv = check_budget(key, limit, iv, upper=key != "min_fps", unit=budget_unit(key),
+                          missing=why)
+        d = asdict(bv)
+        d["value"] = bv.estimate
+        out.append(d)
     return out
 
 
 def overall_verdict(verdicts: Sequence[Mapping[str, Any]] | None) -> str:
-    """One word for a set of budget verdicts: ``fail`` if any failed, ``unmeasured``
-    if any figure was not measured (never a pass), ``pass`` if all passed,
-    ``none`` when no budget was declared."""
+    """One word for a set of budget verdicts: ``fail`` if any failed, ``inconclusive``
+    if any could not be decided (never a pass), ``pass`` if all passed, ``none`` when no
+    budget was declared. Older summaries' ``unmeasured`` reads as ``inconclusive``."""
     if not verdicts:
         return "none"
     kinds = {str(v.get("verdict")) for v in verdicts}
-    if "fail" in kinds:
-        return "fail"
-    if "unmeasured" in kinds:
-        return "unmeasured"
-    return "pass"
+    if FAIL in kinds:
+        return FAIL
+    if kinds - {PASS}:
+        return INCONCLUSIVE
+    return PASS
 
 
 def budget_unit(key: str) -> str:
     """The unit a budget key is kept in (for display)."""
     return {"p95_ms": "ms", "p99_ms": "ms", "cold_start_s": "s", "memory_mb": "MiB",
             "max_temp_c": "°C", "energy_mj": "mJ", "min_fps": "fps"}.get(key, "")
+
+
+def budget_data(store: LogStore, session_id: int, summary: Mapping[str, Any]
+                ) -> SessionData | None:
+    """What the latency and FPS budgets need from the log (frame times and e2e only: a
+    long session costs 16 bytes a frame here, once); None when it cannot be read."""
+    try:
+        cols = {c: store.frame_column(session_id, c) for c in ("ts", "e2e")}
+    except StoreError:
+        return None
+    return steady_data(cols, [], summary)

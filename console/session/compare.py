@@ -5,37 +5,79 @@
 
 * **differences** in device, package, input, settings and versions — the
   context a reader needs before believing any figure;
-* one :class:`Figure` per measured quantity (per-stage p50/p95/p99, the
-  frame read (decode or capture, outside e2e) when recorded, FPS,
-  cold start, CPU, memory, temperature, energy, accuracy) with the relative
-  change B vs A and a verdict against a relative ``tolerance``. Latency
-  changes smaller than an absolute noise floor (:data:`NOISE_FLOORS`) are
-  never called a regression: +40 % of 0.02 ms is timer jitter, not a
-  slower model;
-* **output agreement** frame by frame, only when both sessions ran the same
-  recording (same input sha256; frames matched by index): top-1 agreement
-  for classifiers, the mean IoU of matched boxes (same class, IoU >= 0.5)
-  for detectors. Agreement is a regression when more than ``tolerance`` of
-  the frames answer differently.
+* one :class:`Figure` per measured quantity — per-stage p50/p90/p95/p99 and
+  mean, the frame read when recorded, FPS, cold start, CPU, memory,
+  temperature, power, accuracy — each with A's and B's estimate and
+  interval, the difference B - A with its confidence interval (default
+  95 %), and a verdict: ``regression``, ``improvement``, ``no change`` or
+  ``inconclusive`` (the rules, methods and references are in
+  :mod:`console.core.verdicts` and docs/sessions.md). A change counts only
+  when its whole interval lies beyond the practical threshold (default 5 %
+  of A or 0.05 ms, whichever is larger): a real but negligible difference is
+  ``no change``, an interval too wide to tell is ``inconclusive`` with how
+  many more frames would decide;
+* **output agreement**, only when both sessions ran the same recording
+  (same input sha256; frames matched by index, each recorded frame counted
+  once): top-1 agreement with its Wilson interval, a confusion table and
+  the score differences for classifiers; IoU-matched boxes, the recall of
+  A's boxes with its interval and the mean IoU for detectors.
 
-A is the reference, B the candidate: "regression" always means B is worse.
-Pure functions over a :class:`SessionStore`; safe from a worker thread.
+Steady state only: each session's warm-up (``summary["warmup"]``, see
+:mod:`console.core.stats`) is left out of every steady-state figure; cold
+start is compared on its own. A is the reference, B the candidate:
+"regression" always means B is worse. :attr:`Comparison.verdict` is the
+worst figure's verdict, ``inconclusive`` only when no figure could be
+decided. Pure functions over a :class:`LogStore`; safe from a worker
+thread.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from console.core import protocol as P
 from console.core.errors import UserError
-from console.core.stats import STAGES
+from console.core.stats import (
+    STAGES,
+    TELEMETRY_MEANS,
+    SessionData,
+    steady_data,
+    summary_value,
+)
 from console.core.store import LogStore
+from console.core.verdicts import (
+    ABSOLUTE_FLOORS,
+    DEFAULT_LEVEL,
+    DEFAULT_RELATIVE,
+    INCONCLUSIVE,
+    MATCH_IOU,
+    REGRESSION,
+    FigureVerdict,
+    Threshold,
+    box_agreement,
+    box_iou,
+    class_agreement,
+    compare_repeated,
+    decide,
+    floor_verdict,
+    latency_figures,
+    match_boxes,
+    mean_figure,
+    overall_of_groups,
+    proportion_difference,
+    proportion_interval,
+    rate_figure,
+    threshold_for,
+)
 
 __all__ = [
+    "DEFAULT_LEVEL",
     "DEFAULT_TOLERANCE",
     "NOISE_FLOORS",
     "Agreement",
@@ -43,25 +85,24 @@ __all__ = [
     "Comparison",
     "Difference",
     "Figure",
+    "SessionData",
     "SessionHead",
     "box_iou",
+    "compare_data",
+    "compare_groups",
     "compare_sessions",
+    "load_data",
     "match_boxes",
     "parse_tolerance",
 ]
 
-DEFAULT_TOLERANCE = 0.10
-#: Absolute changes below these never count as a regression or improvement:
-#: per-frame latency (ms), reading a frame (ms: decoding or capturing jitters
-#: with the page cache and the camera — the same recording read twice here
-#: differed by 0.08 ms at p99), cold start (ms: one measurement per session, so
-#: its run-to-run spread is large), CPU (percentage points), memory (MiB),
-#: temperature (°C).
-NOISE_FLOORS: dict[str, float] = {"latency_ms": 0.05, "read_ms": 0.5, "cold_start_ms": 10.0,
-                                  "cpu_pct": 2.0, "memory_mb": 2.0, "temp_c": 1.0}
-#: IoU from which two boxes of the same class are the same object.
-MATCH_IOU = 0.5
-PERCENTILES = ("p50", "p95", "p99")
+#: The relative part of the practical threshold (``--tolerance``).
+DEFAULT_TOLERANCE = DEFAULT_RELATIVE
+#: The absolute part, per unit (``ms``: 0.05 ms, ...): see console.core.verdicts.rules.
+NOISE_FLOORS: dict[str, float] = dict(ABSOLUTE_FLOORS)
+#: Accuracy counts in points, not relative: 1 point (0.01) is the smallest change that
+#: matters (5 % of 0.98 would let 4.9 points go by as negligible).
+ACCURACY_POINTS = 0.01
 
 
 class CompareError(UserError):
@@ -69,13 +110,13 @@ class CompareError(UserError):
 
 
 def parse_tolerance(text: str) -> float:
-    """``10%`` or ``0.1`` -> 0.1. Raises ``ValueError`` with a one-line reason."""
+    """``5%`` or ``0.05`` -> 0.05. Raises ``ValueError`` with a one-line reason."""
     t = text.strip()
     try:
         v = float(t[:-1]) / 100.0 if t.endswith("%") else float(t)
     except ValueError:
-        raise ValueError(f"bad tolerance {text!r}: use a percentage like 10% or a fraction "
-                         "like 0.1") from None
+        raise ValueError(f"bad tolerance {text!r}: use a percentage like 5% or a fraction "
+                         "like 0.05") from None
     if not math.isfinite(v) or v < 0 or v >= 10:
         raise ValueError(f"tolerance {text!r} out of range: use 0%..999%")
     return v
@@ -91,6 +132,9 @@ class SessionHead:
     status: str
     frames: int
     started_at: float | None
+    #: leading frames left out of the steady-state figures, and their span in seconds
+    warmup_frames: int = 0
+    warmup_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -103,7 +147,12 @@ class Difference:
 
 @dataclass(frozen=True)
 class Figure:
-    """One compared quantity. ``change`` is relative, (b - a) / a."""
+    """One compared quantity (see the module docstring).
+
+    ``diff`` = B - A in ``unit``; ``ci_low``/``ci_high`` bound it; ``a_low``/``a_high``
+    and ``b_low``/``b_high`` are each session's own interval (error bars on plots).
+    ``text`` is the one-line rendering, ``"<change> — <verdict>: <reason>"``.
+    """
 
     name: str
     group: str  # latency | throughput | cold_start | resources | accuracy | agreement
@@ -111,9 +160,27 @@ class Figure:
     a: float | None
     b: float | None
     better: str  # "lower" | "higher"
-    change: float | None
-    verdict: str  # regression | improvement | same | unavailable
-    text: str  # the verdict in words, e.g. "+18.0 % — regression beyond 10 %"
+    diff: float | None
+    diff_rel: float | None
+    ci_low: float | None
+    ci_high: float | None
+    verdict: str  # regression | improvement | no change | inconclusive
+    reason: str
+    text: str
+    a_low: float | None = None
+    a_high: float | None = None
+    b_low: float | None = None
+    b_high: float | None = None
+    more_needed: int | None = None
+    more_unit: str = "frames"
+    threshold: float | None = None
+    level: float = DEFAULT_LEVEL
+    method: str = ""
+
+    @property
+    def change(self) -> float | None:
+        """Relative change (B - A) / |A| (older name of ``diff_rel``)."""
+        return self.diff_rel
 
     @property
     def line(self) -> str:
@@ -128,15 +195,28 @@ class Agreement:
     available: bool
     reason: str | None = None
     task: str | None = None
+    #: distinct recorded frames compared (a looped recording counts each frame once)
     frames_compared: int = 0
     top1_agree: int | None = None
     top1_agreement: float | None = None
+    top1_low: float | None = None
+    top1_high: float | None = None
     #: first frame indices where the top-1 differs (at most 50)
     disagreeing_frames: list[int] = field(default_factory=list)
+    #: A's class in rows, B's in columns
+    labels: list[str] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)
+    score_diff_max: float | None = None
+    score_diff_mean: float | None = None
     boxes_a: int | None = None
     boxes_b: int | None = None
     boxes_matched: int | None = None
     iou_mean: float | None = None
+    #: share of A's boxes B found (IoU >= 0.5, same class), with its interval
+    recall: float | None = None
+    recall_low: float | None = None
+    recall_high: float | None = None
+    precision: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,25 +227,59 @@ class Comparison:
     differences: list[Difference]
     figures: list[Figure]
     agreement: Agreement
+    level: float = DEFAULT_LEVEL
+    #: every session of each side when repeated sessions were compared (compare_groups)
+    sessions_a: list[int] = field(default_factory=list)
+    sessions_b: list[int] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Figure]:
-        return [f for f in self.figures if f.verdict == "regression"]
+        return [f for f in self.figures if f.verdict == REGRESSION]
+
+    @property
+    def counted(self) -> list[Figure]:
+        """The figures the overall verdict is made of (see ``verdicts.counts_overall``)."""
+        return [f for f in self.figures if not (f.a is None and f.b is None)
+                and not (f.method == "repetitions" and f.more_unit == "sessions")]
+
+    @property
+    def verdict(self) -> str:
+        """Over quantities (a stage's percentiles and mean are one; every other figure is
+        its own): regression, else improvement, else inconclusive if a quantity could not
+        be decided at all, else no change (``verdicts.overall_of_groups``)."""
+        groups: dict[str, list[str]] = {}
+        for f in self.counted:
+            key = f.name.split()[0] if f.group == "latency" else f.name
+            groups.setdefault(key, []).append(f.verdict)
+        return overall_of_groups(list(groups.values()))
 
     def verdict_line(self) -> str:
-        n = len(self.regressions)
-        pct = f"{self.tolerance * 100:g} %"
-        if n == 0:
-            return f"no regression beyond {pct} (session {self.b.id} vs {self.a.id})"
-        names = ", ".join(f.name for f in self.regressions[:6])
-        more = f" and {n - 6} more" if n > 6 else ""
-        return f"{n} regression{'s' if n > 1 else ''} beyond {pct}: {names}{more}"
+        v = self.verdict
+        lvl = f"{self.level * 100:g} %"
+        undecided = [f for f in self.counted if f.verdict == INCONCLUSIVE]
+        tail = (f"; {len(undecided)} figure{'s' if len(undecided) != 1 else ''} inconclusive"
+                if undecided and v != INCONCLUSIVE else "")
+        if v in (REGRESSION, "improvement"):
+            figs = [f for f in self.figures if f.verdict == v]
+            names = ", ".join(f.name for f in figs[:6])
+            more = f" and {len(figs) - 6} more" if len(figs) > 6 else ""
+            return (f"{v}: {len(figs)} figure{'s' if len(figs) > 1 else ''} beyond the "
+                    f"threshold at {lvl} confidence: {names}{more}{tail}")
+        if v == "no change":
+            return (f"no change: every measured quantity within the threshold at {lvl} "
+                    f"confidence (session {self.b.id} vs {self.a.id}){tail}")
+        names = ", ".join(f.name for f in undecided[:4])
+        more = f" and {len(undecided) - 4} more" if len(undecided) > 4 else ""
+        return (f"inconclusive: no regression or improvement found, but {len(undecided)} "
+                f"figure{'s' if len(undecided) != 1 else ''} could not be decided ({names}"
+                f"{more}); each says what would decide it")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["regressions"] = [f.name for f in self.regressions]
-        d["verdict"] = self.verdict_line()
-        d["format"] = "devicelab-comparison/1"
+        d["verdict"] = self.verdict
+        d["verdict_line"] = self.verdict_line()
+        d["format"] = "devicelab-comparison/2"
         return d
 
 
@@ -180,41 +294,54 @@ def fmt_value(v: float | None, unit: str) -> str:
         return f"{v:.1f} %"
     if unit == "ratio":
         return f"{v * 100:.1f} %"
-    if unit in ("MiB", "°C", "mJ"):
-        return f"{v:.1f} {unit}" if unit != "mJ" else f"{v:.3f} mJ"
+    if unit in ("MiB", "°C", "W"):
+        return f"{v:.1f} {unit}"
+    if unit == "mJ":
+        return f"{v:.3f} mJ"
     return f"{v:g}"
 
 
-def _figure(name: str, group: str, unit: str, a: float | None, b: float | None, better: str,
-            tol: float, floor: float = 0.0) -> Figure:
-    pct = f"{tol * 100:g} %"
-    if a is None or b is None:
-        text = ("unavailable (neither session measured it)" if a is None and b is None
-                else f"unavailable ({'A' if a is None else 'B'} did not measure it)")
-        return Figure(name, group, unit, a, b, better, None, "unavailable", text)
-    delta = b - a
-    change = (0.0 if b == 0 else math.inf) if a == 0 else delta / abs(a)
-    chg = "±0.0 %" if change == 0 else ("new" if math.isinf(change) else f"{change * 100:+.1f} %")
-    worse = delta > 0 if better == "lower" else delta < 0
-    if abs(change) <= tol:
-        return Figure(name, group, unit, a, b, better, change, "same", f"{chg} — within {pct}")
-    if abs(delta) < floor:
-        return Figure(name, group, unit, a, b, better, change, "same",
-                      f"{chg} ({delta:+.3g} {unit}) — below the {floor:g} {unit} noise floor")
-    if worse:
-        return Figure(name, group, unit, a, b, better, change, "regression",
-                      f"{chg} — regression beyond {pct}")
-    return Figure(name, group, unit, a, b, better, change, "improvement",
-                  f"{chg} — improvement beyond {pct}")
+def _pct(x: float) -> str:
+    return "±0.0 %" if x == 0 else f"{x * 100:+.1f} %"
 
 
-def _head(s: Mapping[str, Any]) -> SessionHead:
+def change_text(fv: FigureVerdict) -> str:
+    """``+18.0 % [+12.1, +24.0]`` (relative change with its interval); ``""`` when there
+    is no A to be relative to."""
+    if fv.diff is None or fv.a is None:
+        return ""
+    if fv.a == 0:
+        return "±0.0 %" if fv.diff == 0 else f"{fv.diff:+.3g} {fv.unit}"
+    if fv.ci_low is None or fv.ci_high is None or not (
+            math.isfinite(fv.ci_low) and math.isfinite(fv.ci_high)):
+        return _pct(fv.diff_rel or 0.0)
+    a = abs(fv.a)
+    return f"{_pct(fv.diff_rel or 0.0)} [{fv.ci_low / a * 100:+.1f}, {fv.ci_high / a * 100:+.1f}]"
+
+
+def _figure(fv: FigureVerdict, group: str) -> Figure:
+    chg, why = change_text(fv), fv.reason
+    if group == "agreement" and "; " in why:  # "360/360 frames agree; at 95 % …"
+        chg, why = why.split("; ", 1)
+    text = f"{chg} — {fv.verdict}: {why}" if chg else f"{fv.verdict}: {why}"
+    if fv.reason.startswith("unavailable"):
+        text = f"unavailable ({fv.reason.split(': ', 1)[-1]})"
+    ac, bc = fv.a_ci, fv.b_ci
+    return Figure(fv.name, group, fv.unit, fv.a, fv.b, fv.better, fv.diff, fv.diff_rel,
+                  fv.ci_low, fv.ci_high, fv.verdict, fv.reason, text,
+                  ac.low if ac else None, ac.high if ac else None,
+                  bc.low if bc else None, bc.high if bc else None,
+                  fv.more_needed, fv.more_unit, fv.threshold, fv.level, fv.method)
+
+
+def _head(s: Mapping[str, Any], d: SessionData | None = None) -> SessionHead:
     return SessionHead(
         id=int(s["id"]), uuid=str(s["uuid"]),
         title=f"{s.get('package_name')}@{s.get('package_version')}",
         device=str(s.get("device_name") or s.get("device_address") or "?"),
         input=str(s.get("input_desc") or "?"), status=str(s.get("status")),
-        frames=int(s.get("frames_received") or 0), started_at=s.get("started_at"))
+        frames=int(s.get("frames_received") or 0), started_at=s.get("started_at"),
+        warmup_frames=d.warmup_frames if d else 0, warmup_s=d.warmup_s if d else 0.0)
 
 
 def _device_view(s: Mapping[str, Any]) -> dict[str, Any]:
@@ -256,86 +383,92 @@ def differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Difference]:
     return out
 
 
-def _get(d: Any, *path: str) -> float | None:
-    for p in path:
-        if not isinstance(d, Mapping):
-            return None
-        d = d.get(p)
-    return float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else None
+def load_data(store: LogStore, row: Mapping[str, Any]) -> SessionData:
+    sid = int(row["id"])
+    cols = {c: store.frame_column(sid, c) for c in ("ts", *STAGES, P.READ)}
+    keys = [k for k, _n, _u, _k in TELEMETRY_MEANS]
+    return steady_data(cols, store.telemetry(sid, keys=keys), row.get("summary") or {})
 
 
-def figures(sa: Mapping[str, Any], sb: Mapping[str, Any], tol: float,
-            floors: Mapping[str, float] = NOISE_FLOORS) -> list[Figure]:
-    """The compared figures of two summaries (A reference, B candidate)."""
-    fl = {**NOISE_FLOORS, **floors}
-    out = []
-    for stage in STAGES:
-        for p in PERCENTILES:
-            out.append(_figure(f"{stage} {p}", "latency", "ms",
-                               _get(sa, "latency_ms", stage, p), _get(sb, "latency_ms", stage, p),
-                               "lower", tol, fl["latency_ms"]))
-    # Reading the frame (decode, capture) is outside e2e; sessions before schema 2 lack it.
-    if _get(sa, "read_ms", "p50") is not None or _get(sb, "read_ms", "p50") is not None:
-        for p in PERCENTILES:
-            out.append(_figure(f"read {p}", "latency", "ms", _get(sa, "read_ms", p),
-                               _get(sb, "read_ms", p), "lower", tol, fl["read_ms"]))
-    out.append(_figure("fps", "throughput", "fps", _get(sa, "fps"), _get(sb, "fps"), "higher",
-                       tol))
-    out.append(_figure("cold start", "cold_start", "ms", _get(sa, "cold_start_ms", "total"),
-                       _get(sb, "cold_start_ms", "total"), "lower", tol, fl["cold_start_ms"]))
-    out.append(_figure("agent cpu mean", "resources", "%", _get(sa, "cpu", "agent_mean"),
-                       _get(sb, "cpu", "agent_mean"), "lower", tol, fl["cpu_pct"]))
-    out.append(_figure("system cpu mean", "resources", "%", _get(sa, "cpu", "sys_mean"),
-                       _get(sb, "cpu", "sys_mean"), "lower", tol, fl["cpu_pct"]))
-    out.append(_figure("agent memory peak", "resources", "MiB",
-                       _get(sa, "memory", "rss_peak_mb"), _get(sb, "memory", "rss_peak_mb"),
-                       "lower", tol, fl["memory_mb"]))
-    out.append(_figure("max temperature", "resources", "°C", _get(sa, "thermal", "max_c"),
-                       _get(sb, "thermal", "max_c"), "lower", tol, fl["temp_c"]))
-    out.append(_figure("energy per inference", "resources", "mJ",
-                       _get(sa, "power", "energy_per_inference_mj"),
-                       _get(sb, "power", "energy_per_inference_mj"), "lower", tol))
-    acc_a, acc_b = _get(sa, "accuracy", "top1"), _get(sb, "accuracy", "top1")
-    if acc_a is not None or acc_b is not None:
-        out.append(_figure("accuracy top-1", "accuracy", "ratio", acc_a, acc_b, "higher", tol))
+# -- figures ---------------------------------------------------------------------------
+def compare_data(da: SessionData, db: SessionData, *, tolerance: float = DEFAULT_TOLERANCE,
+                 floors: Mapping[str, float] | None = None, level: float = DEFAULT_LEVEL,
+                 run_noise: Mapping[str, float] | None = None) -> list[Figure]:
+    """Every compared figure of two sessions' data (A reference, B candidate)."""
+    fl = {**NOISE_FLOORS, **(floors or {})}
+
+    def thr(unit: str) -> Any:
+        return threshold_for(unit, tolerance, fl)
+
+    out: list[Figure] = []
+    for stage in (*STAGES, P.READ):
+        if stage == P.READ and P.READ not in da.stages and P.READ not in db.stages:
+            continue  # sessions before the read time was recorded
+        name = "read" if stage == P.READ else stage
+        empty = np.zeros(0)
+        for fv in latency_figures(name, da.ts, da.stages.get(stage, empty), db.ts,
+                                  db.stages.get(stage, empty), thr("ms"), level,
+                                  run_noise=run_noise):
+            out.append(_figure(fv, "latency"))
+    out.append(_figure(rate_figure("fps", da.ts, db.ts, thr("fps"), level, run_noise),
+                       "throughput"))
+    out.append(_figure(_single("cold start", "ms", da.cold_ms, db.cold_ms, thr("ms"), level),
+                       "cold_start"))
+    for key, name, unit, kind in TELEMETRY_MEANS:
+        va, vb = da.telemetry.get(key), db.telemetry.get(key)
+        if key in (P.THERMAL, P.POWER) and not (_any(va) or _any(vb)):
+            continue  # neither device has the sensor: the single figures below say so
+        out.append(_figure(mean_figure(name, unit, da.tel_ts, va if va is not None else [],
+                                       db.tel_ts, vb if vb is not None else [], thr(unit),
+                                       level, run_noise=run_noise, kind=kind), "resources"))
+    out.append(_figure(_single("agent memory peak", "MiB", da.rss_peak_mb, db.rss_peak_mb,
+                               thr("MiB"), level), "resources"))
+    out.append(_figure(_single("max temperature", "°C", da.temp_max_c, db.temp_max_c,
+                               thr("°C"), level), "resources"))
+    out.append(_figure(_single("energy per inference", "mJ", da.energy_mj, db.energy_mj,
+                               thr("mJ"), level), "resources"))
+    if da.accuracy or db.accuracy:
+        nc = proportion_difference(da.accuracy, db.accuracy, level) \
+            if da.accuracy and db.accuracy else None
+        acc_thr = Threshold(0.0, fl.get("ratio", ACCURACY_POINTS))
+        fv = decide("accuracy top-1", "ratio", "higher", nc[0] if nc else None,
+                    nc[1] if nc else None, nc[2] if nc else None, acc_thr,
+                    more_unit="scored frames")
+        out.append(_figure(fv, "accuracy"))
     return out
 
 
-def box_iou(a: list[float], b: list[float]) -> float:
-    """IoU of two ``[x1, y1, x2, y2, …]`` boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-    return inter / union if union > 0 else 0.0
+def _any(v: np.ndarray | None) -> bool:
+    return v is not None and bool(np.isfinite(v).any())
 
 
-def match_boxes(boxes_a: list[list[float]], boxes_b: list[list[float]],
-                min_iou: float = MATCH_IOU) -> list[float]:
-    """Greedy one-to-one matching of same-class boxes (``[x1,y1,x2,y2,class,score]``),
-    highest IoU first; returns the IoU of each matched pair."""
-    pairs = []
-    for ia, ba in enumerate(boxes_a):
-        for ib, bb in enumerate(boxes_b):
-            if len(ba) > 4 and len(bb) > 4 and int(ba[4]) != int(bb[4]):
-                continue
-            iou = box_iou(ba, bb)
-            if iou >= min_iou:
-                pairs.append((iou, ia, ib))
-    pairs.sort(reverse=True)
-    used_a: set[int] = set()
-    used_b: set[int] = set()
-    out = []
-    for iou, ia, ib in pairs:
-        if ia in used_a or ib in used_b:
-            continue
-        used_a.add(ia)
-        used_b.add(ib)
-        out.append(iou)
+def _single(name: str, unit: str, a: float | None, b: float | None, threshold: Any,
+            level: float) -> FigureVerdict:
+    """A figure measured once per session: decided only over repeated sessions."""
+    return compare_repeated(name, unit, "lower", [] if a is None else [a],
+                            [] if b is None else [b], threshold, level)
+
+
+# -- output agreement ------------------------------------------------------------------
+def _distinct_limit(row: Mapping[str, Any]) -> int | None:
+    """Frames of the recording when the session looped it (later frames repeat them)."""
+    if not (row.get("settings") or {}).get("loop"):
+        return None
+    n = ((row.get("cold_start") or {}).get("input") or {}).get("frame_count")
+    return int(n) if isinstance(n, int) and n > 0 else None
+
+
+def _outputs(store: LogStore, sid: int, upto: int) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for i, o in store.table_rows("frames", sid, ("i", "out")):
+        if int(i) >= upto:
+            break
+        out[int(i)] = json.loads(o) if o else {}
     return out
 
 
-def agreement(store: LogStore, a: Mapping[str, Any], b: Mapping[str, Any]) -> Agreement:
+def agreement(store: LogStore, a: Mapping[str, Any], b: Mapping[str, Any],
+              level: float = DEFAULT_LEVEL) -> Agreement:
     """Frame-by-frame output agreement; only for the same recording (input sha256)."""
     ha, hb = a.get("input_sha256"), b.get("input_sha256")
     if not ha or not hb:
@@ -350,69 +483,75 @@ def agreement(store: LogStore, a: Mapping[str, Any], b: Mapping[str, Any]) -> Ag
     task_b = (b.get("package_manifest") or {}).get("task")
     if task_a != task_b:
         return Agreement(False, f"outputs not compared: tasks differ ({task_a} vs {task_b})")
-    fa, fb = store.frame_arrays(int(a["id"])), store.frame_arrays(int(b["id"]))
-    common, ia, ib = np.intersect1d(fa["i"], fb["i"], return_indices=True)
+    ia = store.frame_column(int(a["id"]), "i").astype(np.int64)
+    ib = store.frame_column(int(b["id"]), "i").astype(np.int64)
+    limits = [n for n in (_distinct_limit(a), _distinct_limit(b)) if n]
+    common = np.intersect1d(ia, ib)
+    if limits:
+        common = common[common < min(limits)]
     if common.size == 0:
         return Agreement(False, "outputs not compared: no frame index is in both sessions",
                          task=task_a)
+    upto = int(common.max()) + 1
+    oa, ob = _outputs(store, int(a["id"]), upto), _outputs(store, int(b["id"]), upto)
+    idx = [int(i) for i in common]
     if task_a == "classification":
-        ta, tb = fa["top1"][ia], fb["top1"][ib]
-        both = (ta >= 0) & (tb >= 0)
-        n = int(both.sum())
-        if n == 0:
-            return Agreement(False, "outputs not compared: no frame has a top-1 in both",
-                             task=task_a, frames_compared=0)
-        same = int((ta[both] == tb[both]).sum())
-        diff_frames = [int(x) for x in common[both][ta[both] != tb[both]][:50]]
-        return Agreement(True, None, task_a, n, same, same / n, diff_frames)
+        # the logged top-1 column is the answer (``out`` adds the scores)
+        tops = []
+        for row, ids in ((a, ia), (b, ib)):
+            col = np.nan_to_num(store.frame_column(int(row["id"]), "top1"), nan=-1.0)
+            tops.append(col[np.searchsorted(ids, common)].astype(np.int64).tolist())
+        return _class_agreement(idx, tops[0], tops[1], oa, ob, level, task_a)
     if task_a == "detection":
-        want = {int(x) for x in common}
-        boxes_a = {f["i"]: (f["out"] or {}).get("boxes") or []
-                   for f in store.iter_frames(int(a["id"])) if f["i"] in want}
-        boxes_b = {f["i"]: (f["out"] or {}).get("boxes") or []
-                   for f in store.iter_frames(int(b["id"])) if f["i"] in want}
-        ious: list[float] = []
-        na = nb = 0
-        for i in sorted(want):
-            ba, bb = boxes_a.get(i, []), boxes_b.get(i, [])
-            na += len(ba)
-            nb += len(bb)
-            ious += match_boxes(ba, bb)
-        return Agreement(True, None, task_a, len(want), boxes_a=na, boxes_b=nb,
-                         boxes_matched=len(ious),
-                         iou_mean=float(np.mean(ious)) if ious else None)
+        ba = box_agreement((((oa.get(i) or {}).get("boxes") or [],
+                             (ob.get(i) or {}).get("boxes") or []) for i in idx), level)
+        rec = ba.recall
+        return Agreement(True, None, task_a, ba.frames, boxes_a=ba.boxes_a, boxes_b=ba.boxes_b,
+                         boxes_matched=ba.matched, iou_mean=ba.iou_mean,
+                         recall=rec.estimate if rec else None,
+                         recall_low=rec.low if rec else None,
+                         recall_high=rec.high if rec else None,
+                         precision=ba.precision.estimate if ba.precision else None)
     return Agreement(False, f"outputs not compared: task {task_a!r} has no comparable output",
                      task=task_a)
 
 
-def _agreement_figures(ag: Agreement, tol: float) -> list[Figure]:
+def _class_agreement(idx: list[int], ta: list[int], tb: list[int], oa: Mapping[int, Any],
+                     ob: Mapping[int, Any], level: float, task: str) -> Agreement:
+    def top(o: Any) -> list[list[float]]:
+        return (o or {}).get("top") or []
+
+    sa = [{int(c): float(v) for c, v in top(oa.get(i))} for i in idx]
+    sb = [{int(c): float(v) for c, v in top(ob.get(i))} for i in idx]
+    ca = class_agreement(ta, tb, sa, sb, None, level)
+    if ca.frames == 0:
+        return Agreement(False, "outputs not compared: no frame has a top-1 in both",
+                         task=task)
+    diff_frames = [i for i, x, y in zip(idx, ta, tb) if x >= 0 and y >= 0 and x != y][:50]
+    iv = ca.interval
+    return Agreement(True, None, task, ca.frames, ca.agree, ca.agree / ca.frames,
+                     iv.low if iv else None, iv.high if iv else None, diff_frames, ca.labels,
+                     ca.confusion, ca.score_diff_max, ca.score_diff_mean)
+
+
+def _agreement_figures(ag: Agreement, tol: float, level: float) -> list[Figure]:
     out = []
-    pct = f"{tol * 100:g} %"
-    if ag.top1_agreement is not None:
-        v = ag.top1_agreement
-        verdict = "regression" if v < 1 - tol else "same"
-        text = (f"{ag.top1_agree}/{ag.frames_compared} frames agree — "
-                + (f"more than {pct} of frames answer differently" if verdict == "regression"
-                   else f"within {pct}"))
-        out.append(Figure("top-1 agreement", "agreement", "ratio", None, v, "higher",
-                          None, verdict, text))
-    if ag.iou_mean is not None or (ag.boxes_a or ag.boxes_b):
-        total = max(ag.boxes_a or 0, ag.boxes_b or 0)
-        matched = (ag.boxes_matched or 0) / total if total else 1.0
-        iou = ag.iou_mean
-        verdict = "regression" if (iou is None or iou < 1 - tol or matched < 1 - tol) \
-            else "same"
-        text = (f"{ag.boxes_matched}/{total} boxes matched (IoU >= {MATCH_IOU:g}), "
-                f"A {ag.boxes_a}, B {ag.boxes_b} — "
-                + ("regression" if verdict == "regression" else f"within {pct}"))
-        out.append(Figure("matched-IoU mean", "agreement", "ratio", None, iou, "higher",
-                          None, verdict, text))
+    if ag.top1_agree is not None and ag.frames_compared:
+        iv = proportion_interval(ag.top1_agree, ag.frames_compared, level)
+        out.append(_figure(floor_verdict("top-1 agreement", iv, tol), "agreement"))
+    if ag.boxes_a is not None and (ag.boxes_a or ag.boxes_b):
+        rec = proportion_interval(ag.boxes_matched or 0, ag.boxes_a or 0, level)
+        fv = floor_verdict("box recall", rec, tol,
+                           what=f"of A's boxes found by B (IoU ≥ {MATCH_IOU:g}, same class)")
+        out.append(_figure(fv, "agreement"))
     return out
 
 
 def compare_sessions(store: LogStore, ref_a: int | str, ref_b: int | str, *,
                      tolerance: float = DEFAULT_TOLERANCE,
-                     floors: Mapping[str, float] = NOISE_FLOORS) -> Comparison:
+                     floors: Mapping[str, float] | None = None,
+                     level: float = DEFAULT_LEVEL,
+                     run_noise: Mapping[str, float] | None = None) -> Comparison:
     """Compare session B (candidate) against A (reference)."""
     rows = []
     for ref in (ref_a, ref_b):
@@ -425,7 +564,62 @@ def compare_sessions(store: LogStore, ref_a: int | str, ref_b: int | str, *,
         if not s.get("summary"):
             raise CompareError(f"session {s['id']} has no summary yet ({s.get('status')}); "
                                "compare it when it has ended")
-    ag = agreement(store, a, b)
-    figs = figures(a["summary"], b["summary"], tolerance, floors) + \
-        _agreement_figures(ag, tolerance)
-    return Comparison(_head(a), _head(b), tolerance, differences(a, b), figs, ag)
+    da, db = load_data(store, a), load_data(store, b)
+    ag = agreement(store, a, b, level)
+    figs = compare_data(da, db, tolerance=tolerance, floors=floors, level=level,
+                        run_noise=run_noise) + _agreement_figures(ag, tolerance, level)
+    return Comparison(_head(a, da), _head(b, db), tolerance, differences(a, b), figs, ag, level)
+
+
+#: Figures of a summary compared over repeated sessions: (name, group, unit, better, path).
+_SUMMARY_FIGURES = (
+    *((f"{st} {p}", "latency", "ms", "lower", ("latency_ms", st, p))
+      for st in STAGES for p in ("p50", "p90", "p95", "p99", "mean")),
+    *((f"read {p}", "latency", "ms", "lower", (P.READ, p))
+      for p in ("p50", "p90", "p95", "p99", "mean")),
+    ("fps", "throughput", "fps", "higher", ("fps",)),
+    ("cold start", "cold_start", "ms", "lower", ("cold_start_ms", "total")),
+    ("agent cpu mean", "resources", "%", "lower", ("cpu", "agent_mean")),
+    ("system cpu mean", "resources", "%", "lower", ("cpu", "sys_mean")),
+    ("agent memory mean", "resources", "MiB", "lower", ("memory", "rss_mean_mb")),
+    ("agent memory peak", "resources", "MiB", "lower", ("memory", "rss_peak_mb")),
+    ("max temperature", "resources", "°C", "lower", ("thermal", "max_c")),
+    ("energy per inference", "resources", "mJ", "lower", ("power", "energy_per_inference_mj")),
+    ("accuracy top-1", "accuracy", "ratio", "higher", ("accuracy", "top1")),
+)
+
+
+def compare_groups(store: LogStore, refs_a: Sequence[int | str],
+                   refs_b: Sequence[int | str], *, tolerance: float = DEFAULT_TOLERANCE,
+                   floors: Mapping[str, float] | None = None,
+                   level: float = DEFAULT_LEVEL) -> Comparison:
+    """Repeated sessions of A against repeated sessions of B (same package, device and
+    input run several times): each figure is each session's own steady-state estimate
+    (its summary), decided over sessions by Welch's interval
+    (:func:`console.core.verdicts.compare_repeated`), so the run-to-run noise is measured
+    rather than assumed. Agreement and differences are those of the first pair."""
+    fl = {**NOISE_FLOORS, **(floors or {})}
+    groups = []
+    for refs in (refs_a, refs_b):
+        rows = []
+        for ref in refs:
+            s = store.find_session(str(ref))
+            if s is None:
+                raise CompareError(f"no session {ref!r} in {store.where}")
+            if not s.get("summary"):
+                raise CompareError(f"session {s['id']} has no summary yet ({s.get('status')})")
+            rows.append(s)
+        groups.append(rows)
+    ga, gb = groups
+    figs = []
+    for name, group, unit, better, path in _SUMMARY_FIGURES:
+        va = [v for v in (summary_value(r["summary"], *path) for r in ga) if v is not None]
+        vb = [v for v in (summary_value(r["summary"], *path) for r in gb) if v is not None]
+        if name.startswith("read") and not (va or vb):
+            continue
+        thr = threshold_for(unit, tolerance, fl)
+        figs.append(_figure(compare_repeated(name, unit, better, va, vb, thr, level), group))
+    ag = agreement(store, ga[0], gb[0], level)
+    figs += _agreement_figures(ag, tolerance, level)
+    return Comparison(_head(ga[0]), _head(gb[0]), tolerance, differences(ga[0], gb[0]), figs,
+                      ag, level, [int(r["id"]) for r in ga], [int(r["id"]) for r in gb])

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from console.core import protocol as P
-from console.core.stats import load_truth, summarize
+from console.core.stats import (
+    DEFAULT_WARMUP,
+    Warmup,
+    WarmupError,
+    load_truth,
+    parse_warmup,
+    summarize,
+)
 from console.core.store import LogStore, StoreError
 
 #: Telemetry fields ``console.core.stats.summarize`` reads (the rest stays in the log).
@@ -54,8 +61,8 @@ class FrameColumns(Mapping[str, np.ndarray]):
 
 
 def summarize_session(store: LogStore, sid: int, *, truth: Mapping[int, int] | None,
-                      cold: Mapping[str, Any] | None, agent_sent: int | None
-                      ) -> dict[str, Any]:
+                      cold: Mapping[str, Any] | None, agent_sent: int | None,
+                      warmup: Warmup = DEFAULT_WARMUP) -> dict[str, Any]:
     """The summary of what the log holds for a session. Raises StoreError."""
     cols = FrameColumns(store, sid)
     samples = store.telemetry(sid, keys=SUMMARY_SAMPLE_KEYS)
@@ -65,13 +72,20 @@ def summarize_session(store: LogStore, sid: int, *, truth: Mapping[int, int] | N
         idx = cols["i"].astype(np.int64).tolist()
         top1 = [None if v != v else int(v) for v in cols["top1"]]
     return summarize(cols, samples, cold=cold, top1=top1, truth=dict(truth) if truth else None,
-                     frame_index=idx, agent_sent=agent_sent)
+                     frame_index=idx, agent_sent=agent_sent, warmup=warmup)
+
+
+def _warmup(setting: Any) -> Warmup:
+    try:
+        return parse_warmup(str(setting)) if setting is not None else DEFAULT_WARMUP
+    except WarmupError:
+        return DEFAULT_WARMUP
 
 
 def final_fields(store: LogStore, sid: int, row: Mapping[str, Any]) -> dict[str, Any]:
     """Summary and budget verdicts of a session that ended while its log was away, from
     its (decoded) session row: the truth file, budgets and cold start it recorded."""
-    from console.session.budgets import evaluate_budgets
+    from console.session.budgets import budget_data, evaluate_budgets
 
     settings = row.get("settings") or {}
     truth = None
@@ -82,12 +96,19 @@ def final_fields(store: LogStore, sid: int, row: Mapping[str, Any]) -> dict[str,
             truth = None  # scored when it was there; a summary without accuracy otherwise
     try:
         summary = summarize_session(store, sid, truth=truth, cold=row.get("cold_start"),
-                                    agent_sent=row.get("agent_sent"))
+                                    agent_sent=row.get("agent_sent"),
+                                    warmup=_warmup(settings.get("warmup")))
     except StoreError:
         return {}
     manifest = ((row.get("package_manifest") or {}).get("manifest") or {})
     budgets = {**(manifest.get("budgets") or {}), **(settings.get("budgets") or {})}
-    verdicts = evaluate_budgets(summary, budgets)
+    data = None
+    if budgets:
+        try:
+            data = budget_data(store, sid, summary)
+        except StoreError:
+            data = None  # the latency/FPS budgets then say inconclusive, and why
+    verdicts = evaluate_budgets(summary, budgets, data)
     if verdicts:
         summary["budgets"] = verdicts
     return {"summary": summary}

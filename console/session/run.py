@@ -12,7 +12,7 @@ completed     the agent reached its end (input ended, frame or time limit)
 stopped       the user stopped it (Ctrl-C, Stop button, window closed)
 failed        the agent reported a fatal error, crashed or was killed
 interrupted   the link to the device dropped (or the console itself died,
-              found at the next start by ``SessionStore.recover_interrupted``)
+              found at the next start by ``LogStore.recover_interrupted``)
 ============  ==============================================================
 
 Every frame received before the end is in the log whatever the ending.
@@ -41,7 +41,7 @@ from console.core.errors import UserError
 from console.core.inputs import InputError, InputSource, parse_input
 from console.core.package import Package, Verification, manifest_summary, verify_package
 from console.core.records import DeviceFacts, InputFacts, NewSession, PackageFacts
-from console.core.stats import load_truth, summarize
+from console.core.stats import DEFAULT_WARMUP, Warmup, load_truth, summarize
 from console.core.store import (
     DatabaseLocked,
     LogStore,
@@ -124,6 +124,8 @@ class RunRequest:
     truth: str | None = None
     budgets: Mapping[str, float] = field(default_factory=dict)
     replay_of: int | None = None
+    #: what the steady-state figures leave out at the start (``--warmup``)
+    warmup: Warmup = DEFAULT_WARMUP
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,8 @@ class Run:
             # Paths as absolute: a replay or an export may run from another folder.
             truth_path = str(Path(self.request.truth).resolve()) if self.request.truth else None
             settings.update(input=source.desc, truth=truth_path,
-                            budgets=dict(self.request.budgets))
+                            budgets=dict(self.request.budgets),
+                            warmup=self.request.warmup.setting)
             session_uuid = uuid.uuid4().hex
             try:
                 sid = store.create_session(NewSession(
@@ -323,9 +326,17 @@ class Run:
         summary, read_err = self._summarize(sid, truth)
         if read_err is not None:
             error = (error + "; " if error else "") + read_err
-        from console.session.budgets import evaluate_budgets
+        from console.session.budgets import budget_data, evaluate_budgets
 
-        verdicts = evaluate_budgets(summary, {**pkg.manifest.budgets, **self.request.budgets})
+        budgets = {**pkg.manifest.budgets, **self.request.budgets}
+        data = None
+        if budgets:
+            try:
+                with open_store(self.target) as st:
+                    data = budget_data(st, sid, summary)
+            except StoreError:
+                data = None  # the latency/FPS budgets then say inconclusive, and why
+        verdicts = evaluate_budgets(summary, budgets, data)
         if verdicts:
             summary["budgets"] = verdicts
         # status, error and summary in one statement: a session is never "completed"
@@ -380,7 +391,8 @@ class Run:
         try:
             with open_store(self.target) as st:
                 return summarize_session(st, sid, truth=truth, cold=self._cold,
-                                         agent_sent=self._agent_sent), None
+                                         agent_sent=self._agent_sent,
+                                         warmup=self.request.warmup), None
         except StoreError as exc:
             return (summarize({}, [], cold=self._cold, agent_sent=self._agent_sent),
                     f"summary unavailable: cannot read the session log back ({exc})")

@@ -211,7 +211,7 @@ def test_comparison_exports(rec: dict[str, Any], store: SessionStore, tmp_path: 
     assert not re.search(r"<script|\bsrc=|\bhref=", text)
     _, res2 = export_comparison(store, rec["id"], rec["other"], tmp_path / "cmp.json")
     doc = json.loads(res2.paths[0].read_text())
-    assert doc["format"] == "devicelab-comparison/1"
+    assert doc["format"] == "devicelab-comparison/2"
     assert doc["agreement"]["frames_compared"] == store.frame_count(rec["id"])
     assert {f["name"] for f in doc["figures"]} >= {"e2e p95", "fps", "top-1 agreement"}
     with pytest.raises(ExportError, match="html or json"):

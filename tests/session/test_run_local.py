@@ -89,7 +89,8 @@ def test_full_demo_run_records_consistent_session(demo_package: Path, demo_video
         # the real agent measured each frame's decode; the summary has it beside e2e
         reads = [f["read_ms"] for f in st.iter_frames(s["id"])]
         assert all(r is not None and r >= 0 for r in reads)
-        assert stored["read_ms"]["max"] == pytest.approx(max(reads))
+        warm = stored["frames"] - stored["steady_frames"]  # read_ms is a steady-state figure
+        assert stored["read_ms"]["max"] == pytest.approx(max(reads[warm:]))
         assert stored["read_ms"]["p50"] > 0
 
 

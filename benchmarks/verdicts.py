@@ -1,0 +1,232 @@
+"""How often do the compare verdicts lie on this machine? Measured, not assumed.
+
+Runs the real demo (``devicelab run --device local``) in rounds of four
+sessions — demo, demo, demo + 30 % work, demo + 15 % work (the packages of
+``benchmarks/models/build_slowed.py``; same outputs, more computation) —
+and compares, with ``console.session.compare.compare_sessions`` at its
+defaults (95 %, threshold 5 % or 0.05 ms):
+
+* A/A  (demo vs demo): the **false-regression rate** — overall verdict
+  ``regression`` although nothing changed (target <= 5 %; the confidence
+  level bounds the rate of a single figure's interval missing);
+* A/B  (demo vs +30 %, demo vs +15 %): the **detection rate** — overall
+  ``regression`` (target >= 95 % at +30 %),
+
+with the share of ``inconclusive`` and ``no change`` beside them, per run
+length: the demo's default (one pass of the recording, 360 frames, ~0.3 s)
+and ``--duration`` seconds (long enough for the block bootstrap). It also
+prints the *dimensioning* figures — the run-to-run spread of each figure
+between identical sessions, and how much of it the block bootstrap alone
+covers — from which ``console.core.verdicts.figures.RUN_NOISE`` is set, and
+the time one comparison takes.
+
+    .venv/bin/python benchmarks/verdicts.py [--rounds 20] [--duration 12]
+                                            [--db runs.db] [--reuse]
+
+``--reuse`` compares the sessions already in ``--db`` instead of running new ones.
+Runs take ~20 min at the defaults (the machine's load shows in the figures:
+the load average is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEMO = ROOT / "resources" / "packages" / "digits-cnn"
+SLOW = {"slow30": ROOT / "benchmarks" / "models" / "digits-cnn-slow30",
+        "slow15": ROOT / "benchmarks" / "models" / "digits-cnn-slow15"}
+VIDEO = ROOT / "resources" / "recordings" / "digits-demo.avi"
+DEVICELAB = str(Path(sys.executable).with_name("devicelab"))
+#: the sessions of one round, in order, and the pairs compared (reference, candidate)
+ROUND = (("demo1", DEMO), ("demo2", DEMO), ("slow30", SLOW["slow30"]),
+         ("slow15", SLOW["slow15"]))
+PAIRS = {"A/A": ("demo1", "demo2"), "A/B +30 %": ("demo1", "slow30"),
+         "A/B +15 %": ("demo2", "slow15")}
+
+
+def run(db: Path, package: Path, length: str, duration: float, note: str) -> None:
+    cmd = [DEVICELAB, "run", "--device", "local", "--package", str(package), "--input",
+           str(VIDEO), "--db", str(db), "--quiet", "--note", note]
+    if length == "long":
+        cmd += ["--loop", "--duration", f"{duration:g}"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+
+
+def collect(db: Path, rounds: int, duration: float) -> None:
+    for length in ("default", "long"):
+        t0 = time.monotonic()
+        for r in range(rounds):
+            for role, pkg in ROUND:
+                run(db, pkg, length, duration, f"bench {length} {r} {role}")
+        print(f"ran {rounds} rounds ({length}) in {time.monotonic() - t0:.0f} s, load "
+              f"average {os.getloadavg()[0]:.2f}", file=sys.stderr)
+
+
+def sessions(db: Path) -> dict[tuple[str, int, str], int]:
+    from console.core.store import SessionStore
+
+    out = {}
+    with SessionStore(db) as st:
+        for s in st.list_sessions(limit=100_000):
+            parts = (s.get("note") or "").split()
+            if len(parts) == 4 and parts[0] == "bench" and s["status"] == "completed":
+                out[(parts[1], int(parts[2]), parts[3])] = int(s["id"])
+    return out
+
+
+def rate(k: int, n: int) -> str:
+    from console.core.verdicts import proportion_interval
+
+    iv = proportion_interval(k, n)
+    if iv is None:
+        return "-"
+    return f"{k}/{n} = {k / n * 100:5.1f} % [{iv.low * 100:4.1f}, {iv.high * 100:5.1f}]"
+
+
+def report(db: Path) -> None:
+    from console.core.store import SessionStore
+    from console.session.compare import compare_sessions
+
+    ids = sessions(db)
+    rounds = sorted({r for (_l, r, _role) in ids})
+    print(f"load average now {os.getloadavg()[0]:.2f}; 95 % Wilson intervals in brackets")
+    spent: list[float] = []
+    with SessionStore(db) as st:
+        for length in ("default", "long"):
+            frames = [st.get_session(i)["frames_received"] for (ln, _r, _x), i in ids.items()
+                      if ln == length]
+            if not frames:
+                continue
+            print(f"\n{length} length: {int(np.median(frames))} frames per session (median)")
+            for label, (ra, rb) in PAIRS.items():
+                verdicts: Counter[str] = Counter()
+                figs: Counter[str] = Counter()
+                for r in rounds:
+                    if (length, r, ra) not in ids or (length, r, rb) not in ids:
+                        continue
+                    t = time.perf_counter()
+                    cmp = compare_sessions(st, ids[(length, r, ra)], ids[(length, r, rb)])
+                    spent.append(time.perf_counter() - t)
+                    verdicts[cmp.verdict] += 1
+                    for f in cmp.regressions:
+                        figs[f.name] += 1
+                n = sum(verdicts.values())
+                word = "false regression" if label == "A/A" else "detected (regression)"
+                print(f"  {label:<10} {word:<22} {rate(verdicts['regression'], n)}")
+                for v in ("improvement", "no change", "inconclusive"):
+                    print(f"  {'':<10} {v:<22} {rate(verdicts[v], n)}")
+                if figs:
+                    print(f"  {'':<10} regressed figures: "
+                          + ", ".join(f"{k} {v}" for k, v in figs.most_common(6)))
+            repeated(st, ids, length, rounds)
+            dimension(st, ids, length)
+    if spent:
+        print(f"\none comparison: median {np.median(spent):.2f} s, max {max(spent):.2f} s")
+
+
+#: sessions per side in the repeated comparisons, and how many groupings are drawn
+GROUP = 5
+DRAWS = 20
+
+
+def repeated(st: object, ids: dict[tuple[str, int, str], int], length: str,
+             rounds: list[int]) -> None:
+    """The same pairs, GROUP sessions per side (compare_groups: decided over sessions)."""
+    from console.session.compare import compare_groups
+
+    print(f"  repeated sessions, {GROUP} per side ({DRAWS} draws of {GROUP} rounds out of "
+          f"{len(rounds)}; draws share rounds, so the counts are not independent):")
+    rng = np.random.default_rng(1)
+    draws = [sorted(rng.choice(rounds, GROUP, replace=False).tolist()) for _ in range(DRAWS)] \
+        if len(rounds) >= GROUP else []
+    for label, (ra, rb) in PAIRS.items():
+        verdicts: Counter[str] = Counter()
+        figs: Counter[str] = Counter()
+        for rs in draws:
+            if not all((length, r, x) in ids for r in rs for x in (ra, rb)):
+                continue
+            cmp = compare_groups(st, [ids[(length, r, ra)] for r in rs],  # type: ignore[arg-type]
+                                 [ids[(length, r, rb)] for r in rs])
+            verdicts[cmp.verdict] += 1
+            figs.update(f.name for f in cmp.regressions)
+        n = sum(verdicts.values())
+        if figs:
+            label += " (" + ", ".join(f"{k} {v}" for k, v in figs.most_common(3)) + ")"
+        print(f"  {label:<10} " + ", ".join(f"{v} {verdicts[v]}/{n}" for v in
+                                            ("regression", "improvement", "no change",
+                                             "inconclusive")))
+
+
+def dimension(st: object, ids: dict[tuple[str, int, str], int], length: str) -> None:
+    """Run-to-run relative SD of steady-state figures between identical demo sessions,
+    and the share the block bootstrap's own interval explains."""
+    from console.core.stats import warmup_frames
+    from console.core.verdicts import latency_intervals, mean_interval, rate_interval
+
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for (ln, _r, role), sid in ids.items():
+        if ln != length or not role.startswith("demo"):
+            continue
+        ts = st.frame_column(sid, "ts")  # type: ignore[attr-defined]
+        k = warmup_frames(ts)
+        for stage in ("e2e", "infer"):
+            v = st.frame_column(sid, stage)[k:]  # type: ignore[attr-defined]
+            for name, iv in latency_intervals(ts[k:], v, run_noise={}).items():
+                se = (iv.high - iv.low) / (2 * 1.96)
+                rows.setdefault(f"{stage} {name}", []).append((iv.estimate, se))
+        fps = rate_interval(ts[k:], run_noise={})
+        if fps is not None:
+            rows.setdefault("fps", []).append((fps.estimate, (fps.high - fps.low) / 3.92))
+        tel = st.telemetry(sid, keys=["cpu_agent"])  # type: ignore[attr-defined]
+        tt = np.array([x["ts"] for x in tel if "cpu_agent" in x and x["ts"] >= ts[k]])
+        cpu = np.array([x["cpu_agent"] for x in tel if "cpu_agent" in x and x["ts"] >= ts[k]])
+        iv = mean_interval(tt, cpu, run_noise={}) if cpu.size else None
+        if iv is not None:
+            rows.setdefault("agent cpu", []).append((iv.estimate, (iv.high - iv.low) / 3.92))
+    if not rows:
+        return
+    print(f"  run-to-run spread of identical sessions ({length}): relative SD between "
+          "sessions / mean relative SE of the bootstrap alone")
+    for name, vals in rows.items():
+        est = np.array([v[0] for v in vals])
+        se = np.array([v[1] for v in vals])
+        if est.size < 3 or not np.all(np.isfinite(se)):
+            continue
+        sd, boot = np.std(est, ddof=1) / np.mean(est), float(np.mean(se / est))
+        extra = math.sqrt(max(sd * sd - boot * boot, 0.0))
+        print(f"    {name:<12} {sd * 100:6.1f} %   {boot * 100:6.1f} %   run-to-run part "
+              f"{extra * 100:5.1f} %")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=20, help="rounds of four sessions")
+    ap.add_argument("--duration", type=float, default=12.0,
+                    help="seconds of a long session (default 12: ≥ 10 windows of 1 s)")
+    ap.add_argument("--db", type=Path, default=None, help="keep the sessions in this log")
+    ap.add_argument("--reuse", action="store_true", help="compare the sessions in --db")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or Path(tmp) / "sessions.db"
+        if not args.reuse:
+            collect(db, args.rounds, args.duration)
+        report(db)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
