@@ -123,9 +123,10 @@ def test_what_a_killed_console_left_half_unpacked_is_removed_by_the_next_unpack(
     the 40 KiB model) leaves a ``.unpack-*`` folder; the next unpack removes it."""
     files = package_files(demo_package)
     z = _zip(tmp_path / "p.zip", files)
-    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_DFL); "
+    code = ("import resource, signal, sys; from console.core.package import verify_package; "
+            "signal.signal(signal.SIGXFSZ, signal.SIG_DFL); "
             "resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384)); "
-            "from console.core.package import verify_package; verify_package(sys.argv[1])")
+            "verify_package(sys.argv[1])")
     proc = subprocess.run([sys.executable, "-c", code, str(z)], capture_output=True,
                           env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2])))
     assert proc.returncode == -25, proc.stderr  # SIGXFSZ, mid-write
