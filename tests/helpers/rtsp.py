@@ -28,8 +28,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def rtsp_missing_reason() -> Optional[str]:
+def rtsp_missing_reason() -> str | None:
     """Why no RTSP server can run here (None when it can)."""
     if not os.path.exists(SYSTEM_PYTHON):
         return f"{SYSTEM_PYTHON} does not exist (the GStreamer bindings are Debian's)"
@@ -146,7 +147,7 @@ class RtspServer:
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
-            self._stderr = (self._stderr + [line.rstrip()])[-30:]
+            self._stderr = ([*self._stderr, line.rstrip()])[-30:]
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -167,13 +168,18 @@ class RtspServer:
             cred = f"{user}:{password}@" if password is not None else f"{user}@"
         return f"rtsp://{cred}127.0.0.1:{self.port}{mount}"
 
-    def sent(self, mount: str, timeout: float = 15.0) -> list[int]:
-        """The frame counts of every client stream of ``mount`` torn down so far, after
-        waiting for at least one that carried frames."""
+    def mark(self) -> int:
+        """A point in the server's report; :meth:`sent` counts what came after it."""
+        with self._lock:
+            return len(self._sent)
+
+    def sent(self, mount: str, since: int = 0, timeout: float = 15.0) -> list[int]:
+        """The frame counts of the client streams of ``mount`` torn down after ``since``,
+        once at least one that carried frames is among them (or ``timeout`` passed)."""
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
-                counts = [n for m, n in self._sent if m == mount]
+                counts = [n for m, n in self._sent[since:] if m == mount]
             if any(counts) or time.monotonic() > deadline:
                 return counts
             time.sleep(0.05)
