@@ -19,6 +19,7 @@ from typing import Any
 from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group, db_path
 from console.cli.format import fmt_time, summary_lines
 from console.cli.run import add_key_file_argument
+from console.core.records import SessionRecord, facts_sections
 from console.core.store import LogStore, StoreError
 from console.core.store.target import parse_target
 
@@ -230,38 +231,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         s["telemetry_samples"] = n_tel
         print(json.dumps(s, indent=2, default=str))
         return 0
-    facts = s.get("device_facts") or {}
-    libs = facts.get("libraries") or {}
-    settings = s.get("settings") or {}
-    print(f"session {s['id']}  ({s['uuid']})  {s['status']}")
-    print(f"  started   {fmt_time(s.get('started_at'))}   ended {fmt_time(s.get('ended_at'))}")
-    print(f"  device    {s.get('device_name')} [{s.get('device_address')}]  "
-          f"{facts.get('os') or '?'}, kernel {facts.get('kernel') or '?'}, "
-          f"{facts.get('arch') or '?'}, {facts.get('cpu_model') or '?'} x{facts.get('cores')}")
-    print(f"            python {facts.get('python')}, numpy {libs.get('numpy')}, onnxruntime "
-          f"{libs.get('onnxruntime')}, opencv {libs.get('opencv')}, provider {s.get('provider')}")
-    ident = s.get("device_identity") or {}
-    if ident.get("host_key_sha256"):
-        print(f"            host key {ident.get('host_key_type')} {ident['host_key_sha256']}")
-    print(f"  package   {s.get('package_name')}@{s.get('package_version')}  sha256 "
-          f"{s.get('package_digest')}" + (f"  signed by {s['package_signer']}"
-                                           if s.get("package_signer") else ""))
-    print(f"  input     {s.get('input_kind')}: {s.get('input_desc')}"
-          + (f"  sha256 {s['input_sha256']}" if s.get("input_sha256") else ""))
-    print("  settings  " + ", ".join(f"{k}={v}" for k, v in settings.items()
-                                      if v not in (None, "", 0, 0.0, False, {})))
-    print(f"  versions  console {s.get('console_version')}, agent {s.get('agent_version')}, "
-          f"protocol v{s.get('protocol_version')}")
-    if s.get("note"):
-        print(f"  note      {s['note']}")
-    if s.get("tags"):
-        print(f"  tags      {', '.join(s['tags'])}")
-    if s.get("replay_of"):
-        print(f"  replay of session {s['replay_of']}")
-    if s.get("error"):
-        print(f"  error     {s['error']}")
-    print(f"  recorded  {s.get('frames_received') or 0} frames, {n_tel} telemetry samples, "
-          f"{len(events)} events")
+    rec = SessionRecord.from_row(s)
+    print(f"session {rec.id}  ({rec.uuid})  {rec.status}")
+    for sec in facts_sections(rec, telemetry_samples=n_tel, events=len(events),
+                              bookmarks=len(bookmarks)):
+        print(sec.title)
+        for r in sec.rows:
+            print(f"  {r.label:<16} {r.text}")
     if s.get("summary"):
         print("summary")
         for line in summary_lines(s["summary"]):
