@@ -244,6 +244,9 @@ class PostgresStore(LogStore):
                 raise SchemaTooNew(f"session log {self._where} has schema v{version}, newer "
                                    f"than this console's v{S.SCHEMA_VERSION}; upgrade the "
                                    "console")
+            if version == S.SCHEMA_VERSION:  # it did: nothing to do, nothing to say
+                self._commit()
+                return
             if version == 0:
                 self.conn.execute(f"CREATE TABLE {_VERSION_TABLE} (version INTEGER NOT NULL)")
                 self.conn.execute(f"INSERT INTO {_VERSION_TABLE} VALUES (0)")
