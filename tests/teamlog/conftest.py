@@ -23,9 +23,9 @@ def dl(*args: str, timeout: float = 300, env: dict[str, str] | None = None
     return res
 
 
-def run_args(db: str, frames: int = 120, *extra: str) -> list[str]:
+def run_args(db: str, frames: int = 120, *extra: str, package: Path = PKG) -> list[str]:
     """``devicelab run`` of the demo package on this computer, recorded in ``db``."""
-    return ["run", "--device", "local", "--package", str(PKG), "--input", str(VIDEO),
+    return ["run", "--device", "local", "--package", str(package), "--input", str(VIDEO),
             "--frames", str(frames), "--telemetry-ms", "20", "--quiet", "--db", db, *extra]
 
 
