@@ -129,14 +129,16 @@ __all__ = [  # noqa: RUF022 - grouped by Qt module, not sorted
     # QtGui
     "QAction", "QActionGroup", "QBrush", "QCloseEvent", "QColor", "QDragEnterEvent",
     "QDropEvent", "QFont", "QFontDatabase", "QFontMetrics", "QGuiApplication", "QIcon",
-    "QImage", "QKeyEvent", "QKeySequence", "QPaintEvent", "QPainter", "QPalette", "QPen", "QPixmap", "QShowEvent",
+    "QImage", "QKeyEvent", "QKeySequence", "QPaintEvent", "QPainter", "QPalette", "QPen",
+    "QPixmap", "QShowEvent",
     # QtWidgets
     "QAbstractItemView", "QApplication", "QButtonGroup", "QCheckBox", "QComboBox", "QDialog",
     "QDialogButtonBox", "QDockWidget", "QDoubleSpinBox", "QFileDialog", "QFormLayout",
     "QGroupBox", "QHBoxLayout", "QHeaderView", "QInputDialog", "QLabel", "QLineEdit",
     "QListWidget", "QListWidgetItem", "QMainWindow", "QMenu", "QMessageBox", "QPlainTextEdit",
     "QProgressBar", "QPushButton", "QRadioButton", "QSizePolicy", "QSlider", "QSpinBox",
-    "QSplitter", "QStackedWidget", "QStatusBar", "QStyle", "QStyleOptionFrame", "QTabWidget", "QTableView", "QTableWidget",
+    "QSplitter", "QStackedWidget", "QStatusBar", "QStyle", "QStyleOptionFrame", "QTabWidget",
+    "QTableView", "QTableWidget",
     "QTableWidgetItem", "QTextBrowser", "QToolBar", "QToolButton", "QTreeWidget",
     "QTreeWidgetItem", "QVBoxLayout", "QWidget",
     # the quirks
