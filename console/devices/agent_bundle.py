@@ -22,7 +22,8 @@ from console import __version__
 
 _CONSOLE_DIR = Path(__file__).resolve().parent.parent
 AGENT_MODULES = ("__init__.py", "__main__.py", "main.py", "errors.py", "pipeline.py",
-                 "sources.py", "telemetry.py", "facts.py", "profiling.py")
+                 "sources.py", "telemetry.py", "sysfs.py", "power.py", "facts.py",
+                 "profiling.py")
 #: the runtime backends (console.agent.runtimes): each imports its runtime only when
 #: a package asks for it, so all of them ship and a device needs only the one it runs
 RUNTIME_MODULES = ("__init__.py", "base.py", "onnxruntime_backend.py", "litert_backend.py",

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from console.core.logfile import log_file, setup_logging
+
 T_START = time.perf_counter()
 log = logging.getLogger("devicelab.ui")
 
@@ -39,30 +41,6 @@ def _app_icon() -> Any:
         if png.is_file():
             icon.addFile(str(png))
     return icon
-
-def _log_file() -> Path:
-    from console.core.paths import log_dir
-
-    d = log_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    return d / "devicelab.log"
-
-
-def setup_logging() -> Path | None:
-    """Debug details and tracebacks to the log file, never to the user's terminal."""
-    try:
-        path = _log_file()
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
-        return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    if not any(isinstance(h, logging.FileHandler) for h in root.handlers):
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    logging.getLogger("paramiko").setLevel(logging.WARNING)
-    return path
-
 
 EXAMPLE = """example:
   devicelab gui                                   # the demo package and recording, ready: F5
@@ -106,7 +84,7 @@ def _install_excepthook(window: Any) -> None:
                                                                                   tb)))
         try:
             window.report("error", f"internal error: {etype.__name__}: {value} (traceback in "
-                                   f"{_log_file()})")
+                                   f"{log_file()})")
         except Exception:
             pass
 
