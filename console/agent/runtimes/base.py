@@ -24,7 +24,13 @@ class RuntimeMissing(AgentError):
 
 
 class BackendError(AgentError):
-    """The runtime cannot load or run the model, or lacks what the run asks of it."""
+    """The runtime cannot load or run the model, or lacks what the run asks of it.
+
+    ``detail``: the runtime's own words alone (for callers that say the rest)."""
+
+    def __init__(self, code: str, text: str, detail: Optional[str] = None) -> None:
+        super().__init__(code, text)
+        self.detail = detail if detail is not None else text
 
 
 class TensorInfo(NamedTuple):

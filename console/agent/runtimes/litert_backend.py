@@ -75,8 +75,8 @@ class LiteRtBackend(Backend):
             self.interpreter.allocate_tensors()
         except Exception as exc:
             raise BackendError("model_load", "LiteRT (%s %s) cannot load %s: %s"
-                               % (lib.package, lib.version, model_name,
-                                  first_line(exc))) from None
+                               % (lib.package, lib.version, model_name, first_line(exc)),
+                               first_line(exc)) from None
         self.device = "CPU (XNNPACK)"
         self.available = ["CPU (XNNPACK, built in)"]
         self._in = self.interpreter.get_input_details()
@@ -94,7 +94,7 @@ class LiteRtBackend(Backend):
 
     def select_input(self, name: str) -> None:
         self.input_name = name
-        self._in_index = [d["index"] for d in self._in if d["name"] == name][0]
+        self._in_index = next(d["index"] for d in self._in if d["name"] == name)
 
     def run(self, x: Any) -> List[Any]:
         it = self.interpreter

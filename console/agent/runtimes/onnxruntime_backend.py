@@ -94,7 +94,7 @@ class OnnxRuntimeBackend(Backend):
         except Exception as exc:
             self.close()
             raise BackendError("model_load", "onnxruntime cannot load %s: %s"
-                               % (model_name, first_line(exc))) from None
+                               % (model_name, first_line(exc)), first_line(exc)) from None
         self._output_names = [o.name for o in self.session.get_outputs()]
         self.input_name = self.session.get_inputs()[0].name
 

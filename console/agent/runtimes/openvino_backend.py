@@ -81,7 +81,7 @@ class OpenVinoBackend(Backend):
             self.compiled = core.compile_model(ov_model, device, config)
         except Exception as exc:
             raise BackendError("model_load", "OpenVINO cannot load %s on %s: %s"
-                               % (model_name, device, first_line(exc))) from None
+                               % (model_name, device, first_line(exc)), first_line(exc)) from None
         try:
             ran_on = [str(d) for d in self.compiled.get_property("EXECUTION_DEVICES")]
         except Exception:
