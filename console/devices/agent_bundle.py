@@ -3,9 +3,10 @@
 Built from this console's own sources so a device always runs the agent of
 the console that drives it. Holds ``console.agent`` (with its runtime
 backends) plus the three shared, dependency-free core modules (protocol,
-manifest and errors) and stub package ``__init__`` files — nothing else, which is what keeps the agent standalone
-(a stray import of another console module fails every local test run, since
-the built-in device runs this same bundle). The bundle is byte-for-byte
+manifest and errors) and stub package ``__init__`` files — nothing else,
+which is what keeps the agent standalone (a stray import of another
+console module fails every local test run, since the built-in device runs
+this same bundle). The bundle is byte-for-byte
 reproducible (fixed timestamps), so its sha256 names it in device caches.
 """
 
