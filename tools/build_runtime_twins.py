@@ -58,6 +58,9 @@ def write_twin(src_pkg: Path, out: Path, runtime: str, work: Path) -> None:
     m = _manifest(src_pkg)
     onnx_model = src_pkg / m.model
     if runtime == "openvino":
+        from console.agent.runtimes.openvino_backend import block_telemetry
+
+        block_telemetry()  # convert_model would send a usage event otherwise
         import openvino as ov
 
         model = work / "model.xml"

@@ -127,6 +127,9 @@ def _ort_runtime():
 
 
 def _openvino_runtime():
+    # importing openvino sends a usage event unless openvino_telemetry is missing: a
+    # probe must send nothing anywhere (console.agent.runtimes.openvino_backend)
+    sys.modules.setdefault("openvino_telemetry", None)
     import openvino
 
     core = openvino.Core()

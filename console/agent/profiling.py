@@ -24,11 +24,14 @@ class ProfileWindow:
         self.frames = frames
         self.done = 0
         self.infer_ms = 0.0
+        self.finished = False
         if self.first == 0:
             backend.profile_mark()
 
     def after_frame(self, n: int, infer_ms: float) -> Optional[P.Profile]:
-        """Call after frame ``n``; returns the profile once its last frame ran."""
+        """Call after frame ``n``; returns the profile once its last frame ran (once)."""
+        if self.finished:
+            return None
         if n >= self.first:
             self.done += 1
             self.infer_ms += infer_ms
@@ -40,6 +43,7 @@ class ProfileWindow:
         return None
 
     def result(self, ended_early: bool) -> P.Profile:
+        self.finished = True
         res = self.backend.profile_result()
         status, text = res.status, res.text
         if status == "ok" and ended_early:

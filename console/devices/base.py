@@ -265,4 +265,14 @@ def requirement_problems(facts: dict[str, Any], python: str = "python3") -> list
         out.append("OpenCV missing: video/camera/stream inputs and previews need it; on the "
                    f"device run: {python} -m pip install opencv-python-headless "
                    "(synthetic input works without it)")
+    for name, rt in sorted((facts.get("runtimes") or {}).items()):
+        if name != "onnxruntime" and not rt.get("version"):  # onnxruntime: said above
+            why = rt.get("error") or "not installed"
+            out.append(f"{RUNTIME_LABELS.get(name, name)} missing ({why}): {name} packages "
+                       f"cannot run here; on the device run: {python} -m pip install "
+                       f"{rt.get('pip') or name}")
     return out
+
+
+#: how messages name each runtime
+RUNTIME_LABELS = {"onnxruntime": "onnxruntime", "litert": "LiteRT", "openvino": "OpenVINO"}

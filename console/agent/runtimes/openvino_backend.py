@@ -6,11 +6,13 @@ checked by the pipeline, like the model, and reach OpenVINO as a tensor: the
 files are read once. Profiling is OpenVINO's own ``PERF_COUNT`` with
 ``InferRequest.get_profiling_info()`` after each profiled inference; the
 property is fixed when the model is compiled, so a profiled run compiles
-with it on.
+with it on. OpenVINO's usage telemetry is kept from sending anything
+(:func:`block_telemetry`).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Dict, List, Optional
 
 from console.agent.runtimes.base import (
@@ -28,7 +30,16 @@ from console.agent.runtimes.base import (
 _META_DEVICES = ("AUTO", "HETERO", "MULTI")
 
 
+def block_telemetry() -> None:
+    """Keep OpenVINO from phoning home. Importing ``openvino`` imports its converter,
+    which sends a usage event (``openvino_telemetry``, to Google Analytics) unless the
+    user opted out; a lab device or console must send nothing anywhere. Without that
+    module importable, OpenVINO uses its own no-op stub (``telemetry_stub``)."""
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+
+
 def import_library() -> Any:
+    block_telemetry()
     import openvino
 
     return openvino
