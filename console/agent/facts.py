@@ -129,7 +129,7 @@ def _ort_runtime():
 def _openvino_runtime():
     # importing openvino sends a usage event unless openvino_telemetry is missing: a
     # probe must send nothing anywhere (console.agent.runtimes.openvino_backend)
-    sys.modules.setdefault("openvino_telemetry", None)
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
     import openvino
 
     core = openvino.Core()

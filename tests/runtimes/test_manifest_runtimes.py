@@ -68,8 +68,8 @@ def test_bad_values_and_unknown_runtimes_are_refused() -> None:
 def test_an_ir_without_its_weights_listed_is_refused() -> None:
     d = _raw(DEMO["openvino"])
     del d["files"]["model.bin"]
-    with pytest.raises(PackageError, match="the OpenVINO IR model.xml needs its weights "
-                                           "model.bin listed"):
+    with pytest.raises(PackageError, match=r"the OpenVINO IR model\.xml needs its weights "
+                                           r"model\.bin listed"):
         parse_manifest(d)
 
 
@@ -82,7 +82,7 @@ def test_run_options_map_to_each_runtimes_own_knobs() -> None:
     assert run_settings(ov, "AUTO", 1, "auto", {"performance_hint": "throughput"}) == {
         "device": "AUTO", "threads": 1, "performance_hint": "THROUGHPUT"}
     assert run_settings(lit, None, 3) == {"threads": 3}
-    with pytest.raises(RuntimeSettingError, match="^--provider: litert has no setting"):
+    with pytest.raises(RuntimeSettingError, match=r"^\-\-provider: litert has no setting"):
         run_settings(lit, "CPUExecutionProvider")
-    with pytest.raises(RuntimeSettingError, match="^--spin: openvino has no setting 'spin'"):
+    with pytest.raises(RuntimeSettingError, match=r"^\-\-spin: openvino has no setting 'spin'"):
         run_settings(ov, spin="on")
