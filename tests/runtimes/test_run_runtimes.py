@@ -92,8 +92,8 @@ def test_a_device_python_without_openvino_gets_the_probes_fix_line(
 
 def test_a_setting_the_runtime_lacks_is_refused_by_the_console_and_the_agent(
         db_path: Path, tmp_path: Path) -> None:
-    with pytest.raises(RunError, match="^run refused: --provider: litert has no setting "
-                                       "'provider' \\(it takes: threads\\)"):
+    with pytest.raises(RunError, match=r"^run refused: \-\-provider: litert has no setting "
+                                       r"'provider' \(it takes: threads\)"):
         Run(LocalDevice(), RunRequest(str(DEMO["litert"]), "synthetic:8x8",
                                       AgentOptions(frames=5, provider="GPU")), db_path).execute()
     with pytest.raises(RunError, match="performance_hint must be one of"):
