@@ -13,15 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
-from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group, db_path
+from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group
 from console.cli.format import fmt_time, summary_lines
+from console.cli.log_access import get_session, open_store, parse_since, subcommand
 from console.cli.run import add_key_file_argument
 from console.core.records import SessionRecord, facts_sections
-from console.core.store import LogStore, StoreError
-from console.core.store.target import parse_target
+from console.core.store import StoreError
 
 LIST_EXAMPLE = """example:
   devicelab sessions list
@@ -53,12 +52,6 @@ DELETE_EXAMPLE = """example:
   devicelab sessions delete 12 --yes      (no prompt, for scripts)"""
 
 
-def _sub(ps: Any, name: str, help: str, example: str, description: str | None = None
-         ) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = ps.add_parser(
-        name, help=help, description=description or help, epilog=example)
-    return p
-
 
 def register(sub: Any) -> None:
     ps = add_group(sub, "sessions", "browse, replay, compare, export and manage sessions",
@@ -69,7 +62,7 @@ def register(sub: Any) -> None:
                    "  devicelab sessions compare 12 13 --fail-on-regression\n"
                    "  devicelab sessions export 12 --format html -o run12.html\n"
                    "  devicelab sessions push 12 --to postgresql://qa@lab-db/devicelab")
-    ls = _sub(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
+    ls = subcommand(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
     ls.add_argument("--device", help="device name or address contains")
     ls.add_argument("--package", help="package name contains, or NAME@VERSION")
     ls.add_argument("--status", choices=("running", "completed", "stopped", "failed",
@@ -80,13 +73,13 @@ def register(sub: Any) -> None:
     ls.add_argument("--json", action="store_true")
     add_db_argument(ls)
     ls.set_defaults(func=cmd_list)
-    sh = _sub(ps, "show", "everything one session recorded", SHOW_EXAMPLE)
+    sh = subcommand(ps, "show", "everything one session recorded", SHOW_EXAMPLE)
     sh.add_argument("session", help="session id (or uuid prefix)")
     sh.add_argument("--json", action="store_true")
     add_db_argument(sh)
     sh.set_defaults(func=cmd_show)
 
-    bm = _sub(ps, "bookmark", "mark a moment of a session with a note", BOOKMARK_EXAMPLE)
+    bm = subcommand(ps, "bookmark", "mark a moment of a session with a note", BOOKMARK_EXAMPLE)
     bm.add_argument("session", help="session id (or uuid prefix)")
     where = bm.add_mutually_exclusive_group(required=True)
     where.add_argument("--frame", type=int, metavar="N", help="frame index")
@@ -96,7 +89,7 @@ def register(sub: Any) -> None:
     add_db_argument(bm)
     bm.set_defaults(func=cmd_bookmark)
 
-    rp = _sub(ps, "replay", "run a recorded session again (checked, linked to the original)",
+    rp = subcommand(ps, "replay", "run a recorded session again (checked, linked to the original)",
               REPLAY_EXAMPLE)
     rp.add_argument("session", help="session id (or uuid prefix)")
     rp.add_argument("--device", help="run on this device instead of the recorded one")
@@ -117,7 +110,8 @@ def register(sub: Any) -> None:
     sessions_compare.register(ps)
     sessions_files.register(ps)
 
-    de = _sub(ps, "delete", "delete a session and everything recorded with it", DELETE_EXAMPLE)
+    de = subcommand(ps, "delete", "delete a session and everything recorded with it",
+                    DELETE_EXAMPLE)
     de.add_argument("session", help="session id (or uuid prefix)")
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_db_argument(de)
@@ -128,44 +122,7 @@ def register(sub: Any) -> None:
     sync_cmd.register(ps)
 
 
-def open_store(args: argparse.Namespace, *, write: bool = False) -> LogStore:
-    from console.session.sessionlog import migration_line, open_log
 
-    target = parse_target(db_path(args))
-    if not write and not target.is_server and not target.path.exists():
-        raise CliError(f"no session log at {target.display} yet (run something first, or pass "
-                       "--db)")
-    try:
-        store = open_log(target)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-    line = migration_line(store)
-    if line:
-        print(line, file=sys.stderr)
-    return store
-
-
-def parse_since(text: str | None) -> float | None:
-    if not text:
-        return None
-    import re
-    from datetime import datetime
-
-    m = re.match(r"^(\d+)([mhd])$", text)
-    if m:
-        mult = {"m": 60, "h": 3600, "d": 86400}[m.group(2)]
-        return time.time() - int(m.group(1)) * mult
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise CliError(f"bad --since {text!r}: use 30m, 12h, 7d or YYYY-MM-DD") from None
-
-
-def get_session(store: LogStore, ref: str) -> dict[str, Any]:
-    s = store.find_session(ref)
-    if s is None:
-        raise CliError(f"no session {ref!r} in {store.where}")
-    return s
 
 
 def _row_fields(s: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from console.cli import EXIT_FAILED, CliError, add_db_argument
 from console.cli.format import fmt_num
-from console.cli.sessions import _sub, open_store, parse_since
+from console.cli.log_access import open_store, parse_since, subcommand
 
 COMPARE_EXAMPLE = """example:
   devicelab sessions compare 12 13
@@ -38,7 +38,7 @@ each cell the latest session's p95, FPS and budget verdict, and its id."""
 
 
 def register(ps: Any) -> None:
-    cp = _sub(ps, "compare", "compare session B against session A", COMPARE_EXAMPLE)
+    cp = subcommand(ps, "compare", "compare session B against session A", COMPARE_EXAMPLE)
     cp.add_argument("a", help="reference session id (or uuid prefix); A1,A2,… for repeated "
                               "sessions")
     cp.add_argument("b", help="candidate session id (or uuid prefix); B1,B2,… for repeated "
@@ -55,7 +55,7 @@ def register(ps: Any) -> None:
     add_db_argument(cp)
     cp.set_defaults(func=cmd_compare)
 
-    mx = _sub(ps, "matrix", "compatibility matrix: devices x packages, from the log",
+    mx = subcommand(ps, "matrix", "compatibility matrix: devices x packages, from the log",
               MATRIX_EXAMPLE)
     mx.add_argument("--since", help="only sessions newer than: 30m, 12h, 7d or YYYY-MM-DD")
     mx.add_argument("--device", help="device name or address contains")

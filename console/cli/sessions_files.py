@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from console.cli import CliError, add_db_argument
-from console.cli.sessions import _sub, open_store
+from console.cli.log_access import open_store, subcommand
 from console.core.store import StoreError
 
 EXPORT_EXAMPLE = """example:
@@ -30,7 +30,7 @@ idempotent): the existing session id is printed and the exit status is 0."""
 
 
 def register(ps: Any) -> None:
-    ex = _sub(ps, "export", "export a session as csv, json, html, mcap or a portable bundle",
+    ex = subcommand(ps, "export", "export a session as csv, json, html, mcap or a portable bundle",
               EXPORT_EXAMPLE)
     ex.add_argument("session", help="session id (or uuid prefix)")
     ex.add_argument("--format", required=True,
@@ -50,7 +50,7 @@ def register(ps: Any) -> None:
     add_db_argument(ex)
     ex.set_defaults(func=cmd_export)
 
-    im = _sub(ps, "import", "import a session bundle into the log", IMPORT_EXAMPLE)
+    im = subcommand(ps, "import", "import a session bundle into the log", IMPORT_EXAMPLE)
     im.add_argument("bundle", help="a file written by 'sessions export --format bundle'")
     im.add_argument("--json", action="store_true")
     add_db_argument(im)
