@@ -8,12 +8,18 @@ compare) reads it through :func:`load_profile`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.core import protocol as P
+from console.core.errors import UserError
 from console.core.op_profile import OpProfile, build_profile
 from console.core.records import encode_json
 from console.core.store import LogStore
+
+if TYPE_CHECKING:
+    from console.core.manifest import Manifest
+    from console.devices.base import AgentOptions
+    from console.session.recorder import Recorder
 
 COLUMNS = ("session_id", "node", "op_type", "device", "calls", "total_us", "mean_us", "share",
            "run_order")
@@ -38,8 +44,10 @@ def profile_line(prof: OpProfile) -> str:
             + f"; slowest {top.node} ({top.op_type}) {top.mean_us:.1f} µs per call")
 
 
-def save_profile(store: LogStore, session_id: int, prof: OpProfile) -> None:
-    """Write it (again: a retry replaces the rows rather than doubling them)."""
+def save_profile(store: LogStore, session_id: int, prof: OpProfile | None) -> None:
+    """Write it (again: a retry replaces the rows rather than doubling them); None: nothing."""
+    if prof is None:
+        return
     with store.transaction():
         store._execute("DELETE FROM op_profiles WHERE session_id = ?", [session_id])
         if prof.ops:
@@ -60,3 +68,27 @@ def load_profile(store: LogStore, session_id: int, meta: Any = None) -> OpProfil
     rows = store.table_rows("op_profiles", session_id, ("node", "op_type", "device", "calls",
                                                         "total_us", "run_order"))
     return build_profile(meta, list(rows))
+
+
+# -- what the run controller (console.session.run) does with runtimes and profiles ----------
+def check_settings(options: AgentOptions, manifest: Manifest, error: type[Exception]) -> None:
+    """Refuse, before any deploy, a run setting the package's runtime lacks."""
+    try:
+        options.settings_for(manifest)
+    except UserError as exc:
+        raise error(f"run refused: {exc}") from None
+
+
+def runtime_fields(cold: P.ColdStart) -> dict[str, Any]:
+    """The session columns a cold start fills: what runs the model, and where."""
+    return {"provider": cold.provider, "runtime": cold.runtime,
+            "runtime_version": cold.runtime_version}
+
+
+def on_profile(msg: P.Profile, rec: Recorder, listener: Any) -> OpProfile:
+    """A ``profile`` message arrived: one line in the events, the profile to the listener
+    (the rows are written with the session's end, :func:`save_profile`)."""
+    prof = profile_from_message(msg)
+    rec.event("info", "profile", profile_line(prof))
+    listener.profile(prof)
+    return prof

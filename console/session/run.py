@@ -66,7 +66,7 @@ from console.devices.base import (
 )
 from console.session import trust
 from console.session.finalize import summarize_session
-from console.session.profiles import profile_from_message, profile_line, save_profile
+from console.session.profiles import check_settings, on_profile, runtime_fields, save_profile
 from console.session.recorder import Recorder
 
 #: Time the agent gets to answer "stop" with its summary before signals.
@@ -230,10 +230,7 @@ class Run:
         extra: dict[str, Any] = {"signature": ver.signature, "signer": ver.signer,
                                  "warnings": list(ver.warnings)}
         assert ver.package is not None
-        try:  # a setting the package's runtime lacks: refused here, before any deploy
-            self.request.options.settings_for(ver.package.manifest)
-        except UserError as exc:
-            raise RunError(f"run refused: {exc}") from None
+        check_settings(self.request.options, ver.package.manifest, RunError)
         for w in ver.warnings:
             ls.event("warning", "package", w)
         try:
@@ -355,8 +352,7 @@ class Run:
         while True:
             try:
                 with open_store(self.target) as st:
-                    if self._profile is not None:
-                        save_profile(st, sid, self._profile)
+                    save_profile(st, sid, self._profile)
                     st.update_session(sid, status=status, error=error, summary=summary,
                                       agent_sent=self._agent_sent)
                 break
@@ -506,17 +502,14 @@ class Run:
                 elif isinstance(msg, P.ColdStart):
                     self._cold = msg.to_wire()
                     self._cold.pop("t", None)
-                    rec.update(cold_start=self._cold, provider=msg.provider,
-                               runtime=msg.runtime, runtime_version=msg.runtime_version)
+                    rec.update(cold_start=self._cold, **runtime_fields(msg))
                     rec.event("info", "cold_start", f"cold start {msg.total_ms:.1f} ms "
                               f"(package {msg.package_ms:.1f} ms, session {msg.session_ms:.1f} ms, "
                               f"first inference {msg.first_infer_ms:.1f} ms) on {msg.provider}")
                     ls.state("running", "running")
                     ls.cold(msg)
                 elif isinstance(msg, P.Profile):
-                    self._profile = prof = profile_from_message(msg)
-                    rec.event("info", "profile", profile_line(prof))
-                    ls.profile(prof)
+                    self._profile = on_profile(msg, rec, ls)
                 elif isinstance(msg, P.Event):
                     rec.event(msg.level, msg.code, msg.text)
                     ls.event(msg.level, msg.code, msg.text)
