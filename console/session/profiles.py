@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.core import protocol as P
 from console.core.errors import UserError
-from console.core.op_profile import OpProfile, build_profile
+from console.core.op_profile import OpDelta, OpProfile, build_profile, compare_profiles
 from console.core.records import encode_json
 from console.core.store import LogStore
 
@@ -92,3 +92,14 @@ def on_profile(msg: P.Profile, rec: Recorder, listener: Any) -> OpProfile:
     rec.event("info", "profile", profile_line(prof))
     listener.profile(prof)
     return prof
+
+
+def operator_deltas(store: LogStore, ref_a: int | str, ref_b: int | str) -> list[OpDelta]:
+    """B's operators against A's (``sessions compare``); empty unless both were profiled."""
+    rows = [store.find_session(str(r)) for r in (ref_a, ref_b)]
+    if not all(rows):
+        return []
+    profs = [load_profile(store, int(r["id"]), r.get("profile")) for r in rows if r]
+    if not all(p is not None and p.available for p in profs):
+        return []
+    return compare_profiles(profs[0], profs[1])  # type: ignore[arg-type]
