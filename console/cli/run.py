@@ -15,6 +15,7 @@ from typing import Any
 
 from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
 from console.cli.format import fmt_num, summary_lines
+from console.cli.profile_format import profile_json, profile_lines
 from console.core import protocol as P
 from console.devices.base import AgentOptions, DeployProgress, DeviceError
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
@@ -51,12 +52,23 @@ def register(sub: Any) -> None:
     p.add_argument("--fps", type=float, default=0.0, metavar="F",
                    help="target frame rate (default: as fast as possible)")
     p.add_argument("--loop", action="store_true", help="loop a recording at its end")
-    p.add_argument("--provider", metavar="EP", help="onnxruntime execution provider, e.g. "
+    p.add_argument("--provider", metavar="EP", help="onnxruntime execution provider (OpenVINO: the "
+                   "device, CPU/GPU/NPU/AUTO), e.g. "
                                                     "CPUExecutionProvider")
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
+    p.add_argument("--threads", type=int, default=0,
+                   help="inference threads (onnxruntime intra-op, LiteRT num_threads, OpenVINO "
+                        "INFERENCE_NUM_THREADS)")
     p.add_argument("--spin", choices=("auto", "on", "off"), default="auto",
                    help="onnxruntime busy-waiting between runs; auto (default) turns it off "
                         "when --fps paces the run, so idle time is not burnt or counted as CPU")
+    p.add_argument("--runtime-setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="a runtime setting over the package's (e.g. performance_hint=THROUGHPUT "
+                        "for OpenVINO); one its runtime lacks is refused")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="profile N frames with the runtime's own profiler (onnxruntime, "
+                        "OpenVINO; LiteRT has none) and print the slowest operators")
+    p.add_argument("--profile-after", type=int, default=10, metavar="W",
+                   help="frames run before the profiled ones (warm-up; default 10)")
     p.add_argument("--telemetry-ms", type=float, default=100.0, metavar="MS",
                    help="telemetry sampling period (default 100 ms = 10 Hz)")
     p.add_argument("--preview-fps", type=float, default=0.0, metavar="F",
@@ -188,9 +200,20 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
             raise CliError(f"{name} must not be negative")
     if args.telemetry_ms < 10:
         raise CliError("--telemetry-ms must be at least 10")
+    settings = []
+    for item in getattr(args, "runtime_setting", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--runtime-setting {item}: expected KEY=VALUE")
+        settings.append((key.strip(), int(value) if value.strip().isdigit() else value.strip()))
+    if getattr(args, "profile", 0) < 0 or getattr(args, "profile_after", 0) < 0:
+        raise CliError("--profile and --profile-after must not be negative")
     opts = AgentOptions(frames=args.frames, duration=args.duration, fps=args.fps, loop=args.loop,
                         provider=args.provider, threads=args.threads, spin=args.spin,
-                        preview_fps=args.preview_fps, telemetry_ms=args.telemetry_ms)
+                        preview_fps=args.preview_fps, telemetry_ms=args.telemetry_ms,
+                        profile=getattr(args, "profile", 0),
+                        profile_after=getattr(args, "profile_after", 10),
+                        runtime_settings=tuple(settings))
     return RunRequest(package=args.package, input=args.input, options=opts, note=args.note,
                       tags=tuple(args.tag), truth=args.truth, budgets=budgets, warmup=warmup)
 
@@ -303,13 +326,13 @@ def print_result(args: argparse.Namespace, request: RunRequest, result: RunResul
     s = result.summary or {}
     if args.json:
         print(json.dumps({"session_id": result.session_id, "status": result.status,
-                          "error": result.error, "device": device_desc, "summary": s},
-                         indent=2, default=str))
+                          "error": result.error, "device": device_desc, "summary": s,
+                          "profile": profile_json(result.profile)}, indent=2, default=str))
     else:
         print(f"session {result.session_id}  {result.status}  on {device_desc}")
         if result.error:
             print(f"error: {result.error}")
-        for line in summary_lines(s):
+        for line in summary_lines(s) + profile_lines(result.profile):
             print(line)
     failing = {"fail", "inconclusive"} if getattr(args, "strict_budgets", False) else {"fail"}
     failed_budget = any(b["verdict"] in failing for b in result.budget_verdicts)

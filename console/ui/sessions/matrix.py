@@ -164,7 +164,7 @@ class MatrixView(QWidget):
         t.setRowCount(len(m.rows))
         t.setColumnCount(len(m.columns))
         for c, col in enumerate(m.columns):
-            head = QTableWidgetItem(f"{col.package}\nonnxruntime {col.onnxruntime}\n"
+            head = QTableWidgetItem(f"{col.package}\n{col.runtime} {col.runtime_version}\n"
                                     f"{col.provider}")
             head.setToolTip(col.label)
             t.setHorizontalHeaderItem(c, head)
