@@ -303,14 +303,18 @@ def print_result(args: argparse.Namespace, request: RunRequest, result: RunResul
     s = result.summary or {}
     if args.json:
         print(json.dumps({"session_id": result.session_id, "status": result.status,
-                          "error": result.error, "device": device_desc, "summary": s},
+                          "error": result.error, "device": device_desc, "summary": s,
+                          **({"pending": result.pending} if result.pending else {})},
                          indent=2, default=str))
     else:
         print(f"session {result.session_id}  {result.status}  on {device_desc}")
         if result.error:
             print(f"error: {result.error}")
-        for line in summary_lines(s):
-            print(line)
+        if not result.pending:  # no summary yet: it is computed once every row is there
+            for line in summary_lines(s):
+                print(line)
+    if result.pending:
+        print(f"devicelab: warning: {result.pending}", file=sys.stderr)
     failing = {"fail", "inconclusive"} if getattr(args, "strict_budgets", False) else {"fail"}
     failed_budget = any(b["verdict"] in failing for b in result.budget_verdicts)
     if result.status in ("failed", "interrupted"):
