@@ -327,13 +327,18 @@ def print_result(args: argparse.Namespace, request: RunRequest, result: RunResul
     if args.json:
         print(json.dumps({"session_id": result.session_id, "status": result.status,
                           "error": result.error, "device": device_desc, "summary": s,
-                          "profile": profile_json(result.profile)}, indent=2, default=str))
+                          "profile": profile_json(result.profile),
+                          **({"pending": result.pending} if result.pending else {})},
+                         indent=2, default=str))
     else:
         print(f"session {result.session_id}  {result.status}  on {device_desc}")
         if result.error:
             print(f"error: {result.error}")
-        for line in summary_lines(s) + profile_lines(result.profile):
-            print(line)
+        if not result.pending:  # no summary yet: it is computed once every row is there
+            for line in summary_lines(s) + profile_lines(result.profile):
+                print(line)
+    if result.pending:
+        print(f"devicelab: warning: {result.pending}", file=sys.stderr)
     failing = {"fail", "inconclusive"} if getattr(args, "strict_budgets", False) else {"fail"}
     failed_budget = any(b["verdict"] in failing for b in result.budget_verdicts)
     if result.status in ("failed", "interrupted"):

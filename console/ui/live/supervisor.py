@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from console.core import protocol as P
 from console.devices.base import DeployProgress, Device
+from console.session.browse import LogRef
 from console.session.live_state import LiveRun
 from console.session.run import RunRequest, RunResult
 from console.ui.devices.panel import DeviceEntry
@@ -66,7 +66,7 @@ class RunSupervisor(QObject):
     #: level, one line for the window's report
     message = Signal(str, str)
 
-    def __init__(self, db_path: Path, parent: QObject | None = None) -> None:
+    def __init__(self, db_path: LogRef, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.db_path = db_path
         self.controller = RunController(self)
