@@ -108,15 +108,15 @@ def recover_interrupted_plan_runs(db: LogStore) -> list[int]:
     for r in found:
         ended = r["started_unix_s"]
         for c in db.plan_cells(r["id"]):
-            sid = c.get("session_id")
-            s = db.get_session(int(sid)) if sid is not None else None
+            sid = None if c.get("session_id") is None else int(c["session_id"])
+            s = db.get_session(sid) if sid is not None else None
             if s is not None:
                 ended = max(float(ended or 0), float(s.get("ended_unix_s") or 0)) or ended
             if c["verdict"] != "pending":
                 continue
-            if s is not None:
+            if s is not None and sid is not None:
                 why = (f"the console stopped while this cell ran (crash or killed); "
-                       f"{db.frame_count(int(sid))} frames kept in session {sid}")
+                       f"{db.frame_count(sid)} frames kept in session {sid}")
             else:
                 why = "the console stopped before this cell ran (crash or killed)"
             db.put_plan_cell([r["id"], c["idx"], c["device"], c["package"], c["input"],

@@ -23,8 +23,8 @@ A :class:`LabSpec` may ask for
 
 Names carry this process's pid (namespaces ``dlab-PID-K``, links ``dlPIDhK``,
 the user ``dlabPIDuB``, cgroups ``devicelab-netns-PID-K``, the folder
-``/tmp/devicelab-netns-PID-B``; K counts devices, B builds) so concurrent runs never collide, and a run
-that was killed before its finaliser leaves nothing for long: every build
+``/tmp/devicelab-netns-PID-B``; K counts devices, B builds) so concurrent runs
+never collide, and a run that was killed before its finaliser leaves nothing for long: every build
 first removes what dead pids left (:func:`clean_stale`). Subnets come from
 :data:`NET` (``DEVICELAB_NETNS_NET``, default 10.250.0.0/16), picked under a
 lock among the ones no interface here uses.
@@ -42,8 +42,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.metadata
-import itertools
 import ipaddress
+import itertools
 import os
 import re
 import shutil
@@ -412,7 +412,7 @@ def _used_subnets() -> set[ipaddress.IPv4Network]:
 def _free_subnets(n: int) -> list[ipaddress.IPv4Network]:
     used = _used_subnets()
     for line in _run(IP, "-4", "route", "show", check=False).stdout.splitlines():
-        dest, *rest = line.split()
+        dest = line.split()[0]
         if dest != "default" and not re.search(r"\bdev dl\d+h\d+\b", line):
             net = ipaddress.ip_network(dest, strict=False)
             if net.overlaps(NET):
