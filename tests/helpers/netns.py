@@ -161,7 +161,9 @@ class LabSpec:
 class NetnsDevice:
     name: str
     ns: str
+    #: the host end of the veth pair, and the device end (inside the namespace)
     link: str
+    peer: str
     host_ip: str
     device_ip: str
     root: Path
@@ -230,6 +232,14 @@ class NetnsDevice:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
         return killed
+
+    def cut_link(self) -> None:
+        """The cable is pulled: the device end of its link goes down. Nothing is closed,
+        no FIN, no RST: the console can only notice the silence."""
+        _run(IP, "-n", self.ns, "link", "set", self.peer, "down")
+
+    def restore_link(self) -> None:
+        _run(IP, "-n", self.ns, "link", "set", self.peer, "up")
 
     def wait_idle(self, timeout: float = 20.0) -> list[str]:
         """Wait until the device runs nothing but its sshd listener; what is left
@@ -530,7 +540,7 @@ def _make_device(lab: NetnsLab, spec: LabSpec, net: ipaddress.IPv4Network, k: in
     if spec.cpu is not None:
         group = CpuCgroup.create(f"devicelab-netns-{pid}-{k}", *spec.cpu)
         lab._cgroups.append(group)
-    return NetnsDevice(spec.name, ns, link, host_ip, dev_ip, d, login, python, workdir,
+    return NetnsDevice(spec.name, ns, link, peer, host_ip, dev_ip, d, login, python, workdir,
                        host_key, client_key, config, d / "sshd.log", group, the_uid)
 
 
