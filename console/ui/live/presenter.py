@@ -23,6 +23,7 @@ from console.core import protocol as P
 from console.devices.base import DeployProgress
 from console.session.live_state import cold_start_line
 from console.session.run import RunResult
+from console.ui import collector
 from console.ui.live.graphs_tab import GraphsTab
 from console.ui.live.run_panel import RunPanel
 from console.ui.live.summary_panel import SummaryPanel
@@ -78,6 +79,7 @@ class LivePresenter(QObject):
     # -- a run starts and ends ------------------------------------------------------
     def started(self, line: str) -> None:
         """A run was just started: empty docks that say so, and the timer going."""
+        collector.install().freeze()  # start-up objects out of the GUI thread's collections
         self.plots.reset()
         self.live_view.reset("starting… the first frame appears after the model's cold start")
         self.summary.clear_summary("running…")
