@@ -63,6 +63,7 @@ from console.ui.live.data import (
 )
 from console.ui.live.markers import PlotMarkers
 from console.ui.live.panels import (
+    FRAME_PLOTS,
     PALETTES,
     PERCENTILES,
     PLOTS,
@@ -92,6 +93,8 @@ MAX_POINTS = 400
 MAX_SPIKES = 2000
 #: the titles (current values) are redone at most this often: a new title re-lays out
 TITLE_PERIOD_S = 0.5
+#: the telemetry plots scroll this often (their data come at ~10 Hz)
+TELEMETRY_SCROLL_S = 0.1
 #: a run that ended shorter than the window is drawn over its own span (FPS bins
 #: at least this many)
 SHORT_RUN_FPS_BINS = 20
@@ -127,6 +130,7 @@ class LivePlots(QWidget):
         self.playhead: float | None = None
         self.running = False
         self.started = False
+        self._outcome = ""
         self.redraws = 0
         self._dirty = False
         self._tele_dirty = False
@@ -136,6 +140,8 @@ class LivePlots(QWidget):
         self._last_titles = 0.0
         self._x_range: tuple[float, float] | None = None
         self._legend_n: dict[str, int] = {}
+        self._tele_x: tuple[float, float] | None = None
+        self._tele_wall = 0.0
         self._build()
 
     # -- construction -----------------------------------------------------------
@@ -231,14 +237,16 @@ class LivePlots(QWidget):
         self.readout.setText("")
         self.started = True
         self.running = True
+        self._outcome = ""
         self._set_idle_placeholders("waiting for data…")
         self.redraw(force=True)
 
-    def stop(self) -> None:
-        """The run ended: annotate pending spikes, draw the end state."""
+    def stop(self, outcome: str = "") -> None:
+        """The run ended: annotate pending spikes, draw the end state. ``outcome`` (e.g.
+        "the run failed") replaces every "waiting" text of a plot that got no data."""
         self.running = False
+        self._outcome = outcome
         self._add_spikes(self.annotator.flush())
-        self._update_placeholders(final=True)
         self.redraw(force=True)
 
     def set_device_facts(self, device: dict[str, Any], wall_clock: float | None) -> None:
@@ -336,9 +344,13 @@ class LivePlots(QWidget):
             panel.item.showGrid(x=paused, y=paused, alpha=self.colors["grid"])
         for line in self.cursor_lines:
             line.setVisible(False)
+        first = self.panels["latency"].item
+        for key, panel in self.panels.items():
+            if key not in FRAME_PLOTS:  # linked while paused: pan and zoom move all
+                panel.item.setXLink(first if paused else None)
         if not paused:  # the ranges the mouse left are set afresh
             self.yranges.clear()
-            self._x_range = None
+            self._x_range = self._tele_x = None
             self.redraw(force=True)
 
     def redraw(self, force: bool = False) -> bool:
@@ -356,8 +368,12 @@ class LivePlots(QWidget):
             t_from, x_to = 0.0, short
         self._draw_frames(t_from, short)
         # Telemetry comes at ~10 Hz: its curves get new data only when it changed, or
-        # when the window's start moved far enough to drop a lot of old points.
-        if force or self._tele_dirty or t_from - self._tele_from > self.window_s / 4:
+        # when the window's start moved far enough to drop a lot of old points; its
+        # plots scroll at that rate too (the frame plots at display rate).
+        wall = time.monotonic()
+        data = force or self._tele_dirty or t_from - self._tele_from > self.window_s / 4
+        tele = data or short is not None or wall - self._tele_wall >= TELEMETRY_SCROLL_S
+        if data:
             self._tele_dirty = False
             self._tele_from = t_from
             telemetry_plots.draw(self.panels, self.telemetry, t_from, self.colors)
@@ -368,11 +384,16 @@ class LivePlots(QWidget):
                     fit_legend(panel)
                     self.yranges.forget(key)
         self._update_placeholders()
-        self.yranges.apply(self.panels)
+        self.yranges.apply(self.panels, None if tele else FRAME_PLOTS)
         if self._x_range != (t_from, x_to):
             self._x_range = (t_from, x_to)
             self.panels["latency"].item.setXRange(t_from, x_to, padding=0)
-        wall = time.monotonic()
+        if tele and self._tele_x != (t_from, x_to):
+            self._tele_wall = wall
+            self._tele_x = (t_from, x_to)
+            for key, panel in self.panels.items():
+                if key not in FRAME_PLOTS:
+                    panel.item.setXRange(t_from, x_to, padding=0)
         if force or wall - self._last_titles >= TITLE_PERIOD_S:
             self._last_titles = wall
             self._update_titles()
@@ -453,12 +474,15 @@ class LivePlots(QWidget):
         for panel in self.panels.values():
             panel.set_placeholder(text)
 
-    def _update_placeholders(self, final: bool = False) -> None:
+    def _update_placeholders(self) -> None:
+        final = self.started and not self.running
         have_frames = len(self.frames) > 0
+        outcome = f": {self._outcome}" if final and self._outcome else ""
         for key in ("latency", "fps"):
-            waiting = "no frames received" if final or not self.running else "waiting for frames…"
+            waiting = f"no frames received{outcome}" if final else "waiting for frames…"
             self.panels[key].set_placeholder("" if have_frames else waiting)
-        texts = telemetry_plots.placeholders(self.telemetry, self.frames.last_t(), final)
+        texts = telemetry_plots.placeholders(self.telemetry, self.frames.last_t(), final,
+                                             self._outcome if final else "")
         for key, text in texts.items():
             self.panels[key].set_placeholder(text)
 
