@@ -113,6 +113,9 @@ class ProgressPrinter(RunListener):
         self.last_print = 0.0
         self.lock = threading.Lock()
         self.session_id: int | None = None
+        #: the newest frame's index and time, and whether its line was printed
+        self._last: tuple[int, float] | None = None
+        self._printed_last = True
 
     def _out(self, text: str, final: bool = False) -> None:
         if self.quiet:
@@ -160,19 +163,34 @@ class ProgressPrinter(RunListener):
         self.recent.append(msg.e2e)
         if len(self.recent) > 2000:
             del self.recent[:1000]
+        self._last = (msg.i, msg.ts)
+        self._printed_last = False
         now = time.monotonic()
         if now - self.last_print < (0.25 if self.tty else 5.0):
             return
         self.last_print = now
-        span = msg.ts - self.t_first
-        fps = (self.frames - 1) / span if span > 0 else 0.0
+        self._progress()
+
+    def _progress(self, final: bool = False) -> None:
+        if self._last is None or self.t_first is None:
+            return
+        i, ts = self._last
+        self._printed_last = True
+        span = ts - self.t_first
+        fps = fmt_num((self.frames - 1) / span if span > 0 else None, ".1f", na="-")
         rec = sorted(self.recent)
         p95 = rec[min(len(rec) - 1, int(0.95 * len(rec)))]
-        self._out(f"frame {msg.i + 1:>7}  {fps:8.1f} fps  p95 {p95:7.3f} ms  agent cpu "
-                  f"{fmt_num(self.cpu, '.0f', '%')}  temp {fmt_num(self.temp, '.1f', ' °C')}")
+        self._out(f"frame {i + 1:>7}  {fps:>8} fps  p95 {p95:7.3f} ms  agent cpu "
+                  f"{fmt_num(self.cpu, '.0f', '%')}  temp {fmt_num(self.temp, '.1f', ' °C')}",
+                  final=final)
 
     def finished(self, result: RunResult) -> None:
-        if self.tty and not self.quiet:
+        """The last progress line stays: a run shorter than the progress interval (or
+        whose last frames came after the last line) still shows its final count and
+        rate."""
+        if not self._printed_last:
+            self._progress(final=True)
+        elif self.tty and not self.quiet:
             try:
                 sys.stderr.write("\r\x1b[2K")
             except (OSError, ValueError):

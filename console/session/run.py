@@ -241,7 +241,15 @@ class Run:
         if self.request.truth:
             try:
                 truth = load_truth(self.request.truth)
-            except (OSError, ValueError) as exc:
+            except FileNotFoundError:
+                raise RunError(f"ground-truth file not found: {self.request.truth}; give the "
+                               "path of a 'frame,label' CSV, or run without ground truth"
+                               ) from None
+            except OSError as exc:  # a folder, no permission: in words, not [Errno N]
+                raise RunError(f"ground-truth file {self.request.truth} cannot be read "
+                               f"({exc.strerror or type(exc).__name__}); give a readable "
+                               "'frame,label' CSV") from None
+            except ValueError as exc:
                 raise RunError(f"ground-truth file unusable: {exc}") from None
         return ver.package, source, truth, extra
 
