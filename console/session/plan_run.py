@@ -119,6 +119,8 @@ class PlanListener:
     def cell_started(self, cell: Cell) -> None: ...
     def cell_session(self, cell: Cell, session_id: int) -> None: ...
     def progress(self, p: DeviceProgress) -> None: ...
+    def frame(self, device: str, msg: P.Frame) -> None:
+        """Every frame of every cell (the window's live curves): an append, nothing more."""
     def event(self, device: str, level: str, code: str, text: str) -> None: ...
     def cell_finished(self, outcome: CellOutcome) -> None: ...
     def plan_finished(self, result: PlanResult) -> None: ...
@@ -243,6 +245,7 @@ class _CellListener(RunListener):
             self.t_first = msg.ts
         self.t_last = msg.ts
         self.recent.append(msg.e2e)
+        self.pr.listener.frame(self.cell.device, msg)
         self._emit()
 
     def event(self, level: str, code: str, text: str) -> None:
@@ -438,7 +441,8 @@ class PlanRun:
                 + (" (warm-up)" if warmup else ""))
         return RunRequest(package=cell.package, input=cell.input.spec, options=opts, note=note,
                           tags=tags, truth=None if warmup else cell.input.truth,
-                          budgets={} if warmup else dict(self.checked.budgets))
+                          budgets={} if warmup else dict(self.checked.budgets),
+                          plan_run_id=self.run_id or None)
 
     def _execute(self, dev: _DeployOnce, cell: Cell, request: RunRequest,
                  listener: RunListener) -> tuple[RunResult | None, RunError | None]:

@@ -44,6 +44,7 @@ from console.ui.live.summary_panel import SummaryPanel
 from console.ui.live.supervisor import Launch, RunSupervisor
 from console.ui.live.view import LiveView
 from console.ui.packages.panel import PackagePanel, dropped_path
+from console.ui.plan.view import PlanView
 from console.ui.qt import (
     QApplication,
     QCloseEvent,
@@ -119,12 +120,13 @@ class MainWindow(QMainWindow):
         self.playback = PlaybackView(self.jobs, self.db_path, self.theme)
         self.compare_view = CompareView(self.jobs, self.db_path, self.theme)
         self.matrix_view = MatrixView(self.jobs, self.db_path)
+        self.plan_view = PlanView(self.jobs, self.db_path, self.prefs)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("centralTabs")
         self.tabs.setDocumentMode(True)
         for w, title in ((self.graph_holder, "Live graphs"), (self.sessions_view, "Sessions"),
                          (self.playback, "Playback"), (self.compare_view, "Compare"),
-                         (self.matrix_view, "Matrix")):
+                         (self.matrix_view, "Matrix"), (self.plan_view, "Plan")):
             self.tabs.addTab(w, title)
         self.tabs.currentChanged.connect(self._on_tab)
         self.setCentralWidget(self.tabs)
@@ -176,6 +178,9 @@ class MainWindow(QMainWindow):
         self.compare_view.message.connect(self.report)
         self.matrix_view.message.connect(self.report)
         self.matrix_view.openSession.connect(self.show_session)
+        self.plan_view.message.connect(self.report)
+        self.plan_view.openSession.connect(self.show_session)
+        self.plan_view.finished.connect(self._on_plan_ended)
         self.devices.message.connect(self.report)
         self.devices.selected.connect(self.show_device)
         self.devices.probed.connect(self._on_device_probed)
@@ -363,6 +368,13 @@ class MainWindow(QMainWindow):
             else:
                 self._refuse(f"{entry.name}: host key {q.fingerprint} refused; not connected")
 
+    def _on_plan_ended(self) -> None:
+        if self._closing and not self.running:
+            self.close()
+            return
+        self.sessions_view.refresh()
+        self.matrix_view.mark_stale()
+
     # -- session tabs --------------------------------------------------------------------
     def _on_tab(self, index: int) -> None:
         w = self.tabs.widget(index)
@@ -448,6 +460,17 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.plan_view.running:  # stop the plan first (its sessions are kept)
+            event.ignore()
+            if not self._closing:
+                self._closing = True
+                self._update_actions()
+                self.report("info", "stopping the plan before closing (its sessions are "
+                                    "kept)…")
+                self.plan_view.stop()
+            if self.running:
+                self.supervisor.stop()
+            return
         if self.running:
             event.ignore()
             if self._closing:

@@ -19,7 +19,7 @@ from console.ui.window import help as helpbox
 if TYPE_CHECKING:
     from console.ui.main_window import MainWindow
 
-TABS = ("Live graphs", "Sessions", "Playback", "Compare", "Matrix")
+TABS = ("Live graphs", "Sessions", "Playback", "Compare", "Matrix", "Plan")
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
 
 
@@ -50,7 +50,7 @@ class WindowCommands:
     reset_layout: QAction
     trust: QAction
     bookmark: QAction
-    #: Ctrl+1 … Ctrl+5: one per tab of :data:`TABS`
+    #: Ctrl+1 … Ctrl+6: one per tab of :data:`TABS`
     tabs: list[QAction]
 
 
