@@ -91,6 +91,24 @@ def test_plan_runs_in_the_window_and_its_cells_open_their_sessions(
     assert w.tabs.currentWidget() is w.sessions_view
     qtbot.waitUntil(lambda: w.sessions_view.current_id() == sids[1], timeout=15_000)
 
+    # the Matrix tab reads plan runs too: pick this one, its grid, its cells' sessions
+    mv = w.matrix_view
+    w.tabs.setCurrentWidget(mv)
+    qtbot.waitUntil(lambda: not mv.busy and mv.source_combo.findData(run["id"]) > 0,
+                    timeout=20_000)
+    assert "plan window-smoke" in mv.source_combo.itemText(mv.source_combo.findData(run["id"]))
+    mv.source_combo.setCurrentIndex(mv.source_combo.findData(run["id"]))
+    qtbot.waitUntil(lambda: not mv.busy and mv.plan_run == run["id"]
+                    and mv.table.columnCount() == 2, timeout=20_000)
+    t = mv.table
+    assert t.rowCount() == 1 and t.verticalHeaderItem(0).text() == "local"
+    assert [t.item(0, c).text().splitlines()[0] for c in (0, 1)] == ["PASS", "PASS"]
+    assert "digits-cnn-int8" in t.horizontalHeaderItem(1).text()
+    assert [mv.cell_session(0, c) for c in (0, 1)] == sids
+    assert "passed, exit status 0" in mv.info.text()
+    t.cellDoubleClicked.emit(0, 0)
+    qtbot.waitUntil(lambda: w.sessions_view.current_id() == sids[0], timeout=15_000)
+
 
 def test_stop_ends_every_device_cleanly(make_window: Any, qtbot: Any, tmp_path: Path) -> None:
     db = tmp_path / "sessions.db"
