@@ -218,7 +218,8 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
 
     try:
         spin = args.spin == "on" or (args.spin == "auto" and not (args.fps and args.fps > 0))
-        pipe = Pipeline(args.package, manifest, args.provider, args.threads, spin)
+        pipe = Pipeline(args.package, manifest, args.provider, args.threads, spin,
+                        getattr(args, "graph_opt", "all"))
         first_ms = pipe.warmup()
     except ImportError as exc:
         return _fail(out, "onnxruntime_missing", "onnxruntime is not installed on the device (%s); "
@@ -373,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--spin", choices=("auto", "on", "off"), default="auto",
                    help="onnxruntime thread-pool busy-waiting (auto: off when --fps paces the "
                         "run, onnxruntime's default otherwise)")
+    r.add_argument("--graph-opt", choices=P.GRAPH_OPT_LEVELS, default="all",
+                   help="onnxruntime graph optimization level (default all, onnxruntime's own)")
     r.add_argument("--preview-fps", type=float, default=10.0, help="preview JPEGs per second")
     r.add_argument("--preview-width", type=int, default=320)
     r.add_argument("--preview-quality", type=int, default=70)

@@ -34,6 +34,9 @@ from console.core.manifest import (
     sha256_bytes,
 )
 
+#: ``--graph-opt`` (console.core.protocol.GRAPH_OPT_LEVELS) -> onnxruntime's level name
+GRAPH_OPT_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                    "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 _NP_DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8, "int8": np.int8}
 
 
@@ -212,7 +215,7 @@ class Pipeline:
     """A loaded package ready to run frames. Construction is the cold start."""
 
     def __init__(self, root: str, manifest: Manifest, provider: Optional[str] = None,
-                 threads: int = 0, spin: bool = True) -> None:
+                 threads: int = 0, spin: bool = True, graph_opt: str = "all") -> None:
         import onnxruntime as ort
 
         self.manifest = manifest
@@ -225,6 +228,11 @@ class Pipeline:
         self.provider = provider or "CPUExecutionProvider"
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        level = GRAPH_OPT_LEVELS.get(graph_opt)
+        if level is None:
+            raise PipelineError("bad_setting", "unknown graph optimization level %r (use one "
+                                "of %s)" % (graph_opt, ", ".join(GRAPH_OPT_LEVELS)))
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         if threads:
             opts.intra_op_num_threads = threads
         if not spin:

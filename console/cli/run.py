@@ -16,6 +16,8 @@ from typing import Any
 from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
 from console.cli.format import fmt_num, summary_lines
 from console.core import protocol as P
+from console.core.errors import UserError
+from console.core.protocol import GRAPH_OPT_LEVELS
 from console.devices.base import AgentOptions, DeployProgress, DeviceError
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
 
@@ -53,10 +55,16 @@ def register(sub: Any) -> None:
     p.add_argument("--loop", action="store_true", help="loop a recording at its end")
     p.add_argument("--provider", metavar="EP", help="onnxruntime execution provider, e.g. "
                                                     "CPUExecutionProvider")
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
-    p.add_argument("--spin", choices=("auto", "on", "off"), default="auto",
+    p.add_argument("--threads", type=int, default=None,
+                   help="onnxruntime intra-op threads (default 0: onnxruntime's choice)")
+    p.add_argument("--spin", choices=("auto", "on", "off"), default=None,
                    help="onnxruntime busy-waiting between runs; auto (default) turns it off "
                         "when --fps paces the run, so idle time is not burnt or counted as CPU")
+    p.add_argument("--graph-opt", choices=GRAPH_OPT_LEVELS, default=None,
+                   help="onnxruntime graph optimization level (default all)")
+    p.add_argument("--no-saved-defaults", action="store_true",
+                   help="ignore the settings 'devicelab sweep --save' stored for this device "
+                        "and package (threads, provider, graph optimization, spin)")
     p.add_argument("--telemetry-ms", type=float, default=100.0, metavar="MS",
                    help="telemetry sampling period (default 100 ms = 10 Hz)")
     p.add_argument("--preview-fps", type=float, default=0.0, metavar="F",
@@ -183,16 +191,41 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     except WarmupError as exc:
         raise CliError(str(exc)) from None
     for name, value in (("--frames", args.frames), ("--duration", args.duration),
-                        ("--fps", args.fps), ("--threads", args.threads)):
+                        ("--fps", args.fps), ("--threads", args.threads or 0)):
         if value < 0:
             raise CliError(f"{name} must not be negative")
     if args.telemetry_ms < 10:
         raise CliError("--telemetry-ms must be at least 10")
+    tuned = {k: v for k, v in (("threads", args.threads), ("provider", args.provider),
+                               ("spin", args.spin),
+                               ("graph_opt", getattr(args, "graph_opt", None)))
+             if v is not None}
     opts = AgentOptions(frames=args.frames, duration=args.duration, fps=args.fps, loop=args.loop,
-                        provider=args.provider, threads=args.threads, spin=args.spin,
-                        preview_fps=args.preview_fps, telemetry_ms=args.telemetry_ms)
+                        preview_fps=args.preview_fps, telemetry_ms=args.telemetry_ms, **tuned)
+    if not getattr(args, "no_saved_defaults", True):
+        opts = _with_saved_defaults(args, opts, set(tuned))
     return RunRequest(package=args.package, input=args.input, options=opts, note=args.note,
                       tags=tuple(args.tag), truth=args.truth, budgets=budgets, warmup=warmup)
+
+
+def _with_saved_defaults(args: argparse.Namespace, opts: AgentOptions, given: set[str]
+                         ) -> AgentOptions:
+    """The settings a sweep saved for this device and package, for what the command line
+    did not give (``devicelab sweep --save``); says so on stderr."""
+    from console.session.run_defaults import apply_saved
+
+    try:
+        opts, applied, why = apply_saved(opts, args.device, args.package, given)
+    except UserError as exc:
+        print(f"devicelab: warning: saved run defaults not used: {exc}", file=sys.stderr)
+        return opts
+    plain = AgentOptions()
+    shown = {k: v for k, v in applied.items() if getattr(plain, k) != v}
+    if shown:
+        print("devicelab: using the saved defaults for this device and package "
+              f"({why}): " + " ".join(f"{k}={v}" for k, v in shown.items())
+              + " (--no-saved-defaults: none)", file=sys.stderr)
+    return opts
 
 
 def add_key_file_argument(parser: argparse.ArgumentParser) -> None:

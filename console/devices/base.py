@@ -110,6 +110,8 @@ class AgentOptions:
     threads: int = 0
     #: onnxruntime busy-waiting: "auto" (off when paced by fps), "on", "off"
     spin: str = "auto"
+    #: onnxruntime graph optimization: disabled | basic | extended | all (its default)
+    graph_opt: str = "all"
     preview_fps: float = 10.0
     preview_width: int = 320
     telemetry_ms: float = 100.0
@@ -125,12 +127,14 @@ class AgentOptions:
             a.append("--loop")
         if self.provider:
             a += ["--provider", self.provider]
+        if self.graph_opt != "all":  # the agent's default: older agents need not know it
+            a += ["--graph-opt", self.graph_opt]
         return a
 
     def record(self) -> dict[str, Any]:
         return {"frames": self.frames, "duration": self.duration, "fps": self.fps,
                 "loop": self.loop, "provider": self.provider, "threads": self.threads,
-                "spin": self.spin,
+                "spin": self.spin, "graph_opt": self.graph_opt,
                 "preview_fps": self.preview_fps, "preview_width": self.preview_width,
                 "telemetry_ms": self.telemetry_ms}
 

@@ -31,7 +31,10 @@ from console.session.compare import CompareError, compare_sessions
 from console.session.run import RunResult
 
 #: the settings two sessions must share to be the same cell (the agent options)
-SAME_SETTINGS = ("frames", "duration", "fps", "loop", "threads", "provider", "spin")
+SAME_SETTINGS = ("frames", "duration", "fps", "loop", "threads", "provider", "spin",
+                 "graph_opt")
+#: what a setting was before sessions recorded it (onnxruntime's default level)
+_UNRECORDED = {"graph_opt": "all"}
 #: baseline candidates looked at per cell (newest first)
 BASELINE_CANDIDATES = 500
 
@@ -109,7 +112,8 @@ def _same_cell(cand: Mapping[str, Any], this: Mapping[str, Any]) -> bool:
             "input_sha256")):
         return False
     a, b = cand.get("settings") or {}, this.get("settings") or {}
-    return all(a.get(k) == b.get(k) for k in SAME_SETTINGS)
+    return all(a.get(k, _UNRECORDED.get(k)) == b.get(k, _UNRECORDED.get(k))
+               for k in SAME_SETTINGS)
 
 
 def tagged_baseline(store: LogStore, tag: str, session_id: int) -> int | None:
