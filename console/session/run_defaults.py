@@ -55,7 +55,9 @@ def apply(opts: AgentOptions, default: Mapping[str, Any] | None, given: Iterable
     if not default:
         return opts, {}
     told = set(given)
-    applied = {k: default[k] for k in TUNED_KEYS if k in default and k not in told}
+    # a saved provider of None is "the default provider"; no other setting is ever None
+    applied = {k: default[k] for k in TUNED_KEYS if k in default and k not in told
+               and (default[k] is not None or k == "provider")}
     return (replace(opts, **applied) if applied else opts), applied
 
 
@@ -80,7 +82,7 @@ def apply_saved(opts: AgentOptions, device: str, package_path: str | Path,
 def save(device: str, package: str, setting: Mapping[str, Any],
          meta: Mapping[str, Any] | None = None, path: Path | None = None) -> dict[str, Any]:
     """Store ``setting`` (its :data:`TUNED_KEYS`) as ``device``'s default for ``package``."""
-    entry = {k: setting.get(k) for k in TUNED_KEYS} | dict(meta or {}) | \
+    entry = {k: setting[k] for k in TUNED_KEYS if k in setting} | dict(meta or {}) | \
         {"saved_at": time.time()}
 
     def change(s: Settings) -> None:

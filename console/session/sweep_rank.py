@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -130,14 +130,17 @@ def _session_value(obj: Objective, d: SessionData, summary: Mapping[str, Any]) -
     return (d.ts.size - 1) / span if span > 0 else None
 
 
-@dataclass
-class _Setting:
+@dataclass(eq=False)
+class SettingRuns:
+    """What one setting's sessions measured: each session's steady state (``datas``) and
+    its objective figure (``values``, one a session)."""
+
     label: str
     record: Mapping[str, Any]
-    sessions: list[int]
-    incomplete: int
-    datas: list[SessionData]
-    values: list[float]
+    sessions: list[int] = field(default_factory=list)
+    incomplete: int = 0
+    datas: list[SessionData] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
 
     def pooled_interval(self, obj: Objective, level: float) -> Interval | None:
         ts, v = _pooled(self.datas)
@@ -161,7 +164,7 @@ def _mean_interval(values: Sequence[float], level: float) -> Interval | None:
     return Interval(m, m - half, m + half, level, int(x.size), "t over sessions")
 
 
-def _compare(obj: Objective, best: _Setting, other: _Setting, tolerance: float,
+def _compare(obj: Objective, best: SettingRuns, other: SettingRuns, tolerance: float,
              level: float) -> FigureVerdict:
     thr = threshold_for(obj.unit, tolerance)
     if min(len(best.values), len(other.values)) >= MIN_REPEATS or obj.key == "energy":
@@ -179,11 +182,11 @@ def rank(store: LogStore, runs: Sequence[tuple[str, Mapping[str, Any], Sequence[
          objective: str = "p95", *, tolerance: float = DEFAULT_RELATIVE,
          level: float = DEFAULT_LEVEL) -> list[Ranked]:
     """Rank ``runs`` — (label, setting, its session ids) — on ``objective`` (best first;
-    settings without a figure last)."""
+    settings without a figure last); the figures are read from the log."""
     obj = OBJECTIVES[objective]
     items = []
     for label, record, sids in runs:
-        s = _Setting(label, record, [], 0, [], [])
+        s = SettingRuns(label, record)
         for sid in sids:
             row = store.get_session(int(sid))
             summary = (row or {}).get("summary") or {}
@@ -200,8 +203,16 @@ def rank(store: LogStore, runs: Sequence[tuple[str, Mapping[str, Any], Sequence[
             if v is not None and math.isfinite(v):
                 s.values.append(v)
         items.append(s)
+    return rank_runs(items, objective, tolerance=tolerance, level=level)
 
-    def interval(s: _Setting) -> Interval | None:
+
+def rank_runs(items: Sequence[SettingRuns], objective: str = "p95", *,
+              tolerance: float = DEFAULT_RELATIVE, level: float = DEFAULT_LEVEL
+              ) -> list[Ranked]:
+    """The ranking of settings whose figures are at hand (see the module docstring)."""
+    obj = OBJECTIVES[objective]
+
+    def interval(s: SettingRuns) -> Interval | None:
         if len(s.values) >= MIN_REPEATS or obj.key == "energy":
             return _mean_interval(s.values, level)
         return s.pooled_interval(obj, level) or _mean_interval(s.values, level)
@@ -224,8 +235,9 @@ def rank(store: LogStore, runs: Sequence[tuple[str, Mapping[str, Any], Sequence[
             in_group = fv.verdict != REGRESSION
         out.append(Ranked(k, s.label, s.record, tuple(s.sessions), iv.estimate, iv.low,
                           iv.high, verdict, in_group, why, s.incomplete, iv.method))
+    ranked = {id(s) for s in measured}
     for s in items:
-        if s in measured:
+        if id(s) in ranked:
             continue
         why = ("no run of this setting completed" if not s.sessions else
                f"unavailable: no {obj.name} was measured"
