@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.compare_view = CompareView(self.jobs, self.db_path, self.theme)
         self.matrix_view = MatrixView(self.jobs, self.db_path)
         self.plan_view = PlanView(self.jobs, self.db_path, self.prefs)
+        self.sweep_dialog: Any = None
         self.tabs = QTabWidget()
         self.tabs.setObjectName("centralTabs")
         self.tabs.setDocumentMode(True)
@@ -375,6 +376,22 @@ class MainWindow(QMainWindow):
         self.sessions_view.refresh()
         self.matrix_view.mark_stale()
 
+    def show_sweep_dialog(self) -> None:
+        """The Sweep dialog (non-modal), for the selected device, package and input."""
+        from console.ui.plan.sweep_dialog import SweepDialog
+
+        dlg = self.sweep_dialog
+        if dlg is None:
+            entry = self.devices.current()
+            dlg = SweepDialog(self.db_path, entry.spec if entry else "local",
+                              self.package.path_edit.text().strip(),
+                              self.input.spec() if self.input.kind() == "video" else "", self)
+            dlg.message.connect(self.report)
+            dlg.ended.connect(self._on_plan_ended)
+            self.sweep_dialog = dlg
+        dlg.show()
+        dlg.activateWindow()
+
     # -- session tabs --------------------------------------------------------------------
     def _on_tab(self, index: int) -> None:
         w = self.tabs.widget(index)
@@ -460,14 +477,17 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.plan_view.running:  # stop the plan first (its sessions are kept)
+        sweeping = self.sweep_dialog is not None and self.sweep_dialog.running
+        if self.plan_view.running or sweeping:  # stop them first (their sessions are kept)
             event.ignore()
             if not self._closing:
                 self._closing = True
                 self._update_actions()
-                self.report("info", "stopping the plan before closing (its sessions are "
-                                    "kept)…")
+                self.report("info", "stopping the plan or sweep before closing (its "
+                                    "sessions are kept)…")
                 self.plan_view.stop()
+                if sweeping:
+                    self.sweep_dialog.stop()
             if self.running:
                 self.supervisor.stop()
             return

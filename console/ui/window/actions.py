@@ -98,6 +98,10 @@ def build_menus(w: MainWindow, c: WindowCommands, docks: Sequence[QDockWidget]) 
         m.addAction(a)
     m.addSeparator()
     m.addAction(c.bookmark)
+    m.addSeparator()
+    m.addAction(make_action(w, "Sweep runtime settings…", w.show_sweep_dialog,
+                            tip="Try threads, providers, graph optimization and spin on a "
+                                "device and rank them (like devicelab sweep)"))
     sv = w.sessions_view
     m = mb.addMenu("&Sessions")
     for a in (sv.reproduce_action, sv.compare_action, sv.play_action):
