@@ -36,8 +36,8 @@ def test_sweep_dialog_ranks_records_and_saves(make_window: Any, qtbot: Any,
     dlg.save_check.setChecked(True)
     with qtbot.waitSignal(dlg.ended, timeout=240_000):
         dlg.run_button.click()
-    assert not dlg.running and dlg.result is not None, dlg.status.text()
-    res = dlg.result
+    assert not dlg.running and dlg.sweep_result is not None, dlg.status.text()
+    res = dlg.sweep_result
     assert res.status == "completed" and res.exit_code == 0 and res.saved
     t = dlg.table
     assert t.rowCount() == 2

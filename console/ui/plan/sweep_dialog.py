@@ -149,7 +149,7 @@ class SweepDialog(QDialog):
         self.setObjectName("sweepDialog")
         self.setWindowTitle("Sweep runtime settings")
         self.db_path = db_path
-        self.result: SweepResult | None = None
+        self.sweep_result: SweepResult | None = None
         self._thread: QThread | None = None
         self._worker: SweepWorker | None = None
         self._close_when_done = False
@@ -224,8 +224,8 @@ class SweepDialog(QDialog):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
-        for c, w in enumerate((44, 330, 90, 170, 140, 80)):
-            self.table.setColumnWidth(c, w)
+        for col, width in enumerate((44, 330, 90, 170, 140, 80)):
+            self.table.setColumnWidth(col, width)
         lay.addWidget(self.table, 1)
         self.resize(980, 620)
         self._update()
@@ -267,7 +267,7 @@ class SweepDialog(QDialog):
         except UserError as exc:
             self.status.setText(f"not started: {exc}")
             return
-        self.result = None
+        self.sweep_result = None
         self._runs = 0
         self.table.setRowCount(0)
         worker = SweepWorker(rq, self.db_path)
@@ -306,7 +306,7 @@ class SweepDialog(QDialog):
         self.message.emit("error", f"sweep not run: {text}")
 
     def _on_finished(self, result: SweepResult) -> None:
-        self.result = result
+        self.sweep_result = result
         self.show_ranking(result)
 
     def show_ranking(self, result: SweepResult) -> None:
