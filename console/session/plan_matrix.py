@@ -29,23 +29,12 @@ from console.core.store import LogStore, SessionStore
 from console.core.verdicts import INCONCLUSIVE
 from console.session.plan_log import cells_of, get_plan_run, list_plan_runs
 from console.session.plan_report import cell_figures
-from console.session.plan_verdicts import Check
+from console.session.plan_verdicts import Check, display_verdict
 
 PENDING = "pending"
 NOT_RUN = "not run"
 #: every display verdict, in the order a legend lists them
 DISPLAY_VERDICTS = ("pass", "fail", INCONCLUSIVE, NOT_RUN, PENDING)
-
-
-def display_verdict(verdict: str, checks: Sequence[Check | Mapping[str, Any]] = ()) -> str:
-    """The word a grid shows for a cell (see the module docstring)."""
-    if verdict != "pass":
-        return verdict
-    for c in checks:
-        word = c.verdict if isinstance(c, Check) else str(c.get("verdict"))
-        if word == INCONCLUSIVE:
-            return INCONCLUSIVE
-    return "pass"
 
 
 def column_label(cell: Cell) -> str:

@@ -145,3 +145,20 @@ def test_a_bad_plan_says_which_key_and_does_not_run(make_window: Any, qtbot: Any
     with qtbot.waitSignal(pv.checked, timeout=60_000):
         qtbot.mouseClick(pv.run_button, Qt.MouseButton.LeftButton)  # checks again, refuses
     assert not pv.running and pv.result is None
+
+
+def test_an_undecided_budget_is_inconclusive_in_the_grid(make_window: Any, qtbot: Any,
+                                                         tmp_path: Path) -> None:
+    # these machines have no power sensor: an energy budget cannot be decided
+    plan = write_plan(tmp_path, run="frames = 20", budgets='energy = "5mJ"')
+    w = make_window(db_path=tmp_path / "s.db")
+    pv = open_plan(qtbot, w, plan)
+    with qtbot.waitSignal(pv.finished, timeout=240_000):
+        pv.run_button.click()
+    assert pv.result is not None and pv.result.exit_code == 0  # not a failure …
+    assert [o.verdict for o in pv.result.outcomes] == ["pass", "pass"]
+    # … nor a pass
+    assert [pv.grid.verdict_at(i) for i in (0, 1)] == ["inconclusive", "inconclusive"]
+    item = pv.grid.item(0, pv.grid.first_cell_col)
+    assert item.text().startswith("INCONCLUSIVE")
+    assert "budget energy_mj: inconclusive" in item.toolTip()
