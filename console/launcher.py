@@ -16,7 +16,8 @@ def main() -> int:
         from console.agent.main import main as agent_main
 
         return agent_main(argv[1:])
-    gui_options = ("--db", "--package", "--input", "--device", "--truth", "--start", "--theme")
+    gui_options = ("--db", "--package", "--input", "--device", "--truth", "--start", "--theme",
+                   "--fps", "--loop", "--no-loop")
     if not argv or argv[0] in ("gui", "--gui") or argv[0].split("=", 1)[0] in gui_options:
         from console.ui.app import main as gui_main
 

@@ -79,3 +79,25 @@ def demo_package() -> Path:
 def demo_video() -> Path:
     assert DEMO_VIDEO.is_file(), "resources/recordings/digits-demo.avi is missing"
     return DEMO_VIDEO
+
+
+# -- a real PostgreSQL server for the team-log tests (tests/helpers/postgres.py) -------
+@pytest.fixture(scope="session")
+def postgres():
+    """One server for the whole run, started on first use, destroyed after; skipped
+    locally when PostgreSQL is missing, a failure under CI=true."""
+    from helpers.postgres import serve_for_tests
+
+    yield from serve_for_tests()
+
+
+@pytest.fixture
+def pg_db(postgres, monkeypatch: pytest.MonkeyPatch):
+    """A fresh database of this test's own (dropped after); PGPASSFILE holds the role's
+    password, so ``pg_db.url`` carries none — as a user would set it up."""
+    from helpers.postgres import PgDatabase
+
+    monkeypatch.setenv("PGPASSFILE", str(postgres.pgpass))
+    db = PgDatabase(postgres, postgres.create_database())
+    yield db
+    postgres.drop_database(db.name)

@@ -64,3 +64,25 @@ def test_agent_bundle_holds_only_the_agent_and_shared_modules(tmp_path: Path) ->
     facts = json.loads(res.stdout)
     assert facts["libraries"]["onnxruntime"] and facts["cores"] >= 1
     assert len(bundle()[1]) == 64
+
+
+MAX_FILE_LINES, MAX_CLASS_LINES = 600, 400
+
+
+def test_rooms_stay_small() -> None:
+    """No source file over 600 lines, no class over 400 (docs/architecture.md): a room that
+    grows past that holds two things and should be two modules."""
+    import ast
+
+    too_big = []
+    for path in sorted((ROOT / "console").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(ROOT)
+        if text.count("\n") > MAX_FILE_LINES:
+            too_big.append(f"{rel}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_CLASS_LINES:
+                    too_big.append(f"{rel}: class {node.name} {n} lines")
+    assert not too_big, "\n".join(too_big)

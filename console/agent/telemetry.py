@@ -45,16 +45,23 @@ monitors and the Raspberry Pi firmware driver's ``get_throttled`` attribute.
 from __future__ import annotations
 
 import copy
-import glob
 import os
 import re
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-#: One read is enough for every file we touch: sysfs attributes are at most a page,
-#: and of the /proc files we only need the beginning.
-_READ_SIZE = 8192
+from console.agent.power import PowerRails
+from console.agent.sysfs import (
+    clk_tck,
+    first_line,
+    natural_glob,
+    natural_key,
+    parse_int,
+    read_or_error,
+    read_small,
+    unique_key,
+)
 
 #: Readings below absolute zero are drivers' "no data" sentinels (e.g. -32768000).
 _MIN_MILLI_C = -273150
@@ -72,96 +79,6 @@ _RPI_THROTTLE_BITS = (
 )
 
 _THROTTLE_COUNTERS = ("core_throttle_count", "package_throttle_count")
-
-
-def _read_or_error(path: str) -> Tuple[Optional[str], Optional[OSError]]:
-    """Text of a small file in one open/read, or the OSError that stopped it.
-
-    sysfs reports most failures (EINVAL, EIO, ENODATA) from read(), not open(),
-    so both are covered.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        return None, exc
-    try:
-        return os.read(fd, _READ_SIZE).decode("latin-1"), None
-    except OSError as exc:
-        return None, exc
-    finally:
-        os.close(fd)
-
-
-def _read(path: str) -> Optional[str]:
-    return _read_or_error(path)[0]
-
-
-def _int(text: Optional[str]) -> Optional[int]:
-    if text is None:
-        return None
-    try:
-        return int(text.strip())
-    except ValueError:
-        return None
-
-
-def _line(path: str) -> str:
-    """First line of a file, stripped; '' when unreadable."""
-    text = _read(path)
-    return text.strip().split("\n", 1)[0].strip() if text else ""
-
-
-def _natural_key(path: str) -> List[Any]:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", path)]
-
-
-def _glob(pattern: str) -> List[str]:
-    return sorted(glob.glob(pattern), key=_natural_key)
-
-
-def _unique(key: str, taken: Dict[str, int]) -> str:
-    """``key``, or ``key.1``, ``key.2`` ... when it is already taken."""
-    n = taken.get(key, 0)
-    taken[key] = n + 1
-    return key if n == 0 else f"{key}.{n}"
-
-
-def _clk_tck() -> Optional[int]:
-    try:
-        ticks = os.sysconf("SC_CLK_TCK")
-    except (ValueError, OSError):
-        return None
-    return ticks if ticks > 0 else None
-
-
-class _Counter:
-    """An energy counter (RAPL ``energy_uj``), integrated exactly."""
-
-    __slots__ = ("energy_j", "key", "last", "last_t", "max_range", "path")
-
-    def __init__(self, key: str, path: str, max_range: Optional[int], first: Optional[int]):
-        self.key = key
-        self.path = path
-        self.max_range = max_range
-        self.last = first  # µJ at construction: energy_j counts from there
-        self.last_t: Optional[float] = None  # power needs a reading taken by sample()
-        self.energy_j: Optional[float] = None
-
-
-class _Gauge:
-    """An instantaneous power reading: ``a / per_watt`` or ``a * b / per_watt`` watts."""
-
-    __slots__ = ("a", "absolute", "b", "energy_j", "key", "last_t", "last_w", "per_watt")
-
-    def __init__(self, key: str, a: str, b: Optional[str], per_watt: float, absolute: bool = False):
-        self.key = key
-        self.a = a
-        self.b = b
-        self.per_watt = per_watt
-        self.absolute = absolute
-        self.last_w = 0.0
-        self.last_t: Optional[float] = None
-        self.energy_j: Optional[float] = None
 
 
 class _ThrottleCounter:
@@ -202,7 +119,7 @@ class TelemetrySampler:
         self.pid = os.getpid() if pid is None else pid
         #: Last exception per section of :meth:`sample` (a bug, not a missing file).
         self.errors: Dict[str, str] = {}
-        self._clk_tck = _clk_tck()
+        self._clk_tck = clk_tck()
         self._stat_path = self._path("proc", "stat")
         self._pid_stat_path = self._path("proc", str(self.pid), "stat")
         self._pid_status_path = self._path("proc", str(self.pid), "status")
@@ -217,19 +134,14 @@ class TelemetrySampler:
         self._thermal = self._find_thermal()
         cpus = [
             d
-            for d in _glob(self._path("sys", "devices", "system", "cpu", "cpu[0-9]*"))
+            for d in natural_glob(self._path("sys", "devices", "system", "cpu", "cpu[0-9]*"))
             if re.match(r"cpu\d+$", os.path.basename(d))
         ]
         self._policies = self._find_cpufreq(cpus)
         self._throttle_counters = self._find_throttle_counters(cpus)
         rpi = self._path("sys", "devices", "platform", "soc", "soc:firmware", "get_throttled")
         self._rpi_throttled: Optional[str] = rpi if os.path.isfile(rpi) else None
-        self._counters: List[_Counter] = []
-        self._gauges: List[_Gauge] = []
-        self._power_keys: Dict[str, int] = {}
-        self._find_rapl()
-        self._find_hwmon()
-        self._find_power_supply()
+        self._power = PowerRails(self._path, self._probe)
 
         throttle_sources = sorted({"thermal_throttle:" + c.name for c in self._throttle_counters})
         if self._rpi_throttled:
@@ -238,7 +150,7 @@ class TelemetrySampler:
             throttle_sources.append("cpufreq:scaling_max_freq")
         if throttle_sources:
             self._facts["throttle_sources"] = throttle_sources
-        sources = [c.key for c in self._counters] + [g.key for g in self._gauges]
+        sources = self._power.sources()
         if sources:
             self._facts["power_sources"] = sources
         if self._unreadable:
@@ -251,7 +163,7 @@ class TelemetrySampler:
             ("thermal", self._sample_thermal),
             ("freq", self._sample_freq),
             ("throttle", self._sample_throttle),
-            ("power", self._sample_power),
+            ("power", self._power.sample),
         ]
 
     # -- public ------------------------------------------------------------------
@@ -305,7 +217,7 @@ class TelemetrySampler:
         return os.path.join(self.root, *parts)
 
     def _count_cpus(self) -> None:
-        text = _read(self._stat_path)
+        text = read_small(self._stat_path)
         if text:
             n = sum(1 for line in text.split("\n") if re.match(r"cpu\d+ ", line))
             if n:
@@ -315,18 +227,18 @@ class TelemetrySampler:
         found: List[Tuple[str, str]] = []
         zones: List[Dict[str, Any]] = []
         taken: Dict[str, int] = {}
-        for zdir in _glob(self._path("sys", "class", "thermal", "thermal_zone*")):
+        for zdir in natural_glob(self._path("sys", "class", "thermal", "thermal_zone*")):
             temp = os.path.join(zdir, "temp")
             if not os.path.isfile(temp):
                 continue
             zone = os.path.basename(zdir)
-            name = _unique(_line(os.path.join(zdir, "type")) or zone, taken)
+            name = unique_key(first_line(os.path.join(zdir, "type")) or zone, taken)
             trips = []
-            for tpath in _glob(os.path.join(zdir, "trip_point_*_type")):
+            for tpath in natural_glob(os.path.join(zdir, "trip_point_*_type")):
                 m = re.search(r"trip_point_(\d+)_type$", tpath)
-                ttype = _line(tpath)
+                ttype = first_line(tpath)
                 tfile = os.path.join(zdir, f"trip_point_{m.group(1)}_temp") if m else ""
-                milli = _int(_read(tfile)) if tfile else None
+                milli = parse_int(read_small(tfile)) if tfile else None
                 if ttype and milli is not None and milli > 0:
                     trips.append({"type": ttype, "c": milli / 1000.0})
             zones.append({"zone": zone, "name": name, "trips": trips})
@@ -347,12 +259,12 @@ class TelemetrySampler:
             real = os.path.realpath(fdir)  # cpuN/cpufreq -> ../cpufreq/policyM when shared
             by_policy.setdefault(real, []).append(cpu)
             dirs.setdefault(real, fdir)
-            khz = _int(_read(os.path.join(fdir, "cpuinfo_max_freq")))
+            khz = parse_int(read_small(os.path.join(fdir, "cpuinfo_max_freq")))
             if khz is not None and khz > 0:
                 max_mhz[cpu] = khz / 1000.0
         policies = []
         for real, members in by_policy.items():
-            khz = _int(_read(os.path.join(dirs[real], "cpuinfo_max_freq")))
+            khz = parse_int(read_small(os.path.join(dirs[real], "cpuinfo_max_freq")))
             policies.append(_Policy(dirs[real], members, khz if khz and khz > 0 else None))
         if max_mhz:
             self._facts["cpu_max_mhz"] = max_mhz
@@ -370,8 +282,8 @@ class TelemetrySampler:
             tdir = os.path.join(cdir, "thermal_throttle")
             if not os.path.isdir(tdir):
                 continue
-            pkg = _line(os.path.join(cdir, "topology", "physical_package_id"))
-            core = _line(os.path.join(cdir, "topology", "core_id"))
+            pkg = first_line(os.path.join(cdir, "topology", "physical_package_id"))
+            core = first_line(os.path.join(cdir, "topology", "core_id"))
             for name in _THROTTLE_COUNTERS:
                 path = os.path.join(tdir, name)
                 if not os.path.isfile(path):
@@ -384,110 +296,21 @@ class TelemetrySampler:
                 if ident in seen[name]:
                     continue
                 seen[name].add(ident)
-                counters.append(_ThrottleCounter(name, path, _int(_read(path))))
+                counters.append(_ThrottleCounter(name, path, parse_int(read_small(path))))
         return counters
-
-    def _add_power_key(self, key: str) -> str:
-        return _unique(key, self._power_keys)
 
     def _probe(self, path: str) -> bool:
         """False (and noted in static facts) when this user may not read ``path``."""
-        _text, err = _read_or_error(path)
+        _text, err = read_or_error(path)
         if isinstance(err, PermissionError):
             self._unreadable[path] = "permission denied"
             return False
         return True
 
-    def _find_rapl(self) -> None:
-        """Intel/AMD RAPL zones ``intel-rapl:N`` and their subzones ``intel-rapl:N:M``.
-
-        ``intel-rapl-mmio:*`` is not read: it repeats ``package-0`` and would count
-        the same energy twice.
-        """
-        names: Dict[str, str] = {}
-        base = self._path("sys", "class", "powercap")
-        for zdir in _glob(os.path.join(base, "intel-rapl:*")):
-            parts = os.path.basename(zdir).split(":")[1:]
-            if not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
-                continue
-            name = _line(os.path.join(zdir, "name"))
-            if not name:
-                continue
-            if len(parts) == 1:
-                names[parts[0]] = name
-                key = "rapl:" + name
-            else:
-                parent = names.get(parts[0]) or _line(
-                    os.path.join(base, "intel-rapl:" + parts[0], "name")
-                )
-                if not parent or parent == name:
-                    continue
-                key = f"rapl:{parent}/{name}"
-            if key in self._power_keys:  # the same domain twice: count it once
-                continue
-            energy = os.path.join(zdir, "energy_uj")
-            if not os.path.isfile(energy) or not self._probe(energy):
-                continue
-            max_range = _int(_read(os.path.join(zdir, "max_energy_range_uj")))
-            self._counters.append(
-                _Counter(
-                    self._add_power_key(key),
-                    energy,
-                    max_range if max_range and max_range > 0 else None,
-                    _int(_read(energy)),
-                )
-            )
-
-    def _find_hwmon(self) -> None:
-        for hdir in _glob(self._path("sys", "class", "hwmon", "hwmon*")):
-            chip = _line(os.path.join(hdir, "name")) or os.path.basename(hdir)
-            if chip == "ina3221":
-                # in[123]_input bus mV, curr[123]_input mA; in4-7 are shunt voltages.
-                for n in (1, 2, 3):
-                    volts = os.path.join(hdir, f"in{n}_input")
-                    amps = os.path.join(hdir, f"curr{n}_input")
-                    if not (os.path.isfile(volts) and os.path.isfile(amps)):
-                        continue
-                    label = _line(os.path.join(hdir, f"in{n}_label")) or f"in{n}"
-                    enabled = _int(_read(os.path.join(hdir, f"in{n}_enable")))
-                    if label.upper() == "NC" or enabled == 0:
-                        continue  # not connected / disabled: reads fail with ENODATA
-                    if self._probe(volts) and self._probe(amps):
-                        key = self._add_power_key(f"hwmon:{chip}:{label}")
-                        self._gauges.append(_Gauge(key, volts, amps, 1e6))
-                continue
-            channels: Dict[int, str] = {}
-            for path in _glob(os.path.join(hdir, "power[0-9]*_*")):
-                m = re.search(r"power(\d+)_(input|average)$", path)
-                if m and (m.group(2) == "input" or int(m.group(1)) not in channels):
-                    channels[int(m.group(1))] = path
-            for n, path in sorted(channels.items()):
-                label = _line(os.path.join(hdir, f"power{n}_label")) or f"power{n}"
-                if self._probe(path):
-                    key = self._add_power_key(f"hwmon:{chip}:{label}")
-                    self._gauges.append(_Gauge(key, path, None, 1e6))
-
-    def _find_power_supply(self) -> None:
-        for sdir in _glob(self._path("sys", "class", "power_supply", "*")):
-            key = "power_supply:" + os.path.basename(sdir)
-            power = os.path.join(sdir, "power_now")
-            volts = os.path.join(sdir, "voltage_now")
-            amps = os.path.join(sdir, "current_now")
-            if os.path.isfile(power):
-                if self._probe(power):
-                    self._gauges.append(_Gauge(self._add_power_key(key), power, None, 1e6, True))
-            elif (
-                os.path.isfile(volts)
-                and os.path.isfile(amps)
-                and self._probe(volts)
-                and self._probe(amps)
-            ):
-                self._gauges.append(_Gauge(self._add_power_key(key), volts, amps, 1e12, True))
-
     # -- sampling ----------------------------------------------------------------
 
     def _sample_cpu(self, out: Dict[str, Any], t: float) -> None:
-        text = _read(self._stat_path)
+        text = read_small(self._stat_path)
         if not text:
             return
         fields = text.split("\n", 1)[0].split()
@@ -506,7 +329,7 @@ class TelemetrySampler:
             out["cpu_sys"] = min(100.0, max(0.0, pct))
 
     def _sample_agent(self, out: Dict[str, Any], t: float) -> None:
-        text = _read(self._pid_stat_path)
+        text = read_small(self._pid_stat_path)
         if not text or self._clk_tck is None:
             return
         # comm (field 2) may hold spaces and ")", so count fields from the last ")".
@@ -520,12 +343,12 @@ class TelemetrySampler:
             out["cpu_agent"] = 100.0 * (ticks - prev[0]) / self._clk_tck / (t - prev[1])
 
     def _sample_memory(self, out: Dict[str, Any], t: float) -> None:
-        text = _read(self._pid_status_path)
+        text = read_small(self._pid_status_path)
         if text:
             m = re.search(r"^VmRSS:\s*(\d+) kB", text, re.MULTILINE)
             if m:
                 out["rss_mb"] = int(m.group(1)) / 1024.0
-        text = _read(self._meminfo_path)
+        text = read_small(self._meminfo_path)
         if not text:
             return
         kb: Dict[str, int] = {}
@@ -550,7 +373,7 @@ class TelemetrySampler:
     def _sample_thermal(self, out: Dict[str, Any], t: float) -> None:
         temps: Dict[str, float] = {}
         for name, path in self._thermal:
-            milli = _int(_read(path))
+            milli = parse_int(read_small(path))
             if milli is not None and milli >= _MIN_MILLI_C:
                 temps[name] = milli / 1000.0
         if temps:
@@ -559,17 +382,17 @@ class TelemetrySampler:
     def _sample_freq(self, out: Dict[str, Any], t: float) -> None:
         mhz: Dict[str, float] = {}
         for policy in self._policies:
-            khz = _int(_read(policy.cur_path))
+            khz = parse_int(read_small(policy.cur_path))
             if khz is not None and khz > 0:
                 for cpu in policy.cpus:
                     mhz[cpu] = khz / 1000.0
         if mhz:
-            out["freq_mhz"] = dict(sorted(mhz.items(), key=lambda kv: _natural_key(kv[0])))
+            out["freq_mhz"] = dict(sorted(mhz.items(), key=lambda kv: natural_key(kv[0])))
 
     def _sample_throttle(self, out: Dict[str, Any], t: float) -> None:
         flags: Dict[str, Any] = {}
         for counter in self._throttle_counters:
-            value = _int(_read(counter.path))
+            value = parse_int(read_small(counter.path))
             if value is None:
                 continue
             if counter.base is None:  # unreadable at start: count from the first reading
@@ -579,7 +402,7 @@ class TelemetrySampler:
             delta = value - counter.base
             flags[counter.name] = max(delta, flags.get(counter.name, 0))
         if self._rpi_throttled:
-            text = _read(self._rpi_throttled)
+            text = read_small(self._rpi_throttled)
             try:
                 bits = int(text.strip(), 16) if text else None
             except ValueError:
@@ -592,56 +415,13 @@ class TelemetrySampler:
         for policy in self._policies:
             if policy.cpuinfo_max_khz is None:
                 continue
-            khz = _int(_read(policy.scaling_max_path))
+            khz = parse_int(read_small(policy.scaling_max_path))
             if khz is not None and khz > 0:
                 capped = bool(capped) or khz < policy.cpuinfo_max_khz
         if capped is not None:
             flags["freq_capped"] = capped
         if flags:
             out["throttle"] = flags
-
-    def _sample_power(self, out: Dict[str, Any], t: float) -> None:
-        watts: Dict[str, float] = {}
-        joules: Dict[str, float] = {}
-        for c in self._counters:
-            value = _int(_read(c.path))
-            if value is None or value < 0:
-                continue
-            if c.last is not None:
-                delta: Optional[int] = value - c.last
-                if delta is not None and delta < 0:  # the counter wrapped
-                    delta = delta + c.max_range if c.max_range and c.max_range > c.last else None
-                if delta is not None:
-                    c.energy_j = (c.energy_j or 0.0) + delta / 1e6
-                    if c.last_t is not None and t > c.last_t:
-                        watts[c.key] = delta / 1e6 / (t - c.last_t)
-            c.last, c.last_t = value, t
-            if c.energy_j is not None:
-                joules[c.key] = c.energy_j
-        for g in self._gauges:
-            a = _int(_read(g.a))
-            if a is None:
-                continue
-            if g.b is None:
-                w = a / g.per_watt
-            else:
-                b = _int(_read(g.b))
-                if b is None:
-                    continue
-                w = a * b / g.per_watt
-            if g.absolute:
-                w = abs(w)
-            watts[g.key] = w
-            if g.last_t is not None and t > g.last_t:
-                g.energy_j = (g.energy_j or 0.0) + (g.last_w + w) / 2.0 * (t - g.last_t)
-            g.last_w, g.last_t = w, t
-            if g.energy_j is not None:
-                joules[g.key] = g.energy_j
-        if watts:
-            out["power_w"] = watts
-        if joules:
-            out["energy_j"] = joules
-
 
 def _next_deadline(deadline: float, now: float, period: float) -> float:
     """The next tick on the ``deadline + k * period`` grid that is still ahead of ``now``.

@@ -307,6 +307,12 @@ def stop_on_signals(stop: Callable[[], None], kill: Callable[[], None], again: s
 
 def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
     """Shared by ``run`` and ``sessions replay``: run, print, pick the exit status."""
+    from console.cli.sessions import open_store as open_cli_log
+
+    # Open the log once first, as every command does: an upgrade of its schema is said in
+    # one line, a refusal (login, server away) comes before any device work, and rows a
+    # server log could not take last time (the spool) are pushed now.
+    open_cli_log(args, write=True).close()
     device = open_cli_device(args)
     printer = ProgressPrinter(args.quiet or args.json)
     from console.session.trust import package_policy

@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
-from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group, db_path
-from console.cli.format import fmt_num, fmt_time, summary_lines
+from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group
+from console.cli.format import fmt_time, summary_lines
+from console.cli.log_access import get_session, open_store, parse_since, subcommand
 from console.cli.run import add_key_file_argument
-from console.core.store import LogStore, StoreError
-from console.core.store.target import parse_target
+from console.core.records import SessionRecord, facts_sections
+from console.core.store import StoreError
 
 LIST_EXAMPLE = """example:
   devicelab sessions list
@@ -47,55 +47,10 @@ the original. Refused (exit 2) when the package's manifest or model sha256, or
 the recording's sha256, differs from what the session recorded — the message
 names the file and what differs."""
 
-COMPARE_EXAMPLE = """example:
-  devicelab sessions compare 12 13
-  devicelab sessions compare 12 13 --tolerance 10% --fail-on-regression
-  devicelab sessions compare 12 13 --json
-  devicelab sessions compare 12,14,16 13,15,17   (repeated sessions: decided over sessions)
-  devicelab sessions compare 12 13 -o fp32-vs-int8.html
-
-A is the reference, B the candidate. Every figure has a 95 % confidence interval
-and a verdict: regression, improvement, no change, or inconclusive (the data
-cannot tell; the line says how many more frames would). A change counts only
-when its whole interval is beyond the threshold: --tolerance (default 5 %) of
-A or 0.05 ms for latencies, whichever is larger. Top-1 agreement (or the recall
-of A's boxes) is computed frame by frame when both sessions ran the same recording.
-exit status: 0 no regression (or no --fail-on-regression), 1 a regression with
---fail-on-regression (inconclusive figures do not fail), 2 bad input."""
-
-MATRIX_EXAMPLE = """example:
-  devicelab sessions matrix
-  devicelab sessions matrix --since 30d --json
-
-Rows: device (model, OS, kernel); columns: package x onnxruntime x provider;
-each cell the latest session's p95, FPS and budget verdict, and its id."""
-
-EXPORT_EXAMPLE = """example:
-  devicelab sessions export 12 --format html -o report.html
-  devicelab sessions export 12 --format csv -o run12.csv     (+ run12.telemetry.csv)
-  devicelab sessions export 12 --format mcap -o run12.mcap   (Foxglove, PlotJuggler)
-  devicelab sessions export 12 --format json -o - | jq .session.summary
-  devicelab sessions export 12 --format bundle --with-package --with-input -o run12.dlbundle
-
-A comparison of two sessions exports with: devicelab sessions compare A B -o cmp.html"""
-
-IMPORT_EXAMPLE = """example:
-  devicelab sessions import customer-run.dlbundle
-  devicelab sessions replay <printed id>
-
-Importing a bundle whose session is already in the log changes nothing (it is
-idempotent): the existing session id is printed and the exit status is 0."""
-
 DELETE_EXAMPLE = """example:
   devicelab sessions delete 12
   devicelab sessions delete 12 --yes      (no prompt, for scripts)"""
 
-
-def _sub(ps: Any, name: str, help: str, example: str, description: str | None = None
-         ) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = ps.add_parser(
-        name, help=help, description=description or help, epilog=example)
-    return p
 
 
 def register(sub: Any) -> None:
@@ -107,7 +62,7 @@ def register(sub: Any) -> None:
                    "  devicelab sessions compare 12 13 --fail-on-regression\n"
                    "  devicelab sessions export 12 --format html -o run12.html\n"
                    "  devicelab sessions push 12 --to postgresql://qa@lab-db/devicelab")
-    ls = _sub(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
+    ls = subcommand(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
     ls.add_argument("--device", help="device name or address contains")
     ls.add_argument("--package", help="package name contains, or NAME@VERSION")
     ls.add_argument("--status", choices=("running", "completed", "stopped", "failed",
@@ -118,13 +73,13 @@ def register(sub: Any) -> None:
     ls.add_argument("--json", action="store_true")
     add_db_argument(ls)
     ls.set_defaults(func=cmd_list)
-    sh = _sub(ps, "show", "everything one session recorded", SHOW_EXAMPLE)
+    sh = subcommand(ps, "show", "everything one session recorded", SHOW_EXAMPLE)
     sh.add_argument("session", help="session id (or uuid prefix)")
     sh.add_argument("--json", action="store_true")
     add_db_argument(sh)
     sh.set_defaults(func=cmd_show)
 
-    bm = _sub(ps, "bookmark", "mark a moment of a session with a note", BOOKMARK_EXAMPLE)
+    bm = subcommand(ps, "bookmark", "mark a moment of a session with a note", BOOKMARK_EXAMPLE)
     bm.add_argument("session", help="session id (or uuid prefix)")
     where = bm.add_mutually_exclusive_group(required=True)
     where.add_argument("--frame", type=int, metavar="N", help="frame index")
@@ -134,7 +89,7 @@ def register(sub: Any) -> None:
     add_db_argument(bm)
     bm.set_defaults(func=cmd_bookmark)
 
-    rp = _sub(ps, "replay", "run a recorded session again (checked, linked to the original)",
+    rp = subcommand(ps, "replay", "run a recorded session again (checked, linked to the original)",
               REPLAY_EXAMPLE)
     rp.add_argument("session", help="session id (or uuid prefix)")
     rp.add_argument("--device", help="run on this device instead of the recorded one")
@@ -150,59 +105,13 @@ def register(sub: Any) -> None:
     add_db_argument(rp)
     rp.set_defaults(func=cmd_replay)
 
-    cp = _sub(ps, "compare", "compare session B against session A", COMPARE_EXAMPLE)
-    cp.add_argument("a", help="reference session id (or uuid prefix); A1,A2,… for repeated "
-                              "sessions")
-    cp.add_argument("b", help="candidate session id (or uuid prefix); B1,B2,… for repeated "
-                              "sessions")
-    cp.add_argument("--tolerance", default="5%",
-                    help="practical threshold: the smallest relative change that matters "
-                         "(default 5%%; latencies at least 0.05 ms)")
-    cp.add_argument("--fail-on-regression", action="store_true",
-                    help="exit 1 if any figure is a regression (its whole interval beyond "
-                         "the threshold)")
-    cp.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    cp.add_argument("-o", "--output", metavar="PATH",
-                    help="also write the comparison as .html (with plots) or .json")
-    add_db_argument(cp)
-    cp.set_defaults(func=cmd_compare)
+    from console.cli import sessions_compare, sessions_files
 
-    mx = _sub(ps, "matrix", "compatibility matrix: devices x packages, from the log",
-              MATRIX_EXAMPLE)
-    mx.add_argument("--since", help="only sessions newer than: 30m, 12h, 7d or YYYY-MM-DD")
-    mx.add_argument("--device", help="device name or address contains")
-    mx.add_argument("--package", help="package name contains, or NAME@VERSION")
-    mx.add_argument("--json", action="store_true")
-    add_db_argument(mx)
-    mx.set_defaults(func=cmd_matrix)
+    sessions_compare.register(ps)
+    sessions_files.register(ps)
 
-    ex = _sub(ps, "export", "export a session as csv, json, html, mcap or a portable bundle",
-              EXPORT_EXAMPLE)
-    ex.add_argument("session", help="session id (or uuid prefix)")
-    ex.add_argument("--format", required=True,
-                    choices=("csv", "json", "html", "mcap", "bundle"))
-    ex.add_argument("-o", "--output", required=True, metavar="PATH",
-                    help="file to write; - for standard output (not csv: it writes two files)")
-    ex.add_argument("--with-package", action="store_true",
-                    help="bundle: include the model package (checked against the recorded "
-                         "sha256)")
-    ex.add_argument("--with-input", action="store_true",
-                    help="bundle: include the recorded video and its ground truth")
-    ex.add_argument("--package", metavar="PATH",
-                    help="bundle: take the package from this copy (the recorded path is gone; "
-                         "checked against the recorded sha256 all the same)")
-    ex.add_argument("--input", metavar="PATH",
-                    help="bundle: take the recording from this copy (checked likewise)")
-    add_db_argument(ex)
-    ex.set_defaults(func=cmd_export)
-
-    im = _sub(ps, "import", "import a session bundle into the log", IMPORT_EXAMPLE)
-    im.add_argument("bundle", help="a file written by 'sessions export --format bundle'")
-    im.add_argument("--json", action="store_true")
-    add_db_argument(im)
-    im.set_defaults(func=cmd_import)
-
-    de = _sub(ps, "delete", "delete a session and everything recorded with it", DELETE_EXAMPLE)
+    de = subcommand(ps, "delete", "delete a session and everything recorded with it",
+                    DELETE_EXAMPLE)
     de.add_argument("session", help="session id (or uuid prefix)")
     de.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_db_argument(de)
@@ -213,44 +122,7 @@ def register(sub: Any) -> None:
     sync_cmd.register(ps)
 
 
-def open_store(args: argparse.Namespace, *, write: bool = False) -> LogStore:
-    from console.session.sessionlog import migration_line, open_log
 
-    target = parse_target(db_path(args))
-    if not write and not target.is_server and not target.path.exists():
-        raise CliError(f"no session log at {target.display} yet (run something first, or pass "
-                       "--db)")
-    try:
-        store = open_log(target)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
-    line = migration_line(store)
-    if line:
-        print(line, file=sys.stderr)
-    return store
-
-
-def parse_since(text: str | None) -> float | None:
-    if not text:
-        return None
-    import re
-    from datetime import datetime
-
-    m = re.match(r"^(\d+)([mhd])$", text)
-    if m:
-        mult = {"m": 60, "h": 3600, "d": 86400}[m.group(2)]
-        return time.time() - int(m.group(1)) * mult
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise CliError(f"bad --since {text!r}: use 30m, 12h, 7d or YYYY-MM-DD") from None
-
-
-def get_session(store: LogStore, ref: str) -> dict[str, Any]:
-    s = store.find_session(ref)
-    if s is None:
-        raise CliError(f"no session {ref!r} in {store.where}")
-    return s
 
 
 def _row_fields(s: dict[str, Any]) -> dict[str, Any]:
@@ -316,38 +188,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         s["telemetry_samples"] = n_tel
         print(json.dumps(s, indent=2, default=str))
         return 0
-    facts = s.get("device_facts") or {}
-    libs = facts.get("libraries") or {}
-    settings = s.get("settings") or {}
-    print(f"session {s['id']}  ({s['uuid']})  {s['status']}")
-    print(f"  started   {fmt_time(s.get('started_at'))}   ended {fmt_time(s.get('ended_at'))}")
-    print(f"  device    {s.get('device_name')} [{s.get('device_address')}]  "
-          f"{facts.get('os') or '?'}, kernel {facts.get('kernel') or '?'}, "
-          f"{facts.get('arch') or '?'}, {facts.get('cpu_model') or '?'} x{facts.get('cores')}")
-    print(f"            python {facts.get('python')}, numpy {libs.get('numpy')}, onnxruntime "
-          f"{libs.get('onnxruntime')}, opencv {libs.get('opencv')}, provider {s.get('provider')}")
-    ident = s.get("device_identity") or {}
-    if ident.get("host_key_sha256"):
-        print(f"            host key {ident.get('host_key_type')} {ident['host_key_sha256']}")
-    print(f"  package   {s.get('package_name')}@{s.get('package_version')}  sha256 "
-          f"{s.get('package_digest')}" + (f"  signed by {s['package_signer']}"
-                                           if s.get("package_signer") else ""))
-    print(f"  input     {s.get('input_kind')}: {s.get('input_desc')}"
-          + (f"  sha256 {s['input_sha256']}" if s.get("input_sha256") else ""))
-    print("  settings  " + ", ".join(f"{k}={v}" for k, v in settings.items()
-                                      if v not in (None, "", 0, 0.0, False, {})))
-    print(f"  versions  console {s.get('console_version')}, agent {s.get('agent_version')}, "
-          f"protocol v{s.get('protocol_version')}")
-    if s.get("note"):
-        print(f"  note      {s['note']}")
-    if s.get("tags"):
-        print(f"  tags      {', '.join(s['tags'])}")
-    if s.get("replay_of"):
-        print(f"  replay of session {s['replay_of']}")
-    if s.get("error"):
-        print(f"  error     {s['error']}")
-    print(f"  recorded  {s.get('frames_received') or 0} frames, {n_tel} telemetry samples, "
-          f"{len(events)} events")
+    rec = SessionRecord.from_row(s)
+    print(f"session {rec.id}  ({rec.uuid})  {rec.status}")
+    for sec in facts_sections(rec, telemetry_samples=n_tel, events=len(events),
+                              bookmarks=len(bookmarks)):
+        print(sec.title)
+        for r in sec.rows:
+            print(f"  {r.label:<16} {r.text}")
     if s.get("summary"):
         print("summary")
         for line in summary_lines(s["summary"]):
@@ -424,237 +271,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 # -- compare -------------------------------------------------------------------------
-def _short(v: Any) -> str:
-    t = "-" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else str(v))
-    if len(t) == 64 and all(c in "0123456789abcdef" for c in t):
-        return t[:16] + "…"
-    return t if len(t) <= 60 else t[:57] + "…"
-
-
-def comparison_lines(cmp: Any) -> list[str]:
-    """The terminal rendering of a :class:`console.session.compare.Comparison`."""
-    from console.session.compare import fmt_value
-
-    out = []
-    for lab, h in (("A", cmp.a), ("B", cmp.b)):
-        out.append(f"{lab}  session {h.id}  {h.title} on {h.device} — {h.input} "
-                   f"({h.frames} frames, {h.status})")
-    if cmp.sessions_a:
-        out.append(f"repeated sessions: A {', '.join(map(str, cmp.sessions_a))}; B "
-                   f"{', '.join(map(str, cmp.sessions_b))} — each figure decided over "
-                   "sessions (Welch interval)")
-    out.append("warm-up left out of the steady-state figures: "
-               + ", ".join(f"{lab} {h.warmup_frames} frames ({h.warmup_s:.2f} s)"
-                           for lab, h in (("A", cmp.a), ("B", cmp.b))))
-    out.append("differences")
-    if not cmp.differences:
-        out.append("  none: same device, package, input and settings")
-    for d in cmp.differences:
-        out.append(f"  {d.section + ' ' + d.field:<22} {_short(d.a)} → {_short(d.b)}")
-    out.append(f"figures (B vs A: change [{cmp.level * 100:g} % interval], threshold "
-               f"{cmp.tolerance * 100:g} % or 0.05 ms)")
-    for f in cmp.figures:
-        if f.group == "agreement":
-            continue
-        out.append(f"  {f.name:<21} {fmt_value(f.a, f.unit):>14} → {fmt_value(f.b, f.unit):>14}"
-                   f"   {f.text}")
-    out.append("output agreement (frame by frame, each recorded frame once)")
-    ag = cmp.agreement
-    if not ag.available:
-        out.append(f"  {ag.reason}")
-    for f in cmp.figures:
-        if f.group == "agreement":
-            out.append(f"  {f.name:<21} {fmt_value(f.b, f.unit):>14}   {f.text}")
-    if ag.score_diff_max is not None:
-        out.append(f"  score difference      max {ag.score_diff_max:.4g}, mean "
-                   f"{ag.score_diff_mean:.4g} (classes both reported)")
-    if ag.iou_mean is not None:
-        out.append(f"  matched-IoU mean      {ag.iou_mean:.3f} over {ag.boxes_matched} boxes")
-    swaps = [(ag.labels[i], ag.labels[j], n) for i, row in enumerate(ag.confusion)
-             for j, n in enumerate(row) if i != j and n]
-    if swaps:
-        swaps.sort(key=lambda t: -t[2])
-        out.append("  top-1 changes (A → B): " + ", ".join(
-            f"{x} → {y} ×{n}" for x, y, n in swaps[:10]) + (" …" if len(swaps) > 10 else ""))
-    if ag.disagreeing_frames:
-        shown = ", ".join(str(i) for i in ag.disagreeing_frames[:20])
-        out.append(f"  frames with another top-1: {shown}"
-                   + (" …" if len(ag.disagreeing_frames) > 20 else ""))
-    out.append(f"verdict: {cmp.verdict_line()}")
-    return out
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    from console.session.compare import (
-        CompareError,
-        compare_groups,
-        compare_sessions,
-        parse_tolerance,
-    )
-    from console.session.export import ExportError, export_comparison
-
-    try:
-        tol = parse_tolerance(args.tolerance)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    refs_a, refs_b = (r.split(",") for r in (args.a, args.b))
-    repeated = len(refs_a) > 1 or len(refs_b) > 1
-    if repeated and args.output:
-        raise CliError("-o takes one session per side; compare repeated sessions "
-                       "(A1,A2,… B1,B2,…) on the terminal or with --json")
-    with open_store(args) as store:
-        try:
-            if repeated:
-                cmp = compare_groups(store, refs_a, refs_b, tolerance=tol)
-            elif args.output:
-                cmp, _ = export_comparison(store, args.a, args.b, args.output, tolerance=tol)
-            else:
-                cmp = compare_sessions(store, args.a, args.b, tolerance=tol)
-        except (CompareError, ExportError) as exc:
-            raise CliError(str(exc)) from None
-    if args.json:
-        print(json.dumps(cmp.to_dict(), indent=2, default=str))
-    else:
-        for line in comparison_lines(cmp):
-            print(line)
-    if args.output:
-        print(f"wrote {args.output}", file=sys.stderr)
-    return EXIT_FAILED if args.fail_on_regression and cmp.regressions else 0
-
-
-# -- matrix --------------------------------------------------------------------------
-def cmd_matrix(args: argparse.Namespace) -> int:
-    from console.session.matrix import build_matrix
-
-    with open_store(args) as store:
-        m = build_matrix(store, since=parse_since(args.since), device=args.device,
-                         package=args.package)
-    if args.json:
-        print(json.dumps(m.to_dict(), indent=2))
-        return 0
-    if not m.cells:
-        print("no ended sessions match: the matrix is empty")
-        return 0
-    print("rows (device · model · OS · kernel)")
-    for r, device in enumerate(m.rows):
-        print(f"  ({_row_key(r)}) {device.label}")
-    print("columns (package · onnxruntime · provider)")
-    for k, col in enumerate(m.columns, 1):
-        print(f"  [{k}] {col.label}")
-    width = 34
-    print("      " + "".join(f"{'[' + str(k) + ']':<{width}}"
-                            for k in range(1, len(m.columns) + 1)).rstrip())
-    for r in range(len(m.rows)):
-        line = f"({_row_key(r)})".ljust(6)
-        for c in range(len(m.columns)):
-            cell = m.cell(r, c)
-            if cell is None:
-                text = "-"
-            else:
-                verdict = {"none": "no budget"}.get(cell.budget, cell.budget.upper())
-                status = "" if cell.status == "completed" else f" {cell.status.upper()}"
-                text = (f"{fmt_num(cell.p95_ms, '.2f', 'ms')} {fmt_num(cell.fps, '.0f', 'fps')}"
-                        f" {verdict}{status} #{cell.session_id}")
-            line += f"{text:<{width}}"
-        print(line.rstrip())
-    print("cells: latest session's e2e p95, FPS, budget verdict, #session id "
-          "(devicelab sessions show ID)")
-    return 0
-
-
-def _row_key(r: int) -> str:
-    """a, b, … z, aa, ab, …: short row names for the grid."""
-    out = ""
-    r += 1
-    while r:
-        r, rem = divmod(r - 1, 26)
-        out = chr(97 + rem) + out
-    return out
-
-
-# -- export / import / delete --------------------------------------------------------
-def _progress() -> Any:
-    if not sys.stderr.isatty():
-        return None
-
-    def show(fraction: float, text: str) -> None:
-        sys.stderr.write(f"\r\x1b[2Kexporting {fraction * 100:3.0f}%  {text}")
-        if fraction >= 1.0:
-            sys.stderr.write("\r\x1b[2K")
-        sys.stderr.flush()
-
-    return show
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from console.session.bundle import export_bundle
-    from console.session.export import STDOUT, ExportError, export_session, is_standard_output
-
-    if args.format != "bundle" and (args.with_package or args.with_input or args.package
-                                    or args.input):
-        raise CliError("--with-package, --with-input, --package and --input only apply to "
-                       "--format bundle")
-    if args.package and not args.with_package:
-        raise CliError("--package names the copy to include: add --with-package")
-    if args.input and not args.with_input:
-        raise CliError("--input names the copy to include: add --with-input")
-    with open_store(args) as store:
-        try:
-            if args.format == "bundle":
-                res = export_bundle(store, args.session, args.output,
-                                    with_package=args.with_package, with_input=args.with_input,
-                                    package=args.package, input=args.input,
-                                    progress=_progress())
-            else:
-                res = export_session(store, args.session, args.format, args.output,
-                                     progress=_progress())
-        except ExportError as exc:
-            raise CliError(str(exc)) from None
-    # the export itself went to standard output: what it did is said on stderr
-    say = sys.stderr if is_standard_output(args.output) else sys.stdout
-    for p in res.paths:
-        print(f"wrote {'standard output' if str(p) == STDOUT else p}", file=say)
-    print(f"{res.frames} frames, {res.telemetry} telemetry samples"
-          + ("" if args.format == "csv" else f", {res.events} events"), file=say)
-    for n in res.notes:
-        print(f"note: {n}", file=sys.stderr)
-    return 0
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    from console.session.bundle import BundleError, import_bundle
-
-    with open_store(args, write=True) as store:
-        try:
-            res = import_bundle(store, args.bundle, progress=_progress())
-        except BundleError as exc:
-            raise CliError(str(exc)) from None
-        except StoreError as exc:
-            raise CliError(str(exc)) from None
-    if args.json:
-        print(json.dumps({"session_id": res.session_id, "uuid": res.uuid,
-                          "already_present": res.already_present,
-                          "package": str(res.package_path) if res.package_path else None,
-                          "input": str(res.input_path) if res.input_path else None,
-                          "counts": res.counts, "notes": res.notes}, indent=2))
-    elif res.already_present:
-        print(f"session {res.uuid} is already in the log as session {res.session_id}; nothing "
-              "changed")
-    else:
-        c = res.counts
-        print(f"imported session {res.session_id} ({res.uuid}): {c.get('frames', 0)} frames, "
-              f"{c.get('telemetry', 0)} telemetry samples, {c.get('events', 0)} events, "
-              f"{c.get('bookmarks', 0)} bookmarks")
-    if not args.json:
-        if res.package_path:
-            print(f"package kept at {res.package_path}")
-        if res.input_path:
-            print(f"recording kept at {res.input_path}")
-        for n in res.notes:
-            print(f"note: {n}", file=sys.stderr)
-    return 0
-
-
 def cmd_delete(args: argparse.Namespace) -> int:
     from console.session.bundle import BundleError, delete_session
 

@@ -47,7 +47,7 @@ def register(ps: Any) -> None:
 def _copy(src_text: str, dst_text: str, refs: list[str]) -> int:
     from console.core.store import StoreError
     from console.core.store.target import parse_target
-    from console.session.sessionlog import open_log, warn_password
+    from console.session.sessionlog import migration_line, open_log, warn_password
     from console.session.sync import copy_sessions
 
     try:
@@ -60,6 +60,10 @@ def _copy(src_text: str, dst_text: str, refs: list[str]) -> int:
         raise CliError(f"no session log at {src_t.display}")
     try:
         with open_log(src_t) as src, open_log(dst_t) as dst:
+            for store in (src, dst):  # an upgraded log is said, never silently
+                line = migration_line(store)
+                if line:
+                    print(line, file=sys.stderr)
             res = copy_sessions(src, dst, refs, progress=lambda line: print(line, flush=True))
     except StoreError as exc:
         raise CliError(str(exc)) from None

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import shutil
-import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ from console.core.manifest import (
     InputSpec,
     Manifest,
     PackageError,
-    check_relative_name,
     read_labels,
     read_manifest,
     sha256_bytes,
@@ -37,6 +35,7 @@ from console.core.manifest import (
     verify_files,
     version_tuple,
 )
+from console.core.unpack import unpack_zip
 
 __all__ = [
     "Package",
@@ -47,8 +46,6 @@ __all__ = [
     "verify_package",
 ]
 
-#: Refuse zips that would unpack to more than this (zip bombs).
-MAX_UNPACKED_BYTES = 4 * 1024**3
 _ORT_DTYPES = {
     "tensor(float)": "float32",
     "tensor(float16)": "float16",
@@ -117,92 +114,23 @@ def _unpack_cache_dir() -> Path:
     return cache_dir() / "packages"
 
 
-def _zip_root_prefix(names: list[str]) -> str:
-    """A zip may hold the files at its root or inside one top folder."""
-    if MANIFEST_NAME in names:
-        return ""
-    tops = {n.split("/", 1)[0] for n in names if n}
-    if len(tops) == 1:
-        top = next(iter(tops))
-        if f"{top}/{MANIFEST_NAME}" in names:
-            return top + "/"
-    raise PackageError(MANIFEST_NAME, "not found at the zip's root or in a single top folder")
-
-
-def _unpack_zip(path: Path, dest_parent: Path | None = None) -> Path:
-    """Unpack to a content-addressed folder; refuse escaping paths, links and bombs."""
-    try:
-        digest = sha256_file(str(path))
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise PackageError(path.name, "is not a valid zip file") from None
-    except OSError as exc:
-        raise PackageError(path.name, f"cannot be read: {exc.strerror}") from None
-    with zf:
-        infos = zf.infolist()
-        total = 0
-        for info in infos:
-            check_relative_name(info.filename.rstrip("/"), f"{path.name}: {info.filename}")
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise PackageError(f"{path.name}: {info.filename}",
-                                   "symbolic links are not allowed in a package zip")
-            total += info.file_size
-        if total > MAX_UNPACKED_BYTES:
-            raise PackageError(path.name, f"unpacks to {total} bytes, over the "
-                                          f"{MAX_UNPACKED_BYTES} byte limit")
-        names = [i.filename for i in infos if not i.is_dir()]
-        prefix = _zip_root_prefix(names)
-        parent = dest_parent or _unpack_cache_dir()
-        final = parent / digest
-        if (final / MANIFEST_NAME).is_file():
-            # The folder is named after the zip, but anyone can write to it: reuse it only
-            # if its manifest is the zip's (the file hashes are checked against it next).
-            try:
-                same = (final / MANIFEST_NAME).read_bytes() == zf.read(prefix + MANIFEST_NAME)
-            except (OSError, KeyError):
-                same = False
-            if same:
-                return final
-            shutil.rmtree(final, ignore_errors=True)
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=parent))
-        try:
-            for info in infos:
-                if info.is_dir() or not info.filename.startswith(prefix):
-                    continue
-                rel = info.filename[len(prefix):]
-                target = tmp / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            try:
-                os.replace(tmp, final)
-            except OSError:
-                # Another process unpacked the same zip meanwhile: use theirs.
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final
-
-
-def _resolve_root(path: Path) -> Path:
+def _resolve_root(path: Path) -> tuple[Path, list[str] | None]:
+    """The package folder, and for a zip the entries skipped because it does not list them."""
     if not path.exists():
         raise PackageError(str(path), "no such file or directory")
     if path.is_dir():
-        return path
+        return path, None
     if path.name == MANIFEST_NAME:
-        return path.parent
+        return path.parent, None
     if zipfile.is_zipfile(path):
-        return _unpack_zip(path)
+        return unpack_zip(path, _unpack_cache_dir())
     raise PackageError(str(path), "is neither a package directory nor a .zip package")
 
 
 def open_package(path: str | os.PathLike[str], *, check_files: bool = True) -> Package:
     """Open a package and check every file hash. Raises the first :class:`PackageError`."""
     src = Path(path).expanduser()
-    root = _resolve_root(src)
+    root, _skipped = _resolve_root(src)
     manifest, raw = read_manifest(str(root))
     if check_files:
         problems = verify_files(str(root), manifest)
@@ -276,7 +204,7 @@ def verify_package(path: str | os.PathLike[str], *, load_model: bool = True) -> 
     src = Path(path).expanduser()
     ver = Verification(source=src)
     try:
-        root = _resolve_root(src)
+        root, skipped = _resolve_root(src)
         manifest, raw = read_manifest(str(root))
     except PackageError as exc:
         ver.problems.append(exc)
@@ -296,7 +224,7 @@ def verify_package(path: str | os.PathLike[str], *, load_model: bool = True) -> 
         ver.problems.append(PackageError("manifest.json: min_onnxruntime",
                                          f"needs onnxruntime >= {manifest.min_onnxruntime}, "
                                          f"this console has {ort.__version__}"))
-    extra = sorted(
+    extra = skipped if skipped is not None else sorted(
         p.relative_to(root).as_posix() for p in root.rglob("*")
         if p.is_file() and p.name not in (MANIFEST_NAME, SIGNATURE_NAME)
         and p.relative_to(root).as_posix() not in manifest.files

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from console.core.summary import Summary
+from console.core.formatting import fmt_time
+from console.core.summary import Row, Section, Summary
 
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
 #: Session columns held as JSON text (decoded on read, encoded on write).
@@ -212,3 +213,88 @@ def new_session_columns(s: NewSession) -> dict[str, Any]:
 
 #: attribute of SessionRecord -> what it is made of (documentation for readers)
 RECORD_FIELDS = tuple(f.name for f in fields(SessionRecord))
+
+
+# -- the rows a session's facts show ---------------------------------------------------
+def _fact(label: str, value: Any) -> Row | None:
+    if value is None or value == "" or value == () or value == []:
+        return None
+    return Row(label, value, str(value))
+
+
+def _section_of(title: str, rows: list[Row | None]) -> Section | None:
+    kept = tuple(r for r in rows if r is not None)
+    return Section(title, kept) if kept else None
+
+
+def _clock(ts: float | None) -> str | None:
+    return fmt_time(ts) if ts else None
+
+
+def facts_sections(rec: SessionRecord, *, telemetry_samples: int | None = None,
+                   events: int | None = None, bookmarks: int | None = None
+                   ) -> list[Section]:
+    """Everything a session records about where and how it ran, as the rows every view
+    shows (``sessions show``, the Sessions tab, the HTML report). A fact the session did
+    not record is left out, never shown as a guess."""
+    f, libs, ident = rec.device.facts, rec.device.libraries, rec.device.identity
+    dur = rec.duration_s
+    recorded = [f"{rec.frames_received} frames"]
+    recorded += [f"{n} {what}" for n, what in ((telemetry_samples, "telemetry samples"),
+                                               (events, "events"), (bookmarks, "bookmarks"))
+                 if n is not None]
+    ram = f.get("ram_bytes")
+    runtime = rec.runtime or "onnxruntime"
+    runtime_version = rec.runtime_version or libs.get(runtime)
+    lib_text = " · ".join(f"{k} {libs.get(k) or '-'}" for k in ("numpy", "onnxruntime", "opencv"))
+    info = rec.input.info
+    settings = [(str(k), v) for k, v in rec.settings.items()
+                if k != "input" and v not in (None, "", {}, [])]
+    sections = [
+        _section_of("session", [
+            Row("status", rec.status, rec.status,
+                tone={"completed": "good", "failed": "bad", "interrupted": "warn"}.get(
+                    rec.status, "")),
+            _fact("error", rec.error), _fact("uuid", rec.uuid),
+            _fact("started", _clock(rec.started_unix_s)),
+            _fact("ended", (_clock(rec.ended_unix_s) or "") + (f" ({dur:.1f} s)"
+                                                               if dur is not None else "")),
+            _fact("replay of", f"session {rec.replay_of}" if rec.replay_of else None),
+            _fact("note", rec.note), _fact("tags", ", ".join(rec.tags)),
+            _fact("recorded", ", ".join(recorded))]),
+        _section_of("device", [
+            _fact("name", rec.device.name), _fact("address", rec.device.address),
+            _fact("kind", rec.device.kind), _fact("host", f.get("hostname")),
+            _fact("OS", f"{f.get('os') or '?'} · kernel {f.get('kernel') or '?'} · "
+                        f"{f.get('arch') or '?'}" if f else None),
+            _fact("board", f.get("board")),
+            _fact("CPU", f"{f.get('cpu_model') or '?'} × {f.get('cores') or '?'}" if f
+                  else None),
+            _fact("RAM", f"{ram / 2**30:.1f} GiB" if ram else None),
+            _fact("Python", f"{f.get('python')} ({f.get('python_executable')})"
+                  if f.get("python") else None),
+            _fact("libraries", lib_text if libs else None),
+            _fact("runtime", f"{runtime} {runtime_version or ''}".strip()),
+            _fact("provider", rec.provider),
+            _fact("host key", f"{ident.get('host_key_type')} {ident['host_key_sha256']}"
+                  if ident.get("host_key_sha256") else None)]),
+        _section_of("package", [
+            _fact("package", rec.package.ref if rec.package.name else None),
+            _fact("task", rec.package.task), _fact("manifest sha256", rec.package.digest),
+            _fact("model sha256", rec.package.model_sha256),
+            _fact("source", rec.package.source), _fact("signed by", rec.package.signer)]),
+        _section_of("input", [
+            _fact("input", f"{rec.input.kind}: {rec.input.desc}" if rec.input.kind else None),
+            _fact("sha256", rec.input.sha256), _fact("file", info.get("path")),
+            _fact("frames", info.get("frames")),
+            _fact("size", f"{info.get('width')}×{info.get('height')}" if info.get("width")
+                  else None),
+            _fact("fps", info.get("fps"))]),
+        _section_of("settings", [_fact(k, v if not isinstance(v, (dict, list)) else
+                                       json.dumps(v, sort_keys=True)) for k, v in settings]
+                    or [Row("settings", None, "none recorded", tone="muted")]),
+        _section_of("versions", [
+            _fact("console", rec.console_version), _fact("agent", rec.agent_version),
+            _fact("protocol", f"v{rec.protocol_version}" if rec.protocol_version else None)]),
+    ]
+    return [s for s in sections if s is not None]

@@ -22,7 +22,7 @@ from console import __version__
 
 _CONSOLE_DIR = Path(__file__).resolve().parent.parent
 AGENT_MODULES = ("__init__.py", "__main__.py", "main.py", "errors.py", "pipeline.py",
-                 "sources.py", "telemetry.py", "facts.py")
+                 "sources.py", "telemetry.py", "sysfs.py", "power.py", "facts.py")
 CORE_MODULES = ("protocol.py", "manifest.py", "errors.py")
 _STAMP = (2020, 1, 1, 0, 0, 0)
 

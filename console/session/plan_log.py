@@ -53,6 +53,8 @@ def record_cell(db: LogStore, run_id: int, cell: Cell, session_id: int | None,
     db.put_plan_cell([run_id, cell.idx, cell.device, cell.package, cell.input.spec,
                       _settings_json(cell), session_id, verdict, reason,
                       json.dumps(list(checks), default=str)])
+    if session_id is not None:  # the session names its plan run too (sessions_overview)
+        db.update_session(session_id, plan_run_id=run_id)
 
 
 def record_plan_end(db: LogStore, run_id: int, status: str,

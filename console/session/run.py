@@ -326,7 +326,8 @@ class Run:
             if status == "completed":
                 status = "failed"
         if rec.offline:
-            return self._leave_in_spool(sid, session_uuid, status, error, rec)
+            return leave_in_spool(self.target, self.listener, sid, session_uuid, status, error,
+                                  self._agent_sent)
         summary, read_err = self._summarize(sid, truth)
         if read_err is not None:
             error = (error + "; " if error else "") + read_err
@@ -361,33 +362,14 @@ class Run:
                     error = (error + "; " if error else "") + f"session status not saved: {exc}"
                 break
             except LogUnreachable:
-                return self._leave_in_spool(sid, session_uuid, status, error, rec)
+                return leave_in_spool(self.target, self.listener, sid, session_uuid, status,
+                                      error, self._agent_sent)
             except StoreError as exc:
                 if write_err is None:  # otherwise already said
                     error = (error + "; " if error else "") + f"session status not saved: {exc}"
                 break
         self.listener.state("finished", status)
         return RunResult(sid, status, error, summary, verdicts)
-
-    def _leave_in_spool(self, sid: int, session_uuid: str, status: str, error: str | None,
-                        rec: Recorder) -> RunResult:
-        """The server log is away at the end: the final fields wait in the spool with the
-        last rows; whichever console reaches the server next pushes them and computes the
-        summary there (the session shows ``running`` until then, never a summary of part
-        of its rows)."""
-        try:
-            with Spool(self.target) as sp:
-                sp.add(session_uuid, [], [], [], session_fields={
-                    "status": status, "error": error, "agent_sent": self._agent_sent})
-                waiting = sp.rows_waiting(session_uuid)
-        except StoreError as exc:
-            error = (error + "; " if error else "") + f"session status not saved: {exc}"
-            waiting = 0
-        pending = (f"the session log {self.target.display} is offline: {waiting} rows of "
-                   f"session {sid} wait in the local spool and are pushed, with its summary, "
-                   "when the server answers (any devicelab command does it)")
-        self.listener.state("finished", status)
-        return RunResult(sid, status, error, None, [], pending=pending)
 
     def _summarize(self, sid: int, truth: dict[int, int] | None
                    ) -> tuple[dict[str, Any], str | None]:
@@ -584,3 +566,24 @@ class Run:
                     proc.kill()
                     proc.wait(2.0)
         proc.close()
+
+
+def leave_in_spool(target: LogTarget, listener: RunListener, sid: int, session_uuid: str,
+               status: str, error: str | None, agent_sent: Any) -> RunResult:
+    """The server log is away at the end: the final fields wait in the spool with the
+    last rows; whichever console reaches the server next pushes them and computes the
+    summary there (the session shows ``running`` until then, never a summary of part
+    of its rows)."""
+    try:
+        with Spool(target) as sp:
+            sp.add(session_uuid, [], [], [], session_fields={
+                "status": status, "error": error, "agent_sent": agent_sent})
+            waiting = sp.rows_waiting(session_uuid)
+    except StoreError as exc:
+        error = (error + "; " if error else "") + f"session status not saved: {exc}"
+        waiting = 0
+    pending = (f"the session log {target.display} is offline: {waiting} rows of "
+               f"session {sid} wait in the local spool and are pushed, with its summary, "
+               "when the server answers (any devicelab command does it)")
+    listener.state("finished", status)
+    return RunResult(sid, status, error, None, [], pending=pending)

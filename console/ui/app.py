@@ -1,7 +1,8 @@
 """``devicelab`` with no arguments: start Qt, show the window, run the event loop.
 
 Command-line options preselect what the window starts with (``--db``,
-``--package``, ``--input``, ``--truth``, ``--device``); ``--start`` starts
+``--package``, ``--input``, ``--truth``, ``--device``, ``--fps``, ``--loop``);
+``--start`` starts
 the run as soon as the window is up (kiosk demos, screenshots). Tracebacks
 go to the log file; an exception that escapes a slot is shown as one line
 in the window's log pane instead of killing the window.
@@ -23,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from console.core.logfile import log_file, setup_logging
+
 T_START = time.perf_counter()
 log = logging.getLogger("devicelab.ui")
 
@@ -40,39 +43,31 @@ def _app_icon() -> Any:
             icon.addFile(str(png))
     return icon
 
-def _log_file() -> Path:
-    from console.core.paths import log_dir
-
-    d = log_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    return d / "devicelab.log"
-
-
-def setup_logging() -> Path | None:
-    """Debug details and tracebacks to the log file, never to the user's terminal."""
-    try:
-        path = _log_file()
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
-        return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    if not any(isinstance(h, logging.FileHandler) for h in root.handlers):
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    logging.getLogger("paramiko").setLevel(logging.WARNING)
-    return path
-
-
 EXAMPLE = """example:
   devicelab gui                                   # the demo package and recording, ready: F5
   devicelab gui --package resources/packages/digits-cnn-int8 \\
       --input resources/recordings/digits-demo.avi --start
+  devicelab gui --package resources/packages/nanodet-g-coco \\
+      --input resources/recordings/opencv-vtest.mp4 --fps recording --loop --start
   devicelab gui --device lab-pi --package model.zip --input camera:0
   devicelab gui --db lab.db --theme dark          # another session log, dark theme
 
 'devicelab --package …' (without 'gui') takes the same options. Closing the window
 during a run stops it cleanly and keeps the session."""
+
+
+def _fps_choice(text: str) -> float | str:
+    """``--fps``: frames per second, or ``recording`` (the recording's own rate)."""
+    if text.strip().lower() in ("recording", "native", "source"):
+        return "recording"
+    try:
+        fps = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate: give a number "
+                                         "(0: as fast as possible) or 'recording'") from None
+    if not 0 <= fps <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: a frame rate is 0 to 10000")
+    return fps
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -87,6 +82,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     ap.add_argument("--input", help="video file, camera:N, stream URL or synthetic[:WxH]")
     ap.add_argument("--truth", metavar="CSV", help="ground truth 'frame,label' for the video")
     ap.add_argument("--device", help="local, or a saved device name")
+    ap.add_argument("--fps", type=_fps_choice, metavar="F|recording",
+                    help="target frame rate: a number (0: as fast as possible) or 'recording' "
+                         "for the recording's own rate")
+    ap.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
+                    help="loop a recording at its end (--no-loop: play it once)")
     ap.add_argument("--start", action="store_true", help="start the run once the window is up")
     ap.add_argument("--theme", choices=("system", "light", "dark"),
                     help="override the theme preference for this start")
@@ -106,7 +106,7 @@ def _install_excepthook(window: Any) -> None:
                                                                                   tb)))
         try:
             window.report("error", f"internal error: {etype.__name__}: {value} (traceback in "
-                                   f"{_log_file()})")
+                                   f"{log_file()})")
         except Exception:
             pass
 
@@ -169,7 +169,8 @@ def build_window(args: argparse.Namespace) -> Any:
     app.setWindowIcon(_app_icon())
     db = Path(args.db).expanduser() if args.db else default_db_path()
     choices = StartupChoices(db_path=db, package=args.package, input=args.input,
-                             truth=args.truth, device=args.device, start=args.start)
+                             truth=args.truth, device=args.device, start=args.start,
+                             fps=args.fps, loop=args.loop)
     window = MainWindow(choices, theme_choice=args.theme)
     themes.apply(app, window.theme)
     return app, window

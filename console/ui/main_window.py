@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         #: keys or policy changed during a run: re-verify the package when it ends
         self._reverify_after_run = False
+        self._ready_timer: QTimer | None = None
         self.commands = build_commands(self)
         self._build_docks()
         build_menus(self, self.commands, self._docks)
@@ -319,15 +320,16 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def start_when_ready(self) -> None:
-        """Start once the preselected package has verified (``--start``)."""
-        if self.package.pending:
-            def once(_ver: Any) -> None:
-                self.package.verified.disconnect(once)
-                QTimer.singleShot(0, self.start_run)
-
-            self.package.verified.connect(once)
-        else:
-            self.start_run()
+        """Start once the preselected package has verified and the recording has been
+        read (``--start``): a refusal of either is then a refusal, not a failed run."""
+        if self.package.pending or self.input.pending:
+            if self._ready_timer is None:  # owned by the window: it goes with it
+                self._ready_timer = QTimer(self)
+                self._ready_timer.setSingleShot(True)
+                self._ready_timer.timeout.connect(self.start_when_ready)
+            self._ready_timer.start(50)
+            return
+        self.start_run()
 
     def _refuse(self, text: str) -> None:
         self.presenter.refuse(text)

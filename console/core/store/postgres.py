@@ -173,6 +173,7 @@ class PostgresStore(LogStore):
                 or "timeout" in low or "server closed" in low or "terminating connection" in low
                 or "connection is lost" in low or "no route" in low
                 or "could not translate host" in low or "connection to server" in low
+                or "failed to resolve host" in low or "name or service not known" in low
                 or "consuming input failed" in low or "the connection is closed" in low):
             return LogUnreachable(f"session log {where} does not answer ({text}); check the "
                                   "server is running and reachable")
@@ -243,6 +244,9 @@ class PostgresStore(LogStore):
                 raise SchemaTooNew(f"session log {self._where} has schema v{version}, newer "
                                    f"than this console's v{S.SCHEMA_VERSION}; upgrade the "
                                    "console")
+            if version == S.SCHEMA_VERSION:  # it did: nothing to do, nothing to say
+                self._commit()
+                return
             if version == 0:
                 self.conn.execute(f"CREATE TABLE {_VERSION_TABLE} (version INTEGER NOT NULL)")
                 self.conn.execute(f"INSERT INTO {_VERSION_TABLE} VALUES (0)")

@@ -161,6 +161,9 @@ class SessionStore(LogStore):
                 raise SchemaTooNew(f"session log {self.path} has schema v{version}, newer than "
                                    f"this console's v{SCHEMA_VERSION}; upgrade the console or "
                                    "use --db with another file")
+            if version == SCHEMA_VERSION:  # it did: nothing to do, nothing to say
+                self.conn.execute("COMMIT")
+                return
             steps = S.migration_sql(self.dialect, version)
             for _v, stmts in steps:
                 for sql in stmts:

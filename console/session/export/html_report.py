@@ -14,13 +14,15 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from console import __version__
 from console.core.protocol import CPU_AGENT, CPU_SYS, MEM_USED, POWER, RSS, STAGE_PARTS, STAGES
+from console.core.records import SessionRecord, facts_sections
 from console.core.store import LogStore
+from console.core.summary import Summary, summary_sections
 from console.session.compare import Comparison, fmt_value
 from console.session.export.charts import cdf_chart, esc, histogram_chart, line_chart
 from console.session.export.interval_charts import (
@@ -34,6 +36,7 @@ from console.session.export.interval_charts import (
 from console.session.export.job import ExportResult, Job, Progress, find_session
 from console.session.export.target import open_target
 from console.session.replay import Timeline, load_timeline
+from console.session.rows_html import sections_html
 
 #: Events listed in the HTML report (newest kept); the JSON export has all of them.
 MAX_REPORT_EVENTS = 500
@@ -81,137 +84,16 @@ def _num(v: Any, spec: str = ".3f", unit: str = "") -> str:
     return esc(f"{v:{spec}}{unit}")
 
 
-def _kv_table(rows: Iterable[tuple[str, Any]]) -> str:
-    out = ["<table>"]
-    for k, v in rows:
-        out.append(f"<tr><th style='width:170px'>{esc(k)}</th><td>{v}</td></tr>")
-    out.append("</table>")
-    return "".join(out)
-
-
 def _facts_html(s: Mapping[str, Any]) -> str:
-    f = s.get("device_facts") or {}
-    libs = f.get("libraries") or {}
-    ident = s.get("device_identity") or {}
-    settings = s.get("settings") or {}
-    pm = s.get("package_manifest") or {}
-    rows: list[tuple[str, Any]] = [
-        ("status", f'<span class="status-{esc(s.get("status"))}">{esc(s.get("status"))}</span>'
-         + (f" — {esc(s['error'])}" if s.get("error") else "")),
-        ("session", f'{esc(s["id"])} <span class="mono">{esc(s.get("uuid"))}</span>'
-         + (f" — replay of session {esc(s['replay_of'])}" if s.get("replay_of") else "")),
-        ("started / ended", f"{esc(_fmt_ts(s.get('started_at')))} / "
-                            f"{esc(_fmt_ts(s.get('ended_at')))}"),
-        ("device", esc(f"{s.get('device_name')} [{s.get('device_address')}]")),
-        ("hardware", esc(", ".join(str(x) for x in (f.get("board"), f.get("cpu_model"),
-                                                      f"{f.get('cores')} cores" if f.get("cores")
-                                                      else None, f.get("arch")) if x))
-         or '<span class="na">unknown</span>'),
-        ("os / kernel", esc(f"{f.get('os') or '?'} / {f.get('kernel') or '?'}")),
-        ("runtime", esc(f"python {f.get('python')}, numpy {libs.get('numpy')}, onnxruntime "
-                       f"{libs.get('onnxruntime')}, opencv {libs.get('opencv')}; provider "
-                       f"{s.get('provider')}")),
-    ]
-    if ident.get("host_key_sha256"):
-        rows.append(("host key", f'<span class="mono">{esc(ident.get("host_key_type"))} '
-                                 f'{esc(ident["host_key_sha256"])}</span>'))
-    rows += [
-        ("package", esc(f"{s.get('package_name')}@{s.get('package_version')} ({pm.get('task')})")
-         + (f" signed by {esc(s['package_signer'])}" if s.get("package_signer") else "")),
-        ("package sha256", f'<span class="mono">manifest {esc(s.get("package_digest"))}<br>'
-                           f'model {esc(s.get("package_model_sha256"))}</span>'),
-        ("input", esc(f"{s.get('input_kind')}: {s.get('input_desc')}")
-         + (f'<br><span class="mono">sha256 {esc(s["input_sha256"])}</span>'
-            if s.get("input_sha256") else "")),
-        ("settings", esc(", ".join(f"{k}={v}" for k, v in settings.items()
-                                  if k != "input" and v not in (None, "", {}, [])))),
-        ("versions", esc(f"console {s.get('console_version')}, agent {s.get('agent_version')}, "
-                        f"protocol v{s.get('protocol_version')}")),
-    ]
-    if s.get("note"):
-        rows.append(("note", esc(s["note"])))
-    if s.get("tags"):
-        rows.append(("tags", esc(", ".join(s["tags"]))))
-    return _kv_table(rows)
+    """The facts rows every view shows (``console.core.records.facts_sections``)."""
+    return sections_html(facts_sections(SessionRecord.from_row(s)))
 
 
 def _summary_html(summary: Mapping[str, Any]) -> str:
+    """The summary rows every view shows (``console.core.summary.summary_sections``)."""
     if not summary:
         return '<p class="na">no summary (the session has not ended)</p>'
-    lat = summary.get("latency_ms") or {}
-    cols = ("p50", "p90", "p95", "p99", "p99.9", "max", "mean")
-    out = ["<table><tr><th>latency (ms)</th>" + "".join(f"<th>{c}</th>" for c in cols)
-           + "</tr>"]
-    for stage in STAGES:
-        st = lat.get(stage)
-        if not st:
-            out.append(f"<tr><th>{stage}</th><td colspan='{len(cols)}' class='na'>unavailable"
-                       "</td></tr>")
-            continue
-        out.append(f"<tr><th>{stage}</th>" + "".join(f"<td class='n'>{_num(st.get(c))}</td>"
-                                                     for c in cols) + "</tr>")
-    out.append("</table>")
-    cold = summary.get("cold_start_ms") or {}
-    cpu = summary.get("cpu") or {}
-    mem = summary.get("memory") or {}
-    th = summary.get("thermal")
-    pw = summary.get("power")
-    acc = summary.get("accuracy")
-    tel = summary.get("telemetry") or {}
-    rows: list[tuple[str, Any]] = [
-        ("frames", esc(summary.get("frames", 0))
-         + (f" ({esc(summary['missing_frames'])} missing)" if summary.get("missing_frames")
-            else "")),
-        ("throughput", f"{_num(summary.get('fps'), '.1f', ' fps')} over "
-                       f"{_num(summary.get('duration_s'), '.2f', ' s')}"),
-        ("cold start", f"{_num(cold.get('total'), '.1f', ' ms')} (package "
-                       f"{_num(cold.get('package'), '.1f', ' ms')}, session "
-                       f"{_num(cold.get('session'), '.1f', ' ms')}, first inference "
-                       f"{_num(cold.get('first_infer'), '.1f', ' ms')})"),
-        ("cpu", f"system mean {_num(cpu.get('sys_mean'), '.0f', ' %')}, peak "
-                f"{_num(cpu.get('sys_peak'), '.0f', ' %')}; agent mean "
-                f"{_num(cpu.get('agent_mean'), '.0f', ' %')}, peak "
-                f"{_num(cpu.get('agent_peak'), '.0f', ' %')}"),
-        ("memory", f"agent RSS peak {_num(mem.get('rss_peak_mb'), '.1f', ' MiB')}; system used "
-                   f"peak {_num(mem.get('mem_used_peak_mb'), '.0f', ' MiB')}"),
-        ("temperature", (f"max {_num(th.get('max_c'), '.1f', ' °C')} ("
-                         + esc(", ".join(f"{k} {v:.1f}" for k, v in
-                                        sorted((th.get("zones") or {}).items()))) + ")")
-         if th else '<span class="na">unavailable (the device reports no thermal zones)'
-                    '</span>'),
-        ("power", (esc(", ".join(f"{k} {v:.2f} W" for k, v in
-                                sorted((pw.get("mean_w") or {}).items())) or "-")
-                   + f"; energy/inference {_num(pw.get('energy_per_inference_mj'), '.3f', ' mJ')}")
-         if pw else '<span class="na">unavailable (no power sensor on the device)</span>'),
-        ("telemetry", f"{esc(tel.get('samples', 0))} samples, sampling cost "
-                      f"{_num(tel.get('sampler_cpu_mean'), '.2f', ' % of a core')}"),
-    ]
-    if acc:
-        rows.append(("accuracy", f"top-1 {_num(acc.get('top1'), '.4f')} on "
-                                 f"{esc(acc.get('frames_scored', 0))} frames with ground truth"))
-    out.append(_kv_table(rows))
-    return "".join(out)
-
-
-def _budgets_html(summary: Mapping[str, Any]) -> str:
-    budgets = (summary or {}).get("budgets") or []
-    if not budgets:
-        return '<p class="na">no budgets declared by the package or the run</p>'
-    out = ["<table><tr><th>budget</th><th>limit</th><th>measured</th><th>interval</th>"
-           "<th>verdict</th><th>why</th></tr>"]
-    for b in budgets:
-        v = str(b.get("verdict"))
-        limit = b.get("limit")
-        lim = f"{limit:g}" if isinstance(limit, (int, float)) else "-"
-        lo, hi = b.get("low"), b.get("high")
-        iv = f"[{_num(lo)}, {_num(hi)}]" if isinstance(lo, (int, float)) and \
-            isinstance(hi, (int, float)) else "-"
-        out.append(f"<tr><td>{esc(b.get('budget'))}</td><td class='n'>{esc(lim)}"
-                   f"</td><td class='n'>{_num(b.get('value'))}</td><td class='n'>{iv}</td>"
-                   f"<td class='{esc(v)}'>{esc(v.upper())}</td>"
-                   f"<td>{esc(b.get('reason') or '')}</td></tr>")
-    out.append("</table>")
-    return "".join(out)
+    return sections_html(summary_sections(Summary.from_dict(summary)))
 
 
 def _bookmarks_html(tl: Timeline) -> str:
@@ -317,8 +199,7 @@ def render_session_html(store: LogStore, ref: int | str,
             f"{esc(s.get('frames_received') or 0)} frames · {esc(_fmt_ts(s.get('started_at')))}"
             "</p>",
             "<h2>Session</h2>", _facts_html(s),
-            "<h2>Summary</h2>", _summary_html(s.get("summary") or {}),
-            "<h2>Budgets</h2>", _budgets_html(s.get("summary") or {})]
+            "<h2>Summary</h2>", _summary_html(s.get("summary") or {})]
     plots = _session_plots(tl)
     for k, (sec, svg) in enumerate(plots):
         job.step(0.5 + 0.45 * k / len(plots), f"plot {sec}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from console.core.inputs import InputError, redact_url
 from console.ui.jobs import JobRunner, error_text
+from console.ui.path_field import PathField
 from console.ui.qt import (
     QCheckBox,
     QComboBox,
@@ -77,6 +78,12 @@ class InputPanel(QWidget):
         self.jobs = jobs
         self._token = 0
         self.info: dict[str, Any] | None = None
+        #: the recording is being read (its frame count, rate, size)
+        self.pending = False
+        #: why the chosen recording cannot be run (one line), None when it can or is unread
+        self.problem: str | None = None
+        #: pace the next recording read at its own frame rate (``--fps recording``)
+        self._fps_from_recording = False
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
         self.kind_combo = QComboBox()
@@ -92,7 +99,7 @@ class InputPanel(QWidget):
         vl = QFormLayout(video)
         vl.setContentsMargins(0, 0, 0, 0)
         vrow = QHBoxLayout()
-        self.video_edit = QLineEdit()
+        self.video_edit = PathField()
         self.video_edit.setObjectName("videoPath")
         self.video_edit.setPlaceholderText("a recording (.avi, .mp4, …)")
         self.video_edit.editingFinished.connect(lambda: self.set_video(self.video_edit.text()))
@@ -107,7 +114,7 @@ class InputPanel(QWidget):
         self.video_info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         vl.addRow("", self.video_info_label)
         trow = QHBoxLayout()
-        self.truth_edit = QLineEdit()
+        self.truth_edit = PathField()
         self.truth_edit.setObjectName("truthPath")
         self.truth_edit.setPlaceholderText("optional frame,label CSV to score accuracy")
         tbrowse = QPushButton("…")
@@ -249,11 +256,14 @@ class InputPanel(QWidget):
         if auto is not None or not self.truth_edit.text():
             self.truth_edit.setText(auto or "")
         self.info = None
-        if not path:
-            self.video_info_label.setText("-")
-            return
+        self.problem = None
         self._token += 1
         token = self._token
+        if not path:
+            self.pending = False
+            self.video_info_label.setText("-")
+            return
+        self.pending = True
         self.video_info_label.setText("reading…")
         self.jobs.submit("video-info", lambda: video_info(path),
                          lambda info: self._on_info(token, info),
@@ -263,18 +273,26 @@ class InputPanel(QWidget):
     def _on_info(self, token: int, info: dict[str, Any]) -> None:
         if token != self._token:
             return
+        self.pending = False
         self.info = info
+        if self._fps_from_recording and info.get("fps"):
+            self._fps_from_recording = False
+            self.fps_spin.setValue(round(float(info["fps"]), 1))
         dur = info.get("duration_s")
         parts = [f"{info['frames']} frames" if info.get("frames") else "frame count unknown",
                  f"{dur:.1f} s" if dur else "duration unknown",
                  f"{info['width']}×{info['height']}" if info.get("width") else "",
                  f"{info['fps']:.1f} fps" if info.get("fps") else ""]
         self.video_info_label.setText(" · ".join(p for p in parts if p))
+        self.changed.emit()
 
     def _on_info_failed(self, token: int, exc: BaseException) -> None:
         if token != self._token:
             return
+        self.pending = False
         self.info = None
+        self.problem = error_text(exc)
+        self.changed.emit()
         self.video_info_label.setText(f"<span style='color:#e03131'>"
                                       f"{html.escape(error_text(exc))}</span>")
 
@@ -346,10 +364,27 @@ class InputPanel(QWidget):
 
     def set_fps(self, fps: float) -> None:
         """The target rate (0: as fast as the device goes)."""
+        self._fps_from_recording = False
         self.fps_spin.setValue(fps)
+
+    def follow_recording_fps(self) -> None:
+        """Pace at the recording's own frame rate: now if it has been read, else as soon as
+        it is (a recording that says no rate leaves the target as it is)."""
+        fps = (self.info or {}).get("fps")
+        if fps:
+            self.set_fps(round(float(fps), 1))
+        else:
+            self._fps_from_recording = True
+
+    def refusal(self) -> str | None:
+        """Why Start must not run this input (the dock already said so), or None."""
+        if self.kind() == "video" and self.problem:
+            return f"input refused: {self.problem}"
+        return None
 
     def set_limits(self, limits: Mapping[str, Any]) -> None:
         """Limits as :meth:`limits` returns them (the last run's, from the preferences)."""
+        self._fps_from_recording = False
         self.frames_spin.setValue(int(limits.get("frames") or 0))
         self.duration_spin.setValue(float(limits.get("duration") or 0))
         self.fps_spin.setValue(float(limits.get("fps") or 0))

@@ -57,6 +57,9 @@ def run_choice(package: PackagePanel, inputs: InputPanel, devices: DevicesPanel,
     spec = inputs.spec()
     if not spec:
         return NO_INPUT.get(inputs.kind(), "choose an input first")
+    refusal = inputs.refusal()
+    if refusal:  # the Input dock already read it and said why it cannot run
+        return refusal
     entry = devices.current()
     if entry is None:
         return "choose a device first (Devices dock)"

@@ -1,21 +1,26 @@
 """The Sessions tab's details pane: everything a session recorded, and its bookmarks.
 
-:func:`details_html` renders what ``devicelab sessions show`` prints (the
-facts, the summary, bookmarks, warnings and errors) from a
-:class:`~console.session.browse.SessionDetails`; :class:`DetailsPane` shows
-it beside the session's bookmarks. The formatting helpers here
-(:func:`fmt_time`, :func:`fmt_num`) are the session tabs' own.
+:func:`details_html` renders the rows ``devicelab sessions show`` prints (the
+facts and summary rows of ``console.core.records`` / ``console.core.summary``,
+bookmarks, warnings and errors) from a
+:class:`~console.session.browse.SessionDetails`; :class:`DetailsPane` shows it
+beside the session's bookmarks. :func:`fmt_time` and :func:`fmt_num` are
+``console.core.formatting``'s with the session tabs' dash for "none".
 """
 
 from __future__ import annotations
 
 import html
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
+from console.core.formatting import fmt_num as core_fmt_num
+from console.core.formatting import fmt_time as core_fmt_time
+from console.core.records import SessionRecord, facts_sections
+from console.core.summary import summary_sections
 from console.session.browse import SessionDetails
-from console.ui.live.summary_panel import STATUS_COLORS, summary_html
+from console.session.rows_html import sections_html
+from console.ui.live.summary_panel import STATUS_COLORS
 from console.ui.qt import (
     QHBoxLayout,
     QLabel,
@@ -36,30 +41,12 @@ NA = "–"
 
 
 def fmt_time(ts: float | None) -> str:
-    if not ts:
-        return NA
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    """The session tabs show a missing time as a dash."""
+    return core_fmt_time(ts, NA)
 
 
 def fmt_num(v: float | None, spec: str) -> str:
-    return NA if v is None else format(v, spec)
-
-
-def _kv(rows: Sequence[tuple[str, Any]]) -> str:
-    """Table rows (label, value) for the facts table; empty values are left out."""
-    out = []
-    for k, v in rows:
-        if v is None or v == "":
-            continue
-        out.append(f"<tr><td valign='top' style='padding-right:12px'><b>{html.escape(k)}</b>"
-                   f"</td><td>{html.escape(str(v))}</td></tr>")
-    return "".join(out)
-
-
-def _section(title: str) -> str:
-    """A section title inside the facts table (one table: the labels line up)."""
-    return (f"<tr><td colspan='2' style='padding-top:8px'><b><u>{html.escape(title)}</u></b>"
-            "</td></tr>")
+    return core_fmt_num(v, spec, na=NA)
 
 
 def _h(title: str) -> str:
@@ -85,74 +72,21 @@ def bookmark_text(b: Mapping[str, Any], first_ts: float | None) -> str:
 
 
 def details_html(d: SessionDetails) -> str:
-    """Everything the session recorded, as the ``sessions show`` command prints it."""
-    s = d.session
+    """Everything the session recorded: the facts and summary rows every view shows
+    (``sessions show`` prints the same rows), bookmarks, warnings and errors."""
+    rec = SessionRecord.from_row(d.session)
     e = html.escape
-    facts = s.get("device_facts") or {}
-    libs = facts.get("libraries") or {}
-    ident = s.get("device_identity") or {}
-    manifest = s.get("package_manifest") or {}
-    settings = s.get("settings") or {}
-    status = str(s.get("status"))
-    color = STATUS_COLORS.get(status, "")
-    dur = (s["ended_at"] - s["started_at"]) if s.get("ended_at") and s.get("started_at") \
-        else None
-    head = (f"<p style='margin:2px 0'><b>session {s['id']}</b> &nbsp; "
-            f"<b style='color:{color}'>{e(status)}</b> &nbsp; "
-            f"{e(str(s.get('package_name')))}@{e(str(s.get('package_version')))} on "
-            f"{e(str(s.get('device_name') or s.get('device_address')))}</p>")
-    if s.get("error"):
+    color = STATUS_COLORS.get(rec.status, "")
+    head = (f"<p style='margin:2px 0'><b>session {rec.id}</b> &nbsp; "
+            f"<b style='color:{color}'>{e(rec.status)}</b> &nbsp; "
+            f"{e(rec.package.ref)} on {e(rec.device.label)}</p>")
+    if rec.error:
         head += f"<p style='color:{STATUS_COLORS['failed']};margin:2px 0'>error: " \
-                f"{e(str(s['error']))}</p>"
-    ram = facts.get("ram_bytes")
-    info = s.get("input_info") or {}
-    shown = [(str(k), v if not isinstance(v, (dict, list)) else str(v))
-             for k, v in settings.items() if v not in (None, "", {}, [])]
-    parts = [head, "<table cellspacing='0' cellpadding='1'>", _kv([
-        ("uuid", s.get("uuid")),
-        ("started", fmt_time(s.get("started_at"))),
-        ("ended", fmt_time(s.get("ended_at")) + (f" ({dur:.1f} s)" if dur is not None else "")),
-        ("replay of", f"session {s['replay_of']}" if s.get("replay_of") else None),
-        ("note", s.get("note")),
-        ("tags", ", ".join(s.get("tags") or [])),
-        ("recorded", f"{s.get('frames_received') or 0} frames, {d.telemetry_samples} telemetry "
-                     f"samples, {len(d.events)} events, {len(d.bookmarks)} bookmarks"),
-    ]), _section("Device"), _kv([
-        ("name", s.get("device_name")), ("address", s.get("device_address")),
-        ("kind", s.get("device_kind")), ("host", facts.get("hostname")),
-        ("OS", f"{facts.get('os') or '?'} · kernel {facts.get('kernel') or '?'} · "
-               f"{facts.get('arch') or '?'}"),
-        ("board", facts.get("board")),
-        ("CPU", f"{facts.get('cpu_model') or '?'} × {facts.get('cores') or '?'}"),
-        ("RAM", f"{ram / 2**30:.1f} GiB" if ram else None),
-        ("Python", f"{facts.get('python')} ({facts.get('python_executable')})"
-         if facts.get("python") else None),
-        ("libraries", f"numpy {libs.get('numpy') or '-'} · onnxruntime "
-                      f"{libs.get('onnxruntime') or '-'} · opencv {libs.get('opencv') or '-'}"),
-        ("provider", s.get("provider")),
-        ("host key", f"{ident.get('host_key_type')} {ident['host_key_sha256']}"
-         if ident.get("host_key_sha256") else None),
-    ]), _section("Package"), _kv([
-        ("package", f"{s.get('package_name')}@{s.get('package_version')}"),
-        ("task", manifest.get("task")),
-        ("manifest sha256", s.get("package_digest")),
-        ("model sha256", s.get("package_model_sha256")),
-        ("source", s.get("package_source")),
-        ("signed by", s.get("package_signer")),
-    ]), _section("Input"), _kv([
-        ("input", f"{s.get('input_kind')}: {s.get('input_desc')}"),
-        ("sha256", s.get("input_sha256")),
-        ("file", info.get("path")),
-        ("frames", info.get("frames")),
-        ("size", f"{info.get('width')}×{info.get('height')}" if info.get("width") else None),
-        ("fps", info.get("fps")),
-    ]), _section("Settings"), _kv(shown) if shown else _kv([("settings", "none recorded")]),
-        _section("Versions"),
-        _kv([("console", s.get("console_version")), ("agent", s.get("agent_version")),
-             ("protocol", s.get("protocol_version"))]), "</table>"]
-    parts.append(_h("Summary"))
-    summ = s.get("summary")
-    parts.append(summary_html(summ) if summ else
+                f"{e(rec.error)}</p>"
+    facts = facts_sections(rec, telemetry_samples=d.telemetry_samples, events=len(d.events),
+                           bookmarks=len(d.bookmarks))
+    parts = [head, sections_html(facts), _h("Summary")]
+    parts.append(sections_html(summary_sections(rec.summary)) if rec.summary else
                  "<p style='color:gray'>no summary (the session is still recording, or "
                  "ended before its first frame)</p>")
     if d.bookmarks:

@@ -2,7 +2,9 @@
 
 First start: This computer, the demo package and the demo recording (with
 its ground truth), so Start works at once. Later: what was used last
-(the settings file's preferences), unless the command line says otherwise.
+(the settings file's preferences), unless the command line says otherwise
+(``--fps recording`` paces a recording at its own rate once the Input dock
+has read it).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class StartupChoices:
     truth: str | None = None
     device: str | None = None
     start: bool = False
+    #: target FPS: a number (0: as fast as possible), "recording" (the recording's own
+    #: rate), or None (the last run's, else the demo's)
+    fps: float | str | None = None
+    #: loop a recording (None: the last run's choice)
+    loop: bool | None = None
 
 
 def demo_package() -> Path:
@@ -81,6 +88,12 @@ def preselect(w: MainWindow) -> None:
         w.report("error", problem)
     if limits:
         w.input.set_limits(limits)
+    if c.fps == "recording":
+        w.input.follow_recording_fps()
+    elif c.fps is not None:
+        w.input.set_fps(float(c.fps))
+    if c.loop is not None:
+        w.input.loop_check.setChecked(c.loop)
     if pkg:
         w.package.set_path(str(pkg))
     local = w.devices.current()
