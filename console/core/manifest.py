@@ -104,6 +104,7 @@ RUNTIME_SETTINGS = {
         "threads": "SessionOptions.intra_op_num_threads (0: onnxruntime's default)",
         "provider": "the execution provider, e.g. CPUExecutionProvider",
         "spin": "session.intra_op.allow_spinning: on | off | auto",
+        "graph_opt": "SessionOptions.graph_optimization_level: disabled | basic | extended | all",
     },
     "litert": {
         "threads": "Interpreter(num_threads=...) (0: LiteRT's default)",
@@ -160,6 +161,9 @@ def check_runtime_setting(runtime: str, key: str, value: Any, where: str) -> Any
     if not isinstance(value, str) or not value:
         raise RuntimeSettingError(where, "%s must be a non-empty string, got %r"
                                   % (key, value))
+    if key == "graph_opt" and value not in ("disabled", "basic", "extended", "all"):
+        raise RuntimeSettingError(where, "graph_opt must be disabled, basic, extended or all, "
+                                  "got %r" % (value,))
     if key == "spin" and value not in ("on", "off", "auto"):
         raise RuntimeSettingError(where, "spin must be on, off or auto, got %r" % (value,))
     if key == "device" and not _OV_DEVICE_RE.match(value):

@@ -58,7 +58,7 @@ def _open(db: LogRef) -> LogStore:
     return open_store(target_of(db))
 
 
-def _existing(db_path: LogRef) -> LogStore | None:
+def existing_log(db_path: LogRef) -> LogStore | None:
     """The log, or None when nothing was recorded yet (browsing creates no file; a
     server's database is made on first use, as any console does)."""
     t = target_of(db_path)
@@ -68,7 +68,7 @@ def _existing(db_path: LogRef) -> LogStore | None:
 
 
 def _required(db_path: LogRef) -> LogStore:
-    st = _existing(db_path)
+    st = existing_log(db_path)
     if st is None:
         raise BrowseError(f"no session log at {target_of(db_path).display}")
     return st
@@ -130,7 +130,7 @@ def session_row(s: Mapping[str, Any]) -> SessionRow:
 def list_rows(db_path: LogRef) -> list[SessionRow]:
     """Every session, newest first (stale 'running' rows of a dead console are marked
     interrupted first, as the CLI does)."""
-    st = _existing(db_path)
+    st = existing_log(db_path)
     if st is None:
         return []
     with st:
@@ -349,7 +349,7 @@ def load_matrix(db_path: LogRef, since_s: float | None) -> Any:
     of the last ``since_s`` seconds (None: all)."""
     from console.session.matrix import Matrix, build_matrix
 
-    st = _existing(db_path)
+    st = existing_log(db_path)
     if st is None:
         return Matrix([], [], {})
     with st:

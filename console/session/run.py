@@ -128,6 +128,9 @@ class RunRequest:
     replay_of: int | None = None
     #: what the steady-state figures leave out at the start (``--warmup``)
     warmup: Warmup = DEFAULT_WARMUP
+    #: the plan run or the sweep this run is a cell of (the session's link to it)
+    plan_run_id: int | None = None
+    sweep_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,8 @@ class Run:
                     console_version=__version__, protocol_version=P.PROTOCOL_VERSION,
                     started_unix_s=time.time(), note=self.request.note,
                     tags=tuple(session_tags(self.request.note, self.request.tags)),
-                    replay_of=self.request.replay_of, uuid=session_uuid))
+                    replay_of=self.request.replay_of, uuid=session_uuid,
+                    plan_run_id=self.request.plan_run_id, sweep_id=self.request.sweep_id))
             except StoreError as exc:
                 raise RunError(str(exc)) from None
         finally:

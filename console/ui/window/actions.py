@@ -20,7 +20,7 @@ from console.ui.window.log_settings import log_settings_action
 if TYPE_CHECKING:
     from console.ui.main_window import MainWindow
 
-TABS = ("Live graphs", "Sessions", "Playback", "Compare", "Matrix")
+TABS = ("Live graphs", "Sessions", "Playback", "Compare", "Matrix", "Plan")
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
 
 
@@ -51,7 +51,7 @@ class WindowCommands:
     reset_layout: QAction
     trust: QAction
     bookmark: QAction
-    #: Ctrl+1 … Ctrl+5: one per tab of :data:`TABS`
+    #: Ctrl+1 … Ctrl+6: one per tab of :data:`TABS`
     tabs: list[QAction]
 
 
@@ -99,6 +99,10 @@ def build_menus(w: MainWindow, c: WindowCommands, docks: Sequence[QDockWidget]) 
         m.addAction(a)
     m.addSeparator()
     m.addAction(c.bookmark)
+    m.addSeparator()
+    m.addAction(make_action(w, "Sweep runtime settings…", w.show_sweep_dialog,
+                            tip="Try threads, providers, graph optimization and spin on a "
+                                "device and rank them (like devicelab sweep)"))
     sv = w.sessions_view
     m = mb.addMenu("&Sessions")
     for a in (sv.reproduce_action, sv.compare_action, sv.play_action):

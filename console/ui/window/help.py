@@ -13,7 +13,7 @@ SHORTCUTS = (
     ("Ctrl+Shift+O", "Open a package .zip"), ("Ctrl+I", "Open a recording"),
     ("Ctrl+Space", "Pause / resume the graphs"),
     ("Ctrl+B", "Bookmark the current frame of the run (or of the playback)"),
-    ("Ctrl+1 … Ctrl+5", "Live graphs, Sessions, Playback, Compare, Matrix"),
+    ("Ctrl+1 … Ctrl+6", "Live graphs, Sessions, Playback, Compare, Matrix, Plan"),
     ("Del", "Delete the selected sessions (asks first; in the sessions table)"),
     ("Ctrl+Shift+K", "Package signing: trusted keys, unsigned-package policy"),
     ("F1", "This list"),
