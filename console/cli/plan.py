@@ -395,6 +395,10 @@ def _store(args: argparse.Namespace) -> Any:
     target = parse_target(db_path(args))
     if not target.is_server and not target.path.exists():
         raise CliError(f"no session log at {target.display}: no plan has run yet (or pass --db)")
+    try:  # for writing when it can: plan runs of a killed console are marked interrupted
+        return open_log(target)
+    except StoreError:
+        pass
     try:
         return open_log(target, readonly=True)
     except StoreError as exc:

@@ -73,7 +73,7 @@ def _checks_of(cell: Mapping[str, Any]) -> list[Check]:
     if verdict == "pending":
         return [Check("run", "pending", "not finished: the console stopped before this cell "
                       "ended", error=True)]
-    if "stopped" in reason:
+    if reason.startswith(("the plan was stopped", "stopped by the user")):  # by a person
         return [Check("run", "not run", reason, skipped=True)]
     return [Check("run", "not run", reason or "not run", error=True)]
 

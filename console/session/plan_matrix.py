@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from console.core.plan import Cell
-from console.core.store import LogStore, SessionStore
+from console.core.store import LogStore
 from console.core.verdicts import INCONCLUSIVE
+from console.session.browse import BrowseError, LogRef, existing_log
 from console.session.plan_log import cells_of, get_plan_run, list_plan_runs
 from console.session.plan_report import cell_figures
 from console.session.plan_verdicts import Check, display_verdict
@@ -183,13 +184,9 @@ def build_plan_matrix(store: LogStore, ref: int | str) -> PlanMatrix | None:
     return PlanMatrix(row, run.get("exit_code"), layout, cells)
 
 
-def _existing(db_path: Path) -> SessionStore | None:
-    return SessionStore(db_path, readonly=True) if Path(db_path).exists() else None
-
-
-def load_plan_runs(db_path: Path, limit: int = 100) -> list[PlanRunRow]:
+def load_plan_runs(db_path: LogRef, limit: int = 100) -> list[PlanRunRow]:
     """Past plan runs, newest first (none when there is no log yet)."""
-    st = _existing(db_path)
+    st = existing_log(db_path)
     if st is None:
         return []
     with st:
@@ -198,10 +195,8 @@ def load_plan_runs(db_path: Path, limit: int = 100) -> list[PlanRunRow]:
                 for r in list_plan_runs(st, limit=limit)]
 
 
-def load_plan_matrix(db_path: Path, ref: int | str) -> PlanMatrix:
-    from console.session.browse import BrowseError
-
-    st = _existing(db_path)
+def load_plan_matrix(db_path: LogRef, ref: int | str) -> PlanMatrix:
+    st = existing_log(db_path)
     if st is None:
         raise BrowseError(f"no session log at {db_path}")
     with st:
@@ -211,9 +206,9 @@ def load_plan_matrix(db_path: Path, ref: int | str) -> PlanMatrix:
     return m
 
 
-def session_summary(db_path: Path, session_id: int) -> dict[str, Any] | None:
+def session_summary(db_path: LogRef, session_id: int) -> dict[str, Any] | None:
     """One session's summary (the live grid's figures for a cell that just ended)."""
-    st = _existing(db_path)
+    st = existing_log(db_path)
     if st is None:
         return None
     with st:

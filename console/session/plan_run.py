@@ -209,6 +209,7 @@ class _CellListener(RunListener):
         self.t_last: float | None = None
         self.recent: deque[float] = deque(maxlen=ROLLING_FRAMES)
         self.state_word = "starting"
+        self.warmup = False
         self.session_id: int | None = None
         self._last_emit = 0.0
 
@@ -238,6 +239,8 @@ class _CellListener(RunListener):
 
     def session_created(self, session_id: int) -> None:
         self.session_id = session_id
+        if not self.warmup:  # a console killed now leaves the cell linked to its session
+            self.pr._pending_session(self.cell, session_id)
         self.pr.listener.cell_session(self.cell, session_id)
 
     def frame(self, msg: P.Frame) -> None:
@@ -321,8 +324,7 @@ class PlanRun:
         """Blocking: every device to its end. Raises :class:`RunError` only when the log
         cannot be opened (nothing ran)."""
         try:
-            self.run_id = self._log(lambda st: plan_log.record_plan_start(
-                st, self.plan, self.cells))
+            self.run_id = self._log(self._start)
             self.uuid = self._log(lambda st: plan_log.get_plan_run(st, self.run_id))["uuid"]
         except StoreError as exc:
             raise RunError(str(exc)) from None
@@ -353,6 +355,21 @@ class PlanRun:
         result = PlanResult(self.run_id, self.uuid, status, code, outcomes)
         self.listener.plan_finished(result)
         return result
+
+    def _start(self, st: LogStore) -> int:
+        """Close what killed consoles left running (sessions, then plan runs), then
+        record this plan run: its id."""
+        st.recover_interrupted()
+        plan_log.recover_interrupted_plan_runs(st)
+        return plan_log.record_plan_start(st, self.plan, self.cells)
+
+    def _pending_session(self, cell: Cell, session_id: int) -> None:
+        try:
+            self._log(lambda st: plan_log.record_cell(st, self.run_id, cell, session_id,
+                                                      "pending", None))
+        except StoreError as exc:
+            self.listener.event(cell.device, "warning", "store",
+                                f"cell {cell.idx} session not linked yet: {exc}")
 
     def _finish(self, outcome: CellOutcome) -> None:
         self._outcomes[outcome.cell.idx] = outcome
@@ -491,7 +508,7 @@ class PlanRun:
         warm_sid = None
         if self.plan.warmup > 0:
             wl = _CellListener(self, cell, index, total)
-            wl.state_word = "warm-up"
+            wl.state_word, wl.warmup = "warm-up", True
             res, refused = self._execute(dev, cell, self._request(cell, self.plan.warmup, True),
                                          wl)
             warm_sid = res.session_id if res else None

@@ -39,6 +39,7 @@ from console import __version__
 from console.core import protocol as P
 from console.core.errors import UserError
 from console.core.inputs import InputError, InputSource, parse_input
+from console.core.op_profile import OpProfile
 from console.core.package import Package, Verification, manifest_summary, verify_package
 from console.core.records import DeviceFacts, InputFacts, NewSession, PackageFacts
 from console.core.stats import DEFAULT_WARMUP, Warmup, load_truth, summarize
@@ -65,6 +66,7 @@ from console.devices.base import (
 )
 from console.session import trust
 from console.session.finalize import summarize_session
+from console.session.profiles import check_settings, on_profile, runtime_fields, save_profile
 from console.session.recorder import Recorder
 
 #: Time the agent gets to answer "stop" with its summary before signals.
@@ -140,6 +142,7 @@ class RunResult:
     budget_verdicts: list[dict[str, Any]] = field(default_factory=list)
     #: set when the end of the session waits in the local spool of an offline server log
     pending: str | None = None
+    profile: OpProfile | None = None  # the operator profile (run --profile N)
 
 
 class RunListener:
@@ -150,6 +153,7 @@ class RunListener:
     def session_created(self, session_id: int) -> None: ...
     def hello(self, msg: P.Hello) -> None: ...
     def cold(self, msg: P.ColdStart) -> None: ...
+    def profile(self, profile: OpProfile) -> None: ...
     def frame(self, msg: P.Frame) -> None: ...
     def preview(self, msg: P.Preview) -> None: ...
     def telemetry(self, msg: P.Telemetry) -> None: ...
@@ -183,10 +187,9 @@ class Run:
         #: the log as messages name it (a path, or a server URL without its password)
         self.db_path = self.target.display
         self.listener = listener or RunListener()
-        #: callable(Verification) -> str|None (the refusal line): the signing policy of
-        #: the settings unless the caller brings its own — never skipped by default
-        self.package_policy = package_policy if package_policy is not None else \
-            trust.package_policy()
+        #: callable(Verification) -> str|None (the refusal line): the settings' signing
+        #: policy unless the caller brings its own — never skipped by default
+        self.package_policy = package_policy or trust.package_policy()
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._cancel_deploy = threading.Event()
@@ -196,6 +199,7 @@ class Run:
         self.frames_received = 0
         self._cold: dict[str, Any] | None = None
         self._agent_sent: int | None = None
+        self._profile: OpProfile | None = None
         #: wall time the run really ended when that was before now (the last data of an
         #: agent that stopped answering or a link that dropped)
         self._ended_at: float | None = None
@@ -229,6 +233,7 @@ class Run:
         extra: dict[str, Any] = {"signature": ver.signature, "signer": ver.signer,
                                  "warnings": list(ver.warnings)}
         assert ver.package is not None
+        check_settings(self.request.options, ver.package.manifest, RunError)
         for w in ver.warnings:
             ls.event("warning", "package", w)
         try:
@@ -239,7 +244,15 @@ class Run:
         if self.request.truth:
             try:
                 truth = load_truth(self.request.truth)
-            except (OSError, ValueError) as exc:
+            except FileNotFoundError:
+                raise RunError(f"ground-truth file not found: {self.request.truth}; give the "
+                               "path of a 'frame,label' CSV, or run without ground truth"
+                               ) from None
+            except OSError as exc:  # a folder, no permission: in words, not [Errno N]
+                raise RunError(f"ground-truth file {self.request.truth} cannot be read "
+                               f"({exc.strerror or type(exc).__name__}); give a readable "
+                               "'frame,label' CSV") from None
+            except ValueError as exc:
                 raise RunError(f"ground-truth file unusable: {exc}") from None
         return ver.package, source, truth, extra
 
@@ -351,6 +364,7 @@ class Run:
         while True:
             try:
                 with open_store(self.target) as st:
+                    save_profile(st, sid, self._profile)
                     st.update_session(sid, status=status, error=error, summary=summary,
                                       agent_sent=self._agent_sent)
                 break
@@ -369,7 +383,7 @@ class Run:
                     error = (error + "; " if error else "") + f"session status not saved: {exc}"
                 break
         self.listener.state("finished", status)
-        return RunResult(sid, status, error, summary, verdicts)
+        return RunResult(sid, status, error, summary, verdicts, profile=self._profile)
 
     def _summarize(self, sid: int, truth: dict[int, int] | None
                    ) -> tuple[dict[str, Any], str | None]:
@@ -500,12 +514,14 @@ class Run:
                 elif isinstance(msg, P.ColdStart):
                     self._cold = msg.to_wire()
                     self._cold.pop("t", None)
-                    rec.update(cold_start=self._cold, provider=msg.provider)
+                    rec.update(cold_start=self._cold, **runtime_fields(msg))
                     rec.event("info", "cold_start", f"cold start {msg.total_ms:.1f} ms "
                               f"(package {msg.package_ms:.1f} ms, session {msg.session_ms:.1f} ms, "
                               f"first inference {msg.first_infer_ms:.1f} ms) on {msg.provider}")
                     ls.state("running", "running")
                     ls.cold(msg)
+                elif isinstance(msg, P.Profile):
+                    self._profile = on_profile(msg, rec, ls)
                 elif isinstance(msg, P.Event):
                     rec.event(msg.level, msg.code, msg.text)
                     ls.event(msg.level, msg.code, msg.text)

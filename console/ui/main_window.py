@@ -52,6 +52,7 @@ from console.ui.qt import (
     QDragEnterEvent,
     QDropEvent,
     QMainWindow,
+    QShowEvent,
     Qt,
     QTabWidget,
     QTimer,
@@ -73,6 +74,18 @@ from console.ui.window.status import StatusBar
 __all__ = ["MainWindow", "StartupChoices"]
 
 log = logging.getLogger("devicelab.ui")
+#: modules the window imports later anyway (the Sessions list's budget verdicts pull in
+#: scipy): imported by a job once the window is up, not by a job in the middle of the
+#: first run, where a 2 s import holding the GIL stalled the graphs
+PRELOAD = ("console.session.budgets", "console.session.finalize", "console.session.compare")
+
+
+def preload_modules() -> int:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    return len(PRELOAD)
 
 
 class MainWindow(QMainWindow):
@@ -94,6 +107,7 @@ class MainWindow(QMainWindow):
         #: keys or policy changed during a run: re-verify the package when it ends
         self._reverify_after_run = False
         self._ready_timer: QTimer | None = None
+        self._preloaded = False
         self.commands = build_commands(self)
         self._build_docks()
         build_menus(self, self.commands, self._docks)
@@ -440,6 +454,14 @@ class MainWindow(QMainWindow):
             self._reverify_after_run = True  # the run checked its own package
             return
         self.package.reverify()
+
+    # -- after the first show ---------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._preloaded:
+            self._preloaded = True
+            self.jobs.submit("preload", preload_modules, lambda _r: collector.install().freeze(),
+                             lambda exc: log.warning("preloading failed: %s", exc))
 
     # -- drag and drop anywhere in the window ------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

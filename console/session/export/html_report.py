@@ -34,7 +34,9 @@ from console.session.export.interval_charts import (
     estimates_chart,
 )
 from console.session.export.job import ExportResult, Job, Progress, find_session
+from console.session.export.profile_html import profile_html
 from console.session.export.target import open_target
+from console.session.profiles import load_profile
 from console.session.replay import Timeline, load_timeline
 from console.session.rows_html import sections_html
 
@@ -204,7 +206,9 @@ def render_session_html(store: LogStore, ref: int | str,
     for k, (sec, svg) in enumerate(plots):
         job.step(0.5 + 0.45 * k / len(plots), f"plot {sec}")
         body += [f"<h2>{esc(sec)}</h2>", svg]
-    body += ["<h2>Bookmarks</h2>", _bookmarks_html(tl), "<h2>Events</h2>", _events_html(tl)]
+    body += ["<h2>Operator profile</h2>",
+             profile_html(load_profile(store, int(s["id"]), s.get("profile"))),
+             "<h2>Bookmarks</h2>", _bookmarks_html(tl), "<h2>Events</h2>", _events_html(tl)]
     job.step(1.0, "done")
     return _page(title, body)
 

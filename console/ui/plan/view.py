@@ -20,6 +20,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from console.session.browse import LogRef
 from console.session.plan_check import CheckedPlan, check_plan
 from console.session.plan_matrix import DISPLAY_VERDICTS, GridCell, grid_layout
 from console.session.plan_run import DeviceProgress, PlanResult
@@ -66,12 +67,12 @@ class PlanView(QWidget):
     #: the plan's thread ended (the log holds new sessions)
     finished = Signal()
 
-    def __init__(self, jobs: JobRunner, db_path: Path, prefs: Any = None,
+    def __init__(self, jobs: JobRunner, db_path: LogRef, prefs: Any = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("planView")
         self.jobs = jobs
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         self.prefs = prefs
         self.plan: CheckedPlan | None = None
         self.policy: Any = None
@@ -169,8 +170,8 @@ class PlanView(QWidget):
         for w in (self.open_button, self.check_button, self.path_edit):
             w.setEnabled(not running)
 
-    def set_db_path(self, path: Path) -> None:
-        self.db_path = Path(path)
+    def set_db_path(self, path: LogRef) -> None:
+        self.db_path = path
 
     # -- opening and checking -----------------------------------------------------------
     def open_dialog(self) -> None:

@@ -22,12 +22,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from console.core import protocol as P
 from console.core.plan import Cell
 from console.devices.base import DeployProgress
+from console.session.browse import LogRef
 from console.session.plan_check import CheckedPlan
 from console.session.plan_matrix import GridCell, grid_cell, session_summary
 from console.session.plan_run import (
@@ -147,12 +147,12 @@ class PlanWorker(QObject):
     #: always the last signal
     done = Signal()
 
-    def __init__(self, checked: CheckedPlan, db_path: Path, feed: LatencyFeed,
+    def __init__(self, checked: CheckedPlan, db_path: LogRef, feed: LatencyFeed,
                  package_policy: Any = None,
                  open_device: Callable[[str], Any] | None = None) -> None:
         super().__init__()
         self.checked = checked
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         self.feed = feed
         self.package_policy = package_policy
         self.open_device = open_device

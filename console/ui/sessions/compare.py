@@ -32,7 +32,7 @@ import numpy as np
 from console.core import protocol as P
 from console.core.verdicts import DEFAULT_RELATIVE
 from console.session import browse
-from console.session.browse import CompareData
+from console.session.browse import CompareData, LogRef
 from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
 from console.ui.live.data import E2E, stage_label
 from console.ui.qt import (
@@ -129,12 +129,12 @@ class CompareView(QWidget):
     #: a comparison finished drawing (for tests and the window)
     compared = Signal()
 
-    def __init__(self, jobs: JobRunner, db_path: Path, theme: str = "light",
+    def __init__(self, jobs: JobRunner, db_path: LogRef, theme: str = "light",
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("compareView")
         self.jobs = jobs
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         self.theme = theme
         self.pair: tuple[int, int] | None = None
         self.data: CompareData | None = None

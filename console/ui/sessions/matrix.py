@@ -22,10 +22,10 @@ thread, never on every run.
 from __future__ import annotations
 
 import html
-from pathlib import Path
 from typing import Any
 
 from console.session import browse, plan_matrix
+from console.session.browse import LogRef
 from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
 from console.ui.plan.grid import paint_cell
 from console.ui.qt import (
@@ -75,11 +75,11 @@ class MatrixView(QWidget):
     #: a build finished and the table shows it
     built = Signal()
 
-    def __init__(self, jobs: JobRunner, db_path: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, jobs: JobRunner, db_path: LogRef, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("matrixView")
         self.jobs = jobs
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         self.matrix: Any = None
         self.stale = True
         self._token = 0
@@ -131,8 +131,8 @@ class MatrixView(QWidget):
         legend.setWordWrap(True)
         lay.addWidget(legend)
 
-    def set_db_path(self, path: Path) -> None:
-        self.db_path = Path(path)
+    def set_db_path(self, path: LogRef) -> None:
+        self.db_path = path
         self.mark_stale()
 
     def mark_stale(self) -> None:
@@ -233,7 +233,7 @@ class MatrixView(QWidget):
         t.setRowCount(len(m.rows))
         t.setColumnCount(len(m.columns))
         for c, col in enumerate(m.columns):
-            head = QTableWidgetItem(f"{col.package}\nonnxruntime {col.onnxruntime}\n"
+            head = QTableWidgetItem(f"{col.package}\n{col.runtime} {col.runtime_version}\n"
                                     f"{col.provider}")
             head.setToolTip(col.label)
             t.setHorizontalHeaderItem(c, head)

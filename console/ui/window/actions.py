@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from console.ui import theme as themes
 from console.ui.qt import QAction, QActionGroup, QDockWidget, QKeySequence, Qt
 from console.ui.window import help as helpbox
+from console.ui.window.log_settings import log_settings_action
 
 if TYPE_CHECKING:
     from console.ui.main_window import MainWindow
@@ -131,6 +132,7 @@ def build_menus(w: MainWindow, c: WindowCommands, docks: Sequence[QDockWidget]) 
         tm.addAction(act)
     m = mb.addMenu("Se&ttings")
     m.addAction(c.trust)
+    m.addAction(log_settings_action(w))
     m = mb.addMenu("&Help")
     m.addAction(c.help)
     m.addAction(make_action(w, "Where are my files?", lambda: helpbox.show_paths(w, w.db_path)))

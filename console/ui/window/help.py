@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from console import __version__
 from console.core.paths import config_dir, log_dir
+from console.session.browse import LogRef
 from console.ui.qt import QMessageBox, QWidget
 
 SHORTCUTS = (
@@ -29,7 +28,7 @@ def show_shortcuts(parent: QWidget) -> None:
                             + "</table>")
 
 
-def show_paths(parent: QWidget, db_path: Path) -> None:
+def show_paths(parent: QWidget, db_path: LogRef) -> None:
     QMessageBox.information(
         parent, "Where are my files?",
         f"Session log: {db_path}\nSettings: {config_dir() / 'settings.json'}\n"
