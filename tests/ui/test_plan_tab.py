@@ -83,6 +83,9 @@ def test_plan_runs_in_the_window_and_its_cells_open_their_sessions(
         s = st.get_session(sids[1])
         assert s is not None and s["status"] == "completed" and s["frames_received"] == 40
         assert s["plan_run_id"] == run["id"]
+    # a warning every cell repeats (the demo packages are unsigned) is said once
+    log = w.log_pane.text.toPlainText()
+    assert log.count("package is unsigned") == 1, log
     grid = pv.grid
     row, col = 0, grid.first_cell_col + 1
     assert "PASS" in grid.item(row, col).text() and f"#{sids[1]}" in grid.item(row, col).text()
