@@ -342,12 +342,10 @@ def widen(iv: Interval, allowance: float) -> Interval:
     if allowance <= 0 or not math.isfinite(iv.estimate):
         return iv
     e = iv.estimate
-    if iv.method == "range" and e:  # the observed range: each end moves by the same factor
-        k = 1.0 + allowance / abs(e)
-        lo = iv.low / k if iv.low >= 0 else iv.low * k
-        hi = iv.high * k if iv.high >= 0 else iv.high / k
-        return Interval(e, lo, hi, iv.level, iv.n, iv.method, iv.windows, iv.window_s,
-                        math.hypot(iv.run_noise, allowance))
+    if iv.method == "range":  # the observed range (no confidence): each end moves out by it
+        # (additive: a factor built on the estimate would explode for a difference near 0)
+        return Interval(e, iv.low - allowance, iv.high + allowance, iv.level, iv.n, iv.method,
+                        iv.windows, iv.window_s, math.hypot(iv.run_noise, allowance))
     lo = e - math.hypot(e - iv.low, allowance)
     hi = e + math.hypot(iv.high - e, allowance)
     return Interval(e, lo, hi, iv.level, iv.n, iv.method, iv.windows, iv.window_s,
