@@ -146,6 +146,8 @@ def report(db: Path) -> None:
             print(f"\n{length} length: {int(np.median(frames))} frames per session (median)")
             print(f"  measured slowdown (median over rounds, vs demo1): "
                   f"{slowdowns(st, ids, length)}")
+            covered: Counter[str] = Counter()
+            judged: Counter[str] = Counter()
             for label, (ra, rb) in PAIRS.items():
                 verdicts: Counter[str] = Counter()
                 figs: Counter[str] = Counter()
@@ -158,6 +160,12 @@ def report(db: Path) -> None:
                     verdicts[cmp.verdict] += 1
                     for f in cmp.regressions:
                         figs[f.name] += 1
+                    if label == "A/A":  # nothing changed: does each interval hold 0?
+                        for f in cmp.figures:
+                            if f.ci_low is not None and f.ci_high is not None and \
+                                    f.method not in ("range", "wilson", "exact"):
+                                judged[f.name] += 1
+                                covered[f.name] += int(f.ci_low <= 0.0 <= f.ci_high)
                 n = sum(verdicts.values())
                 word = "false regression" if label == "A/A" else "detected (regression)"
                 print(f"  {label:<10} {word:<22} {rate(verdicts['regression'], n)}")
@@ -166,10 +174,64 @@ def report(db: Path) -> None:
                 if figs:
                     print(f"  {'':<10} regressed figures: "
                           + ", ".join(f"{k} {v}" for k, v in figs.most_common(6)))
+            coverage(covered, judged)
+            ceiling(st, ids, length, rounds)
             repeated(st, ids, length, rounds)
             dimension(st, ids, length)
     if spent:
         print(f"\none comparison: median {np.median(spent):.2f} s, max {max(spent):.2f} s")
+
+
+def coverage(covered: Counter[str], judged: Counter[str]) -> None:
+    """How often an A/A pair's interval of B - A holds 0, per figure: the intervals'
+    real confidence on this machine (nominal 95 %; much more: wider than they need be)."""
+    if not judged:
+        print("  A/A interval coverage: no pair long enough for an interval")
+        return
+    n, k = sum(judged.values()), sum(covered.values())
+    worst = sorted(judged, key=lambda f: covered[f] / judged[f])[:4]
+    print(f"  A/A interval coverage (95 % nominal): {rate(k, n)} of figure intervals hold 0; "
+          "lowest: " + ", ".join(f"{f} {covered[f]}/{judged[f]}" for f in worst))
+
+
+#: figures whose separability the ceiling looks at: (stage, percentile)
+CEILING = (("e2e", "p50"), ("e2e", "p95"), ("infer", "p50"), ("infer", "p95"))
+
+
+def ceiling(st: object, ids: dict[tuple[str, int, str], int], length: str,
+            rounds: list[int]) -> None:
+    """What any rule on one figure of one pair could do here, whatever its statistics:
+    the A/A ratios B/A (both orders) give the 95th percentile a pair of identical runs
+    reaches; a rule that flags at most 5 % of A/A pairs cannot flag an A/B pair below it.
+    Printed: that ratio, and the share of +30 % pairs above it (the detection ceiling)."""
+    from console.core.stats import summary_value
+
+    def fig(role: str, r: int, stage: str, p: str) -> float | None:
+        sid = ids.get((length, r, role))
+        if sid is None:
+            return None
+        v = summary_value(st.get_session(sid)["summary"], "latency_ms", stage, p)  # type: ignore[attr-defined]
+        return float(v) if v else None
+
+    parts = []
+    for stage, p in CEILING:
+        aa, ab = [], []
+        for r in rounds:
+            a1, a2, b = fig("demo1", r, stage, p), fig("demo2", r, stage, p), \
+                fig("slow30", r, stage, p)
+            if a1 and a2:
+                aa += [a2 / a1, a1 / a2]
+            if a1 and b:
+                ab.append(b / a1)
+        if len(aa) >= 10 and ab:
+            q = float(np.percentile(aa, 95))
+            above = sum(x > q for x in ab)
+            parts.append(f"{stage} {p}: A/A 95th pct ×{q:.2f}, +30 % pairs above it "
+                         f"{above}/{len(ab)}, not slower at all {sum(x <= 1 for x in ab)}")
+    if parts:
+        print("  ceiling of any one-figure rule on a single pair (summaries' figures):")
+        for line in parts:
+            print(f"    {line}")
 
 
 #: sessions per side in the repeated comparisons, and how many groupings are drawn

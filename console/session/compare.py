@@ -183,6 +183,18 @@ class Figure:
         return self.diff_rel
 
     @property
+    def brief(self) -> str:
+        """``e2e p95 +13.9 % [-7.8, +26.1]: inconclusive`` — the figure, its change with
+        the interval and the verdict, without the reason (for lists of figures)."""
+        chg, sep, _rest = self.text.partition(" — ")
+        if not sep:
+            return f"{self.name} {self.text}"
+        if self.group == "agreement":
+            chg = f"{fmt_value(self.b, self.unit)} [{fmt_value(self.ci_low, self.unit)}, " \
+                  f"{fmt_value(self.ci_high, self.unit)}]" if self.ci_low is not None else chg
+        return f"{self.name} {chg}: {self.verdict}"
+
+    @property
     def line(self) -> str:
         if self.group == "agreement":  # a property of the pair, not of A and B
             return f"{self.name}: {fmt_value(self.b, self.unit)}  {self.text}"
@@ -202,6 +214,12 @@ class Comparison:
     #: every session of each side when repeated sessions were compared (compare_groups)
     sessions_a: list[int] = field(default_factory=list)
     sessions_b: list[int] = field(default_factory=list)
+
+    #: the figures a one-line account of a comparison names (plan baselines)
+    HEADLINE = ("e2e p50", "e2e p95", "e2e p99", "fps", "top-1 agreement")
+
+    def headline(self) -> list[Figure]:
+        return [f for f in self.figures if f.name in self.HEADLINE]
 
     @property
     def regressions(self) -> list[Figure]:

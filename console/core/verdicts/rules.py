@@ -335,8 +335,34 @@ class BudgetVerdict:
     method: str = ""
 
 
+def _budget_more(iv: Interval, limit: float, name: str, unit: str) -> str:
+    """What would decide an inconclusive budget: a run long enough for an interval, more
+    frames (the sampling part of the interval shrinks as 1/sqrt(n)), or nothing a longer
+    run can do (the run-to-run part alone reaches past the limit)."""
+    noisy = iv.run_noise >= abs(iv.estimate - limit)
+    if iv.method == "range":
+        n, secs = missing_for_windows(iv.n, iv.windows * iv.window_s)
+        if not noisy:
+            return f"; {would_decide(n, unit, name, secs)}"
+        longer = would_decide(n, unit, "", secs).removesuffix(" would decide ")
+        return (f"; {longer} give{'s' if n is None else ''} an interval, but the run-to-run "
+                "spread alone reaches past the limit: a longer run would not decide it")
+    if iv.method != "block bootstrap":
+        return ""
+    shifted = Interval(iv.estimate - limit, iv.low - limit, iv.high - limit, iv.level, iv.n,
+                       iv.method, iv.windows, iv.window_s, iv.run_noise)
+    more = more_needed(shifted, 0.0, iv.n)
+    if more:
+        return f"; {would_decide(more, unit, name, _seconds_for(more, iv))}"
+    if noisy:
+        return ("; the run-to-run spread alone reaches past the limit: a longer run would "
+                "not decide it")
+    return "; the figure sits on the limit: more frames would barely help"
+
+
 def check_budget(budget: str, limit: float, iv: Interval | None, *, upper: bool = True,
-                 unit: str = "", missing: str = "not measured") -> BudgetVerdict:
+                 unit: str = "", missing: str = "not measured",
+                 more_unit: str = "frames") -> BudgetVerdict:
     """``pass`` when the whole interval is on the good side of ``limit``, ``fail`` when the
     whole interval is on the bad side, ``inconclusive`` otherwise. A range (a session
     too short for an interval) decides only when every observation is on one side."""
@@ -358,8 +384,7 @@ def check_budget(budget: str, limit: float, iv: Interval | None, *, upper: bool 
     else:
         v = INCONCLUSIVE
         why = (f"{what} [{lo:.4g}, {hi:.4g}]{u} includes {limit:g}{u}"
-               + ("; a longer run would decide" if iv.method in ("block bootstrap", "range")
-                  else ""))
+               + _budget_more(iv, limit, budget, more_unit))
     return BudgetVerdict(budget, limit, iv.estimate, lo, hi, v, why, upper, iv.level,
                          iv.method)
 
