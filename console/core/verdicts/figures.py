@@ -15,8 +15,10 @@ ISMM, call it the execution-level variance). :data:`RUN_NOISE` is that
 component — the relative standard deviation of a figure between identical
 sessions beyond what the block bootstrap accounts for — measured by the
 dimensioning run of ``benchmarks/verdicts.py`` on these machines; it is
-added in quadrature to every interval (``run_noise={}`` leaves it out, for
-a quiet dedicated device whose own dimensioning says so).
+added to every interval — to each session's own on the log scale
+(:func:`~console.core.verdicts.blocks.widen_relative`), to the difference
+in quadrature (``z * cv * sqrt(A**2 + B**2)``) — and ``run_noise={}`` leaves
+it out, for a quiet dedicated device whose own dimensioning says so.
 """
 
 from __future__ import annotations
