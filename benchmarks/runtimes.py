@@ -5,7 +5,8 @@ each in onnxruntime, LiteRT and OpenVINO — the same weights: the LiteRT and
 OpenVINO twins of the wide model are built into a temporary folder first
 (``tools/build_runtime_twins.write_twin``), the demo's are the shipped ones:
 
-(1) bare loop: OpenCV decodes the recording, the agent's own pre-processing
+(1) bare loop (in a fresh interpreter, pinned like the agent): OpenCV decodes
+    the recording, the agent's own pre-processing
     (``console.agent.pipeline.Preprocessor``), the runtime's own API called
     directly (``InferenceSession.run``; LiteRT ``set_tensor/invoke/get_tensor``;
     OpenVINO ``InferRequest.infer``) — nothing else;
@@ -95,7 +96,23 @@ def _infer_fn(runtime: str, pkg: Any, threads: int) -> Callable[[Any], Any]:
     return infer
 
 
-def bare_loop(runtime: str, pkg_dir: Path, video: Path, frames: int, threads: int) -> float:
+def bare_loop(runtime: str, pkg_dir: Path, video: Path, frames: int, threads: int,
+              python: str | None) -> float:
+    """The bare loop in a fresh interpreter (``python``: pinned like the agent's), so each
+    runtime's thread pool is born where the agent's is, and no runtime loaded earlier in
+    this process shares it."""
+    import subprocess
+
+    res = subprocess.run([python or sys.executable, __file__, "--bare", runtime, str(pkg_dir),
+                          str(video), str(frames), str(threads)], capture_output=True,
+                         text=True, timeout=600)
+    if res.returncode != 0:
+        raise RuntimeError(f"bare loop {runtime} {pkg_dir.name} failed: {res.stderr[-500:]}")
+    return float(res.stdout.strip().splitlines()[-1])
+
+
+def _bare_loop_here(runtime: str, pkg_dir: Path, video: Path, frames: int,
+                    threads: int) -> float:
     import cv2
 
     from console.agent.pipeline import Preprocessor
@@ -135,6 +152,10 @@ def agent_run(pkg_dir: Path, video: Path, frames: int, db: Path, threads: int,
 
 
 def main() -> None:
+    if len(sys.argv) == 7 and sys.argv[1] == "--bare":  # the child of bare_loop
+        rt, pkg, video, frames, threads = sys.argv[2:]
+        print(_bare_loop_here(rt, Path(pkg), Path(video), int(frames), int(threads)))
+        return
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=2000, help="frames per demo run")
@@ -178,8 +199,7 @@ def main() -> None:
             for rt in RUNTIMES:
                 bare, agent, prof = [], [], []
                 for r in range(args.repeats):  # interleaved so drift hits all alike
-                    with pinned({dev_cpu} if dev_cpu is not None else None):
-                        bare.append(bare_loop(rt, pkgs[rt], video, n, threads))
+                    bare.append(bare_loop(rt, pkgs[rt], video, n, threads, python))
                     with pinned(console_cpus):
                         agent.append(agent_run(pkgs[rt], video, n, tmp / f"{rt}{r}.db",
                                                threads, python)[0])
