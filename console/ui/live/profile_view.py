@@ -15,7 +15,7 @@ import html
 import pyqtgraph as pg
 
 from console.core.op_profile import OpProfile
-from console.ui.qt import QLabel, QVBoxLayout, QWidget
+from console.ui.qt import QDockWidget, QLabel, QMainWindow, Qt, QVBoxLayout, QWidget, Slot
 
 #: operators drawn in the ranked chart (the rest are in the log and the report)
 TOP_N = 15
@@ -75,7 +75,12 @@ class ProfileView(QWidget):
         self.ops_chart.set_rows([])
         self.types_chart.set_rows([])
 
+    @Slot(object)
     def show_profile(self, prof: OpProfile | None) -> None:
+        """Draw ``prof`` (from the GUI thread) and bring the dock holding it forward."""
+        dock = self.parentWidget()
+        if isinstance(dock, QDockWidget):
+            dock.raise_()
         if prof is None:
             self.clear("This run was not profiled.")
             return
@@ -95,3 +100,16 @@ class ProfileView(QWidget):
                                  for o in prof.ranked()[:TOP_N]])
         frames = max(1, prof.frames)
         self.types_chart.set_rows([(t.op_type, t.total_us / frames) for t in prof.by_op_type()])
+
+
+def add_profile_dock(window: QMainWindow, beside: QDockWidget) -> tuple[ProfileView, QDockWidget]:
+    """The Operator profile dock, tabbed with ``beside`` (the Summary), which stays in front
+    until a profile arrives."""
+    from console.ui.window.layout import make_dock
+
+    view = ProfileView()
+    dock = make_dock(window, "Operator profile", "profileDock", view)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.tabifyDockWidget(beside, dock)
+    beside.raise_()
+    return view, dock
