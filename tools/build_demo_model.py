@@ -7,6 +7,8 @@ What this writes (paths relative to the repository root):
 * ``resources/recordings/digits-demo.avi`` the held-out test digits, one per frame
 * ``resources/recordings/digits-demo.truth.csv``  ``frame,label`` ground truth
 * ``benchmarks/models/digits-cnn-wide/``   a heavier 3-conv CNN at 64x64 for benchmarks
+* ``resources/packages/digits-cnn-{litert,openvino}/``  digits-cnn's weights for LiteRT
+  and OpenVINO (``tools/build_runtime_twins.py``, which also runs on its own)
 
 The data is scikit-learn's ``load_digits`` (ships with the package, no
 download). A digit pixel v in 0..16 is written to the video as
@@ -39,8 +41,9 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _p in (str(REPO), str(REPO / "tools")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
 SEED = 20240611  # data split, torch init, shuffling: everything derives from this
 VERSION = "1.0.0"
@@ -539,6 +542,10 @@ def main(argv: list[str] | None = None) -> int:
                     "target; adjust WIDE_CHANNELS",
                     flush=True,
                 )
+    # --- the same weights for LiteRT and OpenVINO -----------------------------
+    import build_runtime_twins
+
+    build_runtime_twins.main(["--root", str(root)])
     print("done")
     return 0
 

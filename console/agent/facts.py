@@ -87,8 +87,109 @@ def _module_version(name):
                                  if str(exc) else "")
 
 
-def collect(workdir=None, with_libraries=True):
-    """Everything the console records about a device. Missing facts are None."""
+#: runtime (a manifest's ``runtime``) -> (the pip requirement that installs it, the
+#: modules that provide it, in the order the agent tries them)
+RUNTIME_PACKAGES = {
+    "onnxruntime": ("onnxruntime", ("onnxruntime",)),
+    "litert": ("ai-edge-litert", ("ai_edge_litert", "tflite_runtime", "tensorflow")),
+    "openvino": ("openvino", ("openvino",)),
+}
+#: LiteRT delegates that live in shared libraries of their own (XNNPACK is built in)
+_LITERT_DELEGATES = (("libedgetpu.so.1", "Edge TPU"),
+                     ("libtensorflowlite_gpu_delegate.so", "GPU"),
+                     ("libQnnTFLiteDelegate.so", "Qualcomm QNN"),
+                     ("libvx_delegate.so", "VeriSilicon VX (NXP NPU)"),
+                     ("libethosu_delegate.so", "Arm Ethos-U"),
+                     ("libhexagon_delegate.so", "Hexagon"))
+_LIB_DIRS = ("/usr/lib", "/usr/local/lib", "/usr/lib/*-linux-gnu", "/lib/*-linux-gnu")
+
+
+def _first_error(exc):
+    text = str(exc).strip()
+    return "%s: %s" % (exc.__class__.__name__, text.splitlines()[0][:200] if text else "")
+
+
+def _short(version):
+    v = str(version or "")
+    out = ""
+    for ch in v:
+        if not (ch.isdigit() or ch == "."):
+            break
+        out += ch
+    return out or v or "unknown"
+
+
+def _ort_runtime():
+    import onnxruntime
+
+    return {"version": _short(onnxruntime.__version__), "module": "onnxruntime",
+            "devices": list(onnxruntime.get_available_providers()), "kind": "providers"}
+
+
+def _openvino_runtime():
+    # importing openvino sends a usage event unless openvino_telemetry is missing: a
+    # probe must send nothing anywhere (console.agent.runtimes.openvino_backend)
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    core = openvino.Core()
+    devices = []
+    for d in core.available_devices:
+        try:
+            devices.append("%s (%s)" % (d, core.get_property(d, "FULL_DEVICE_NAME")))
+        except Exception:
+            devices.append(d)
+    return {"version": _short(getattr(openvino, "__version__", "")), "module": "openvino",
+            "devices": devices, "kind": "devices"}
+
+
+def _litert_runtime():
+    import importlib
+
+    mod = version = None
+    errors = []
+    for name in RUNTIME_PACKAGES["litert"][1]:
+        try:
+            top = importlib.import_module(name)
+            importlib.import_module(name + ".lite" if name == "tensorflow" else
+                                    name + ".interpreter")
+            mod, version = name, getattr(top, "__version__", "unknown")
+            break
+        except Exception as exc:
+            errors.append("%s: %s" % (name, _first_error(exc)))
+    if mod is None:
+        raise ImportError("; ".join(errors))
+    found = ["XNNPACK (built in, CPU)"]
+    for lib, what in _LITERT_DELEGATES:
+        for d in _LIB_DIRS:
+            if glob.glob(os.path.join(d, lib)):
+                found.append("%s (%s)" % (what, lib))
+                break
+    return {"version": _short(version), "module": mod, "devices": found, "kind": "delegates"}
+
+
+def _runtimes():
+    """Every runtime the device's Python can import: version, module, devices/EPs/
+    delegates; a missing one has ``version`` None, the import error, and ``pip``."""
+    probes = {"onnxruntime": _ort_runtime, "litert": _litert_runtime,
+              "openvino": _openvino_runtime}
+    out = {}
+    for name in sorted(probes):
+        pip = RUNTIME_PACKAGES[name][0]
+        try:
+            entry = probes[name]()
+        except Exception as exc:  # ImportError, or a broken native library
+            entry = {"version": None, "error": _first_error(exc), "devices": []}
+        entry["pip"] = pip
+        out[name] = entry
+    return out
+
+
+def collect(workdir=None, with_libraries=True, with_runtimes=True):
+    """Everything the console records about a device. Missing facts are None.
+
+    ``with_runtimes`` imports every runtime to list it (the probe does; a run does
+    not, so it loads only the runtime its package asks for)."""
     facts = {
         "hostname": socket.gethostname(),
         "os": _os_name(),
@@ -136,6 +237,8 @@ def collect(workdir=None, with_libraries=True):
             except Exception:
                 providers = None
         facts["providers"] = providers
+    if with_runtimes:
+        facts["runtimes"] = _runtimes()
     return facts
 
 

@@ -22,7 +22,14 @@ import traceback
 from typing import Any, Dict, List, Optional
 
 from console.core import protocol as P
-from console.core.manifest import PackageError, read_manifest, sha256_bytes, verify_files
+from console.core.manifest import (
+    PackageError,
+    model_weights,
+    read_manifest,
+    run_settings,
+    sha256_bytes,
+    verify_files,
+)
 
 AGENT_VERSION = "0+unknown"  # replaced in the bundle by the console's version
 try:  # written into the bundle by console.devices.agent_bundle
@@ -132,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     out = Output(sys.stdout.fileno())
     stop = threading.Event()
-    device = facts_mod.collect(workdir=None)
+    device = facts_mod.collect(workdir=None, with_runtimes=False)
     sampler = TelemetrySampler()
     try:
         device["telemetry"] = sampler.static_facts()
@@ -188,6 +195,7 @@ def _release(held: Dict[str, Any]) -> None:
 def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: Any,
          held: Dict[str, Any]) -> int:
     """Everything after hello. Resources it starts go in ``held`` for the caller to release."""
+    from console.agent.profiling import ProfileWindow
     from console.agent.telemetry import TelemetryThread
 
     # Cold start 1/3: the package, hashes checked again on the device.
@@ -199,12 +207,18 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
                          "package refused on the device: manifest.json changed after the console "
                          "verified it (sha256 %s..., expected %s...)"
                          % (sha256_bytes(raw)[:12], args.expect_digest[:12]))
-        # The model is hashed once, by Pipeline.read_model, from the bytes it then runs.
-        problems = verify_files(args.package, manifest, skip=(manifest.model,))
+        # The model is hashed once, by Pipeline.read_model, from the bytes it then runs
+        # (an OpenVINO IR's weights likewise).
+        problems = verify_files(args.package, manifest,
+                                skip=(manifest.model, model_weights(manifest) or ""))
     except PackageError as exc:
         return _fail(out, "package_invalid", "package refused on the device: %s" % exc)
     if problems:
         return _fail(out, "package_invalid", "package refused on the device: %s" % problems[0])
+    try:
+        settings = _settings(args, manifest)
+    except PackageError as exc:
+        return _fail(out, "setting_unsupported", "refused on the device: %s" % exc)
     package_ms = (time.perf_counter() - t0) * 1000.0
 
     # Cold start 2/3 and 3/3: the session, and the first inference.
@@ -217,12 +231,8 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
     from console.agent.sources import SourceError, open_source
 
     try:
-        spin = args.spin == "on" or (args.spin == "auto" and not (args.fps and args.fps > 0))
-        pipe = Pipeline(args.package, manifest, args.provider, args.threads, spin)
+        pipe = Pipeline(args.package, manifest, settings, profile=args.profile > 0)
         first_ms = pipe.warmup()
-    except ImportError as exc:
-        return _fail(out, "onnxruntime_missing", "onnxruntime is not installed on the device (%s); "
-                     "install it with: python3 -m pip install onnxruntime" % exc)
     except PipelineError as exc:
         return _fail(out, exc.code, exc.text)
     try:
@@ -234,7 +244,9 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
     package_ms += pipe.model_check_ms
     out.send(P.ColdStart(package_ms, pipe.session_ms, first_ms,
                          package_ms + pipe.session_ms + first_ms, pipe.provider,
-                         pipe.providers_available, info))
+                         pipe.providers_available, info, pipe.runtime, pipe.runtime_version))
+    prof = ProfileWindow(pipe.backend, args.profile, args.profile_after) \
+        if args.profile > 0 else None
 
     cv2: Any = None
     if args.preview_fps > 0:
@@ -282,6 +294,11 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
             out.send(P.Frame(n, ts, (t_b - t_a) * 1e3, (t_c - t_b) * 1e3, (t_d - t_c) * 1e3,
                              (t_d - t_a) * 1e3, result, (t_a - t_r) * 1e3 + read_extra))
             read_extra = 0.0
+            if prof is not None:
+                done = prof.after_frame(n, (t_c - t_b) * 1e3)
+                if done is not None:
+                    out.send(done)
+                    prof = None
             if cv2 is not None and preview_period:
                 now = time.monotonic()
                 if now >= next_preview:
@@ -316,6 +333,8 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
         held["n"] = held["frame"] = n
         raise
     held["n"] = n
+    if prof is not None:  # the input (or a limit) ended inside the profiled frames
+        out.send(prof.result(True))
     _release(held)
     # The input failing is an error, not an end: the frames before it are kept
     # (the console has them), and the run must not read as a complete pass.
@@ -332,6 +351,27 @@ def _run(args: argparse.Namespace, out: Output, stop: threading.Event, sampler: 
                      % (info.get("kind"), info.get("desc"), n), n, t_run)
     out.send(P.Summary(n, out.sent, time.time() - t_run, reason))
     return 0
+
+
+def _settings(args: argparse.Namespace, manifest: Any) -> Dict[str, Any]:
+    """The run's runtime settings (the manifest's, then the options); refusals raise."""
+    extra: Dict[str, Any] = {}
+    for item in args.runtime_setting or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise PackageError("--runtime-setting %s" % item, "expected KEY=VALUE")
+        extra[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
+    if getattr(args, "graph_opt", "all") != "all":
+        extra.setdefault("graph_opt", args.graph_opt)
+    settings = run_settings(manifest, args.provider, args.threads, args.spin, extra)
+    if manifest.runtime == "onnxruntime" and settings.get("spin", "auto") == "auto":
+        # auto: onnxruntime's pool busy-waits after each run, which on a run paced
+        # by --fps burns a core between frames; off then, onnxruntime's default else
+        if args.fps and args.fps > 0:
+            settings["spin"] = "off"
+        else:
+            settings.pop("spin", None)
+    return settings
 
 
 def cmd_facts(args: argparse.Namespace) -> int:
@@ -368,11 +408,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: none)")
     r.add_argument("--fps", type=float, default=0.0, help="target FPS (0: as fast as possible)")
     r.add_argument("--loop", action="store_true", help="loop a recording at its end")
-    r.add_argument("--provider", default=None, help="onnxruntime execution provider")
-    r.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: auto)")
+    r.add_argument("--provider", default=None,
+                   help="onnxruntime execution provider, or OpenVINO device (CPU, GPU, NPU, AUTO)")
+    r.add_argument("--threads", type=int, default=0,
+                   help="the runtime's inference threads (0: its default)")
     r.add_argument("--spin", choices=("auto", "on", "off"), default="auto",
                    help="onnxruntime thread-pool busy-waiting (auto: off when --fps paces the "
                         "run, onnxruntime's default otherwise)")
+    r.add_argument("--runtime-setting", action="append", metavar="KEY=VALUE",
+                   help="a runtime setting over the manifest's (e.g. performance_hint=LATENCY)")
+    r.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="profile N frames with the runtime's own profiler (0: none)")
+    r.add_argument("--profile-after", type=int, default=10, metavar="W",
+                   help="frames run before the profiled ones (warm-up, default 10)")
+    r.add_argument("--graph-opt", choices=P.GRAPH_OPT_LEVELS, default="all",
+                   help="onnxruntime graph optimization level (default all, onnxruntime's own)")
     r.add_argument("--preview-fps", type=float, default=10.0, help="preview JPEGs per second")
     r.add_argument("--preview-width", type=int, default=320)
     r.add_argument("--preview-quality", type=int, default=70)

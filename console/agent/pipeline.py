@@ -6,30 +6,33 @@ and ``std`` into one multiply-add computed once; decoding returns class
 indices (labels are resolved console-side, keeping frame lines short).
 
 The model is read from disk exactly once: its bytes are checked against the
-manifest's size and sha256 and onnxruntime builds the session from those very
-bytes, so a model file swapped after the check can never be the one that runs
-(loading from the path would read the file a second time). A model whose
-weights live in files beside it (external data, needed over 2 GB) is the one
-case to know: onnxruntime resolves those relative to the working directory, so
-the session is built with the package root as the working directory (those
-files are hashed with the rest of the package).
+manifest's size and sha256 and the runtime (:mod:`console.agent.runtimes`)
+builds the session from those very bytes, so a model file swapped after the
+check can never be the one that runs (loading from the path would read the
+file a second time). An OpenVINO IR's ``.bin`` weights are read and checked
+the same way. A model whose weights live in files beside it (ONNX external
+data, needed over 2 GB) is the one case to know: onnxruntime resolves those
+relative to the working directory, so the session is built with the package
+root as the working directory (those files are hashed with the rest of the
+package).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from console.agent.errors import AgentError
+from console.agent.runtimes.base import first_line
 from console.core.manifest import (
     InputSpec,
     Manifest,
     OutputSpec,
     PackageError,
     content_problem,
+    model_weights,
     safe_join,
     sha256_bytes,
 )
@@ -209,87 +212,75 @@ class Decoder:
 
 
 class Pipeline:
-    """A loaded package ready to run frames. Construction is the cold start."""
+    """A loaded package ready to run frames. Construction is the cold start.
 
-    def __init__(self, root: str, manifest: Manifest, provider: Optional[str] = None,
-                 threads: int = 0, spin: bool = True) -> None:
-        import onnxruntime as ort
+    ``settings`` are the runtime settings of the run (``manifest.run_settings``);
+    the runtime itself is the manifest's, loaded by :mod:`console.agent.runtimes`
+    only now. ``profile``: build the model so the runtime's profiler can be used.
+    """
+
+    def __init__(self, root: str, manifest: Manifest, settings: Optional[Dict[str, Any]] = None,
+                 profile: bool = False) -> None:
+        from console.agent import runtimes
 
         self.manifest = manifest
-        available = list(ort.get_available_providers())
-        self.providers_available = available
-        if provider and provider not in available:
-            raise PipelineError("provider_unavailable",
-                                "execution provider %s is not available on this device "
-                                "(available: %s)" % (provider, ", ".join(available)))
-        self.provider = provider or "CPUExecutionProvider"
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
-        if not spin:
-            # onnxruntime's pool busy-waits after each run; on a paced run that
-            # burns a core between frames and inflates the agent's CPU figure.
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         t0 = time.perf_counter()
         model = self.read_model(root, manifest)
+        weights_name = model_weights(manifest)
+        weights = self.read_file(root, manifest, weights_name) if weights_name else None
         #: reading and hashing the model: part of the package check, not of the session
         self.model_check_ms = (time.perf_counter() - t0) * 1000.0
         t0 = time.perf_counter()
         try:
-            # A model loaded from bytes finds weights kept beside it (external data,
-            # needed over 2 GB) relative to the working directory, and only below it:
-            # inside the package root, those are the files just hashed, never a stray
-            # file wherever the agent happened to start.
-            try:
-                cwd: Optional[str] = os.getcwd()
-            except OSError:
-                cwd = None
-            os.chdir(root)
-            try:
-                self.session = ort.InferenceSession(model, sess_options=opts,
-                                                    providers=[self.provider])
-            finally:
-                if cwd is not None:
-                    os.chdir(cwd)
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
-            raise PipelineError("model_load", "onnxruntime cannot load %s: %s"
-                                % (manifest.model, first)) from None
-        del model  # onnxruntime holds its own copy; do not keep a second one for the run
+            self.backend = runtimes.load(manifest.runtime, model, weights, root, manifest.model,
+                                         dict(settings or {}), profile)
+        except AgentError as exc:  # the runtime missing, or refusing the model/a setting
+            raise PipelineError(exc.code, exc.text) from None
+        del model, weights  # the runtime holds its own copy; do not keep a second one
         self.session_ms = (time.perf_counter() - t0) * 1000.0
-        inputs = {i.name: i for i in self.session.get_inputs()}
+        b = self.backend
+        self.runtime, self.runtime_version = b.name, b.version
+        #: what runs the model (EP, OpenVINO device, LiteRT delegate), what else there is
+        self.provider, self.providers_available = b.device, list(b.available)
+        inputs = [i.name for i in b.inputs()]
         if manifest.input.name not in inputs:
             raise PipelineError("input_name", "model has no input %r (it has %s)"
                                 % (manifest.input.name, ", ".join(inputs)))
+        b.select_input(manifest.input.name)
         self.input_name = manifest.input.name
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.output_names = [o.name for o in b.outputs()]
         self.pre = Preprocessor(manifest.input)
         self.decode = Decoder(manifest.task, manifest.output, manifest.input)
+        self._run = b.run
 
     @staticmethod
     def read_model(root: str, manifest: Manifest) -> bytes:
         """The model's bytes, read once and checked against the manifest's size and sha256.
 
-        These bytes, not the path, go to onnxruntime: what was checked is what runs.
+        These bytes, not the path, go to the runtime: what was checked is what runs.
         """
-        path = safe_join(root, manifest.model)
-        entry = manifest.files.get(manifest.model)
+        return Pipeline.read_file(root, manifest, manifest.model)
+
+    @staticmethod
+    def read_file(root: str, manifest: Manifest, name: str) -> bytes:
+        """One package file's bytes (the model, an IR's weights), checked as they are read."""
+        path = safe_join(root, name)
+        entry = manifest.files.get(name)
         if entry is None:
             raise PipelineError("package_invalid", "package refused on the device: the model "
-                                "%s has no sha256 in manifest.json" % manifest.model)
+                                "file %s has no sha256 in manifest.json" % name)
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
         except FileNotFoundError:
             raise PipelineError("package_invalid", "package refused on the device: %s"
-                                % PackageError(manifest.model, "listed in manifest.json but "
+                                % PackageError(name, "listed in manifest.json but "
                                                "missing")) from None
         except OSError as exc:
             raise PipelineError("model_load", "cannot read the model %s: %s"
                                 % (path, exc.strerror or exc)) from None
-        # The agent's only check of the model (verify_files skips it).
-        problem = content_problem(manifest.model, entry, len(data), lambda: sha256_bytes(data))
+        # The agent's only check of the model files (verify_files skips them).
+        problem = content_problem(name, entry, len(data), lambda: sha256_bytes(data))
         if problem is not None:
             raise PipelineError("package_invalid", "package refused on the device: %s" % problem)
         return data
@@ -303,8 +294,7 @@ class Pipeline:
 
     def infer(self, x: np.ndarray) -> List[np.ndarray]:
         try:
-            return self.session.run(self.output_names, {self.input_name: x})
+            return self._run(x)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
             raise PipelineError("inference", "inference failed: %s (input shape %s)"
-                                % (first, list(x.shape))) from None
+                                % (first_line(exc), list(x.shape))) from None

@@ -131,6 +131,8 @@ def print_facts(facts: dict[str, Any]) -> None:
     print(f"libraries   numpy {libs.get('numpy') or 'MISSING'}, onnxruntime "
           f"{libs.get('onnxruntime') or 'MISSING'}, opencv {libs.get('opencv') or 'MISSING'}")
     print(f"providers   {', '.join(facts.get('providers') or []) or 'none'}")
+    for line in runtime_lines(facts):
+        print(line)
     zones = facts.get("thermal_zones") or []
     print("thermal     " + (", ".join(f"{z.get('name')} ({z.get('zone')})" for z in zones)
                             if zones else "none found"))
@@ -139,6 +141,25 @@ def print_facts(facts: dict[str, Any]) -> None:
                                       for c in cams) if cams else "none found"))
     for r in facts.get("requirements") or []:
         print(f"MISSING     {r}")
+
+
+def runtime_lines(facts: dict[str, Any]) -> list[str]:
+    """Every runtime the device's Python has, with version and EPs/devices/delegates; a
+    missing one with the exact pip install (the probe of an older agent: nothing)."""
+    rts = facts.get("runtimes") or {}
+    python = facts.get("python_executable") or "python3"
+    out = []
+    for k, name in enumerate(sorted(rts)):
+        rt = rts[name]
+        head = "runtimes    " if k == 0 else "            "
+        if rt.get("version"):
+            mod = f" ({rt['module']})" if rt.get("module") not in (None, name) else ""
+            devs = ", ".join(rt.get("devices") or []) or "none"
+            out.append(f"{head}{name} {rt['version']}{mod}: {rt.get('kind', 'devices')} {devs}")
+        else:
+            out.append(f"{head}{name} MISSING ({rt.get('error') or 'not installed'}); on the "
+                       f"device run: {python} -m pip install {rt.get('pip') or name}")
+    return out
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

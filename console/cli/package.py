@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from console.cli import CliError, add_group
+from console.core.errors import UserError
+from console.core.manifest import RUNTIMES
 
 VERIFY_EXAMPLE = """example:
   devicelab package verify resources/packages/digits-cnn
@@ -47,6 +49,9 @@ into the directory or the zip, replacing an older signature."""
 BUILD_EXAMPLE = """example:
   devicelab package build model.onnx --task classification --labels labels.txt \\
       --name my-model --version 1.2.0 --scale 0.00392157 -o my-model.zip
+  devicelab package build model.tflite --task raw -o my-model-litert --runtime-setting threads=2
+  devicelab package build model.xml --task classification -o my-model-ov \\
+      --runtime-setting device=AUTO --runtime-setting performance_hint=LATENCY
 
 The input tensor's name, layout, size and dtype are read from the model itself;
 pass --height/--width when the model leaves them dynamic."""
@@ -71,12 +76,20 @@ def register(sub: Any) -> None:
     v.add_argument("--json", action="store_true", help="print the result as JSON")
     v.set_defaults(func=cmd_verify)
 
-    b = ps.add_parser("build", help="write a package from an .onnx model",
+    b = ps.add_parser("build", help="write a package from an .onnx, .tflite or OpenVINO model",
                       description="Write a complete package (directory, or .zip when -o ends "
-                                  "in .zip) from a model, reading its real input/output "
-                                  "signature with onnxruntime.",
+                                  "in .zip) from a model — .onnx (onnxruntime), .tflite "
+                                  "(LiteRT) or OpenVINO IR .xml with its .bin — reading its "
+                                  "real input/output signature with that runtime.",
                       epilog=BUILD_EXAMPLE)
-    b.add_argument("model", help="the .onnx file")
+    b.add_argument("model", help="the .onnx, .tflite or OpenVINO .xml file (its .bin beside it)")
+    b.add_argument("--runtime", choices=RUNTIMES,
+                   help="what runs it on the device (default: by the file: .onnx onnxruntime, "
+                        ".tflite litert, .xml openvino; an .onnx can also run on openvino)")
+    b.add_argument("--runtime-setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="a runtime setting written into the manifest (e.g. threads=2, "
+                        "device=CPU, performance_hint=LATENCY); one the runtime lacks is "
+                        "refused")
     b.add_argument("-o", "--output", required=True, help="output directory or .zip")
     b.add_argument("--task", required=True, choices=("classification", "detection", "raw"))
     b.add_argument("--labels", help="labels file, one label per line")
@@ -170,7 +183,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from console.core.package import PackageError, build_package, verify_package
+    from console.core.package import build_package, verify_package
 
     out = Path(args.output)
     if out.exists() and not args.force and (out.is_file() or any(out.iterdir())):
@@ -191,11 +204,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     for k in ("box_format", "score_threshold", "nms_iou"):
         if getattr(args, k) is not None:
             outp[k] = getattr(args, k)
+    settings: dict[str, Any] = {}
+    for item in args.runtime_setting:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--runtime-setting {item}: expected KEY=VALUE")
+        settings[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
     try:
         path = build_package(args.model, out, task=args.task, labels=args.labels, name=args.name,
                              version=args.version, description=args.description,
-                             input_overrides=inp, output_overrides=outp)
-    except PackageError as exc:
+                             input_overrides=inp, output_overrides=outp, runtime=args.runtime,
+                             runtime_settings=settings)
+    except UserError as exc:  # PackageError, a setting refused, the runtime missing here
         raise CliError(f"cannot build package: {exc}") from None
     ver = verify_package(path)
     if not ver.ok:

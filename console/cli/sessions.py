@@ -18,9 +18,11 @@ from typing import Any
 from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group
 from console.cli.format import fmt_time, summary_lines
 from console.cli.log_access import get_session, open_store, parse_since, subcommand
+from console.cli.profile_format import profile_json, profile_lines
 from console.cli.run import add_key_file_argument
 from console.core.records import SessionRecord, facts_sections
 from console.core.store import StoreError
+from console.session.profiles import load_profile
 
 LIST_EXAMPLE = """example:
   devicelab sessions list
@@ -76,6 +78,8 @@ def register(sub: Any) -> None:
     sh = subcommand(ps, "show", "everything one session recorded", SHOW_EXAMPLE)
     sh.add_argument("session", help="session id (or uuid prefix)")
     sh.add_argument("--json", action="store_true")
+    sh.add_argument("--ops", choices=("top", "all"), default="top",
+                    help="a profiled session's operators: the 10 slowest (default) or all")
     add_db_argument(sh)
     sh.set_defaults(func=cmd_show)
 
@@ -182,7 +186,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         events = store.events(s["id"])
         bookmarks = store.bookmarks(s["id"])
         n_tel = store.telemetry_count(s["id"])
+        prof = load_profile(store, s["id"], s.get("profile"))
     if args.json:
+        s["operators"] = profile_json(prof)
         s["events"] = events
         s["bookmarks"] = bookmarks
         s["telemetry_samples"] = n_tel
@@ -199,6 +205,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("summary")
         for line in summary_lines(s["summary"]):
             print("  " + line)
+    for line in profile_lines(prof, top=len(prof.ops) if prof and args.ops == "all" else 10):
+        print("  " + line if not line.startswith("operators") else line)
     if bookmarks:
         print("bookmarks")
         for b in bookmarks:

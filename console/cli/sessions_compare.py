@@ -126,6 +126,7 @@ def comparison_lines(cmp: Any) -> list[str]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from console.cli.profile_format import delta_lines
     from console.session.compare import (
         CompareError,
         compare_groups,
@@ -133,6 +134,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         parse_tolerance,
     )
     from console.session.export import ExportError, export_comparison
+    from console.session.profiles import operator_deltas
 
     try:
         tol = parse_tolerance(args.tolerance)
@@ -151,12 +153,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 cmp, _ = export_comparison(store, args.a, args.b, args.output, tolerance=tol)
             else:
                 cmp = compare_sessions(store, args.a, args.b, tolerance=tol)
+            ops = [] if repeated else operator_deltas(store, args.a, args.b)
         except (CompareError, ExportError) as exc:
             raise CliError(str(exc)) from None
     if args.json:
-        print(json.dumps(cmp.to_dict(), indent=2, default=str))
+        print(json.dumps(cmp.to_dict() | ({"operators": [d.__dict__ | {"ratio": d.ratio}
+                                                         for d in ops]} if ops else {}),
+                         indent=2, default=str))
     else:
-        for line in comparison_lines(cmp):
+        for line in comparison_lines(cmp) + delta_lines(ops):
             print(line)
     if args.output:
         print(f"wrote {args.output}", file=sys.stderr)
@@ -179,7 +184,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     print("rows (device · model · OS · kernel)")
     for r, device in enumerate(m.rows):
         print(f"  ({_row_key(r)}) {device.label}")
-    print("columns (package · onnxruntime · provider)")
+    print("columns (package · runtime and version · provider / device)")
     for k, col in enumerate(m.columns, 1):
         print(f"  [{k}] {col.label}")
     width = 34

@@ -16,6 +16,7 @@ EXPORT_EXAMPLE = """example:
   devicelab sessions export 12 --format html -o report.html
   devicelab sessions export 12 --format csv -o run12.csv     (+ run12.telemetry.csv)
   devicelab sessions export 12 --format mcap -o run12.mcap   (Foxglove, PlotJuggler)
+  devicelab sessions export 12 --format trace -o run12.trace.json  (Perfetto, chrome://tracing)
   devicelab sessions export 12 --format json -o - | jq .session.summary
   devicelab sessions export 12 --format bundle --with-package --with-input -o run12.dlbundle
 
@@ -34,7 +35,7 @@ def register(ps: Any) -> None:
               EXPORT_EXAMPLE)
     ex.add_argument("session", help="session id (or uuid prefix)")
     ex.add_argument("--format", required=True,
-                    choices=("csv", "json", "html", "mcap", "bundle"))
+                    choices=("csv", "json", "html", "mcap", "trace", "bundle"))
     ex.add_argument("-o", "--output", required=True, metavar="PATH",
                     help="file to write; - for standard output (not csv: it writes two files)")
     ex.add_argument("--with-package", action="store_true",

@@ -26,7 +26,8 @@ the ONNX model and optional extra files such as labels. ``manifest.json``::
         "dtype": "float32",            # float32 | float16 | uint8 | int8
         "scale": 0.0627,               # x = pixel * scale, then (x - mean) / std
         "mean": [0.0], "std": [1.0],   # one value or one per channel
-        "resize": "area"               # area | linear | nearest
+        "resize": "area",              # area | linear | nearest
+        "max_tensor_bytes": 536870912  # optional: raise the input tensor cap (see below)
       },
       "output": {
         "labels": "labels.txt",        # optional, one label per line
@@ -41,8 +42,24 @@ the ONNX model and optional extra files such as labels. ``manifest.json``::
       },
       "min_onnxruntime": "1.16",
       "budgets": {"p95_ms": 5.0, "cold_start_s": 1.5, "memory_mb": 300,
-                  "max_temp_c": 80, "energy_mj": 20}      # optional
+                  "max_temp_c": 80, "energy_mj": 20},     # optional
+      "runtime": "onnxruntime",        # optional: onnxruntime | litert | openvino
+      "runtime_settings": {"threads": 2}                  # optional, see below
     }
+
+The input tensor (channels x height x width x dtype size) may not exceed
+:data:`MAX_INPUT_TENSOR_BYTES` (256 MiB: a 4K RGB float32 frame is 95 MiB)
+unless ``input.max_tensor_bytes`` raises it for that package: with a
+dynamic-shape model nothing else bounds it, and a typo in height/width would
+otherwise be deployed and fail on the device allocating gigabytes.
+
+``runtime`` names what runs the model on the device: ``onnxruntime`` (the
+default, a ``.onnx`` model), ``litert`` (a ``.tflite`` model) or ``openvino``
+(OpenVINO IR: ``model`` is the ``.xml`` and the ``.bin`` of the same stem must
+be listed in ``files``; or an ``.onnx`` read by OpenVINO). A manifest without
+the key is an onnxruntime package, byte for byte as before. ``runtime_settings``
+holds the runtime's knobs under one set of names (:data:`RUNTIME_SETTINGS`);
+one the runtime does not have is refused, never ignored.
 
 The package's identity (``package sha256``) is the sha256 of the exact
 ``manifest.json`` bytes: the manifest pins every other file by hash, so one
@@ -74,6 +91,35 @@ DET_LAYOUTS = ("rows", "yolo")
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 BUDGET_KEYS = ("p95_ms", "p99_ms", "cold_start_s", "memory_mb", "max_temp_c", "energy_mj",
                "min_fps")
+#: Input tensors larger than this are refused unless ``input.max_tensor_bytes`` raises it.
+MAX_INPUT_TENSOR_BYTES = 256 * 1024 * 1024
+DTYPE_BYTES = {"float32": 4, "float16": 2, "uint8": 1, "int8": 1}
+#: What can run a package's model on the device (``manifest.runtime``).
+RUNTIMES = ("onnxruntime", "litert", "openvino")
+DEFAULT_RUNTIME = "onnxruntime"
+#: The settings each runtime takes, and what they become there. One name per knob
+#: for the user (``threads`` everywhere); each backend maps it to its own.
+RUNTIME_SETTINGS = {
+    "onnxruntime": {
+        "threads": "SessionOptions.intra_op_num_threads (0: onnxruntime's default)",
+        "provider": "the execution provider, e.g. CPUExecutionProvider",
+        "spin": "session.intra_op.allow_spinning: on | off | auto",
+        "graph_opt": "SessionOptions.graph_optimization_level: disabled | basic | extended | all",
+    },
+    "litert": {
+        "threads": "Interpreter(num_threads=...) (0: LiteRT's default)",
+    },
+    "openvino": {
+        "threads": "INFERENCE_NUM_THREADS (0: OpenVINO's default)",
+        "device": "CPU | GPU | NPU | AUTO (also GPU.1, AUTO:GPU,CPU, ...)",
+        "performance_hint": "PERFORMANCE_HINT: LATENCY | THROUGHPUT | CUMULATIVE_THROUGHPUT",
+    },
+}
+#: The model file's suffixes each runtime reads.
+RUNTIME_MODEL_SUFFIXES = {"onnxruntime": (".onnx", ".ort"), "litert": (".tflite",),
+                          "openvino": (".xml", ".onnx")}
+_OV_DEVICE_RE = re.compile(r"^(CPU|GPU|NPU|AUTO|HETERO|MULTI)([.:][A-Za-z0-9_.,:]*)?$")
+_OV_HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -85,6 +131,78 @@ class PackageError(UserError):
         super().__init__("%s: %s" % (where, message))
         self.where = where
         self.message = message
+
+
+class RuntimeSettingError(PackageError):
+    """A runtime setting the package's runtime does not have, or a bad value for one.
+
+    A :class:`PackageError` (so every reader of a manifest refuses it as one) whose
+    ``where`` is the manifest field or the run option that asked for it."""
+
+
+def check_runtime_setting(runtime: str, key: str, value: Any, where: str) -> Any:
+    """The value of one runtime setting, checked; :class:`RuntimeSettingError` otherwise.
+
+    ``where`` names what set it (``manifest.json: runtime_settings.threads``,
+    ``--provider``) so the refusal says which line to change."""
+    known = RUNTIME_SETTINGS.get(runtime)
+    if known is None:
+        raise RuntimeSettingError(where, "unknown runtime %r (known: %s)"
+                                  % (runtime, ", ".join(RUNTIMES)))
+    if key not in known:
+        raise RuntimeSettingError(
+            where, "%s has no setting %r (it takes: %s); remove it or run the package "
+            "with another runtime" % (runtime, key, ", ".join(sorted(known))))
+    if key == "threads":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise RuntimeSettingError(where, "threads must be a whole number >= 0, got %r"
+                                      % (value,))
+        return value
+    if not isinstance(value, str) or not value:
+        raise RuntimeSettingError(where, "%s must be a non-empty string, got %r"
+                                  % (key, value))
+    if key == "graph_opt" and value not in ("disabled", "basic", "extended", "all"):
+        raise RuntimeSettingError(where, "graph_opt must be disabled, basic, extended or all, "
+                                  "got %r" % (value,))
+    if key == "spin" and value not in ("on", "off", "auto"):
+        raise RuntimeSettingError(where, "spin must be on, off or auto, got %r" % (value,))
+    if key == "device" and not _OV_DEVICE_RE.match(value):
+        raise RuntimeSettingError(where, "OpenVINO device must be CPU, GPU, NPU or AUTO (or "
+                                  "GPU.1, AUTO:GPU,CPU, ...), got %r" % (value,))
+    if key == "performance_hint" and value.upper() not in _OV_HINTS:
+        raise RuntimeSettingError(where, "performance_hint must be one of %s, got %r"
+                                  % (", ".join(_OV_HINTS), value))
+    return value.upper() if key == "performance_hint" else value
+
+
+def run_settings(manifest: "Manifest", provider: Optional[str] = None, threads: int = 0,
+                 spin: str = "auto", extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The runtime settings a run uses: the manifest's, then the run's options on top.
+
+    The run options keep their names across runtimes: ``--threads`` is every
+    runtime's thread count, ``--provider`` is onnxruntime's execution provider and
+    OpenVINO's device (LiteRT has neither: refused), ``--spin on|off`` is
+    onnxruntime's only (``auto`` leaves every runtime at its default). The console
+    checks this before it deploys, the agent again before it loads."""
+    rt = manifest.runtime
+    out = dict(manifest.runtime_settings)
+    if threads:
+        out["threads"] = check_runtime_setting(rt, "threads", threads, "--threads")
+    if provider:
+        key = {"onnxruntime": "provider", "openvino": "device"}.get(rt, "provider")
+        out[key] = check_runtime_setting(rt, key, provider, "--provider")
+    if spin and spin != "auto":
+        out["spin"] = check_runtime_setting(rt, "spin", spin, "--spin")
+    for k, v in sorted((extra or {}).items()):
+        out[k] = check_runtime_setting(rt, k, v, "--runtime-setting %s" % k)
+    return out
+
+
+def model_weights(manifest: "Manifest") -> Optional[str]:
+    """The weights file an OpenVINO IR model reads beside it (``model.bin``), else None."""
+    if manifest.runtime == "openvino" and manifest.model.lower().endswith(".xml"):
+        return manifest.model[:-4] + ".bin"
+    return None
 
 
 @dataclass(frozen=True)
@@ -105,6 +223,11 @@ class InputSpec:
     mean: Tuple[float, ...] = (0.0,)
     std: Tuple[float, ...] = (1.0,)
     resize: str = "linear"
+    max_tensor_bytes: Optional[int] = None
+
+    @property
+    def tensor_bytes(self) -> int:
+        return self.channels * self.height * self.width * DTYPE_BYTES[self.dtype]
 
     @property
     def channels(self) -> int:
@@ -141,6 +264,8 @@ class Manifest:
     min_onnxruntime: str = "1.16"
     budgets: Dict[str, float] = field(default_factory=dict)
     format: str = FORMAT
+    runtime: str = DEFAULT_RUNTIME
+    runtime_settings: Dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         inp = self.input
@@ -167,8 +292,16 @@ class Manifest:
             },
             "min_onnxruntime": self.min_onnxruntime,
         }
+        if inp.max_tensor_bytes is not None:
+            d["input"]["max_tensor_bytes"] = inp.max_tensor_bytes
         if self.budgets:
             d["budgets"] = dict(self.budgets)
+        # Written only when not the default: an onnxruntime package's bytes (and so
+        # its digest) are what they were before runtimes had a name.
+        if self.runtime != DEFAULT_RUNTIME:
+            d["runtime"] = self.runtime
+        if self.runtime_settings:
+            d["runtime_settings"] = dict(self.runtime_settings)
         return d
 
     def to_bytes(self) -> bytes:
@@ -219,6 +352,21 @@ def _floats(value: Any, where: str) -> Tuple[float, ...]:
         return tuple(float(v) for v in value)
     raise PackageError("manifest.json: " + where, "expected a number or a list of numbers, got %r"
                        % (value,))
+
+
+def _size_text(n: int) -> str:
+    if n >= 1024 ** 3:
+        return "%.1f GiB" % (n / 1024 ** 3)
+    return "%.1f MiB" % (n / 1024 ** 2)
+
+
+def _max_tensor_bytes(i: Dict[str, Any]) -> Optional[int]:
+    if "max_tensor_bytes" not in i:
+        return None
+    v = _typed(i["max_tensor_bytes"], int, "input.max_tensor_bytes", "an integer (bytes)")
+    if v <= 0:
+        raise PackageError("manifest.json: input.max_tensor_bytes", "must be positive")
+    return int(v)
 
 
 def parse_manifest(d: Any) -> Manifest:
@@ -286,7 +434,16 @@ def parse_manifest(d: Any) -> Manifest:
         mean=mean,
         std=std,
         resize=_choice(i.get("resize", "linear"), RESIZES, "input.resize"),
+        max_tensor_bytes=_max_tensor_bytes(i),
     )
+    cap = inp.max_tensor_bytes or MAX_INPUT_TENSOR_BYTES
+    if inp.tensor_bytes > cap:
+        raise PackageError("manifest.json: input",
+                           "%s %dx%d %s makes a %s input tensor, over the %s cap; check "
+                           "input.height/width, or raise input.max_tensor_bytes (bytes) if "
+                           "the device really has the memory"
+                           % (inp.color, inp.height, inp.width, inp.dtype,
+                              _size_text(inp.tensor_bytes), _size_text(cap)))
 
     o = _typed(d.get("output", {}), dict, "output", "an object")
     labels = o.get("labels")
@@ -322,8 +479,24 @@ def parse_manifest(d: Any) -> Manifest:
             raise PackageError("manifest.json: budgets.%s" % k,
                                "unknown budget; known: %s" % ", ".join(BUDGET_KEYS))
         budgets[k] = float(_typed(v, (int, float), "budgets.%s" % k, "a number"))
-    return Manifest(name=name, version=version, description=description, task=task, model=model,
-                    files=files, input=inp, output=out, min_onnxruntime=min_ort, budgets=budgets)
+    runtime = _choice(d.get("runtime", DEFAULT_RUNTIME), RUNTIMES, "runtime")
+    suffixes = RUNTIME_MODEL_SUFFIXES[runtime]
+    # onnxruntime packages predate the check: any name is theirs, as before.
+    if runtime != DEFAULT_RUNTIME and not model.lower().endswith(suffixes):
+        raise PackageError("manifest.json: model", "%s reads %s models, got %r"
+                           % (runtime, " or ".join(suffixes), model))
+    settings_raw = _typed(d.get("runtime_settings", {}), dict, "runtime_settings", "an object")
+    settings = {k: check_runtime_setting(runtime, k, v, "manifest.json: runtime_settings.%s" % k)
+                for k, v in settings_raw.items()}
+    manifest = Manifest(name=name, version=version, description=description, task=task,
+                        model=model, files=files, input=inp, output=out,
+                        min_onnxruntime=min_ort, budgets=budgets, runtime=runtime,
+                        runtime_settings=settings)
+    weights = model_weights(manifest)
+    if weights is not None and weights not in files:
+        raise PackageError("manifest.json: files", "the OpenVINO IR %s needs its weights %s "
+                           "listed in 'files'" % (model, weights))
+    return manifest
 
 
 def read_manifest(root: str) -> Tuple[Manifest, bytes]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from console.core.manifest import (
     COLORS,
+    DEFAULT_RUNTIME,
     FORMAT,
     MANIFEST_NAME,
     SIGNATURE_NAME,
@@ -35,6 +36,7 @@ from console.core.manifest import (
     verify_files,
     version_tuple,
 )
+from console.core.model_io import RuntimeUnavailable, read_signature, runtime_for, weights_for
 from console.core.unpack import unpack_zip
 
 __all__ = [
@@ -147,13 +149,6 @@ def open_package(path: str | os.PathLike[str], *, check_files: bool = True) -> P
                    digest=sha256_bytes(raw), labels=labels)
 
 
-def _ort_io(session: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    def describe(nodes: Any) -> list[dict[str, Any]]:
-        return [{"name": n.name, "shape": list(n.shape), "type": n.type} for n in nodes]
-
-    return describe(session.get_inputs()), describe(session.get_outputs())
-
-
 def _check_input_against_model(inp: InputSpec, model_inputs: list[dict[str, Any]]
                                ) -> list[PackageError]:
     problems: list[PackageError] = []
@@ -220,7 +215,8 @@ def verify_package(path: str | os.PathLike[str], *, load_model: bool = True) -> 
     pkg = Package(source=src, root=pkg.root, manifest=pkg.manifest, manifest_bytes=raw,
                   digest=pkg.digest, labels=pkg.labels)
     ver.package = pkg
-    if version_tuple(ort.__version__) < version_tuple(manifest.min_onnxruntime):
+    if manifest.runtime == "onnxruntime" and \
+            version_tuple(ort.__version__) < version_tuple(manifest.min_onnxruntime):
         ver.problems.append(PackageError("manifest.json: min_onnxruntime",
                                          f"needs onnxruntime >= {manifest.min_onnxruntime}, "
                                          f"this console has {ort.__version__}"))
@@ -234,17 +230,15 @@ def verify_package(path: str | os.PathLike[str], *, load_model: bool = True) -> 
                             f"{', '.join(extra[:5])}")
     if not load_model:
         return ver
-    try:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(str(pkg.model_path), sess_options=opts,
-                                       providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        ver.problems.append(PackageError(manifest.model,
-                                         f"onnxruntime cannot load the model: {msg[:300]}"))
+    try:  # with the runtime the package names (console.core.model_io)
+        ver.model_inputs, ver.model_outputs = read_signature(pkg.model_path, manifest.runtime,
+                                                             pkg.root)
+    except RuntimeUnavailable as exc:  # the device may well have it: say so, do not refuse
+        ver.warnings.append(f"model not checked against its manifest: {exc}")
         return ver
-    ver.model_inputs, ver.model_outputs = _ort_io(session)
+    except PackageError as exc:
+        ver.problems.append(PackageError(manifest.model, exc.message))
+        return ver
     ver.problems.extend(_check_input_against_model(manifest.input, ver.model_inputs))
     ver.problems.extend(_check_labels(pkg, ver.model_outputs))
     return ver
@@ -299,33 +293,32 @@ def build_package(
     output_overrides: dict[str, Any] | None = None,
     budgets: dict[str, float] | None = None,
     extra_files: list[str | os.PathLike[str]] | None = None,
+    runtime: str | None = None,
+    runtime_settings: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete package (directory, or ``.zip`` when ``out`` ends so) from a model.
 
-    The input spec is read from the model's real signature with onnxruntime;
+    The model is ``.onnx`` (onnxruntime, or OpenVINO when ``runtime`` says so),
+    ``.tflite`` (LiteRT) or OpenVINO IR ``.xml`` with its ``.bin`` beside it. The
+    input spec is read from the model's real signature with that runtime;
     ``input_overrides`` fills what the model leaves dynamic (or sets
     pre-processing such as scale/mean/std). Returns the written path.
     """
-    import onnxruntime as ort
-
     from console.core.manifest import parse_manifest
 
     model_p = Path(model)
     out_p = Path(out)
-    try:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(str(model_p), sess_options=opts,
-                                    providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise PackageError(str(model_p), f"onnxruntime cannot load it: "
-                                         f"{str(exc).strip().splitlines()[0][:300]}") from None
-    inputs, outputs = _ort_io(sess)
+    rt = runtime_for(model_p, runtime)
+    inputs, outputs = read_signature(model_p, rt)
     if len(inputs) != 1:
         raise PackageError(str(model_p), f"has {len(inputs)} inputs; packages support models "
                                          "with one image input")
     inp = _guess_input(inputs[0], dict(input_overrides or {}))
-    files: dict[str, Path] = {"model.onnx": model_p}
+    model_name = "model" + model_p.suffix.lower()
+    files: dict[str, Path] = {model_name: model_p}
+    weights = weights_for(model_p, rt)
+    if weights is not None:
+        files["model.bin"] = weights
     output: dict[str, Any] = {"top_k": 5, "softmax": False}
     if labels is not None:
         files["labels.txt"] = Path(labels)
@@ -344,7 +337,7 @@ def build_package(
         "version": version,
         "description": description,
         "task": task,
-        "model": "model.onnx",
+        "model": model_name,
         "files": {k: {"sha256": sha256_file(str(p)), "size": p.stat().st_size}
                   for k, p in files.items()},
         "input": inp,
@@ -353,6 +346,10 @@ def build_package(
     }
     if budgets:
         manifest_d["budgets"] = budgets
+    if rt != DEFAULT_RUNTIME:
+        manifest_d["runtime"] = rt
+    if runtime_settings:
+        manifest_d["runtime_settings"] = dict(runtime_settings)
     manifest = parse_manifest(manifest_d)  # same validation as every reader
     data = manifest.to_bytes()
     if out_p.suffix == ".zip":

@@ -17,13 +17,15 @@ Agent -> console messages::
     hello      v, agent_version, pid, device{...facts}, clock{wall, mono}
     cold       package_ms, session_ms, first_infer_ms, total_ms, provider,
                providers_available, input{kind, desc, width, height, fps,
-               frame_count, sha256}
+               frame_count, sha256} [, runtime, runtime_version]
     frame      i, ts, pre, infer, post, e2e (milliseconds), out{...}
                [, read_ms]
     preview    i, ts, w, h, jpeg (base64)
     telemetry  ts, period_ms, sample{...} (see console.agent.telemetry)
     event      level (info|warning), code, text
     error      code, text, fatal
+    profile    v, runtime, status, text, first_frame, frames, infer_ms,
+               ops[[node, op_type, device, calls, total_us, order], ...]
     summary    frames, sent, duration_s, reason
 
 Console -> agent commands::
@@ -40,6 +42,24 @@ part of ``e2e``; pacing (``--fps``) waits are in neither. The agent sends it
 when it measured it; a console that does not know it ignores it (readers
 take only the fields they know), and a frame without it reads as ``None``.
 
+Runtimes (added within v1): ``cold`` names the runtime that runs the model
+(``onnxruntime``, ``litert``, ``openvino``) and its version; ``provider`` is
+then what runs it there (an onnxruntime EP, an OpenVINO device, a LiteRT
+delegate) and ``providers_available`` what else the device offers. An agent
+that does not send them ran onnxruntime.
+
+``profile`` (added within v1; sent only to a console that asked for
+``--profile N``, so an older console never sees one) carries the runtime's
+own per-operator profile of frames ``first_frame`` .. ``first_frame + frames
+- 1``: one row per node with its op type, the EP/device (and kernel) that
+ran it, how often it ran and its total µs; ``order`` is where it first ran
+within an inference. ``infer_ms`` is the agent's own ``infer`` time over the
+same frames, the denominator of each operator's share. Its row layout has
+its own version, ``v`` (:data:`PROFILE_VERSION`). ``status`` is ``ok``,
+``partial`` (the input ended before ``frames`` were profiled: the rows cover
+the frames there were) or ``unavailable`` (the runtime exposes no profiler;
+``text`` says why, ``ops`` is empty).
+
 ``out`` of a frame depends on the package task: classification ``{"top":
 [[class, score], ...]}``; detection ``{"boxes": [[x1, y1, x2, y2, class,
 score], ...]}`` in input-frame pixels; raw ``{"shapes": {name: [dims]}}``.
@@ -55,9 +75,17 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
 PROTOCOL_VERSION = 1
+#: Version of the ``profile`` message's row layout (within protocol v1).
+PROFILE_VERSION = 1
+#: What a ``profile`` message's ``status`` can say.
+PROFILE_STATUSES = ("ok", "partial", "unavailable")
 
 #: Largest accepted line. Previews are capped well below this (see agent).
 MAX_LINE_BYTES = 4 * 1024 * 1024
+
+#: onnxruntime graph optimization levels the agent's ``--graph-opt`` takes (a run
+#: setting; ``all`` is onnxruntime's own default).
+GRAPH_OPT_LEVELS = ("disabled", "basic", "extended", "all")
 
 #: Why an agent run ended, as carried by ``summary.reason``.
 END_REASONS = ("end_of_input", "frame_limit", "duration", "stopped", "error")
@@ -216,21 +244,27 @@ class ColdStart:
     provider: str
     providers_available: List[str]
     input: Dict[str, Any]
+    #: the runtime that runs the model and its version (an agent without them: onnxruntime)
+    runtime: str = "onnxruntime"
+    runtime_version: Optional[str] = None
 
     def to_wire(self) -> Dict[str, Any]:
         return {"t": "cold", "package_ms": self.package_ms, "session_ms": self.session_ms,
                 "first_infer_ms": self.first_infer_ms, "total_ms": self.total_ms,
                 "provider": self.provider, "providers_available": self.providers_available,
-                "input": self.input}
+                "input": self.input, "runtime": self.runtime,
+                "runtime_version": self.runtime_version}
 
     @classmethod
     def from_wire(cls, d: Dict[str, Any]) -> "ColdStart":
         provs = d.get("providers_available", [])
         if not isinstance(provs, list):
             raise ProtocolError("field 'providers_available' must be a list")
+        ver = d.get("runtime_version")
         return cls(_num(d, "package_ms"), _num(d, "session_ms"), _num(d, "first_infer_ms"),
                    _num(d, "total_ms"), _str(d, "provider"), [str(p) for p in provs],
-                   _dict(d, "input"))
+                   _dict(d, "input"), _str(d, "runtime", "onnxruntime"),
+                   str(ver) if ver is not None else None)
 
 
 @dataclass(frozen=True)
@@ -321,6 +355,68 @@ class Error:
 
 
 @dataclass(frozen=True)
+class OpRow:
+    """One operator of a ``profile``: over the profiled frames, as the runtime saw it."""
+
+    node: str
+    op_type: str
+    device: str
+    calls: int
+    total_us: float
+    order: int = 0
+
+    def to_wire(self) -> List[Any]:
+        return [self.node, self.op_type, self.device, self.calls, round(self.total_us, 3),
+                self.order]
+
+    @classmethod
+    def from_wire(cls, row: Any) -> "OpRow":
+        if not isinstance(row, list) or len(row) < 5:
+            raise ProtocolError("profile row must be [node, op_type, device, calls, total_us"
+                                ", order], got %r" % (row,))
+        calls, total = row[3], row[4]
+        if isinstance(calls, bool) or not isinstance(calls, int) or \
+                isinstance(total, bool) or not isinstance(total, (int, float)):
+            raise ProtocolError("profile row %r: calls must be an integer, total_us a number"
+                                % (row[0],))
+        order = row[5] if len(row) > 5 and isinstance(row[5], int) else 0
+        return cls(str(row[0]), str(row[1]), str(row[2]), calls, float(total), order)
+
+
+@dataclass(frozen=True)
+class Profile:
+    runtime: str
+    status: str
+    text: str
+    first_frame: int
+    frames: int
+    infer_ms: float
+    ops: List[OpRow] = field(default_factory=list)
+    v: int = PROFILE_VERSION
+
+    def to_wire(self) -> Dict[str, Any]:
+        return {"t": "profile", "v": self.v, "runtime": self.runtime, "status": self.status,
+                "text": self.text, "first_frame": self.first_frame, "frames": self.frames,
+                "infer_ms": self.infer_ms, "ops": [r.to_wire() for r in self.ops]}
+
+    @classmethod
+    def from_wire(cls, d: Dict[str, Any]) -> "Profile":
+        v = _int(d, "v")
+        if v != PROFILE_VERSION:
+            raise ProtocolError("profile rows of version %d; this console reads version %d"
+                                % (v, PROFILE_VERSION))
+        status = _str(d, "status")
+        if status not in PROFILE_STATUSES:
+            raise ProtocolError("profile status %r (known: %s)"
+                                % (status, ", ".join(PROFILE_STATUSES)))
+        ops = d.get("ops", [])
+        if not isinstance(ops, list):
+            raise ProtocolError("field 'ops' must be a list")
+        return cls(_str(d, "runtime"), status, _str(d, "text", ""), _int(d, "first_frame"),
+                   _int(d, "frames"), _num(d, "infer_ms"), [OpRow.from_wire(r) for r in ops], v)
+
+
+@dataclass(frozen=True)
 class Summary:
     frames: int
     sent: int
@@ -337,11 +433,12 @@ class Summary:
                    _str(d, "reason"))
 
 
-Message = Union[Hello, ColdStart, Frame, Preview, Telemetry, Event, Error, Summary]
+Message = Union[Hello, ColdStart, Frame, Preview, Telemetry, Event, Error, Profile, Summary]
 
 _TYPES = {
     "hello": Hello, "cold": ColdStart, "frame": Frame, "preview": Preview,
-    "telemetry": Telemetry, "event": Event, "error": Error, "summary": Summary,
+    "telemetry": Telemetry, "event": Event, "error": Error, "profile": Profile,
+    "summary": Summary,
 }
 
 

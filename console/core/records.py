@@ -24,7 +24,7 @@ from console.core.summary import Row, Section, Summary
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
 #: Session columns held as JSON text (decoded on read, encoded on write).
 JSON_COLUMNS = ("device_identity", "device_facts", "package_manifest", "input_info",
-                "settings", "summary", "cold_start", "tags")
+                "settings", "summary", "cold_start", "tags", "profile")
 
 
 @dataclass(frozen=True)

@@ -314,6 +314,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         CreateTable(OP_PROFILES),
         *(CreateView(v) for v in VIEWS),
     )),
+    Migration(4, "operator profiles: run order, and how the profile was taken", (
+        AddColumn("op_profiles", _c("run_order", INTEGER, doc="where the operator first ran "
+                                    "within one inference, 0 first (the trace's order)")),
+        AddColumn("sessions", _c("profile", TEXT, doc="JSON: the operator profile's "
+                                 "runtime, status (ok | partial | unavailable), the line "
+                                 "saying how it was taken, first_frame, frames, infer_ms")),
+    )),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

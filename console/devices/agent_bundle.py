@@ -1,11 +1,12 @@
 """The agent bundle: one ``.pyz`` zipapp that is everything a device needs.
 
 Built from this console's own sources so a device always runs the agent of
-the console that drives it. Holds ``console.agent`` plus the three shared,
-dependency-free core modules (protocol, manifest and errors) and stub package
-``__init__`` files — nothing else, which is what keeps the agent standalone
-(a stray import of another console module fails every local test run, since
-the built-in device runs this same bundle). The bundle is byte-for-byte
+the console that drives it. Holds ``console.agent`` (with its runtime
+backends) plus the three shared, dependency-free core modules (protocol,
+manifest and errors) and stub package ``__init__`` files — nothing else,
+which is what keeps the agent standalone (a stray import of another
+console module fails every local test run, since the built-in device runs
+this same bundle). The bundle is byte-for-byte
 reproducible (fixed timestamps), so its sha256 names it in device caches.
 """
 
@@ -22,7 +23,12 @@ from console import __version__
 
 _CONSOLE_DIR = Path(__file__).resolve().parent.parent
 AGENT_MODULES = ("__init__.py", "__main__.py", "main.py", "errors.py", "pipeline.py",
-                 "sources.py", "telemetry.py", "sysfs.py", "power.py", "facts.py")
+                 "sources.py", "telemetry.py", "sysfs.py", "power.py", "facts.py",
+                 "profiling.py")
+#: the runtime backends (console.agent.runtimes): each imports its runtime only when
+#: a package asks for it, so all of them ship and a device needs only the one it runs
+RUNTIME_MODULES = ("__init__.py", "base.py", "onnxruntime_backend.py", "litert_backend.py",
+                   "openvino_backend.py")
 CORE_MODULES = ("protocol.py", "manifest.py", "errors.py")
 _STAMP = (2020, 1, 1, 0, 0, 0)
 
@@ -45,6 +51,8 @@ def build_bundle_bytes() -> bytes:
     ]
     files += [(f"console/core/{m}", _source(f"core/{m}")) for m in CORE_MODULES]
     files += [(f"console/agent/{m}", _source(f"agent/{m}")) for m in AGENT_MODULES]
+    files += [(f"console/agent/runtimes/{m}", _source(f"agent/runtimes/{m}"))
+              for m in RUNTIME_MODULES]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in sorted(files):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.core.errors import UserError
 from console.core.inputs import InputSource
+from console.core.manifest import Manifest, run_settings
 from console.core.package import Package
 
 if TYPE_CHECKING:
@@ -110,9 +111,16 @@ class AgentOptions:
     threads: int = 0
     #: onnxruntime busy-waiting: "auto" (off when paced by fps), "on", "off"
     spin: str = "auto"
+    #: onnxruntime graph optimization: disabled | basic | extended | all (its default)
+    graph_opt: str = "all"
     preview_fps: float = 10.0
     preview_width: int = 320
     telemetry_ms: float = 100.0
+    #: frames profiled with the runtime's own profiler (0: none), after ``profile_after``
+    profile: int = 0
+    profile_after: int = 10
+    #: runtime settings over the manifest's, as (key, value) pairs (``--runtime-setting``)
+    runtime_settings: tuple[tuple[str, Any], ...] = ()
 
     def args(self) -> list[str]:
         a = ["--frames", str(int(self.frames)), "--duration", repr(float(self.duration)),
@@ -125,18 +133,37 @@ class AgentOptions:
             a.append("--loop")
         if self.provider:
             a += ["--provider", self.provider]
+        if self.profile:
+            a += ["--profile", str(int(self.profile)), "--profile-after",
+                  str(int(self.profile_after))]
+        for k, v in self.runtime_settings:
+            a += ["--runtime-setting", f"{k}={v}"]
+        if self.graph_opt != "all":  # the agent's default: older agents need not know it
+            a += ["--graph-opt", self.graph_opt]
         return a
+
+    def settings_for(self, manifest: Manifest) -> dict[str, Any]:
+        """The runtime settings this run gives ``manifest``'s runtime (the manifest's,
+        then these options); a setting that runtime lacks raises RuntimeSettingError."""
+        extra = dict(self.runtime_settings)
+        if self.graph_opt != "all":
+            extra.setdefault("graph_opt", self.graph_opt)
+        return run_settings(manifest, self.provider, self.threads, self.spin, extra)
 
     def record(self) -> dict[str, Any]:
         return {"frames": self.frames, "duration": self.duration, "fps": self.fps,
                 "loop": self.loop, "provider": self.provider, "threads": self.threads,
-                "spin": self.spin,
+                "spin": self.spin, "graph_opt": self.graph_opt,
                 "preview_fps": self.preview_fps, "preview_width": self.preview_width,
-                "telemetry_ms": self.telemetry_ms}
+                "telemetry_ms": self.telemetry_ms, "profile": self.profile,
+                "profile_after": self.profile_after,
+                "runtime_settings": dict(self.runtime_settings)}
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> AgentOptions:
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        if isinstance(known.get("runtime_settings"), dict):
+            known["runtime_settings"] = tuple(sorted(known["runtime_settings"].items()))
         return cls(**known)
 
 
@@ -244,4 +271,14 @@ def requirement_problems(facts: dict[str, Any], python: str = "python3") -> list
         out.append("OpenCV missing: video/camera/stream inputs and previews need it; on the "
                    f"device run: {python} -m pip install opencv-python-headless "
                    "(synthetic input works without it)")
+    for name, rt in sorted((facts.get("runtimes") or {}).items()):
+        if name != "onnxruntime" and not rt.get("version"):  # onnxruntime: said above
+            why = rt.get("error") or "not installed"
+            out.append(f"{RUNTIME_LABELS.get(name, name)} missing ({why}): {name} packages "
+                       f"cannot run here; on the device run: {python} -m pip install "
+                       f"{rt.get('pip') or name}")
     return out
+
+
+#: how messages name each runtime
+RUNTIME_LABELS = {"onnxruntime": "onnxruntime", "litert": "LiteRT", "openvino": "OpenVINO"}

@@ -3,7 +3,8 @@
 This is the table QA keeps by hand today. Rows are devices as they were
 when the session ran (name, hardware model, OS, kernel: a kernel upgrade
 is a new row, because it can change the figures). Columns are
-package ``name@version`` × onnxruntime version × execution provider. A cell
+package ``name@version`` × runtime (onnxruntime, LiteRT, OpenVINO) and its
+version × execution provider / device. A cell
 is the **latest** ended session for that pair — whatever its ending, so a
 board where the newest run failed shows ``failed``, not an older success —
 with its p95 end-to-end latency, FPS and overall budget verdict
@@ -43,12 +44,18 @@ class DeviceRow:
 @dataclass(frozen=True, order=True)
 class Column:
     package: str  # name@version
-    onnxruntime: str
-    provider: str
+    runtime: str  # onnxruntime | litert | openvino
+    runtime_version: str
+    provider: str  # the EP / device / delegate that ran it
+
+    @property
+    def onnxruntime(self) -> str:
+        """The onnxruntime version of an onnxruntime column ("-" for other runtimes)."""
+        return self.runtime_version if self.runtime == "onnxruntime" else "-"
 
     @property
     def label(self) -> str:
-        return f"{self.package} · onnxruntime {self.onnxruntime} · {self.provider}"
+        return f"{self.package} · {self.runtime} {self.runtime_version} · {self.provider}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class Cell:
     started_at: float | None
     p95_ms: float | None
     fps: float | None
-    budget: str  # pass | fail | unmeasured | none
+    budget: str  # pass | fail | inconclusive | none
     budgets_failed: tuple[str, ...] = ()
     sessions: int = 1  # sessions recorded for this pair (the cell shows the latest)
 
@@ -77,7 +84,8 @@ class Matrix:
             "format": "devicelab-matrix/1",
             "rows": [{"name": r.name, "model": r.model, "os": r.os, "kernel": r.kernel,
                       "label": r.label} for r in self.rows],
-            "columns": [{"package": c.package, "onnxruntime": c.onnxruntime,
+            "columns": [{"package": c.package, "runtime": c.runtime,
+                         "runtime_version": c.runtime_version, "onnxruntime": c.onnxruntime,
                          "provider": c.provider, "label": c.label} for c in self.columns],
             "cells": [{"row": r, "column": c, "session_id": cell.session_id,
                        "status": cell.status, "started_at": cell.started_at,
@@ -97,10 +105,17 @@ def device_row(s: Mapping[str, Any]) -> DeviceRow:
 
 
 def column(s: Mapping[str, Any], provider: str | None = None) -> Column:
+    """The session's column. Its runtime is what the agent said ran the model, else the
+    package's (a run that failed before loading it); a session recorded before runtimes
+    had a name ran onnxruntime, whose version the device facts hold."""
     libs = (s.get("device_facts") or {}).get("libraries") or {}
+    manifest = (s.get("package_manifest") or {}).get("manifest") or {}
+    runtime = str(s.get("runtime") or manifest.get("runtime") or "onnxruntime")
+    version = s.get("runtime_version") or (libs.get("onnxruntime") if runtime == "onnxruntime"
+                                           else None)
     used = s.get("provider") or (s.get("settings") or {}).get("provider") or provider
     return Column(package=f"{s.get('package_name')}@{s.get('package_version')}",
-                  onnxruntime=str(libs.get("onnxruntime") or "?"),
+                  runtime=runtime, runtime_version=str(version or "?"),
                   provider=str(used or "unknown provider"))
 
 
@@ -115,7 +130,8 @@ def _default_providers(sessions: list[dict[str, Any]]) -> dict[tuple[Any, ...], 
     for s in sessions:
         if s.get("provider") and not (s.get("settings") or {}).get("provider"):
             c = column(s)
-            seen.setdefault((device_row(s), c.package, c.onnxruntime), set()).add(c.provider)
+            seen.setdefault((device_row(s), c.package, c.runtime, c.runtime_version),
+                            set()).add(c.provider)
     return {k: next(iter(v)) for k, v in seen.items() if len(v) == 1}
 
 
@@ -131,7 +147,7 @@ def build_matrix(store: LogStore, *, since: float | None = None,
     for s in sessions:
         row, col = device_row(s), column(s)
         if col.provider == "unknown provider":
-            col = column(s, defaults.get((row, col.package, col.onnxruntime)))
+            col = column(s, defaults.get((row, col.package, col.runtime, col.runtime_version)))
         key = (row, col)
         counts[key] = counts.get(key, 0) + 1
         when = (s.get("started_at") or s.get("created_at") or 0.0, int(s["id"]))

@@ -39,6 +39,7 @@ from console import __version__
 from console.core import protocol as P
 from console.core.errors import UserError
 from console.core.inputs import InputError, InputSource, parse_input
+from console.core.op_profile import OpProfile
 from console.core.package import Package, Verification, manifest_summary, verify_package
 from console.core.records import DeviceFacts, InputFacts, NewSession, PackageFacts
 from console.core.stats import DEFAULT_WARMUP, Warmup, load_truth, summarize
@@ -65,6 +66,7 @@ from console.devices.base import (
 )
 from console.session import trust
 from console.session.finalize import summarize_session
+from console.session.profiles import check_settings, on_profile, runtime_fields, save_profile
 from console.session.recorder import Recorder
 
 #: Time the agent gets to answer "stop" with its summary before signals.
@@ -126,6 +128,9 @@ class RunRequest:
     replay_of: int | None = None
     #: what the steady-state figures leave out at the start (``--warmup``)
     warmup: Warmup = DEFAULT_WARMUP
+    #: the plan run or the sweep this run is a cell of (the session's link to it)
+    plan_run_id: int | None = None
+    sweep_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ class RunResult:
     budget_verdicts: list[dict[str, Any]] = field(default_factory=list)
     #: set when the end of the session waits in the local spool of an offline server log
     pending: str | None = None
+    profile: OpProfile | None = None  # the operator profile (run --profile N)
 
 
 class RunListener:
@@ -147,6 +153,7 @@ class RunListener:
     def session_created(self, session_id: int) -> None: ...
     def hello(self, msg: P.Hello) -> None: ...
     def cold(self, msg: P.ColdStart) -> None: ...
+    def profile(self, profile: OpProfile) -> None: ...
     def frame(self, msg: P.Frame) -> None: ...
     def preview(self, msg: P.Preview) -> None: ...
     def telemetry(self, msg: P.Telemetry) -> None: ...
@@ -180,10 +187,9 @@ class Run:
         #: the log as messages name it (a path, or a server URL without its password)
         self.db_path = self.target.display
         self.listener = listener or RunListener()
-        #: callable(Verification) -> str|None (the refusal line): the signing policy of
-        #: the settings unless the caller brings its own — never skipped by default
-        self.package_policy = package_policy if package_policy is not None else \
-            trust.package_policy()
+        #: callable(Verification) -> str|None (the refusal line): the settings' signing
+        #: policy unless the caller brings its own — never skipped by default
+        self.package_policy = package_policy or trust.package_policy()
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._cancel_deploy = threading.Event()
@@ -193,6 +199,7 @@ class Run:
         self.frames_received = 0
         self._cold: dict[str, Any] | None = None
         self._agent_sent: int | None = None
+        self._profile: OpProfile | None = None
         #: wall time the run really ended when that was before now (the last data of an
         #: agent that stopped answering or a link that dropped)
         self._ended_at: float | None = None
@@ -226,6 +233,7 @@ class Run:
         extra: dict[str, Any] = {"signature": ver.signature, "signer": ver.signer,
                                  "warnings": list(ver.warnings)}
         assert ver.package is not None
+        check_settings(self.request.options, ver.package.manifest, RunError)
         for w in ver.warnings:
             ls.event("warning", "package", w)
         try:
@@ -236,7 +244,15 @@ class Run:
         if self.request.truth:
             try:
                 truth = load_truth(self.request.truth)
-            except (OSError, ValueError) as exc:
+            except FileNotFoundError:
+                raise RunError(f"ground-truth file not found: {self.request.truth}; give the "
+                               "path of a 'frame,label' CSV, or run without ground truth"
+                               ) from None
+            except OSError as exc:  # a folder, no permission: in words, not [Errno N]
+                raise RunError(f"ground-truth file {self.request.truth} cannot be read "
+                               f"({exc.strerror or type(exc).__name__}); give a readable "
+                               "'frame,label' CSV") from None
+            except ValueError as exc:
                 raise RunError(f"ground-truth file unusable: {exc}") from None
         return ver.package, source, truth, extra
 
@@ -293,7 +309,8 @@ class Run:
                     console_version=__version__, protocol_version=P.PROTOCOL_VERSION,
                     started_unix_s=time.time(), note=self.request.note,
                     tags=tuple(session_tags(self.request.note, self.request.tags)),
-                    replay_of=self.request.replay_of, uuid=session_uuid))
+                    replay_of=self.request.replay_of, uuid=session_uuid,
+                    plan_run_id=self.request.plan_run_id, sweep_id=self.request.sweep_id))
             except StoreError as exc:
                 raise RunError(str(exc)) from None
         finally:
@@ -347,6 +364,7 @@ class Run:
         while True:
             try:
                 with open_store(self.target) as st:
+                    save_profile(st, sid, self._profile)
                     st.update_session(sid, status=status, error=error, summary=summary,
                                       agent_sent=self._agent_sent)
                 break
@@ -365,7 +383,7 @@ class Run:
                     error = (error + "; " if error else "") + f"session status not saved: {exc}"
                 break
         self.listener.state("finished", status)
-        return RunResult(sid, status, error, summary, verdicts)
+        return RunResult(sid, status, error, summary, verdicts, profile=self._profile)
 
     def _summarize(self, sid: int, truth: dict[int, int] | None
                    ) -> tuple[dict[str, Any], str | None]:
@@ -496,12 +514,14 @@ class Run:
                 elif isinstance(msg, P.ColdStart):
                     self._cold = msg.to_wire()
                     self._cold.pop("t", None)
-                    rec.update(cold_start=self._cold, provider=msg.provider)
+                    rec.update(cold_start=self._cold, **runtime_fields(msg))
                     rec.event("info", "cold_start", f"cold start {msg.total_ms:.1f} ms "
                               f"(package {msg.package_ms:.1f} ms, session {msg.session_ms:.1f} ms, "
                               f"first inference {msg.first_infer_ms:.1f} ms) on {msg.provider}")
                     ls.state("running", "running")
                     ls.cold(msg)
+                elif isinstance(msg, P.Profile):
+                    self._profile = on_profile(msg, rec, ls)
                 elif isinstance(msg, P.Event):
                     rec.event(msg.level, msg.code, msg.text)
                     ls.event(msg.level, msg.code, msg.text)

@@ -44,6 +44,7 @@ from console.ui.live.summary_panel import SummaryPanel
 from console.ui.live.supervisor import Launch, RunSupervisor
 from console.ui.live.view import LiveView
 from console.ui.packages.panel import PackagePanel, dropped_path
+from console.ui.plan.view import PlanView
 from console.ui.qt import (
     QApplication,
     QCloseEvent,
@@ -51,6 +52,7 @@ from console.ui.qt import (
     QDragEnterEvent,
     QDropEvent,
     QMainWindow,
+    QShowEvent,
     Qt,
     QTabWidget,
     QTimer,
@@ -72,6 +74,18 @@ from console.ui.window.status import StatusBar
 __all__ = ["MainWindow", "StartupChoices"]
 
 log = logging.getLogger("devicelab.ui")
+#: modules the window imports later anyway (the Sessions list's budget verdicts pull in
+#: scipy): imported by a job once the window is up, not by a job in the middle of the
+#: first run, where a 2 s import holding the GIL stalled the graphs
+PRELOAD = ("console.session.budgets", "console.session.finalize", "console.session.compare")
+
+
+def preload_modules() -> int:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    return len(PRELOAD)
 
 
 class MainWindow(QMainWindow):
@@ -93,6 +107,7 @@ class MainWindow(QMainWindow):
         #: keys or policy changed during a run: re-verify the package when it ends
         self._reverify_after_run = False
         self._ready_timer: QTimer | None = None
+        self._preloaded = False
         self.commands = build_commands(self)
         self._build_docks()
         build_menus(self, self.commands, self._docks)
@@ -120,12 +135,14 @@ class MainWindow(QMainWindow):
         self.playback = PlaybackView(self.jobs, self.db_path, self.theme)
         self.compare_view = CompareView(self.jobs, self.db_path, self.theme)
         self.matrix_view = MatrixView(self.jobs, self.db_path)
+        self.plan_view = PlanView(self.jobs, self.db_path, self.prefs)
+        self.sweep_dialog: Any = None
         self.tabs = QTabWidget()
         self.tabs.setObjectName("centralTabs")
         self.tabs.setDocumentMode(True)
         for w, title in ((self.graph_holder, "Live graphs"), (self.sessions_view, "Sessions"),
                          (self.playback, "Playback"), (self.compare_view, "Compare"),
-                         (self.matrix_view, "Matrix")):
+                         (self.matrix_view, "Matrix"), (self.plan_view, "Plan")):
             self.tabs.addTab(w, title)
         self.tabs.currentChanged.connect(self._on_tab)
         self.setCentralWidget(self.tabs)
@@ -177,6 +194,9 @@ class MainWindow(QMainWindow):
         self.compare_view.message.connect(self.report)
         self.matrix_view.message.connect(self.report)
         self.matrix_view.openSession.connect(self.show_session)
+        self.plan_view.message.connect(self.report)
+        self.plan_view.openSession.connect(self.show_session)
+        self.plan_view.finished.connect(self._on_plan_ended)
         self.devices.message.connect(self.report)
         self.devices.selected.connect(self.show_device)
         self.devices.probed.connect(self._on_device_probed)
@@ -365,6 +385,29 @@ class MainWindow(QMainWindow):
             else:
                 self._refuse(f"{entry.name}: host key {q.fingerprint} refused; not connected")
 
+    def _on_plan_ended(self) -> None:
+        if self._closing and not self.running:
+            self.close()
+            return
+        self.sessions_view.refresh()
+        self.matrix_view.mark_stale()
+
+    def show_sweep_dialog(self) -> None:
+        """The Sweep dialog (non-modal), for the selected device, package and input."""
+        from console.ui.plan.sweep_dialog import SweepDialog
+
+        dlg = self.sweep_dialog
+        if dlg is None:
+            entry = self.devices.current()
+            dlg = SweepDialog(self.db_path, entry.spec if entry else "local",
+                              self.package.path_edit.text().strip(),
+                              self.input.spec() if self.input.kind() == "video" else "", self)
+            dlg.message.connect(self.report)
+            dlg.ended.connect(self._on_plan_ended)
+            self.sweep_dialog = dlg
+        dlg.show()
+        dlg.activateWindow()
+
     # -- session tabs --------------------------------------------------------------------
     def _on_tab(self, index: int) -> None:
         w = self.tabs.widget(index)
@@ -437,6 +480,14 @@ class MainWindow(QMainWindow):
             return
         self.package.reverify()
 
+    # -- after the first show ---------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._preloaded:
+            self._preloaded = True
+            self.jobs.submit("preload", preload_modules, lambda _r: collector.install().freeze(),
+                             lambda exc: log.warning("preloading failed: %s", exc))
+
     # -- drag and drop anywhere in the window ------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if not self.running and dropped_path(event.mimeData()) is not None:
@@ -450,6 +501,20 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        sweeping = self.sweep_dialog is not None and self.sweep_dialog.running
+        if self.plan_view.running or sweeping:  # stop them first (their sessions are kept)
+            event.ignore()
+            if not self._closing:
+                self._closing = True
+                self._update_actions()
+                self.report("info", "stopping the plan or sweep before closing (its "
+                                    "sessions are kept)…")
+                self.plan_view.stop()
+                if sweeping:
+                    self.sweep_dialog.stop()
+            if self.running:
+                self.supervisor.stop()
+            return
         if self.running:
             event.ignore()
             if self._closing:

@@ -83,13 +83,22 @@ def test_running_session_of_dead_console_becomes_interrupted(db_path: Path) -> N
         assert st.get_session(mine)["status"] == "running"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_database_file(db_path: Path) -> None:
+    """A log file this user may not write: by its mode, or (root ignores modes, and CI
+    runs as root) by the immutable attribute, which binds root too."""
     SessionStore(db_path).close()
-    db_path.chmod(0o444)
-    with pytest.raises(DatabaseReadOnly):
-        st = SessionStore(db_path)
-        st.check_writable()
+    if os.geteuid() == 0:
+        res = subprocess.run(["chattr", "+i", str(db_path)], capture_output=True, text=True)
+        assert res.returncode == 0, f"chattr +i failed here: {res.stderr.strip()}"
+    else:
+        db_path.chmod(0o444)
+    try:
+        with pytest.raises(DatabaseReadOnly):
+            st = SessionStore(db_path)
+            st.check_writable()
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(db_path)], capture_output=True)
 
 
 def test_read_only_folder_even_as_root(tmp_path: Path) -> None:
@@ -135,7 +144,7 @@ def _v1_log(path: Path) -> None:
 def test_v1_log_migrates_to_read_ms_keeping_its_frames(db_path: Path) -> None:
     _v1_log(db_path)
     with SessionStore(db_path) as st:
-        assert st.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert st.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert [f["i"] for f in st.iter_frames(1)] == [0, 1]
         assert all(f["read_ms"] is None for f in st.iter_frames(1)), "old rows: not reported"
         assert np.isnan(st.frame_column(1, "read_ms")).all()

@@ -11,6 +11,9 @@ Formats, one module each:
           report a field engineer attaches to a ticket; opens offline.
 ``mcap``  (:mod:`.mcap_export`) frames, telemetry, events and bookmarks as
           MCAP channels: Foxglove Studio and PlotJuggler open it.
+``trace`` (:mod:`.trace_export`) Chrome Trace Event Format JSON: frames and
+          their stages, and a profiled session's operators; Perfetto and
+          chrome://tracing open it.
 
 Every export writes through :mod:`.target`: ``-`` is standard output; a
 regular file (or a new name) gets a temporary file renamed at the end, so an
@@ -58,6 +61,7 @@ from console.session.export.job import (
 from console.session.export.json_export import export_json
 from console.session.export.mcap_export import MCAP_TOPICS, export_mcap
 from console.session.export.target import STDOUT, is_standard_output, open_target
+from console.session.export.trace_export import export_trace
 
 __all__ = [
     "FORMATS",
@@ -82,9 +86,10 @@ __all__ = [
     "telemetry_csv_path",
 ]
 
-FORMATS = ("csv", "json", "html", "mcap")
+FORMATS = ("csv", "json", "html", "mcap", "trace")
 _EXPORTERS: dict[str, Callable[[LogStore, dict[str, Any], Path, Job], ExportResult]] = {
-    "csv": export_csv, "json": export_json, "html": export_html, "mcap": export_mcap}
+    "csv": export_csv, "json": export_json, "html": export_html, "mcap": export_mcap,
+    "trace": export_trace}
 
 
 def export_session(store: LogStore, ref: int | str, fmt: str, path: str | os.PathLike[str],

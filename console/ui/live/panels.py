@@ -57,6 +57,8 @@ TELEMETRY_PLOTS = (
 PLOTS = (("latency", "Latency", "ms"), ("fps", "Frames per second", "fps"),
          *((k, t, u) for k, t, u, _p, _n in TELEMETRY_PLOTS))
 ZERO_BASED = ("latency", "fps", "cpu", "memory")
+#: the plots drawn from frames (redrawn every display tick); the others from telemetry
+FRAME_PLOTS = ("latency", "fps")
 #: the curves of plots whose series are known before any sample: key -> (name, label)
 FIXED_SERIES = {
     "cpu": ((P.CPU_SYS, "system (% of all cores)"), (P.CPU_AGENT, "agent (% of one core)")),
@@ -88,8 +90,11 @@ class PlotPanel:
         self.text = text
         self.placeholder.setText(text)
         self.placeholder.setVisible(bool(text))
-        # an empty plot shows no scale: numbers next to nothing read like data
+        # an empty plot shows no scale: numbers next to nothing read like data, and no
+        # legend: its entries would sit on top of the words
         self.item.getAxis("left").setStyle(showValues=not text)
+        if self.item.legend is not None:
+            self.item.legend.setVisible(not text)
         self.center()
 
     def center(self) -> None:
@@ -152,7 +157,10 @@ def build_panels(view: pg.GraphicsLayoutWidget, colors: dict[str, Any]) -> dict[
         item.setAutoVisible(y=True)
         if first is None:
             first = item
-        else:
+        elif key in FRAME_PLOTS:
+            # the telemetry plots scroll at telemetry rate, not at display rate (a
+            # linked axis would repaint all six plots on every tick): LivePlots sets
+            # their range, and links them while paused (pan and zoom move all)
             item.setXLink(first)
         if row < len(PLOTS) - 1:
             item.getAxis("bottom").setStyle(showValues=False)

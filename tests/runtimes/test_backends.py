@@ -1,0 +1,123 @@
+"""The three backends in-process, on the real demo packages: same signature reading, same
+answers, the runtime's own profiler, and a runtime the Python lacks named with its fix."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from console.agent.pipeline import Pipeline, PipelineError
+from console.agent.profiling import ProfileWindow
+from console.core.manifest import read_manifest
+
+from .conftest import DEMO, VIDEO
+
+
+def _pipe(runtime: str, profile: bool = False, settings: dict | None = None) -> Pipeline:
+    m, _ = read_manifest(str(DEMO[runtime]))
+    return Pipeline(str(DEMO[runtime]), m, settings or {}, profile=profile)
+
+
+def _frames(n: int) -> list[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(VIDEO))
+    out = []
+    while len(out) < n:
+        ok, f = cap.read()
+        if not ok:
+            break
+        out.append(f)
+    cap.release()
+    return out
+
+
+def test_each_runtime_runs_the_demo_and_names_what_runs_it() -> None:
+    seen = {}
+    for rt in ("onnxruntime", "litert", "openvino"):
+        p = _pipe(rt, settings={"threads": 1})
+        assert p.runtime == rt and p.runtime_version[0].isdigit()
+        assert p.input_name == "input" and len(p.output_names) == 1
+        seen[rt] = [int(np.asarray(p.infer(p.pre(f))[0]).argmax()) for f in _frames(60)]
+        assert p.provider  # the EP / device / delegate
+    assert seen["litert"] == seen["onnxruntime"] == seen["openvino"]
+    assert _pipe("openvino").provider == "CPU"
+    assert _pipe("litert").provider == "CPU (XNNPACK)"
+
+
+def test_swapped_ir_weights_are_refused_like_a_swapped_model(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    shutil.copytree(DEMO["openvino"], root)
+    m, _ = read_manifest(str(root))
+    data = bytearray((root / "model.bin").read_bytes())
+    data[64] ^= 0xFF
+    (root / "model.bin").write_bytes(bytes(data))
+    with pytest.raises(PipelineError) as ei:
+        Pipeline(str(root), m)
+    assert ei.value.code == "package_invalid"
+    assert ei.value.text.startswith("package refused on the device: model.bin: sha256 is ")
+
+
+def test_a_runtime_the_python_lacks_is_named_with_its_pip_install(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
+    with pytest.raises(PipelineError) as ei:
+        _pipe("openvino")
+    assert ei.value.code == "runtime_missing"
+    assert ei.value.text.endswith(f"install it with: {sys.executable} -m pip install openvino")
+    assert "\n" not in ei.value.text
+    # onnxruntime packages are untouched by the missing runtime
+    assert _pipe("onnxruntime").runtime == "onnxruntime"
+
+
+def test_litert_tries_ai_edge_litert_then_tflite_runtime_then_tensorflow(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for mod in ("ai_edge_litert", "ai_edge_litert.interpreter", "tflite_runtime",
+                "tflite_runtime.interpreter", "tensorflow"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    with pytest.raises(PipelineError) as ei:
+        _pipe("litert")
+    assert ei.value.code == "runtime_missing"
+    assert "pip install ai-edge-litert" in ei.value.text
+    for name in ("ai_edge_litert", "tflite_runtime", "tensorflow"):
+        assert name in ei.value.text
+
+
+def _profile(runtime: str, frames: int, after: int, total: int):
+    p = _pipe(runtime, profile=True)
+    p.warmup()
+    win = ProfileWindow(p.backend, frames, after)
+    x = p.pre(_frames(1)[0])
+    result = None
+    for n in range(total):
+        p.infer(x)
+        result = win.after_frame(n, 0.5) or result
+    return result if result is not None else win.result(True)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_the_runtime_profiler_counts_only_the_profiled_frames(runtime: str) -> None:
+    prof = _profile(runtime, frames=7, after=5, total=20)
+    assert prof.status == "ok" and prof.runtime == runtime
+    assert (prof.first_frame, prof.frames) == (5, 7)
+    assert prof.infer_ms == pytest.approx(3.5)
+    assert prof.ops and all(o.calls == 7 for o in prof.ops if o.op_type in
+                            ("Conv", "Convolution", "Gemm", "FullyConnected"))
+    assert sorted(o.order for o in prof.ops) == list(range(len(prof.ops)))
+    assert all(o.total_us >= 0 for o in prof.ops)
+
+
+def test_a_run_ending_inside_the_window_reports_what_it_profiled() -> None:
+    prof = _profile("onnxruntime", frames=50, after=2, total=10)
+    assert prof.status == "partial" and prof.frames == 8
+    assert "the input ended after 8 of the 50 profiled frames" in prof.text
+
+
+def test_litert_says_unavailable_and_why() -> None:
+    prof = _profile("litert", frames=5, after=0, total=5)
+    assert prof.status == "unavailable" and prof.ops == []
+    assert "the LiteRT Python API (ai-edge-litert" in prof.text
