@@ -560,6 +560,9 @@ def netns_lab() -> Iterator[NetnsLab]:
     except CgroupError as exc:
         unavailable("the CPU-limited device of the network-namespace lab", str(exc))
         raise
+    except LabError as exc:  # e.g. no package index for the non-root device's venv
+        unavailable("the network-namespace device lab", f"it could not be built: {exc}")
+        raise
     try:
         yield lab
     finally:
