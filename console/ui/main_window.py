@@ -39,6 +39,7 @@ from console.ui.live.graphs_tab import GraphsTab
 from console.ui.live.input_panel import InputPanel
 from console.ui.live.launch import run_choice
 from console.ui.live.presenter import LivePresenter
+from console.ui.live.profile_view import ProfileView
 from console.ui.live.run_panel import RunPanel
 from console.ui.live.summary_panel import SummaryPanel
 from console.ui.live.supervisor import Launch, RunSupervisor
@@ -163,12 +164,17 @@ class MainWindow(QMainWindow):
         self.summary_dock = self._dock("Summary", "summaryDock", self.summary, right)
         self.log_dock = self._dock("Log", "logDock", self.log_pane,
                                    Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.profile_view = ProfileView()  # beside the Summary: the run's operator profile
+        self.profile_dock = self._dock("Operator profile", "profileDock", self.profile_view,
+                                       right)
+        self.tabifyDockWidget(self.summary_dock, self.profile_dock)
+        self.summary_dock.raise_()
         self.resizeDocks([self.run_dock, self.view_dock], [390, 470], Qt.Orientation.Horizontal)
         self.resizeDocks([self.log_dock], [150], Qt.Orientation.Vertical)
         self.resizeDocks([self.view_dock, self.summary_dock], [430, 330],
                          Qt.Orientation.Vertical)
         side = [self.run_dock, self.package_dock, self.input_dock, self.devices_dock,
-                self.view_dock, self.summary_dock]
+                self.view_dock, self.summary_dock, self.profile_dock]
         self._docks = [*side, self.log_dock]
         self.layout_state = WindowLayout(self, self._docks, side, self.graph_holder)
         self.status = StatusBar()
@@ -180,7 +186,14 @@ class MainWindow(QMainWindow):
                                        self.db_path, self.report, self)
         self._wire()
 
+    @Slot(object)
+    def _on_profile(self, prof: object) -> None:
+        """A --profile run's operators arrived: drawn, and their dock brought forward."""
+        self.profile_view.show_profile(prof)  # type: ignore[arg-type]
+        self.profile_dock.raise_()
+
     def _wire(self) -> None:
+        self.supervisor.profileReady.connect(self._on_profile)
         sv = self.sessions_view
         sv.message.connect(self.report)
         sv.replayReady.connect(self.start_replay)

@@ -121,3 +121,38 @@ def test_litert_says_unavailable_and_why() -> None:
     prof = _profile("litert", frames=5, after=0, total=5)
     assert prof.status == "unavailable" and prof.ops == []
     assert "the LiteRT Python API (ai-edge-litert" in prof.text
+
+
+def test_backends_are_python38_and_import_no_runtime_until_asked() -> None:
+    """Shipped to devices with the agent: Python 3.8 syntax; importing a backend module
+    imports no runtime (a device without OpenVINO still runs ONNX packages)."""
+    import ast
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2] / "console" / "agent"
+    for path in [*sorted((root / "runtimes").glob("*.py")), root / "profiling.py"]:
+        ast.parse(path.read_text(), feature_version=(3, 8))
+    code = ("import sys\nfrom console.agent import runtimes\n"
+            "from console.agent.runtimes import onnxruntime_backend, litert_backend, "
+            "openvino_backend\n"
+            "print(sorted(m for m in ('onnxruntime', 'openvino', 'ai_edge_litert', "
+            "'tflite_runtime', 'tensorflow') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=str(root.parents[1]))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+
+
+def test_loading_openvino_sends_no_telemetry() -> None:
+    """OpenVINO's import would start a sender thread for its usage telemetry; the backend
+    keeps openvino_telemetry unimportable, so none starts (run in a fresh interpreter)."""
+    import subprocess
+
+    code = ("import threading\nfrom console.agent.runtimes import openvino_backend as b\n"
+            "ov = b.import_library()\nimport sys\n"
+            "print(sys.modules.get('openvino_telemetry', 'absent'), "
+            "[t.name for t in threading.enumerate()])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "None ['MainThread']"

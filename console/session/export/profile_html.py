@@ -6,7 +6,7 @@ Inline SVG bars (no script), figures from :class:`console.core.op_profile.OpProf
 
 from __future__ import annotations
 
-from console.core.op_profile import OpProfile
+from console.core.op_profile import OpDelta, OpProfile
 from console.session.export.charts import esc
 
 TOP_N = 20
@@ -30,6 +30,23 @@ def _bars(rows: list[tuple[str, float, str]], title: str) -> str:
                    f"x='{_LABEL + w + 6:.1f}' y='{y + 12}'>{esc(text)}</text>")
     out.append("</svg>")
     return "".join(out)
+
+
+def deltas_html(deltas: list[OpDelta]) -> str:
+    """``sessions compare`` of two profiled sessions: per operator, A against B."""
+    if not deltas:
+        return '<p class="na">not both sessions were profiled with a per-operator profiler</p>'
+    cls = {"slower": "regression", "faster": "improvement"}
+    rows = "".join(
+        f"<tr><td class='mono'>{esc(d.key)}</td><td>{esc(d.kind)}</td>"
+        f"<td class='n'>{'-' if d.a_us is None else f'{d.a_us:.1f}'}</td>"
+        f"<td class='n'>{'-' if d.b_us is None else f'{d.b_us:.1f}'}</td>"
+        f"<td class='n'>{'-' if d.ratio is None else f'{d.ratio:.2f}'}</td>"
+        f"<td class='{cls.get(d.verdict, '')}'>{esc(d.verdict)}</td></tr>" for d in deltas)
+    return ("<p>µs per profiled frame; nodes the two models name alike are compared one to "
+            "one, the rest by op family; a change under 10 % or 1 µs reads as same.</p>"
+            "<table><tr><th>operator</th><th>kind</th><th>A</th><th>B</th><th>B/A</th>"
+            "<th>verdict</th></tr>" + rows + "</table>")
 
 
 def profile_html(prof: OpProfile | None) -> str:
