@@ -400,7 +400,10 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
                     ) -> None:
         """Rows of a session table by column names (bundle import, push/pull)."""
         S.check_names(table, columns)
-        self._executemany(_ins(table, columns, conflict=table == "frames"), rows)
+        try:
+            self._executemany(_ins(table, columns, conflict=table == "frames"), rows)
+        except Exception as exc:
+            raise self._fail(exc) from None
 
     def table_rows(self, table: str, session_id: int, columns: Sequence[str]
                    ) -> Iterator[tuple[Any, ...]]:
