@@ -1,31 +1,33 @@
 """A plan's devices really run side by side: plan wall time vs each device's own sequence.
 
-Starts its own SSH devices — each a real OpenSSH sshd of its own in its own
-network namespace (tests/helpers/netns.py, root), or on 127.0.0.1 with
-``--lab loopback`` (tests/helpers/sshd.py) — saved under names in a private
-DEVICELAB_HOME, and runs, with ``console.session.plan_run.PlanRun`` exactly as ``devicelab
-plan run`` does (SQLite log, verification, deploy, checks):
+Builds its own SSH devices with the test lab (tests/helpers/netns.py, root only):
+each a real OpenSSH sshd of its own in its own network namespace, reached over
+its own veth link, its host key scanned and compared before it is trusted, saved
+under a name in a private DEVICELAB_HOME. Every plan runs through
+``console.session.plan_run.PlanRun`` exactly as ``devicelab plan run`` does
+(SQLite log, verification, deploy, checks).
 
 1. each device's cells alone (a plan naming only that device): its own
    sequence, wall time S_d, and this console's CPU while it ran;
 2. the same cells as one plan over every device: wall time W.
 
 Paced runs (``--fps 30``, ``--duration 10`` s a cell, 2 packages: 2 cells a
-device) so the device's work is fixed and the figure is the console's
-overhead in running devices at once. Prints W, every S_d, their sum, and
+device) so each device's work is fixed and what is measured is the console's
+cost of running devices at once. Prints W, every S_d, their sum,
 W / max(S_d) — target <= 1.15 — and the console's CPU per connected device
-(process CPU time of this console, all threads, over wall time).
+(this process's CPU time, all threads, over wall time; the agents are the
+devices' processes, not the console's, and are not counted).
 
-``--capacity N`` then runs N devices at a low rate (``--capacity-fps``, one
-package) and prints the console's CPU per device and per frame, from which
-docs/benchmarks.md extrapolates how many devices one console holds.
+``--capacity N`` then runs N namespace devices at a low rate (``--capacity-fps``,
+one package) and prints the console's CPU per device and per frame. With the
+30 fps figure that gives a cost per device c(f) = a + b·f (a: a device's fixed
+cost, b: a frame's), and how many devices one console holds before its one
+Python process (one core: the GIL) saturates — the figure docs/benchmarks.md
+quotes. The devices share this machine's cores with the console here (the load
+average is printed); on a real lab each agent has its own board.
 
-The devices here share this machine's cores with the console (and with
-whatever else runs on it): the load average is printed; on a real lab each
-agent has its own board's cores.
-
-    .venv/bin/python benchmarks/plan_parallel.py [--devices 3] [--fps 30] [--duration 10]
-        [--capacity 12] [--capacity-fps 5]
+    sudo .venv/bin/python benchmarks/plan_parallel.py [--devices 3] [--fps 30]
+        [--duration 10] [--capacity 12] [--capacity-fps 5]
 """
 
 from __future__ import annotations
@@ -36,17 +38,17 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers.sshd import SshServer, start_sshd  # noqa: E402
+from helpers.netns import LabSpec, NetnsLab, build_lab, netns_missing_reason  # noqa: E402
 
 PACKAGES = [ROOT / "resources" / "packages" / "digits-cnn",
             ROOT / "resources" / "packages" / "digits-cnn-int8"]
+TARGET = 1.15
 
 
 def cpu_s() -> float:
@@ -54,123 +56,118 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def netns_available() -> bool:
-    try:
-        from helpers.netns import netns_missing_reason
-    except ImportError:
-        return False
-    return netns_missing_reason() is None
-
-
-def make_devices(root: Path, n: int, prefix: str, lab: str,
-                 cleanups: list[Callable[[], None]]) -> list[str]:
-    """``n`` saved SSH devices named PREFIX1…: each its own sshd in its own network
-    namespace (``lab="netns"``, tests/helpers/netns.py) or on 127.0.0.1 (``"loopback"``)."""
+def make_lab(prefix: str, n: int, known_hosts: Path) -> NetnsLab:
+    """``n`` namespace devices PREFIX1…, trusted (scanned key == the lab's key) and saved."""
     from console.devices.device_list import SavedDevice, add_device
 
-    kh = Path(os.environ["HOME"]) / ".ssh" / "known_hosts"
-    names = [f"{prefix}{i + 1}" for i in range(n)]
-    if lab == "netns":
-        from helpers.netns import DeviceSpec, build_lab
-
-        built = build_lab([DeviceSpec(name) for name in names])
-        cleanups.append(built.close)
-        for d in built:
-            d.trust(kh)
+    lab = build_lab([LabSpec(f"{prefix}{i + 1}") for i in range(n)])
+    try:
+        for d in lab:
+            d.trust(known_hosts)
             add_device(SavedDevice(name=d.name, address=d.url, python=d.python,
-                                   workdir=str(d.workdir), key_file=str(d.client_key)))
-        return names
-    for name in names:
-        srv: SshServer = start_sshd(root / name)
-        cleanups.append(srv.stop)
-        with kh.open("a") as fh:
-            fh.write(srv.known_hosts_line())
-        add_device(SavedDevice(name=name, address=srv.url, python=sys.executable,
-                               workdir=str(root / name / "cache"), key_file=str(srv.client_key)))
-    return names
+                                   workdir=str(d.workdir), key_file=str(d.client_key)),
+                       replace=True)
+    except BaseException:
+        lab.close()
+        raise
+    return lab
 
 
 def run_plan(folder: Path, devices: list[str], packages: list[Path], fps: float,
-             duration: float, db: Path) -> tuple[float, float, int]:
-    """(wall s, console CPU s, exit status) of one plan."""
+             duration: float, db: Path) -> tuple[float, float, int, int]:
+    """(wall s, console CPU s, exit status, frames received) of one plan."""
+    from console.core.store import SessionStore
     from console.session.plan_check import check_plan
     from console.session.plan_run import PlanRun
 
     path = folder / f"plan-{len(devices)}-{devices[0]}.toml"
-    path.write_text(f'name = "bench"\ndevices = {devices!r}\n'.replace("'", '"')
-                    + f"packages = {[str(p) for p in packages]!r}\n".replace("'", '"')
-                    + 'inputs = ["synthetic:64x64"]\n'
-                    + f"[run]\nfps = {fps}\nduration = {duration}\n")
+    quoted = ", ".join(f'"{d}"' for d in devices)
+    pkgs = ", ".join(f'"{p}"' for p in packages)
+    path.write_text(f'name = "bench"\ndevices = [{quoted}]\npackages = [{pkgs}]\n'
+                    f'inputs = ["synthetic:64x64"]\n[run]\nfps = {fps}\nduration = {duration}\n')
     checked = check_plan(path)
-    assert checked.ok, checked.lines()
+    if not checked.ok:
+        raise SystemExit("\n".join(checked.lines()))
     t0, c0 = time.perf_counter(), cpu_s()
     result = PlanRun(checked, db).execute()
     wall, cpu = time.perf_counter() - t0, cpu_s() - c0
-    bad = [o.reason for o in result.outcomes if o.verdict != "pass"]
+    bad = [f"{o.cell.device}: {o.reason}" for o in result.outcomes if o.verdict != "pass"]
     if bad:
         print(f"  (cells that did not pass: {bad})")
-    return wall, cpu, result.exit_code
+    with SessionStore(db, readonly=True) as st:
+        frames = sum(st.frame_count(o.session_id) for o in result.outcomes if o.session_id)
+    return wall, cpu, result.exit_code, frames
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--devices", type=int, default=3)
     ap.add_argument("--fps", type=float, default=30.0)
-    ap.add_argument("--duration", type=float, default=10.0)
-    ap.add_argument("--capacity", type=int, default=12, help="devices for the capacity run "
-                                                            "(0: skip it)")
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds a cell")
+    ap.add_argument("--capacity", type=int, default=12,
+                    help="namespace devices for the capacity run (0: skip it)")
     ap.add_argument("--capacity-fps", type=float, default=5.0)
-    ap.add_argument("--lab", choices=("netns", "loopback"),
-                    default="netns" if netns_available() else "loopback",
-                    help="devices in network namespaces (root; the default where the lab "
-                         "helper runs) or sshd servers on 127.0.0.1")
     args = ap.parse_args()
+    reason = netns_missing_reason()
+    if reason:
+        print(f"plan_parallel: the network-namespace lab cannot be built here: {reason}",
+              file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp:
         root = Path(tmp)
         os.environ["DEVICELAB_HOME"] = str(root / "home")
         os.environ["HOME"] = str(root / "user")
         os.environ.pop("SSH_AUTH_SOCK", None)
-        (root / "user" / ".ssh").mkdir(parents=True)
-        cleanups: list[Callable[[], None]] = []
+        kh = root / "user" / ".ssh" / "known_hosts"
+        kh.parent.mkdir(parents=True, mode=0o700)
+        lab = make_lab("board", args.devices, kh)
         try:
-            names = make_devices(root, args.devices, "board", args.lab, cleanups)
+            names = [d.name for d in lab]
             print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
-                  f"{len(names)} {args.lab} devices, {len(PACKAGES)} packages, {args.fps:g} fps, "
-                  f"{args.duration:g} s a cell")
+                  f"{len(names)} network-namespace SSH devices, {len(PACKAGES)} packages, "
+                  f"{args.fps:g} fps, {args.duration:g} s a cell")
             own: dict[str, float] = {}
             for n in names:
-                wall, cpu, code = run_plan(root, [n], PACKAGES, args.fps, args.duration,
-                                           root / "own.db")
+                wall, cpu, code, frames = run_plan(root, [n], PACKAGES, args.fps,
+                                                   args.duration, root / "own.db")
                 own[n] = wall
-                print(f"  {n} alone: {wall:6.2f} s   console CPU {100 * cpu / wall:5.1f} % "
-                      f"of a core (exit {code})")
-            wall, cpu, code = run_plan(root, names, PACKAGES, args.fps, args.duration,
-                                       root / "plan.db")
-            slowest, total = max(own.values()), sum(own.values())
-            print(f"plan over {len(names)} devices: {wall:6.2f} s (exit {code})   sum of the "
-                  f"sequences {total:6.2f} s   slowest sequence {slowest:6.2f} s")
-            print(f"  wall / slowest sequence = {wall / slowest:.3f}  (target <= 1.15)   "
-                  f"wall / sum = {wall / total:.3f}")
-            print(f"  console CPU {100 * cpu / wall:5.1f} % of a core = "
-                  f"{100 * cpu / wall / len(names):5.1f} % per device at {args.fps:g} fps")
-            if args.capacity:
-                for undo in reversed(cleanups):  # the lab helper names links by position
-                    undo()
-                cleanups.clear()
-                cnames = make_devices(root, args.capacity, "cap", args.lab, cleanups)
-                wall, cpu, code = run_plan(root, cnames, PACKAGES[:1], args.capacity_fps,
-                                           args.duration, root / "cap.db")
-                per_dev = cpu / wall / len(cnames)
-                frames_s = len(cnames) * args.capacity_fps
-                print(f"capacity: {len(cnames)} devices at {args.capacity_fps:g} fps: "
-                      f"{wall:6.2f} s (exit {code}), console CPU {100 * cpu / wall:5.1f} % of a "
-                      f"core = {100 * per_dev:5.2f} % per device, "
-                      f"{1000 * cpu / (frames_s * wall):.3f} ms CPU per frame received "
-                      f"(run-start costs included)")
-                print(f"  load average now {os.getloadavg()[0]:.2f}")
+                print(f"  {n} alone: {wall:6.2f} s  {frames} frames  console CPU "
+                      f"{100 * cpu / wall:5.1f} % of a core (exit {code})")
+            wall, cpu, code, frames = run_plan(root, names, PACKAGES, args.fps,
+                                               args.duration, root / "plan.db")
         finally:
-            for undo in reversed(cleanups):
-                undo()
+            lab.close()
+        slowest, total = max(own.values()), sum(own.values())
+        ratio = wall / slowest
+        per_dev_30 = cpu / wall / len(names)
+        print(f"plan over {len(names)} devices: {wall:6.2f} s  {frames} frames (exit {code})   "
+              f"sum of the sequences {total:6.2f} s   slowest sequence {slowest:6.2f} s")
+        print(f"  wall / slowest sequence = {ratio:.3f}  (target <= {TARGET})  "
+              f"{'OK' if ratio <= TARGET else 'OVER TARGET'}   wall / sum = {wall / total:.3f}")
+        print(f"  console CPU {100 * cpu / wall:5.1f} % of a core = {100 * per_dev_30:5.2f} % "
+              f"per connected device at {args.fps:g} fps")
+        if args.capacity:
+            lab = make_lab("cap", args.capacity, kh)
+            try:
+                cwall, ccpu, ccode, cframes = run_plan(root, [d.name for d in lab],
+                                                       PACKAGES[:1], args.capacity_fps,
+                                                       args.duration, root / "cap.db")
+            finally:
+                lab.close()
+            per_dev_low = ccpu / cwall / args.capacity
+            print(f"capacity: {args.capacity} devices at {args.capacity_fps:g} fps: "
+                  f"{cwall:6.2f} s  {cframes} frames (exit {ccode}), console CPU "
+                  f"{100 * ccpu / cwall:5.1f} % of a core = {100 * per_dev_low:5.2f} % per "
+                  f"device, {1000 * ccpu / max(cframes, 1):.3f} ms CPU per frame received "
+                  "(run starts included)")
+            # c(f) = a + b*f through the two points; the console is one process: one core
+            b = max(0.0, (per_dev_30 - per_dev_low) / (args.fps - args.capacity_fps))
+            a = max(0.0, per_dev_low - b * args.capacity_fps)
+            print(f"  cost per device c(f) = {100 * a:.2f} % + {100 * b:.3f} % x fps of a core "
+                  f"-> one console saturates one core at about {1 / per_dev_30:.0f} devices at "
+                  f"{args.fps:g} fps, {1 / per_dev_low:.0f} at {args.capacity_fps:g} fps "
+                  "(extrapolated)")
+            print(f"  load average now {os.getloadavg()[0]:.2f}")
     return 0
 
 

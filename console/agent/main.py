@@ -361,6 +361,8 @@ def _settings(args: argparse.Namespace, manifest: Any) -> Dict[str, Any]:
         if not sep:
             raise PackageError("--runtime-setting %s" % item, "expected KEY=VALUE")
         extra[key.strip()] = int(value) if value.strip().isdigit() else value.strip()
+    if getattr(args, "graph_opt", "all") != "all":
+        extra.setdefault("graph_opt", args.graph_opt)
     settings = run_settings(manifest, args.provider, args.threads, args.spin, extra)
     if manifest.runtime == "onnxruntime" and settings.get("spin", "auto") == "auto":
         # auto: onnxruntime's pool busy-waits after each run, which on a run paced
@@ -419,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="profile N frames with the runtime's own profiler (0: none)")
     r.add_argument("--profile-after", type=int, default=10, metavar="W",
                    help="frames run before the profiled ones (warm-up, default 10)")
+    r.add_argument("--graph-opt", choices=P.GRAPH_OPT_LEVELS, default="all",
+                   help="onnxruntime graph optimization level (default all, onnxruntime's own)")
     r.add_argument("--preview-fps", type=float, default=10.0, help="preview JPEGs per second")
     r.add_argument("--preview-width", type=int, default=320)
     r.add_argument("--preview-quality", type=int, default=70)

@@ -22,17 +22,33 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from console.agent.errors import AgentError
+from console.core import media
+from console.core.media import TEXT_CODECS, fourcc, sniff_file
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://", "rtmp://")
 
 
 class SourceError(AgentError):
     """An input that cannot be opened or read."""
+
+
+def not_a_video(path: str, kind: str, fmt: str) -> SourceError:
+    """The one wording for a file that is no recording (``console.core.media``)."""
+    return SourceError(*media.not_a_video(path, kind, fmt))
+
+
+def _read_head(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4096)
+    except OSError as exc:
+        raise SourceError("input_unreadable", "video file cannot be read: %s (%s)"
+                          % (path, exc.strerror)) from None
 
 
 def _cv2() -> Any:
@@ -94,31 +110,48 @@ class CaptureSource:
         self.truncated = False
         self.stalled = False
         self._read = 0
+        sniffed = ("", "")
         if kind == "video":
             if not os.path.isfile(target):
                 raise SourceError("input_missing", "video file not found on the device: %s"
                                   % target)
             if not os.access(target, os.R_OK):
                 raise SourceError("input_unreadable", "video file is not readable: %s" % target)
+            sniffed = sniff_file(_read_head(target))
+            if sniffed[0] in ("empty", "text"):
+                raise not_a_video(target, *sniffed)
         self._cap = self._open()
+        if kind == "video" and fourcc(self._cap, cv2) in TEXT_CODECS:
+            self._cap.release()
+            raise not_a_video(target, "text", "text")
         t0 = time.perf_counter()
         ok, frame = self._cap.read()
         #: time the first frame took to decode here; the agent adds it to frame 0's read_ms
         self.first_read_ms = (time.perf_counter() - t0) * 1000.0
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if kind != "camera" else 0
         if not ok or frame is None:
             self._cap.release()
             if kind == "video":
+                if sniffed[0] == "video" and count == 0:
+                    raise not_a_video(target, "no_frames", sniffed[1])
                 raise SourceError("input_unreadable",
                                   "cannot decode any frame from %s (corrupt, truncated or not a "
                                   "video OpenCV can read)" % target)
             raise SourceError("input_no_frames", "%s opened but delivered no frame" % desc)
-        self._first: Optional[np.ndarray] = frame
+        #: frames read while opening, handed out first by frames()
+        self._pending: List[np.ndarray] = [frame]
+        if kind == "video" and sniffed[0] != "video":
+            # Not in a video container: a recording only if a second frame follows.
+            ok, second = self._cap.read()
+            if not ok or second is None:
+                self._cap.release()
+                raise not_a_video(target, *sniffed)
+            self._pending.append(second)
         self.height, self.width = frame.shape[:2]
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 and fps < 1000 else None
         # A stream may be a finite file (http://…/clip.avi): its count tells a real
         # end from a stall. A live stream announces none (or nonsense: <= 0).
-        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT)) if kind != "camera" else 0
         self.frame_count = count if count > 0 else None
 
     def _open(self) -> Any:
@@ -138,9 +171,7 @@ class CaptureSource:
                                   "camera %s does not exist or cannot be opened on the device"
                                   % self.desc)
             if self.kind == "stream":
-                raise SourceError("stream_unreachable",
-                                  "stream %s did not answer (unreachable, wrong URL or codec)"
-                                  % self.desc)
+                raise _stream_refusal(self._target, self.desc)
             raise SourceError("input_unreadable",
                               "cannot open %s: not a video OpenCV can read (corrupt, truncated "
                               "or an unsupported container)" % self._target)
@@ -156,10 +187,10 @@ class CaptureSource:
                 "height": self.height, "fps": self.fps, "frame_count": self.frame_count}
 
     def frames(self, loop: bool = False) -> Iterator[Tuple[np.ndarray, float]]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            self._read = 1
-            yield first, time.time()
+        while self._pending:
+            frame = self._pending.pop(0)
+            self._read += 1
+            yield frame, time.time()
         while True:
             ok, frame = self._cap.read()
             ts = time.time()
@@ -179,6 +210,130 @@ class CaptureSource:
 
     def close(self) -> None:
         self._cap.release()
+
+
+# -- why an RTSP camera said no ---------------------------------------------------------
+# OpenCV only says "not opened". For rtsp:// the agent asks the camera itself (one
+# DESCRIBE, answering its Basic or Digest challenge with the URL's credentials) so the
+# user reads "no such path" or "wrong password" instead of a guess. Never logs the password.
+
+
+def _rtsp_request(sock: Any, uri: str, cseq: int, auth: Optional[str]) -> Tuple[int, str,
+                                                                              Dict[str, List[str]]]:
+    lines = ["DESCRIBE %s RTSP/1.0" % uri, "CSeq: %d" % cseq, "Accept: application/sdp",
+             "User-Agent: devicelab-agent"]
+    if auth:
+        lines.append("Authorization: " + auth)
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk or len(data) > 65536:
+            raise ValueError("no RTSP answer")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"RTSP/\d\.\d\s+(\d{3})\s*(.*)$", status_line)
+    if not m:
+        raise ValueError("not an RTSP answer")
+    headers: Dict[str, List[str]] = {}
+    for line in header_lines:
+        k, _, v = line.partition(":")
+        headers.setdefault(k.strip().lower(), []).append(v.strip())
+    left = int((headers.get("content-length") or ["0"])[0] or 0) - len(body)
+    while 0 < left <= 65536:  # read the body so the connection can take the next request
+        chunk = sock.recv(left)
+        if not chunk:
+            break
+        left -= len(chunk)
+    return int(m.group(1)), m.group(2).strip(), headers
+
+
+def _authorization(challenges: List[str], user: str, password: str, uri: str) -> Optional[str]:
+    import base64
+    import hashlib
+
+    for ch in challenges:
+        scheme, _, rest = ch.partition(" ")
+        if scheme.lower() == "basic":
+            token = base64.b64encode(("%s:%s" % (user, password)).encode("utf-8"))
+            return "Basic " + token.decode("ascii")
+        if scheme.lower() == "digest":
+            p = dict((k.lower(), v1 or v2) for k, v1, v2 in
+                     re.findall(r'(\w+)\s*=\s*(?:"([^"]*)"|([^,\s]*))', rest))
+            if p.get("algorithm", "MD5").upper() != "MD5" or "nonce" not in p:
+                continue
+
+            def md5(text: str) -> str:  # what RTSP Digest (RFC 2617) is made of
+                return hashlib.new("md5", text.encode("utf-8")).hexdigest()
+
+            ha1 = md5("%s:%s:%s" % (user, p.get("realm", ""), password))
+            ha2 = md5("DESCRIBE:%s" % uri)
+            fields = 'username="%s", realm="%s", nonce="%s", uri="%s"' % (
+                user, p.get("realm", ""), p["nonce"], uri)
+            if "auth" in [q.strip() for q in p.get("qop", "").split(",")]:
+                cnonce = hashlib.sha256(os.urandom(16)).hexdigest()[:16]
+                resp = md5("%s:%s:00000001:%s:auth:%s" % (ha1, p["nonce"], cnonce, ha2))
+                fields += ', qop=auth, nc=00000001, cnonce="%s"' % cnonce
+            else:
+                resp = md5("%s:%s:%s" % (ha1, p["nonce"], ha2))
+            if p.get("opaque"):
+                fields += ', opaque="%s"' % p["opaque"]
+            return "Digest %s, response=\"%s\"" % (fields, resp)
+    return None
+
+
+def rtsp_describe(url: str, timeout: float = 3.0) -> Optional[Tuple[int, str]]:
+    """The status an RTSP server gives a DESCRIBE of ``url`` (its credentials used when
+    challenged); None when nothing answers in RTSP."""
+    import socket
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    try:
+        u = urlsplit(url)
+        host, port = u.hostname, u.port or 554
+        if not host:
+            return None
+        netloc = ("[%s]" % host if ":" in host else host) + (":%d" % u.port if u.port else "")
+        uri = urlunsplit(("rtsp", netloc, u.path or "/", u.query, ""))
+        with socket.create_connection((host, port), timeout) as sock:
+            sock.settimeout(timeout)
+            status, reason, headers = _rtsp_request(sock, uri, 1, None)
+            if status == 401 and u.username is not None:
+                auth = _authorization(headers.get("www-authenticate", []),
+                                      unquote(u.username), unquote(u.password or ""), uri)
+                if auth:
+                    status, reason, headers = _rtsp_request(sock, uri, 2, auth)
+    except (OSError, ValueError):
+        return None
+    return status, reason
+
+
+def _stream_refusal(url: str, desc: str) -> SourceError:
+    """Why a stream did not open, in one line that never holds its password."""
+    answer = rtsp_describe(url) if url.lower().startswith("rtsp://") else None
+    if answer is None or answer[0] == 200:
+        return SourceError("stream_unreachable", "stream %s did not answer (unreachable, "
+                           "wrong URL or codec)" % desc)
+    status, reason = answer
+    said = "RTSP %d %s" % (status, reason or "")
+    if status == 401 and "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+        return SourceError("stream_unauthorized", "stream %s refused the user name or password "
+                           "(%s); check the credentials in the URL" % (desc, said.strip()))
+    if status == 401:
+        return SourceError("stream_unauthorized", "stream %s needs a user name and password "
+                           "(%s); pass rtsp://USER:PASSWORD@HOST/PATH" % (desc, said.strip()))
+    if status == 404:
+        return SourceError("stream_not_found", "stream %s: the camera has no such path (%s); "
+                           "check the path in the URL" % (desc, said.strip()))
+    return SourceError("stream_refused", "stream %s was refused by the camera (%s)"
+                       % (desc, said.strip()))
+
+
+def check_video_file(path: str) -> None:
+    """Raise the agent's :class:`SourceError` if ``path`` is no recording (text, a still image,
+    an empty file or container): the console asks this before it uploads or starts anything."""
+    CaptureSource("video", path, os.path.basename(path)).close()
 
 
 def redact_url(url: str) -> str:

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     from console.cli import plan as plan_cmd
     from console.cli import run as run_cmd
     from console.cli import sessions as sessions_cmd
+    from console.cli import sweep as sweep_cmd
 
     ap = Parser(
         prog="devicelab",
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     devices_cmd.register(sub)
     keys_cmd.register(sub)
     plan_cmd.register(sub)
+    sweep_cmd.register(sub)
     return ap
 
 

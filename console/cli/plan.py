@@ -276,9 +276,15 @@ def make_listener(json_mode: bool, quiet: bool) -> Any:
                                reason=outcome.reason, session_id=outcome.session_id,
                                status=outcome.status,
                                checks=[c.to_dict() for c in outcome.checks])
+            from console.session.plan_verdicts import display_verdict
+
+            shown = display_verdict(outcome.verdict, outcome.checks)
+            undecided = ", ".join(c.name for c in outcome.checks if c.verdict == "inconclusive")
             self._plain(f"[{outcome.cell.device}] #{outcome.cell.idx + 1} "
-                        f"{outcome.cell.label}: {outcome.verdict.upper()}"
-                        + ("" if outcome.verdict == "pass" else f": {outcome.reason}"))
+                        f"{outcome.cell.label}: {shown.upper()}"
+                        + ("" if shown == "pass" else
+                           f": passed; not decided: {undecided}" if shown == "inconclusive"
+                           else f": {outcome.reason}"))
 
         def plan_finished(self, result: PlanResult) -> None:
             self.stop()
@@ -323,6 +329,7 @@ def _write_outputs(args: argparse.Namespace, run: dict[str, Any]) -> None:
 
 def _print_run(run: dict[str, Any]) -> None:
     from console.session.plan_log import cells_of
+    from console.session.plan_verdicts import display_verdict
 
     known = cells_of(run)
     counts = run.get("counts") or {}
@@ -334,8 +341,13 @@ def _print_run(run: dict[str, Any]) -> None:
         cell = known.get(int(c["idx"]))
         label = cell.label if cell else f"{c['package']} × {c['input']}"
         sid = f"session {c['session_id']}" if c.get("session_id") is not None else "no session"
-        line = f"  #{int(c['idx']) + 1:<3} {c['device']:<20} {label}  {c['verdict'].upper()}"
-        print(f"{line}  ({sid})" + ("" if c["verdict"] == "pass" else
+        shown = display_verdict(str(c["verdict"]), c.get("checks") or [])
+        line = f"  #{int(c['idx']) + 1:<3} {c['device']:<20} {label}  {shown.upper()}"
+        undecided = ", ".join(str(x.get("name")) for x in c.get("checks") or []
+                              if x.get("verdict") == "inconclusive")
+        print(f"{line}  ({sid})" + ("" if shown == "pass" else
+                                    f"\n       passed; not decided: {undecided}"
+                                    if shown == "inconclusive" else
                                     f"\n       {c['verdict']}: {c['reason']}"))
 
 
@@ -383,6 +395,10 @@ def _store(args: argparse.Namespace) -> Any:
     target = parse_target(db_path(args))
     if not target.is_server and not target.path.exists():
         raise CliError(f"no session log at {target.display}: no plan has run yet (or pass --db)")
+    try:  # for writing when it can: plan runs of a killed console are marked interrupted
+        return open_log(target)
+    except StoreError:
+        pass
     try:
         return open_log(target, readonly=True)
     except StoreError as exc:

@@ -17,6 +17,8 @@ from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
 from console.cli.format import fmt_num, summary_lines
 from console.cli.profile_format import profile_json, profile_lines
 from console.core import protocol as P
+from console.core.errors import UserError
+from console.core.protocol import GRAPH_OPT_LEVELS
 from console.devices.base import AgentOptions, DeployProgress, DeviceError
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
 
@@ -55,12 +57,17 @@ def register(sub: Any) -> None:
     p.add_argument("--provider", metavar="EP", help="onnxruntime execution provider (OpenVINO: the "
                    "device, CPU/GPU/NPU/AUTO), e.g. "
                                                     "CPUExecutionProvider")
-    p.add_argument("--threads", type=int, default=0,
+    p.add_argument("--threads", type=int, default=None,
                    help="inference threads (onnxruntime intra-op, LiteRT num_threads, OpenVINO "
-                        "INFERENCE_NUM_THREADS)")
-    p.add_argument("--spin", choices=("auto", "on", "off"), default="auto",
+                        "INFERENCE_NUM_THREADS; default 0: the runtime's choice)")
+    p.add_argument("--spin", choices=("auto", "on", "off"), default=None,
                    help="onnxruntime busy-waiting between runs; auto (default) turns it off "
                         "when --fps paces the run, so idle time is not burnt or counted as CPU")
+    p.add_argument("--graph-opt", choices=GRAPH_OPT_LEVELS, default=None,
+                   help="onnxruntime graph optimization level (default all)")
+    p.add_argument("--no-saved-defaults", action="store_true",
+                   help="ignore the settings 'devicelab sweep --save' stored for this device "
+                        "and package (threads, provider, graph optimization, spin)")
     p.add_argument("--runtime-setting", action="append", default=[], metavar="KEY=VALUE",
                    help="a runtime setting over the package's (e.g. performance_hint=THROUGHPUT "
                         "for OpenVINO); one its runtime lacks is refused")
@@ -113,6 +120,9 @@ class ProgressPrinter(RunListener):
         self.last_print = 0.0
         self.lock = threading.Lock()
         self.session_id: int | None = None
+        #: the newest frame's index and time, and whether its line was printed
+        self._last: tuple[int, float] | None = None
+        self._printed_last = True
 
     def _out(self, text: str, final: bool = False) -> None:
         if self.quiet:
@@ -160,19 +170,34 @@ class ProgressPrinter(RunListener):
         self.recent.append(msg.e2e)
         if len(self.recent) > 2000:
             del self.recent[:1000]
+        self._last = (msg.i, msg.ts)
+        self._printed_last = False
         now = time.monotonic()
         if now - self.last_print < (0.25 if self.tty else 5.0):
             return
         self.last_print = now
-        span = msg.ts - self.t_first
-        fps = (self.frames - 1) / span if span > 0 else 0.0
+        self._progress()
+
+    def _progress(self, final: bool = False) -> None:
+        if self._last is None or self.t_first is None:
+            return
+        i, ts = self._last
+        self._printed_last = True
+        span = ts - self.t_first
+        fps = fmt_num((self.frames - 1) / span if span > 0 else None, ".1f", na="-")
         rec = sorted(self.recent)
         p95 = rec[min(len(rec) - 1, int(0.95 * len(rec)))]
-        self._out(f"frame {msg.i + 1:>7}  {fps:8.1f} fps  p95 {p95:7.3f} ms  agent cpu "
-                  f"{fmt_num(self.cpu, '.0f', '%')}  temp {fmt_num(self.temp, '.1f', ' °C')}")
+        self._out(f"frame {i + 1:>7}  {fps:>8} fps  p95 {p95:7.3f} ms  agent cpu "
+                  f"{fmt_num(self.cpu, '.0f', '%')}  temp {fmt_num(self.temp, '.1f', ' °C')}",
+                  final=final)
 
     def finished(self, result: RunResult) -> None:
-        if self.tty and not self.quiet:
+        """The last progress line stays: a run shorter than the progress interval (or
+        whose last frames came after the last line) still shows its final count and
+        rate."""
+        if not self._printed_last:
+            self._progress(final=True)
+        elif self.tty and not self.quiet:
             try:
                 sys.stderr.write("\r\x1b[2K")
             except (OSError, ValueError):
@@ -195,7 +220,7 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
     except WarmupError as exc:
         raise CliError(str(exc)) from None
     for name, value in (("--frames", args.frames), ("--duration", args.duration),
-                        ("--fps", args.fps), ("--threads", args.threads)):
+                        ("--fps", args.fps), ("--threads", args.threads or 0)):
         if value < 0:
             raise CliError(f"{name} must not be negative")
     if args.telemetry_ms < 10:
@@ -208,14 +233,39 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
         settings.append((key.strip(), int(value) if value.strip().isdigit() else value.strip()))
     if getattr(args, "profile", 0) < 0 or getattr(args, "profile_after", 0) < 0:
         raise CliError("--profile and --profile-after must not be negative")
+    tuned = {k: v for k, v in (("threads", args.threads), ("provider", args.provider),
+                               ("spin", args.spin),
+                               ("graph_opt", getattr(args, "graph_opt", None)))
+             if v is not None}
     opts = AgentOptions(frames=args.frames, duration=args.duration, fps=args.fps, loop=args.loop,
-                        provider=args.provider, threads=args.threads, spin=args.spin,
                         preview_fps=args.preview_fps, telemetry_ms=args.telemetry_ms,
                         profile=getattr(args, "profile", 0),
                         profile_after=getattr(args, "profile_after", 10),
-                        runtime_settings=tuple(settings))
+                        runtime_settings=tuple(settings), **tuned)
+    if not getattr(args, "no_saved_defaults", True):
+        opts = _with_saved_defaults(args, opts, set(tuned))
     return RunRequest(package=args.package, input=args.input, options=opts, note=args.note,
                       tags=tuple(args.tag), truth=args.truth, budgets=budgets, warmup=warmup)
+
+
+def _with_saved_defaults(args: argparse.Namespace, opts: AgentOptions, given: set[str]
+                         ) -> AgentOptions:
+    """The settings a sweep saved for this device and package, for what the command line
+    did not give (``devicelab sweep --save``); says so on stderr."""
+    from console.session.run_defaults import apply_saved
+
+    try:
+        opts, applied, why = apply_saved(opts, args.device, args.package, given)
+    except UserError as exc:
+        print(f"devicelab: warning: saved run defaults not used: {exc}", file=sys.stderr)
+        return opts
+    plain = AgentOptions()
+    shown = {k: v for k, v in applied.items() if getattr(plain, k) != v}
+    if shown:
+        print("devicelab: using the saved defaults for this device and package "
+              f"({why}): " + " ".join(f"{k}={v}" for k, v in shown.items())
+              + " (--no-saved-defaults: none)", file=sys.stderr)
+    return opts
 
 
 def add_key_file_argument(parser: argparse.ArgumentParser) -> None:
@@ -327,13 +377,18 @@ def print_result(args: argparse.Namespace, request: RunRequest, result: RunResul
     if args.json:
         print(json.dumps({"session_id": result.session_id, "status": result.status,
                           "error": result.error, "device": device_desc, "summary": s,
-                          "profile": profile_json(result.profile)}, indent=2, default=str))
+                          "profile": profile_json(result.profile),
+                          **({"pending": result.pending} if result.pending else {})},
+                         indent=2, default=str))
     else:
         print(f"session {result.session_id}  {result.status}  on {device_desc}")
         if result.error:
             print(f"error: {result.error}")
-        for line in summary_lines(s) + profile_lines(result.profile):
-            print(line)
+        if not result.pending:  # no summary yet: it is computed once every row is there
+            for line in summary_lines(s) + profile_lines(result.profile):
+                print(line)
+    if result.pending:
+        print(f"devicelab: warning: {result.pending}", file=sys.stderr)
     failing = {"fail", "inconclusive"} if getattr(args, "strict_budgets", False) else {"fail"}
     failed_budget = any(b["verdict"] in failing for b in result.budget_verdicts)
     if result.status in ("failed", "interrupted"):

@@ -5,6 +5,14 @@ this module decides what kind of input a user's text names, hashes
 recordings (the session's ``input sha256``), and produces the description
 stored in the log — with any password in a stream URL replaced by ``***``,
 because the log never holds secrets.
+
+A file is a recording only when the rule the agent also applies says so
+(:func:`console.core.media.check_recording`: a video container, or at
+least two decoded frames; never text, a still image or an empty container).
+The console asks that rule before anything is connected or uploaded, so
+``passwd.txt`` is refused in one line on every device. A file this
+computer's OpenCV merely cannot decode is left for the device to judge (its
+FFmpeg may know more codecs).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.core import media
 from console.core.errors import UserError
 from console.core.manifest import sha256_file
 
@@ -77,5 +86,22 @@ def parse_input(text: str, *, hash_file: bool = True) -> InputSource:
     if not os.access(p, os.R_OK):
         raise InputError(f"video file is not readable (permissions): {p}")
     p = p.resolve()
+    _check_recording(p)
     digest = sha256_file(str(p)) if hash_file else None
     return InputSource("video", str(p), p.name, p, digest, p.stat().st_size)
+
+
+#: SourceError codes that describe the file itself, whatever OpenCV the device has
+_NOT_A_RECORDING = ("input_not_video", "input_no_frames")
+
+
+def _check_recording(p: Path) -> None:
+    # The rule of what a video is lives in console.core.media; the agent applies the
+    # same rule again on the device.
+    try:
+        import cv2
+    except ImportError:
+        return  # no OpenCV here: the device judges
+    refusal = media.check_recording(str(p), cv2)
+    if refusal is not None and refusal[0] in _NOT_A_RECORDING:
+        raise InputError(refusal[1])

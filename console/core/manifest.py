@@ -26,7 +26,8 @@ the ONNX model and optional extra files such as labels. ``manifest.json``::
         "dtype": "float32",            # float32 | float16 | uint8 | int8
         "scale": 0.0627,               # x = pixel * scale, then (x - mean) / std
         "mean": [0.0], "std": [1.0],   # one value or one per channel
-        "resize": "area"               # area | linear | nearest
+        "resize": "area",              # area | linear | nearest
+        "max_tensor_bytes": 536870912  # optional: raise the input tensor cap (see below)
       },
       "output": {
         "labels": "labels.txt",        # optional, one label per line
@@ -45,6 +46,12 @@ the ONNX model and optional extra files such as labels. ``manifest.json``::
       "runtime": "onnxruntime",        # optional: onnxruntime | litert | openvino
       "runtime_settings": {"threads": 2}                  # optional, see below
     }
+
+The input tensor (channels x height x width x dtype size) may not exceed
+:data:`MAX_INPUT_TENSOR_BYTES` (256 MiB: a 4K RGB float32 frame is 95 MiB)
+unless ``input.max_tensor_bytes`` raises it for that package: with a
+dynamic-shape model nothing else bounds it, and a typo in height/width would
+otherwise be deployed and fail on the device allocating gigabytes.
 
 ``runtime`` names what runs the model on the device: ``onnxruntime`` (the
 default, a ``.onnx`` model), ``litert`` (a ``.tflite`` model) or ``openvino``
@@ -84,6 +91,9 @@ DET_LAYOUTS = ("rows", "yolo")
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 BUDGET_KEYS = ("p95_ms", "p99_ms", "cold_start_s", "memory_mb", "max_temp_c", "energy_mj",
                "min_fps")
+#: Input tensors larger than this are refused unless ``input.max_tensor_bytes`` raises it.
+MAX_INPUT_TENSOR_BYTES = 256 * 1024 * 1024
+DTYPE_BYTES = {"float32": 4, "float16": 2, "uint8": 1, "int8": 1}
 #: What can run a package's model on the device (``manifest.runtime``).
 RUNTIMES = ("onnxruntime", "litert", "openvino")
 DEFAULT_RUNTIME = "onnxruntime"
@@ -94,6 +104,7 @@ RUNTIME_SETTINGS = {
         "threads": "SessionOptions.intra_op_num_threads (0: onnxruntime's default)",
         "provider": "the execution provider, e.g. CPUExecutionProvider",
         "spin": "session.intra_op.allow_spinning: on | off | auto",
+        "graph_opt": "SessionOptions.graph_optimization_level: disabled | basic | extended | all",
     },
     "litert": {
         "threads": "Interpreter(num_threads=...) (0: LiteRT's default)",
@@ -150,6 +161,9 @@ def check_runtime_setting(runtime: str, key: str, value: Any, where: str) -> Any
     if not isinstance(value, str) or not value:
         raise RuntimeSettingError(where, "%s must be a non-empty string, got %r"
                                   % (key, value))
+    if key == "graph_opt" and value not in ("disabled", "basic", "extended", "all"):
+        raise RuntimeSettingError(where, "graph_opt must be disabled, basic, extended or all, "
+                                  "got %r" % (value,))
     if key == "spin" and value not in ("on", "off", "auto"):
         raise RuntimeSettingError(where, "spin must be on, off or auto, got %r" % (value,))
     if key == "device" and not _OV_DEVICE_RE.match(value):
@@ -209,6 +223,11 @@ class InputSpec:
     mean: Tuple[float, ...] = (0.0,)
     std: Tuple[float, ...] = (1.0,)
     resize: str = "linear"
+    max_tensor_bytes: Optional[int] = None
+
+    @property
+    def tensor_bytes(self) -> int:
+        return self.channels * self.height * self.width * DTYPE_BYTES[self.dtype]
 
     @property
     def channels(self) -> int:
@@ -273,6 +292,8 @@ class Manifest:
             },
             "min_onnxruntime": self.min_onnxruntime,
         }
+        if inp.max_tensor_bytes is not None:
+            d["input"]["max_tensor_bytes"] = inp.max_tensor_bytes
         if self.budgets:
             d["budgets"] = dict(self.budgets)
         # Written only when not the default: an onnxruntime package's bytes (and so
@@ -331,6 +352,21 @@ def _floats(value: Any, where: str) -> Tuple[float, ...]:
         return tuple(float(v) for v in value)
     raise PackageError("manifest.json: " + where, "expected a number or a list of numbers, got %r"
                        % (value,))
+
+
+def _size_text(n: int) -> str:
+    if n >= 1024 ** 3:
+        return "%.1f GiB" % (n / 1024 ** 3)
+    return "%.1f MiB" % (n / 1024 ** 2)
+
+
+def _max_tensor_bytes(i: Dict[str, Any]) -> Optional[int]:
+    if "max_tensor_bytes" not in i:
+        return None
+    v = _typed(i["max_tensor_bytes"], int, "input.max_tensor_bytes", "an integer (bytes)")
+    if v <= 0:
+        raise PackageError("manifest.json: input.max_tensor_bytes", "must be positive")
+    return int(v)
 
 
 def parse_manifest(d: Any) -> Manifest:
@@ -398,7 +434,16 @@ def parse_manifest(d: Any) -> Manifest:
         mean=mean,
         std=std,
         resize=_choice(i.get("resize", "linear"), RESIZES, "input.resize"),
+        max_tensor_bytes=_max_tensor_bytes(i),
     )
+    cap = inp.max_tensor_bytes or MAX_INPUT_TENSOR_BYTES
+    if inp.tensor_bytes > cap:
+        raise PackageError("manifest.json: input",
+                           "%s %dx%d %s makes a %s input tensor, over the %s cap; check "
+                           "input.height/width, or raise input.max_tensor_bytes (bytes) if "
+                           "the device really has the memory"
+                           % (inp.color, inp.height, inp.width, inp.dtype,
+                              _size_text(inp.tensor_bytes), _size_text(cap)))
 
     o = _typed(d.get("output", {}), dict, "output", "an object")
     labels = o.get("labels")

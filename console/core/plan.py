@@ -41,6 +41,7 @@ from typing import Any
 
 from console.core.errors import UserError
 from console.core.inputs import STREAM_SCHEMES
+from console.core.protocol import GRAPH_OPT_LEVELS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,7 +52,7 @@ TOP_KEYS = ("name", "description", "devices", "packages", "inputs", "run", "budg
             "baseline")
 #: ``[run]`` keys that become agent options (a list value sweeps them).
 AGENT_KEYS = ("frames", "duration", "fps", "loop", "threads", "provider", "spin",
-              "telemetry_ms", "preview_fps")
+              "graph_opt", "telemetry_ms", "preview_fps")
 #: ``[run]`` keys the plan runner itself uses (one value each).
 PLAN_RUN_KEYS = ("warmup", "repeats")
 RUN_KEYS = AGENT_KEYS + PLAN_RUN_KEYS
@@ -65,6 +66,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: Defaults of a plan cell: the CLI's ``devicelab run`` defaults (no previews headless).
 RUN_DEFAULTS: dict[str, Any] = {"frames": 0, "duration": 0.0, "fps": 0.0, "loop": False,
                                 "threads": 0, "provider": None, "spin": "auto",
+                                "graph_opt": "all",
                                 "telemetry_ms": 100.0, "preview_fps": 0.0}
 
 
@@ -269,6 +271,9 @@ def _run_value_problem(key: str, v: Any) -> str | None:
             f"must be an execution provider name, e.g. \"CPUExecutionProvider\", not {v!r}"
     if key == "spin":
         return None if v in SPIN_VALUES else f"must be one of {', '.join(SPIN_VALUES)}, not {v!r}"
+    if key == "graph_opt":
+        return None if v in GRAPH_OPT_LEVELS else \
+            f"must be one of {', '.join(GRAPH_OPT_LEVELS)}, not {v!r}"
     return None
 
 

@@ -83,6 +83,10 @@ PROFILE_STATUSES = ("ok", "partial", "unavailable")
 #: Largest accepted line. Previews are capped well below this (see agent).
 MAX_LINE_BYTES = 4 * 1024 * 1024
 
+#: onnxruntime graph optimization levels the agent's ``--graph-opt`` takes (a run
+#: setting; ``all`` is onnxruntime's own default).
+GRAPH_OPT_LEVELS = ("disabled", "basic", "extended", "all")
+
 #: Why an agent run ended, as carried by ``summary.reason``.
 END_REASONS = ("end_of_input", "frame_limit", "duration", "stopped", "error")
 

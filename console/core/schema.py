@@ -26,6 +26,7 @@ from console.core.ddl import (  # noqa: F401  (re-exported: the schema's vocabul
     REAL,
     TEXT,
     AddColumn,
+    CheckReferencePerStatement,
     Column,
     CreateIndex,
     CreateTable,
@@ -320,6 +321,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         AddColumn("sessions", _c("profile", TEXT, doc="JSON: the operator profile's "
                                  "runtime, status (ok | partial | unavailable), the line "
                                  "saying how it was taken, first_frame, frames, infer_ms")),
+    )),
+    Migration(5, "frames keep their session reference with one check per insert statement "
+                 "on PostgreSQL (its per-row foreign-key check cost 4x the row's COPY)", (
+        CheckReferencePerStatement("frames", "session_id"),
     )),
 )
 

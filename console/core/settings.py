@@ -11,6 +11,9 @@ Sections are plain dicts so each feature owns its keys:
 ``devices``       list of {name, address, python, workdir, notes, key_file}
 ``trusted_keys``  list of {name, public_key (base64 Ed25519), fingerprint, added}
 ``preferences``   {package_policy: "warn"|"refuse", recent_packages: [...], …}
+``run_defaults``  {device: {package name: {threads, provider, graph_opt, spin, sweep, …}}}:
+                  the winner of ``devicelab sweep --save``, what ``run`` and plans use
+                  for that device and package unless told otherwise
 """
 
 from __future__ import annotations
@@ -41,11 +44,20 @@ class Settings:
     devices: list[dict[str, Any]] = field(default_factory=list)
     trusted_keys: list[dict[str, Any]] = field(default_factory=list)
     preferences: dict[str, Any] = field(default_factory=dict)
+    run_defaults: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     version: int = SETTINGS_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "devices": self.devices,
-                "trusted_keys": self.trusted_keys, "preferences": self.preferences}
+        d = {"version": self.version, "devices": self.devices,
+             "trusted_keys": self.trusted_keys, "preferences": self.preferences}
+        if self.run_defaults:
+            d["run_defaults"] = self.run_defaults
+        return d
+
+    def run_default(self, device: str, package: str) -> dict[str, Any] | None:
+        """The saved run settings of ``package`` (its manifest name) on ``device``."""
+        v = (self.run_defaults.get(device) or {}).get(package)
+        return dict(v) if isinstance(v, dict) else None
 
     def device(self, name: str) -> dict[str, Any] | None:
         for d in self.devices:
@@ -77,7 +89,12 @@ def load_settings(path: Path | None = None) -> Settings:
                             f"console's {SETTINGS_VERSION}")
     return Settings(devices=list(data.get("devices") or []),
                     trusted_keys=list(data.get("trusted_keys") or []),
-                    preferences=dict(data.get("preferences") or {}), version=SETTINGS_VERSION)
+                    preferences=dict(data.get("preferences") or {}),
+                    run_defaults={str(d): {str(p): dict(v) for p, v in per.items()
+                                           if isinstance(v, dict)}
+                                  for d, per in (data.get("run_defaults") or {}).items()
+                                  if isinstance(per, dict)},
+                    version=SETTINGS_VERSION)
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:

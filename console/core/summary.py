@@ -222,9 +222,13 @@ def budget_row(b: Mapping[str, Any]) -> Row:
     verdict = str(b.get("verdict"))
     tone = {"pass": "good", "fail": "bad"}.get(verdict, "warn")
     value = b.get("value")
+    lo, hi = b.get("low"), b.get("high")
+    # the interval the verdict was made on (a single measurement's is the value itself)
+    iv = f" [{fmt_num(lo, '.3f')}, {fmt_num(hi, '.3f')}]" if isinstance(lo, (int, float)) \
+        and isinstance(hi, (int, float)) and lo != hi else ""
     return Row(str(b.get("budget")), value,
-               f"{fmt_num(value, '.3f')} vs {float(b.get('limit') or 0):g}: {verdict.upper()}",
-               tone=tone, hint=str(b.get("reason") or ""))
+               f"{fmt_num(value, '.3f')}{iv} vs {float(b.get('limit') or 0):g}: "
+               f"{verdict.upper()}", tone=tone, hint=str(b.get("reason") or ""))
 
 
 def headline(s: Summary | None) -> dict[str, float | None]:

@@ -111,6 +111,8 @@ class AgentOptions:
     threads: int = 0
     #: onnxruntime busy-waiting: "auto" (off when paced by fps), "on", "off"
     spin: str = "auto"
+    #: onnxruntime graph optimization: disabled | basic | extended | all (its default)
+    graph_opt: str = "all"
     preview_fps: float = 10.0
     preview_width: int = 320
     telemetry_ms: float = 100.0
@@ -136,18 +138,22 @@ class AgentOptions:
                   str(int(self.profile_after))]
         for k, v in self.runtime_settings:
             a += ["--runtime-setting", f"{k}={v}"]
+        if self.graph_opt != "all":  # the agent's default: older agents need not know it
+            a += ["--graph-opt", self.graph_opt]
         return a
 
     def settings_for(self, manifest: Manifest) -> dict[str, Any]:
         """The runtime settings this run gives ``manifest``'s runtime (the manifest's,
         then these options); a setting that runtime lacks raises RuntimeSettingError."""
-        return run_settings(manifest, self.provider, self.threads, self.spin,
-                            dict(self.runtime_settings))
+        extra = dict(self.runtime_settings)
+        if self.graph_opt != "all":
+            extra.setdefault("graph_opt", self.graph_opt)
+        return run_settings(manifest, self.provider, self.threads, self.spin, extra)
 
     def record(self) -> dict[str, Any]:
         return {"frames": self.frames, "duration": self.duration, "fps": self.fps,
                 "loop": self.loop, "provider": self.provider, "threads": self.threads,
-                "spin": self.spin,
+                "spin": self.spin, "graph_opt": self.graph_opt,
                 "preview_fps": self.preview_fps, "preview_width": self.preview_width,
                 "telemetry_ms": self.telemetry_ms, "profile": self.profile,
                 "profile_after": self.profile_after,

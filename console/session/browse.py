@@ -2,7 +2,9 @@
 
 Each function opens the log itself (one connection per thread: they run
 in the window's job threads), answers one question with plain dataclasses
-and closes it again. The window never imports the store: what it reads or
+and closes it again. The log is a SQLite file or a team's PostgreSQL server
+(``console.core.store.target``): every function takes either, by path, URL or
+target, and asks it the same. The window never imports the store: what it reads or
 writes in the log goes through here (an import-linter contract holds it).
 
 A question about a log that does not exist yet answers "nothing" (browsing
@@ -27,7 +29,8 @@ import numpy as np
 
 from console.core import protocol as P
 from console.core.errors import UserError
-from console.core.store import SessionStore, StoreError
+from console.core.store import LogStore, StoreError
+from console.core.store.target import LogTarget, open_store, parse_target
 
 #: sessions a list holds at most (newest first); the CLI lists the rest
 MAX_ROWS = 100_000
@@ -42,16 +45,39 @@ class BrowseError(UserError):
     """A question about the log that has no answer (no log, no such session)."""
 
 
-def _existing(db_path: Path) -> SessionStore | None:
-    """The log, or None when nothing was recorded yet (browsing creates no file)."""
-    return SessionStore(db_path) if Path(db_path).exists() else None
+#: the log as the window holds it: a file path, a URL, or a parsed target
+LogRef = str | Path | LogTarget
 
 
-def _required(db_path: Path) -> SessionStore:
-    st = _existing(db_path)
+def target_of(db: LogRef) -> LogTarget:
+    return db if isinstance(db, LogTarget) else parse_target(db)
+
+
+def _open(db: LogRef) -> LogStore:
+    """The log (a file or a server), opened for one question of this thread."""
+    return open_store(target_of(db))
+
+
+def existing_log(db_path: LogRef) -> LogStore | None:
+    """The log, or None when nothing was recorded yet (browsing creates no file; a
+    server's database is made on first use, as any console does)."""
+    t = target_of(db_path)
+    if not t.is_server and not t.path.exists():
+        return None
+    return open_store(t)
+
+
+def _required(db_path: LogRef) -> LogStore:
+    st = existing_log(db_path)
     if st is None:
-        raise BrowseError(f"no session log at {db_path}")
+        raise BrowseError(f"no session log at {target_of(db_path).display}")
     return st
+
+
+def log_exists(db: LogRef) -> bool:
+    """Whether there is a log to read (a server always counts: it is asked)."""
+    t = target_of(db)
+    return t.is_server or t.path.exists()
 
 
 # -- the sessions list --------------------------------------------------------------------
@@ -101,10 +127,10 @@ def session_row(s: Mapping[str, Any]) -> SessionRow:
         replay_of=s.get("replay_of"), budget=overall_verdict(summ.get("budgets")))
 
 
-def list_rows(db_path: Path) -> list[SessionRow]:
+def list_rows(db_path: LogRef) -> list[SessionRow]:
     """Every session, newest first (stale 'running' rows of a dead console are marked
     interrupted first, as the CLI does)."""
-    st = _existing(db_path)
+    st = existing_log(db_path)
     if st is None:
         return []
     with st:
@@ -127,7 +153,7 @@ class SessionDetails:
     first_ts: float | None
 
 
-def load_details(db_path: Path, session_id: int) -> SessionDetails:
+def load_details(db_path: LogRef, session_id: int) -> SessionDetails:
     with _required(db_path) as st:
         s = st.get_session(session_id)
         if s is None:
@@ -137,22 +163,22 @@ def load_details(db_path: Path, session_id: int) -> SessionDetails:
 
 
 # -- bookmarks --------------------------------------------------------------------------
-def add_bookmark(db_path: Path, session_id: int, note: str, frame: int | None,
+def add_bookmark(db_path: LogRef, session_id: int, note: str, frame: int | None,
                  time_s: float | None) -> tuple[int, Any]:
     """Resolve frame/time to one moment of the session (as the CLI does) and store a
     bookmark there; returns its id and the moment (``console.session.replay.Moment``)."""
     from console.session.replay import load_timeline, resolve_moment
 
-    with SessionStore(db_path) as st:
+    with _open(db_path) as st:
         moment = resolve_moment(load_timeline(st, session_id), frame=frame, time_s=time_s)
         bid = st.add_bookmark(session_id, note, frame_i=moment.frame_i, ts=moment.ts)
     return bid, moment
 
 
-def add_live_bookmark(db_path: Path, session_id: int, note: str, frame_i: int,
+def add_live_bookmark(db_path: LogRef, session_id: int, note: str, frame_i: int,
                       ts: float) -> int:
     """A bookmark at a frame of the session being recorded; returns its id."""
-    with SessionStore(db_path) as st:
+    with _open(db_path) as st:
         return st.add_bookmark(session_id, note, frame_i=frame_i, ts=ts)
 
 
@@ -168,7 +194,7 @@ class ReplayStart:
     title: str = ""
 
 
-def plan_replay_start(db_path: Path, session_id: int, device: str | None,
+def plan_replay_start(db_path: LogRef, session_id: int, device: str | None,
                       package: str | None = None, input: str | None = None) -> ReplayStart:
     """Check session ``session_id`` against the files available now (or the copies the
     user chose) and plan its replay; refusals keep the session layer's wording."""
@@ -180,7 +206,7 @@ def plan_replay_start(db_path: Path, session_id: int, device: str | None,
         saved = [str(d.get("name")) for d in load_settings().devices if d.get("name")]
     except SettingsError:
         saved = []
-    with SessionStore(db_path) as st:
+    with _open(db_path) as st:
         plan = plan_replay(st, session_id, device=device, package=package, input=input,
                            saved_device_names=saved)
     labels, title = None, Path(plan.package_path).name
@@ -192,22 +218,22 @@ def plan_replay_start(db_path: Path, session_id: int, device: str | None,
     return ReplayStart(plan, labels, list(plan.notes), title)
 
 
-def replay_problems(db_path: Path, original_id: int, replay_id: int) -> list[str]:
+def replay_problems(db_path: LogRef, original_id: int, replay_id: int) -> list[str]:
     """After a replay: what the new session recorded that differs from the original
     (a file replaced while it ran); empty when it reproduces it exactly."""
     from console.session.replay import verify_replayed
 
-    with SessionStore(db_path) as st:
+    with _open(db_path) as st:
         return verify_replayed(st, original_id, replay_id)
 
 
 # -- export, import, delete ---------------------------------------------------------------
-def export(db_path: Path, session_id: int, fmt: str, path: Path, *, with_package: bool = False,
+def export(db_path: LogRef, session_id: int, fmt: str, path: Path, *, with_package: bool = False,
            with_input: bool = False, progress: Progress | None = None,
            cancel: Any = None) -> Any:
     """Export a session as ``fmt`` (csv/json/html/mcap, or ``bundle``: a portable bundle
     with the package and the recording if asked); returns the exporter's result."""
-    with SessionStore(db_path) as st:
+    with _open(db_path) as st:
         if fmt == "bundle":
             from console.session.bundle import export_bundle
 
@@ -218,21 +244,21 @@ def export(db_path: Path, session_id: int, fmt: str, path: Path, *, with_package
         return export_session(st, session_id, fmt, path, progress=progress, cancel=cancel)
 
 
-def import_bundle(db_path: Path, path: Path, progress: Progress | None = None,
+def import_bundle(db_path: LogRef, path: Path, progress: Progress | None = None,
                   cancel: Any = None) -> Any:
     from console.session.bundle import import_bundle as import_one
 
-    with SessionStore(db_path) as st:
+    with _open(db_path) as st:
         return import_one(st, path, progress=progress, cancel=cancel)
 
 
-def delete_sessions(db_path: Path, ids: Sequence[int]) -> tuple[list[int], list[str]]:
+def delete_sessions(db_path: LogRef, ids: Sequence[int]) -> tuple[list[int], list[str]]:
     """Delete sessions one by one; returns the ids deleted and the one-line refusals."""
     from console.session.bundle import BundleError, delete_session
 
     done: list[int] = []
     problems: list[str] = []
-    with SessionStore(db_path) as st:
+    with _open(db_path) as st:
         for sid in ids:
             try:
                 delete_session(st, sid)
@@ -250,14 +276,14 @@ class CompareData:
     latency: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def load_comparison(db_path: Path, a: int, b: int, tolerance: float,
+def load_comparison(db_path: LogRef, a: int, b: int, tolerance: float,
                     with_latency: bool = True) -> CompareData:
     """Compare B against A and (optionally) read both sessions' latencies per stage."""
     from console.session.compare import CompareError, compare_sessions
 
-    if not Path(db_path).exists():
-        raise CompareError(f"no session log at {db_path}")
-    with SessionStore(db_path) as st:
+    if not log_exists(db_path):
+        raise CompareError(f"no session log at {target_of(db_path).display}")
+    with _open(db_path) as st:
         cmp = compare_sessions(st, a, b, tolerance=tolerance)
         lat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if with_latency:
@@ -267,10 +293,10 @@ def load_comparison(db_path: Path, a: int, b: int, tolerance: float,
     return CompareData(cmp, lat)
 
 
-def export_comparison(db_path: Path, a: int, b: int, path: Path, tolerance: float) -> Any:
+def export_comparison(db_path: LogRef, a: int, b: int, path: Path, tolerance: float) -> Any:
     from console.session.export import export_comparison as export_one
 
-    with SessionStore(db_path) as st:
+    with _open(db_path) as st:
         return export_one(st, a, b, path, tolerance=tolerance)[1]
 
 
@@ -296,7 +322,7 @@ class PlaybackData:
         return float(self.timeline.duration_s)
 
 
-def load_playback(db_path: Path, session_id: int) -> PlaybackData:
+def load_playback(db_path: LogRef, session_id: int) -> PlaybackData:
     """Everything playback needs, read once."""
     from console.session.replay import load_timeline
 
@@ -318,12 +344,12 @@ def load_playback(db_path: Path, session_id: int) -> PlaybackData:
     return PlaybackData(s, tl, samples, sample_t, rows)
 
 
-def load_matrix(db_path: Path, since_s: float | None) -> Any:
+def load_matrix(db_path: LogRef, since_s: float | None) -> Any:
     """The device × package matrix (``console.session.matrix.Matrix``) of the sessions
     of the last ``since_s`` seconds (None: all)."""
     from console.session.matrix import Matrix, build_matrix
 
-    st = _existing(db_path)
+    st = existing_log(db_path)
     if st is None:
         return Matrix([], [], {})
     with st:

@@ -65,7 +65,7 @@ class Cell:
     started_at: float | None
     p95_ms: float | None
     fps: float | None
-    budget: str  # pass | fail | unmeasured | none
+    budget: str  # pass | fail | inconclusive | none
     budgets_failed: tuple[str, ...] = ()
     sessions: int = 1  # sessions recorded for this pair (the cell shows the latest)
 

@@ -4,8 +4,10 @@ One ``<testsuite>`` per device, one ``<testcase>`` per cell and check: the
 run itself, each budget, the baseline comparison. A failing check is a
 ``<failure>`` whose message and text carry the figures and the session id;
 a device that was lost or unreachable makes an ``<error>`` (the test could
-not be done — not a product failure); a stopped run, an unmeasured or
-inconclusive budget, a cell without a baseline are ``<skipped>``. Built from
+not be done — not a product failure); a stopped run, an ``inconclusive``
+budget or baseline comparison (the data could not decide), a cell without
+a baseline are ``<skipped>``. The words are the run summary's and ``sessions
+compare``'s (``console.session.plan_verdicts``). Built from
 the plan run as the log keeps it (:func:`console.session.plan_log.get_plan_run`),
 so ``plan run --junit`` and ``plan show --junit`` write the same file.
 
@@ -71,7 +73,7 @@ def _checks_of(cell: Mapping[str, Any]) -> list[Check]:
     if verdict == "pending":
         return [Check("run", "pending", "not finished: the console stopped before this cell "
                       "ended", error=True)]
-    if "stopped" in reason:
+    if reason.startswith(("the plan was stopped", "stopped by the user")):  # by a person
         return [Check("run", "not run", reason, skipped=True)]
     return [Check("run", "not run", reason or "not run", error=True)]
 

@@ -27,9 +27,12 @@ from console.core.plan import Cell, Plan
 from console.core.store import LogStore
 
 #: plan run statuses: while it runs, then one word for how it ended
-PLAN_STATUSES = ("running", "passed", "failed", "incomplete", "stopped")
+PLAN_STATUSES = ("running", "passed", "failed", "incomplete", "stopped", "interrupted")
 #: cell verdicts: before it ran, then the outcome
 CELL_VERDICTS = ("pending", "pass", "fail", "not run")
+#: a console's process that started this long after the plan run did is another process
+#: that got the same pid (``/proc/stat``'s boot time has whole seconds)
+PID_REUSE_SLACK_S = 2.0
 
 def _settings_json(cell: Cell) -> str:
     return json.dumps(cell.record(), sort_keys=True, separators=(",", ":"))
@@ -60,6 +63,67 @@ def record_cell(db: LogStore, run_id: int, cell: Cell, session_id: int | None,
 def record_plan_end(db: LogStore, run_id: int, status: str,
                     exit_code: int | None = None) -> None:
     db.end_plan_run(run_id, status, exit_code)
+
+
+def _console_alive(pid: int | None, plan_started: float | None) -> bool:
+    """Whether the process that started a plan run still runs (not a reused pid)."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: it exists
+    started = _process_started_unix(int(pid))
+    return not (started is not None and plan_started is not None
+                and started > float(plan_started) + PID_REUSE_SLACK_S)
+
+
+def _process_started_unix(pid: int) -> float | None:
+    from console.core.store.base import proc_start_time
+
+    ticks = proc_start_time(pid)
+    try:
+        with open("/proc/stat") as fh:
+            btime = next(float(ln.split()[1]) for ln in fh if ln.startswith("btime "))
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, AttributeError):
+        return None
+    return None if ticks is None else btime + ticks / hz
+
+
+def recover_interrupted_plan_runs(db: LogStore) -> list[int]:
+    """Plan runs left ``running`` by a console that is gone (killed, crashed, the
+    machine rebooted) marked ``interrupted``: their unfinished cells ``not run`` (the
+    one that was running keeps its session, whose frames stay), the run ended at its
+    last session's end. Only this machine's consoles can be judged (a team log also
+    holds other machines' runs). Call after ``LogStore.recover_interrupted`` so the
+    cells' sessions are already closed. The ids it marked."""
+    if db.readonly:
+        return []
+    host = socket.gethostname()
+    found = [r for r in db.running_plan_runs() if r["console_host"] == host
+             and not _console_alive(r["console_pid"], r["started_unix_s"])]
+    for r in found:
+        ended = r["started_unix_s"]
+        for c in db.plan_cells(r["id"]):
+            sid = None if c.get("session_id") is None else int(c["session_id"])
+            s = db.get_session(sid) if sid is not None else None
+            if s is not None:
+                ended = max(float(ended or 0), float(s.get("ended_unix_s") or 0)) or ended
+            if c["verdict"] != "pending":
+                continue
+            if s is not None and sid is not None:
+                why = (f"the console stopped while this cell ran (crash or killed); "
+                       f"{db.frame_count(sid)} frames kept in session {sid}")
+            else:
+                why = "the console stopped before this cell ran (crash or killed)"
+            db.put_plan_cell([r["id"], c["idx"], c["device"], c["package"], c["input"],
+                              c["settings_json"], sid, "not run", why, c["checks_json"]
+                              or "[]"])
+        db.end_plan_run(r["id"], "interrupted", None, ended)
+    return [int(r["id"]) for r in found]
 
 
 def _legacy_times(r: dict[str, Any]) -> dict[str, Any]:

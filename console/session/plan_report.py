@@ -2,10 +2,12 @@
 
 Rows are devices, columns packages; each matrix cell lists its runs (input ×
 setting × repeat) with e2e p50/p95, FPS and top-1 accuracy, coloured pass /
-fail / not run, and links to that run's own session report, **embedded**
-further down the page (the same report ``sessions export --format html``
-writes, rendered by ``console.session.export.render_session_html``; only the
-inside of its ``<main>`` is kept, its stylesheet once). Then every cell's
+fail / inconclusive (passed, but a budget or the baseline could not decide:
+``plan_verdicts.display_verdict``, the window's word too) / not run, and
+links to that run's own session report, **embedded** further down the page
+(the same report ``sessions export --format html`` writes, rendered by
+``console.session.export.render_session_html``; only the inside of its
+``<main>`` is kept, its stylesheet once). Then every cell's
 checks, and the plan's text with its sha256. Like the session report: no
 script, no font, no image fetched — it opens offline and attaches to a ticket.
 
@@ -29,7 +31,7 @@ from console import __version__
 from console.core.plan import Cell
 from console.core.store import LogStore
 from console.session.plan_log import cells_of
-from console.session.plan_verdicts import Check
+from console.session.plan_verdicts import Check, display_verdict
 
 NA = "unavailable"
 #: the page's own base (the embedded session reports bring their stylesheet too)
@@ -46,7 +48,9 @@ main{max-width:1200px;margin:0 auto;padding:20px 16px 60px}table{border-collapse
  background:#f1f2f4;color:#555}.cell .what{font-size:12px;color:#444}.cell .fig{
  font-variant-numeric:tabular-nums;font-size:12px}.cell .why{font-size:12px}
 .verdict-pass{color:#11772d;font-weight:600}.verdict-fail{color:#b3261e;font-weight:600}
-.verdict-notrun{color:#666;font-weight:600}pre.plan{background:#fff;border:1px solid #dde;
+.verdict-notrun{color:#666;font-weight:600}.cell.v-inconclusive{border-color:#e8a317;
+ background:#fff9db}.verdict-inconclusive{color:#9a6700;font-weight:600}
+.inconclusive{color:#9a6700;font-weight:600}pre.plan{background:#fff;border:1px solid #dde;
  padding:8px;overflow:auto;font-size:12px}details.session{background:#fff;border:1px solid
  #dde;margin:8px 0;padding:4px 10px}details.session>summary{cursor:pointer;font-weight:600}
 """
@@ -63,7 +67,8 @@ def _ts(t: Any) -> str:
 
 
 def _vclass(verdict: str) -> str:
-    return {"pass": "pass", "fail": "fail"}.get(verdict, "notrun")
+    return {"pass": "pass", "fail": "fail", "inconclusive": "inconclusive"}.get(verdict,
+                                                                               "notrun")
 
 
 def cell_figures(summary: Mapping[str, Any] | None) -> dict[str, float | None]:
@@ -91,6 +96,7 @@ def _embedded(store: LogStore, sid: int) -> tuple[str, str]:
 def _cell_box(c: Mapping[str, Any], cell: Cell | None, figs: Mapping[str, float | None],
               embedded: bool) -> str:
     v = str(c["verdict"])
+    shown = display_verdict(v, c.get("checks") or [])
     sid = c.get("session_id")
     what = cell.input.label + (f" [{cell.setting_label}]" if cell and cell.setting_label
                                else "") if cell else str(c["input"])
@@ -102,13 +108,20 @@ def _cell_box(c: Mapping[str, Any], cell: Cell | None, figs: Mapping[str, float 
                f"{_num(figs['p95_ms'], '.3f', ' ms')} · {_num(figs['fps'], '.1f', ' fps')}"
                + (f" · top-1 {_num(figs['accuracy'], '.3f')}" if figs["accuracy"] is not None
                   else "") + "</div>")
-    why = "" if v == "pass" else f"<div class='why'>{_e(c.get('reason') or '')}</div>"
+    if shown == "inconclusive":
+        undecided = [str(x.get("name")) for x in c.get("checks") or []
+                     if x.get("verdict") == "inconclusive"]
+        why = (f"<div class='why'>passed; not decided: {_e(', '.join(undecided))}</div>")
+    else:
+        why = "" if v == "pass" else f"<div class='why'>{_e(c.get('reason') or '')}</div>"
     data = " ".join(f"data-{k.replace('_', '-')}='{'' if x is None else f'{x:.6g}'}'"
                     for k, x in figs.items())
-    return (f"<div class='cell v-{_vclass(v)}' data-idx='{int(c['idx'])}' "
-            f"data-device='{_e(c['device'])}' data-verdict='{_e(v)}' {data}>"
+    return (f"<div class='cell v-{_vclass(shown)}' data-idx='{int(c['idx'])}' "
+            f"data-device='{_e(c['device'])}' data-verdict='{_e(v)}' {data} "
+            f"data-shown='{_e(shown)}'>"
             f"<div class='what'>#{int(c['idx']) + 1} {_e(what)}</div>"
-            f"<span class='verdict-{_vclass(v)}'>{_e(v.upper())}</span>{link}{fig}{why}</div>")
+            f"<span class='verdict-{_vclass(shown)}'>{_e(shown.upper())}</span>{link}{fig}"
+            f"{why}</div>")
 
 
 def render_plan_html(store: LogStore, run: Mapping[str, Any], *,
@@ -164,7 +177,9 @@ def render_plan_html(store: LogStore, run: Mapping[str, Any], *,
         checks = [Check.from_dict(x) for x in c.get("checks") or []] or \
             [Check("run", str(c["verdict"]), str(c.get("reason") or ""))]
         for ch in checks:
-            cls = "fail" if ch.failed or ch.error else ("na" if ch.skipped else "pass")
+            cls = "fail" if ch.failed or ch.error else (
+                "inconclusive" if ch.verdict == "inconclusive" else
+                "na" if ch.skipped else "pass")
             body.append(f"<tr><td>#{int(c['idx']) + 1} {_e(label)}</td><td>{_e(c['device'])}"
                         f"</td><td>{_e(ch.name)}</td><td class='{cls}'>{_e(ch.verdict)}</td>"
                         f"<td>{_e(ch.text)}</td></tr>")

@@ -3,7 +3,7 @@
 :class:`PlanRun` takes a checked plan (``console.session.plan_check``) and
 runs it: one worker thread per device opens ONE :class:`Device`, connects,
 deploys every package × recording of its cells once (later deploys of the
-same pair are answered from memory, see :class:`_DeployOnce`), then runs its
+same pair are answered from memory, see :class:`DeployOnce`), then runs its
 cells in order — each an ordinary :class:`~console.session.run.Run`, so each
 cell is an ordinary session, tagged ``plan:NAME`` and ``plan-run:UUID``,
 reusing the package verification made once by the check. Devices never wait
@@ -42,6 +42,7 @@ from console.core import protocol as P
 from console.core.inputs import InputError, InputSource, parse_input
 from console.core.package import Package, Verification
 from console.core.plan import Cell
+from console.core.settings import Settings, SettingsError, load_settings
 from console.core.store import LogStore, StoreError
 from console.core.store.target import LogTarget, open_store, parse_target
 from console.devices.base import (
@@ -54,7 +55,7 @@ from console.devices.base import (
     LinkLost,
     ProgressFn,
 )
-from console.session import plan_log
+from console.session import plan_log, run_defaults
 from console.session.plan_check import CheckedPlan
 from console.session.plan_verdicts import Check, cell_checks
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
@@ -119,6 +120,8 @@ class PlanListener:
     def cell_started(self, cell: Cell) -> None: ...
     def cell_session(self, cell: Cell, session_id: int) -> None: ...
     def progress(self, p: DeviceProgress) -> None: ...
+    def frame(self, device: str, msg: P.Frame) -> None:
+        """Every frame of every cell (the window's live curves): an append, nothing more."""
     def event(self, device: str, level: str, code: str, text: str) -> None: ...
     def cell_finished(self, outcome: CellOutcome) -> None: ...
     def plan_finished(self, result: PlanResult) -> None: ...
@@ -141,7 +144,7 @@ STATUS_OF_EXIT = {EXIT_PASSED: "passed", EXIT_FAILED: "failed", EXIT_DEVICE: "in
                   EXIT_STOPPED: "stopped"}
 
 
-class _DeployOnce(Device):
+class DeployOnce(Device):
     """The plan's one device, answering a deploy of a package × input it already made
     from memory: deployed once per plan, not once per cell. A run that fails forgets
     the pair, so the next cell's deploy goes to the device again (and re-checks its
@@ -206,6 +209,7 @@ class _CellListener(RunListener):
         self.t_last: float | None = None
         self.recent: deque[float] = deque(maxlen=ROLLING_FRAMES)
         self.state_word = "starting"
+        self.warmup = False
         self.session_id: int | None = None
         self._last_emit = 0.0
 
@@ -235,6 +239,8 @@ class _CellListener(RunListener):
 
     def session_created(self, session_id: int) -> None:
         self.session_id = session_id
+        if not self.warmup:  # a console killed now leaves the cell linked to its session
+            self.pr._pending_session(self.cell, session_id)
         self.pr.listener.cell_session(self.cell, session_id)
 
     def frame(self, msg: P.Frame) -> None:
@@ -243,6 +249,7 @@ class _CellListener(RunListener):
             self.t_first = msg.ts
         self.t_last = msg.ts
         self.recent.append(msg.e2e)
+        self.pr.listener.frame(self.cell.device, msg)
         self._emit()
 
     def event(self, level: str, code: str, text: str) -> None:
@@ -280,6 +287,8 @@ class PlanRun:
         #: one plan-log write at a time (SessionStore connections are per thread)
         self._log_lock = threading.Lock()
         self._active: dict[str, Run] = {}
+        #: the settings file as the plan started (saved run defaults); None: unreadable
+        self._settings: Settings | None = None
         self._outcomes: dict[int, CellOutcome] = {}
 
     # -- control (any thread) -------------------------------------------------------
@@ -315,11 +324,15 @@ class PlanRun:
         """Blocking: every device to its end. Raises :class:`RunError` only when the log
         cannot be opened (nothing ran)."""
         try:
-            self.run_id = self._log(lambda st: plan_log.record_plan_start(
-                st, self.plan, self.cells))
+            self.run_id = self._log(self._start)
             self.uuid = self._log(lambda st: plan_log.get_plan_run(st, self.run_id))["uuid"]
         except StoreError as exc:
             raise RunError(str(exc)) from None
+        try:
+            self._settings = load_settings()
+        except SettingsError as exc:
+            self.listener.event("", "warning", "settings",
+                                f"saved run defaults not used: {exc}")
         self.listener.plan_started(self.run_id, self.uuid, self.cells)
         by_device: dict[str, list[Cell]] = {}
         for c in self.cells:
@@ -342,6 +355,21 @@ class PlanRun:
         result = PlanResult(self.run_id, self.uuid, status, code, outcomes)
         self.listener.plan_finished(result)
         return result
+
+    def _start(self, st: LogStore) -> int:
+        """Close what killed consoles left running (sessions, then plan runs), then
+        record this plan run: its id."""
+        st.recover_interrupted()
+        plan_log.recover_interrupted_plan_runs(st)
+        return plan_log.record_plan_start(st, self.plan, self.cells)
+
+    def _pending_session(self, cell: Cell, session_id: int) -> None:
+        try:
+            self._log(lambda st: plan_log.record_cell(st, self.run_id, cell, session_id,
+                                                      "pending", None))
+        except StoreError as exc:
+            self.listener.event(cell.device, "warning", "store",
+                                f"cell {cell.idx} session not linked yet: {exc}")
 
     def _finish(self, outcome: CellOutcome) -> None:
         self._outcomes[outcome.cell.idx] = outcome
@@ -376,7 +404,7 @@ class PlanRun:
         ls.device_state(spec, "connecting", f"connecting to {spec}")
         try:
             inner = self.open_device(spec)
-            dev = _DeployOnce(inner)
+            dev = DeployOnce(inner)
             dev.connect()
         except DeviceError as exc:
             ls.device_state(spec, "unreachable", str(exc))
@@ -397,7 +425,7 @@ class PlanRun:
         finally:
             dev.close()
 
-    def _deploy_all(self, dev: _DeployOnce, spec: str, cells: list[Cell]) -> str | None:
+    def _deploy_all(self, dev: DeployOnce, spec: str, cells: list[Cell]) -> str | None:
         """Every package × input of the device's cells onto it, once; the reason the
         device is lost when that fails on the link (a deploy refusal is left to the
         cell's run, which records it)."""
@@ -425,9 +453,21 @@ class PlanRun:
                 continue  # refused (disk full…): the cell's run records why
         return None
 
+    def _saved_defaults(self, cell: Cell) -> dict[str, Any]:
+        """What ``devicelab sweep --save`` stored for the cell's device and package, for
+        the tuned settings the plan's ``[run]`` does not give."""
+        if self._settings is None:
+            return {}
+        ver = self.checked.verifications.get(cell.package)
+        if ver is None or ver.package is None:
+            return {}
+        default = run_defaults.saved(cell.device, ver.package.manifest.name, self._settings)
+        return {k: v for k, v in (default or {}).items()
+                if k in run_defaults.TUNED_KEYS and k not in self.plan.run}
+
     def _request(self, cell: Cell, frames: int | None = None, warmup: bool = False
                  ) -> RunRequest:
-        st = dict(cell.settings)
+        st = dict(cell.settings) | self._saved_defaults(cell)
         if frames is not None:
             st.update(frames=frames, duration=0.0)
         opts = AgentOptions(**{k: st[k] for k in AgentOptions.__dataclass_fields__ if k in st})
@@ -438,9 +478,10 @@ class PlanRun:
                 + (" (warm-up)" if warmup else ""))
         return RunRequest(package=cell.package, input=cell.input.spec, options=opts, note=note,
                           tags=tags, truth=None if warmup else cell.input.truth,
-                          budgets={} if warmup else dict(self.checked.budgets))
+                          budgets={} if warmup else dict(self.checked.budgets),
+                          plan_run_id=self.run_id or None)
 
-    def _execute(self, dev: _DeployOnce, cell: Cell, request: RunRequest,
+    def _execute(self, dev: DeployOnce, cell: Cell, request: RunRequest,
                  listener: RunListener) -> tuple[RunResult | None, RunError | None]:
         """One run of the cell's package on the device: (result, None), or (None, the
         refusal) when it was refused before a session existed."""
@@ -458,7 +499,7 @@ class PlanRun:
             with self._lock:
                 self._active.pop(cell.device, None)
 
-    def _cell(self, dev: _DeployOnce, cell: Cell, index: int, total: int
+    def _cell(self, dev: DeployOnce, cell: Cell, index: int, total: int
               ) -> tuple[CellOutcome, str | None]:
         """Run one cell (after its warm-up): its outcome, and why the device is lost."""
         ls = self.listener
@@ -467,7 +508,7 @@ class PlanRun:
         warm_sid = None
         if self.plan.warmup > 0:
             wl = _CellListener(self, cell, index, total)
-            wl.state_word = "warm-up"
+            wl.state_word, wl.warmup = "warm-up", True
             res, refused = self._execute(dev, cell, self._request(cell, self.plan.warmup, True),
                                          wl)
             warm_sid = res.session_id if res else None

@@ -1,14 +1,16 @@
 """A plan cell's checks: the run itself, each budget, the baseline comparison.
 
 One :class:`Check` per thing a CI report shows as a test case. The verdict
-words are data from the layers that decide them — ``Run`` for budgets
-(``pass``, ``fail``, ``unmeasured``, ``inconclusive`` …) and
-``console.session.compare`` for the baseline (``regression`` on any figure)
-— so new words from those layers pass through unchanged. Only these count
-as failures: a run that did not complete for a reason of its own (not a
-lost device), a budget ``fail`` (with ``strict_budgets``: anything but
-``pass``), and a ``regression`` against the baseline. The rest is shown,
-never counted (``skipped``).
+words are data from the layers that decide them, the same words everywhere
+(the run summary, ``sessions compare``, plan reports, JUnit, the window):
+``Run`` for budgets (``pass``, ``fail``, ``inconclusive``) and
+``console.session.compare`` for the baseline (the comparison's overall
+verdict: ``regression``, ``improvement``, ``no change``, ``inconclusive``).
+Only these count as failures: a run that did not complete for a reason of
+its own (not a lost device), a budget ``fail`` (with ``strict_budgets``:
+anything but ``pass``), and a ``regression`` against the baseline. An
+``inconclusive`` budget or baseline is shown as not decided (``skipped``),
+never as a pass; ``no change`` and ``improvement`` pass.
 
 The baseline of a cell is the newest session that ran the same thing: same
 device (name and address), package name, input (kind, description and
@@ -19,19 +21,23 @@ same plan where that cell passed (``console.session.plan_log``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from console.core.plan import Cell, Plan
 from console.core.store import LogStore
+from console.core.verdicts import INCONCLUSIVE
 from console.session import plan_log
 from console.session.budgets import budget_unit
 from console.session.compare import CompareError, compare_sessions
 from console.session.run import RunResult
 
 #: the settings two sessions must share to be the same cell (the agent options)
-SAME_SETTINGS = ("frames", "duration", "fps", "loop", "threads", "provider", "spin")
+SAME_SETTINGS = ("frames", "duration", "fps", "loop", "threads", "provider", "spin",
+                 "graph_opt")
+#: what a setting was before sessions recorded it (onnxruntime's default level)
+_UNRECORDED = {"graph_opt": "all"}
 #: baseline candidates looked at per cell (newest first)
 BASELINE_CANDIDATES = 500
 
@@ -91,8 +97,12 @@ def budget_checks(result: RunResult, strict: bool) -> list[Check]:
         key = str(b.get("budget"))
         word = str(b.get("verdict"))
         unit = budget_unit(key)
-        text = (f"budget {key}: {_fmt(b.get('value'))} {unit} vs limit "
-                f"{_fmt(b.get('limit'))} {unit}: {word} (session {result.session_id})")
+        lo, hi = b.get("low"), b.get("high")
+        iv = (f" [{_fmt(lo)}, {_fmt(hi)}]" if isinstance(lo, (int, float))
+              and isinstance(hi, (int, float)) else "")
+        why = f" — {b['reason']}" if b.get("reason") else ""
+        text = (f"budget {key}: {_fmt(b.get('value'))}{iv} {unit} vs limit "
+                f"{_fmt(b.get('limit'))} {unit}: {word}{why} (session {result.session_id})")
         failed = judged and (word == "fail" or (strict and word != "pass"))
         skipped = not failed and word != "pass"
         if not judged:
@@ -109,7 +119,8 @@ def _same_cell(cand: Mapping[str, Any], this: Mapping[str, Any]) -> bool:
             "input_sha256")):
         return False
     a, b = cand.get("settings") or {}, this.get("settings") or {}
-    return all(a.get(k) == b.get(k) for k in SAME_SETTINGS)
+    return all(a.get(k, _UNRECORDED.get(k)) == b.get(k, _UNRECORDED.get(k))
+               for k in SAME_SETTINGS)
 
 
 def tagged_baseline(store: LogStore, tag: str, session_id: int) -> int | None:
@@ -154,8 +165,9 @@ def baseline_check(store: LogStore, plan: Plan, cell: Cell, run_id: int,
                                                         if len(worse) > 2 else "")
         return Check("baseline", "regression", f"regression vs session {base} ({what}): "
                      f"{names} (session {sid})", failed=True, data=data)
-    return Check("baseline", "no regression", f"session {sid} vs {base} ({what}): "
-                 f"{cmp.verdict_line()}", data=data)
+    word = cmp.verdict  # improvement | no change | inconclusive (regression is above)
+    return Check("baseline", word, f"session {sid} vs {base} ({what}): "
+                 f"{cmp.verdict_line()}", skipped=word == INCONCLUSIVE, data=data)
 
 
 def cell_checks(store: LogStore, plan: Plan, cell: Cell, run_id: int, result: RunResult,
@@ -167,3 +179,17 @@ def cell_checks(store: LogStore, plan: Plan, cell: Cell, run_id: int, result: Ru
     if bc is not None:
         checks.append(bc)
     return checks
+
+
+def display_verdict(verdict: str, checks: Sequence[Check | Mapping[str, Any]] = ()) -> str:
+    """The word a cell is shown with (window grid, HTML report): its plan verdict (``pass``,
+    ``fail``, ``not run``, ``pending``), except that a passing cell with an
+    ``inconclusive`` check reads ``inconclusive`` — it did not fail, but a budget or the
+    baseline could not decide (``--strict-budgets`` would have failed it)."""
+    if verdict != "pass":
+        return verdict
+    for c in checks:
+        word = c.verdict if isinstance(c, Check) else str(c.get("verdict"))
+        if word == INCONCLUSIVE:
+            return INCONCLUSIVE
+    return "pass"

@@ -194,6 +194,7 @@ class Recorder(threading.Thread):
         self.offline = True
         self._next_try = time.monotonic() + RECONNECT_S
         reason = why.split(" does not answer ", 1)[-1] if " does not answer " in why else why
+        reason = reason.split("; check the server", 1)[0]
         text = (f"the session log {self.db_path} went offline {reason}; rows go to the local "
                 "spool and are pushed when it answers")
         self.event("warning", "log_offline", text)

@@ -5,7 +5,8 @@ Opening a server log also pushes whatever this machine's spool holds for it —
 rows of a run that went on while the server was away — and computes the
 summaries of runs that ended meanwhile (``console.session.finalize``): "the
 next start" of any console reaches the server and completes them. Opening a
-file log marks sessions of consoles that died as interrupted.
+log for writing marks sessions and plan runs of consoles that died as
+interrupted.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def open_log(target: LogTarget, *, readonly: bool = False, timeout: float = 5.0)
             if n:
                 log.info("pushed %d spooled rows to %s", n, target.display)
         if not readonly:
+            from console.session.plan_log import recover_interrupted_plan_runs
+
             store.recover_interrupted()
+            recover_interrupted_plan_runs(store)
     except StoreError:
         store.close()
         raise

@@ -20,7 +20,6 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -76,8 +75,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                                  "command line give a COMMAND instead: devicelab --help.)",
                                  epilog=EXAMPLE,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--db", metavar="PATH", help="session database (default: $DEVICELAB_DB "
-                                                 "or the user data folder)")
+    ap.add_argument("--db", metavar="PATH|URL",
+                    help="session log: a SQLite file or postgresql://user@host:port/dbname "
+                         "(default: $DEVICELAB_DB, the one chosen in Settings, or the user "
+                         "data folder)")
     ap.add_argument("--package", help="package directory or .zip to preselect")
     ap.add_argument("--input", help="video file, camera:N, stream URL or synthetic[:WxH]")
     ap.add_argument("--truth", metavar="CSV", help="ground truth 'frame,label' for the video")
@@ -152,9 +153,20 @@ def _install_signal_handlers(window: Any) -> Any:
     return (notifier, rsock, wsock)  # kept alive by the caller
 
 
+def _remembered_log() -> object:
+    """The session log chosen in Settings (the settings file keeps it without password)."""
+    from console.core.settings import SettingsError, load_settings
+    from console.session.log_choice import PREF_KEY
+
+    try:
+        return load_settings().preferences.get(PREF_KEY)
+    except SettingsError:
+        return None  # the window says so once it is up (Preferences reads it again)
+
+
 def build_window(args: argparse.Namespace) -> Any:
     """Create the QApplication (if needed) and the main window, themed, not yet shown."""
-    from console.core.paths import default_db_path
+    from console.session.log_choice import window_log
     from console.ui import theme as themes
     from console.ui.main_window import MainWindow, StartupChoices
     from console.ui.qt import QApplication
@@ -167,7 +179,7 @@ def build_window(args: argparse.Namespace) -> Any:
     app.setOrganizationName("devicelab")
     app.setDesktopFileName("devicelab")
     app.setWindowIcon(_app_icon())
-    db = Path(args.db).expanduser() if args.db else default_db_path()
+    db = window_log(args.db, _remembered_log())
     choices = StartupChoices(db_path=db, package=args.package, input=args.input,
                              truth=args.truth, device=args.device, start=args.start,
                              fps=args.fps, loop=args.loop)

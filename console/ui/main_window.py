@@ -45,6 +45,7 @@ from console.ui.live.summary_panel import SummaryPanel
 from console.ui.live.supervisor import Launch, RunSupervisor
 from console.ui.live.view import LiveView
 from console.ui.packages.panel import PackagePanel, dropped_path
+from console.ui.plan.desk import PlanDesk
 from console.ui.qt import (
     QApplication,
     QCloseEvent,
@@ -52,6 +53,7 @@ from console.ui.qt import (
     QDragEnterEvent,
     QDropEvent,
     QMainWindow,
+    QShowEvent,
     Qt,
     QTabWidget,
     QTimer,
@@ -73,6 +75,18 @@ from console.ui.window.status import StatusBar
 __all__ = ["MainWindow", "StartupChoices"]
 
 log = logging.getLogger("devicelab.ui")
+#: modules the window imports later anyway (the Sessions list's budget verdicts pull in
+#: scipy): imported by a job once the window is up, not by a job in the middle of the
+#: first run, where a 2 s import holding the GIL stalled the graphs
+PRELOAD = ("console.session.budgets", "console.session.finalize", "console.session.compare")
+
+
+def preload_modules() -> int:
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    return len(PRELOAD)
 
 
 class MainWindow(QMainWindow):
@@ -94,6 +108,7 @@ class MainWindow(QMainWindow):
         #: keys or policy changed during a run: re-verify the package when it ends
         self._reverify_after_run = False
         self._ready_timer: QTimer | None = None
+        self._preloaded = False
         self.commands = build_commands(self)
         self._build_docks()
         build_menus(self, self.commands, self._docks)
@@ -121,12 +136,14 @@ class MainWindow(QMainWindow):
         self.playback = PlaybackView(self.jobs, self.db_path, self.theme)
         self.compare_view = CompareView(self.jobs, self.db_path, self.theme)
         self.matrix_view = MatrixView(self.jobs, self.db_path)
+        self.plan_desk = PlanDesk(self)
+        self.plan_view = self.plan_desk.view
         self.tabs = QTabWidget()
         self.tabs.setObjectName("centralTabs")
         self.tabs.setDocumentMode(True)
         for w, title in ((self.graph_holder, "Live graphs"), (self.sessions_view, "Sessions"),
                          (self.playback, "Playback"), (self.compare_view, "Compare"),
-                         (self.matrix_view, "Matrix")):
+                         (self.matrix_view, "Matrix"), (self.plan_view, "Plan")):
             self.tabs.addTab(w, title)
         self.tabs.currentChanged.connect(self._on_tab)
         self.setCentralWidget(self.tabs)
@@ -180,6 +197,7 @@ class MainWindow(QMainWindow):
         self.compare_view.message.connect(self.report)
         self.matrix_view.message.connect(self.report)
         self.matrix_view.openSession.connect(self.show_session)
+        self.plan_desk.wire()
         self.devices.message.connect(self.report)
         self.devices.selected.connect(self.show_device)
         self.devices.probed.connect(self._on_device_probed)
@@ -440,6 +458,14 @@ class MainWindow(QMainWindow):
             return
         self.package.reverify()
 
+    # -- after the first show ---------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._preloaded:
+            self._preloaded = True
+            self.jobs.submit("preload", preload_modules, lambda _r: collector.install().freeze(),
+                             lambda exc: log.warning("preloading failed: %s", exc))
+
     # -- drag and drop anywhere in the window ------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if not self.running and dropped_path(event.mimeData()) is not None:
@@ -453,6 +479,9 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.plan_desk.stop_for_close():  # a plan or sweep first (sessions kept)
+            event.ignore()
+            return
         if self.running:
             event.ignore()
             if self._closing:

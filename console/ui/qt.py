@@ -70,7 +70,9 @@ from PySide6.QtGui import (
     QPalette,
     QPen,
     QPixmap,
+    QResizeEvent,
     QShowEvent,
+    QTextOption,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -84,6 +86,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGraphicsLinearLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -130,10 +133,11 @@ __all__ = [  # noqa: RUF022 - grouped by Qt module, not sorted
     "QAction", "QActionGroup", "QBrush", "QCloseEvent", "QColor", "QDragEnterEvent",
     "QDropEvent", "QFont", "QFontDatabase", "QFontMetrics", "QGuiApplication", "QIcon",
     "QImage", "QKeyEvent", "QKeySequence", "QPaintEvent", "QPainter", "QPalette", "QPen",
-    "QPixmap", "QShowEvent",
+    "QPixmap", "QResizeEvent", "QShowEvent", "QTextOption",
     # QtWidgets
     "QAbstractItemView", "QApplication", "QButtonGroup", "QCheckBox", "QComboBox", "QDialog",
     "QDialogButtonBox", "QDockWidget", "QDoubleSpinBox", "QFileDialog", "QFormLayout",
+    "QGraphicsLinearLayout",
     "QGroupBox", "QHBoxLayout", "QHeaderView", "QInputDialog", "QLabel", "QLineEdit",
     "QListWidget", "QListWidgetItem", "QMainWindow", "QMenu", "QMessageBox", "QPlainTextEdit",
     "QProgressBar", "QPushButton", "QRadioButton", "QSizePolicy", "QSlider", "QSpinBox",

@@ -112,9 +112,10 @@ def _unexpected_error(res: subprocess.CompletedProcess) -> P.Error:
 
 def test_unexpected_exception_before_the_first_frame_is_a_protocol_error(
         demo_package: Path, tmp_path: Path) -> None:
-    # An input size no array can have: the warm-up tensor cannot be made (ValueError).
-    pkg = _edited_package(demo_package, tmp_path / "huge", input={"height": 2**31,
-                                                                  "width": 2**31})
+    # An input size no array can have (the package lifts the tensor cap for itself): the
+    # warm-up tensor cannot be made (ValueError).
+    pkg = _edited_package(demo_package, tmp_path / "huge", input={
+        "height": 2**31, "width": 2**31, "max_tensor_bytes": 2**66})
     res = _run(["run", "--package", str(pkg), "--input", "synthetic:32x32", "--frames", "5"],
                b"")
     err = _unexpected_error(res)

@@ -23,8 +23,8 @@ A :class:`LabSpec` may ask for
 
 Names carry this process's pid (namespaces ``dlab-PID-K``, links ``dlPIDhK``,
 the user ``dlabPIDuB``, cgroups ``devicelab-netns-PID-K``, the folder
-``/tmp/devicelab-netns-PID-B``; K counts devices, B builds) so concurrent runs never collide, and a run
-that was killed before its finaliser leaves nothing for long: every build
+``/tmp/devicelab-netns-PID-B``; K counts devices, B builds) so concurrent runs
+never collide, and a run that was killed before its finaliser leaves nothing for long: every build
 first removes what dead pids left (:func:`clean_stale`). Subnets come from
 :data:`NET` (``DEVICELAB_NETNS_NET``, default 10.250.0.0/16), picked under a
 lock among the ones no interface here uses.
@@ -42,8 +42,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.metadata
-import itertools
 import ipaddress
+import itertools
 import os
 import re
 import shutil
@@ -161,7 +161,9 @@ class LabSpec:
 class NetnsDevice:
     name: str
     ns: str
+    #: the host end of the veth pair, and the device end (inside the namespace)
     link: str
+    peer: str
     host_ip: str
     device_ip: str
     root: Path
@@ -230,6 +232,14 @@ class NetnsDevice:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(10)
         return killed
+
+    def cut_link(self) -> None:
+        """The cable is pulled: the device end of its link goes down. Nothing is closed,
+        no FIN, no RST: the console can only notice the silence."""
+        _run(IP, "-n", self.ns, "link", "set", self.peer, "down")
+
+    def restore_link(self) -> None:
+        _run(IP, "-n", self.ns, "link", "set", self.peer, "up")
 
     def wait_idle(self, timeout: float = 20.0) -> list[str]:
         """Wait until the device runs nothing but its sshd listener; what is left
@@ -412,7 +422,7 @@ def _used_subnets() -> set[ipaddress.IPv4Network]:
 def _free_subnets(n: int) -> list[ipaddress.IPv4Network]:
     used = _used_subnets()
     for line in _run(IP, "-4", "route", "show", check=False).stdout.splitlines():
-        dest, *rest = line.split()
+        dest = line.split()[0]
         if dest != "default" and not re.search(r"\bdev dl\d+h\d+\b", line):
             net = ipaddress.ip_network(dest, strict=False)
             if net.overlaps(NET):
@@ -530,7 +540,7 @@ def _make_device(lab: NetnsLab, spec: LabSpec, net: ipaddress.IPv4Network, k: in
     if spec.cpu is not None:
         group = CpuCgroup.create(f"devicelab-netns-{pid}-{k}", *spec.cpu)
         lab._cgroups.append(group)
-    return NetnsDevice(spec.name, ns, link, host_ip, dev_ip, d, login, python, workdir,
+    return NetnsDevice(spec.name, ns, link, peer, host_ip, dev_ip, d, login, python, workdir,
                        host_key, client_key, config, d / "sshd.log", group, the_uid)
 
 
@@ -549,6 +559,9 @@ def netns_lab() -> Iterator[NetnsLab]:
         lab = build_lab(STANDARD_LAB)
     except CgroupError as exc:
         unavailable("the CPU-limited device of the network-namespace lab", str(exc))
+        raise
+    except LabError as exc:  # e.g. no package index for the non-root device's venv
+        unavailable("the network-namespace device lab", f"it could not be built: {exc}")
         raise
     try:
         yield lab

@@ -23,10 +23,13 @@ def dl(*args: str, timeout: float = 300, env: dict[str, str] | None = None
     return res
 
 
-def run_args(db: str, frames: int = 120, *extra: str, package: Path = PKG) -> list[str]:
-    """``devicelab run`` of the demo package on this computer, recorded in ``db``."""
+def run_args(db: str, frames: int = 120, *extra: str, package: Path = PKG,
+             quiet: bool = True) -> list[str]:
+    """``devicelab run`` of the demo package on this computer, recorded in ``db``
+    (the clip has 360 frames)."""
     return ["run", "--device", "local", "--package", str(package), "--input", str(VIDEO),
-            "--frames", str(frames), "--telemetry-ms", "20", "--quiet", "--db", db, *extra]
+            "--frames", str(frames), "--telemetry-ms", "20", *(["--quiet"] if quiet else []),
+            "--db", db, *extra]
 
 
 def one_error_line(res: subprocess.CompletedProcess[str], *, warnings: int = 0) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from console.core.schema import SCHEMA_VERSION
 from teamlog.conftest import dl, one_error_line, run_args, secrets_in
 
 
@@ -109,7 +110,7 @@ def test_a_database_is_created_on_first_use(postgres, monkeypatch) -> None:
         assert res.returncode == 0, res.stderr
         with psycopg.connect(postgres.admin_url(name)) as c:
             assert c.execute("SELECT count(*) FROM frames").fetchone() == (20,)
-            assert c.execute("SELECT version FROM devicelab_schema").fetchone() == (3,)
+            assert c.execute("SELECT version FROM devicelab_schema").fetchone() == (SCHEMA_VERSION,)
     finally:
         postgres.drop_database(name)
 

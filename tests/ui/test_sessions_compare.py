@@ -62,7 +62,7 @@ def test_compare_fp32_and_int8_shows_latency_rows_and_agreement(
     qtbot.waitUntil(lambda: cv.data is not None and not cv.busy, timeout=20_000)
 
     with SessionStore(log["db"]) as st:
-        expected = compare_sessions(st, log["fp32"], log["int8"], tolerance=0.10)
+        expected = compare_sessions(st, log["fp32"], log["int8"])  # the CLI's default
         lat_a = st.frame_column(log["fp32"], "e2e")
         lat_b = st.frame_column(log["int8"], "e2e")
     # A is the older session (the reference), B the candidate
@@ -107,6 +107,27 @@ def test_compare_fp32_and_int8_shows_latency_rows_and_agreement(
     assert xb.tolist() == sorted(lat_b.tolist()) and yb[-1] == pytest.approx(100.0)
     assert f"p95 {np.percentile(lat_a, 95):.3f} ms" in na
     assert f"p95 {np.percentile(lat_b, 95):.3f} ms" in nb
+    # each figure's interval as error bars: the stage's figures, and on the CDF
+    by = {f.name: f for f in expected.figures}
+    for side, (est, low, high) in (("a", ("a", "a_low", "a_high")),
+                                   ("b", ("b", "b_low", "b_high"))):
+        bars = shown["figure_bars"][side]
+        names = [("p50", "p90", "p95", "p99", "mean")[round(x)] for x in bars["x"]]
+        assert names == ["p50", "p90", "p95", "p99", "mean"]
+        for k, q in enumerate(names):
+            f = by[f"e2e {q}"]
+            assert bars["estimate"][k] == pytest.approx(getattr(f, est))
+            assert bars["low"][k] == pytest.approx(getattr(f, low))
+            assert bars["high"][k] == pytest.approx(getattr(f, high))
+            assert bars["low"][k] <= bars["estimate"][k] <= bars["high"][k]
+        opts = bars["item"].opts  # what pyqtgraph draws: the interval around the estimate
+        assert np.allclose(opts["y"] + opts["top"], bars["high"])
+        assert np.allclose(opts["y"] - opts["bottom"], bars["low"])
+        cdf_bars = shown["cdf_bars"][side]
+        assert cdf_bars["estimate"].tolist() == pytest.approx(
+            [getattr(by[f"e2e {q}"], est) for q in ("p50", "p90", "p95", "p99")])
+        assert np.allclose(cdf_bars["item"].opts["x"] + cdf_bars["item"].opts["right"],
+                           cdf_bars["high"])
     cv.stage_combo.setCurrentIndex(cv.stage_combo.findData("infer"))
     assert cv.plotted()["stage"] == "infer"
     with SessionStore(log["db"]) as st:
@@ -126,7 +147,12 @@ def test_compare_fp32_and_int8_shows_latency_rows_and_agreement(
     out = log["db"].parent / "cmp.html"
     cv.export_to(out)
     qtbot.waitUntil(lambda: f"to {out}" in w.log_pane.text.toPlainText(), timeout=30_000)
-    assert "<svg" in out.read_text()
+    page = out.read_text()
+    assert "<svg" in page
+    # the HTML comparison draws the intervals too: the changes and each stage's figures
+    assert "Changes with their intervals" in page
+    assert page.count('class="plot intervals"') == 1 + 4  # changes + pre/infer/post/e2e
+    assert 'class="whisker"' in page
 
 
 def test_compare_of_different_inputs_says_why_outputs_are_not_compared(

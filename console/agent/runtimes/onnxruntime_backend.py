@@ -42,6 +42,11 @@ def _infos(nodes: Any) -> List[TensorInfo]:
     return [TensorInfo(n.name, list(n.shape), _ORT_TYPES.get(n.type, n.type)) for n in nodes]
 
 
+#: ``graph_opt`` (console.core.protocol.GRAPH_OPT_LEVELS) -> onnxruntime's level name
+_GRAPH_OPT_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                     "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
@@ -61,6 +66,8 @@ class OnnxRuntimeBackend(Backend):
         opts.log_severity_level = 3
         if settings.get("threads"):
             opts.intra_op_num_threads = int(settings["threads"])
+        level = _GRAPH_OPT_LEVELS[settings.get("graph_opt") or "all"]
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         spin = settings.get("spin")
         if spin in ("on", "off"):
             # onnxruntime's pool busy-waits after each run; on a paced run that

@@ -39,6 +39,7 @@ from console.core.store.errors import StoreError
 from console.core.store.plans import PlanRunsMixin
 from console.core.store.readings import SessionReadsMixin
 from console.core.store.rows import EVENT_COLUMNS, FRAME_COLUMNS, TELEMETRY_COLUMNS
+from console.core.store.sweeps import SweepsMixin
 from console.core.summary import Summary, headline
 
 SCHEMA_VERSION = S.SCHEMA_VERSION
@@ -109,7 +110,7 @@ INSERT_TELEMETRY = _ins("telemetry", ("session_id", *TELEMETRY_COLUMNS))
 INSERT_EVENT = _ins("events", ("session_id", *EVENT_COLUMNS))
 
 
-class LogStore(SessionReadsMixin, PlanRunsMixin, ABC):
+class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
     """One connection to a session log. Not thread-safe: one per thread."""
 
     dialect: S.Dialect
@@ -399,7 +400,10 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, ABC):
                     ) -> None:
         """Rows of a session table by column names (bundle import, push/pull)."""
         S.check_names(table, columns)
-        self._executemany(_ins(table, columns, conflict=table == "frames"), rows)
+        try:
+            self._executemany(_ins(table, columns, conflict=table == "frames"), rows)
+        except Exception as exc:
+            raise self._fail(exc) from None
 
     def table_rows(self, table: str, session_id: int, columns: Sequence[str]
                    ) -> Iterator[tuple[Any, ...]]:

@@ -44,9 +44,18 @@ class PlanRunsMixin:
         self._write(f"INSERT INTO plan_cells ({cols}) VALUES ({', '.join('?' * len(_CELL_COLS))}) "
                     f"ON CONFLICT (plan_run_id, idx) DO UPDATE SET {sets}", list(values))
 
-    def end_plan_run(self, run_id: int, status: str, exit_code: int | None) -> None:
+    def end_plan_run(self, run_id: int, status: str, exit_code: int | None,
+                     ended_unix_s: float | None = None) -> None:
+        """The run's end (now unless ``ended_unix_s`` says when it really ended)."""
         self._write("UPDATE plan_runs SET status=?, exit_code=?, ended_unix_s=? WHERE id=?",
-                    [status, exit_code, time.time(), run_id])
+                    [status, exit_code, time.time() if ended_unix_s is None else ended_unix_s,
+                     run_id])
+
+    def running_plan_runs(self) -> list[dict[str, Any]]:
+        """Plan runs still marked ``running``, with the console that runs them."""
+        return list(self._read(
+            "SELECT id, started_unix_s, console_host, console_pid FROM plan_runs "
+            "WHERE status = 'running' ORDER BY id"))
 
     def plan_cell_counts(self, run_id: int) -> dict[str, int]:
         return {str(r["verdict"]): int(r["n"]) for r in self._read(

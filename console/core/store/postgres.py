@@ -36,6 +36,13 @@ from console.core.store.errors import (
 from console.core.store.rows import FRAME_COLUMNS
 from console.core.store.target import LogTarget, redact_db_url
 
+_PG_TYPE = {S.INTEGER: "int8", S.REAL: "float8", S.TEXT: "text"}
+_FRAME_COPY_COLUMNS = ("session_id", *FRAME_COLUMNS)
+_COPY_FRAMES = (f"COPY frames ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in _FRAME_COPY_COLUMNS)})"
+                " FROM STDIN (FORMAT BINARY)")
+#: the frames row's PostgreSQL types, in COPY order (from the schema: a new column is one edit)
+_FRAME_TYPES = [_PG_TYPE[S.current().tables["frames"].column(c).type]
+                for c in _FRAME_COPY_COLUMNS]
 #: advisory lock key for migrations ("devl" in ASCII)
 _MIGRATION_LOCK = 0x6465766C
 _VERSION_TABLE = "devicelab_schema"
@@ -141,16 +148,25 @@ class PostgresStore(LogStore):
         return "(tags IS NOT NULL AND jsonb_exists(tags::jsonb, ?))"
 
     def _insert_frames(self, session_id: int, frames: Sequence[tuple[Any, ...]]) -> None:
-        """COPY, the fast path; a batch repeating an index goes row by row, ignoring repeats."""
-        cols = ", ".join(f'"{c}"' for c in ("session_id", *FRAME_COLUMNS))
+        """Binary COPY, the fast path; a batch repeating an index goes row by row, ignoring
+        repeats.
+
+        Binary, with the column types given: psycopg then packs each row in C without
+        asking Python what a value is (3x less client CPU than text COPY, measured), and
+        the server reads doubles without parsing decimal text (benchmarks/store.py)."""
         self.conn.execute("SAVEPOINT frames_copy")
         try:
-            with self.conn.cursor() as cur, cur.copy(f"COPY frames ({cols}) FROM STDIN") as cp:
+            with self.conn.cursor() as cur, cur.copy(_COPY_FRAMES) as cp:
+                cp.set_types(_FRAME_TYPES)
+                write = cp.write_row
                 for f in frames:
-                    cp.write_row((session_id, *f))
+                    write((session_id, *f))
         except self._pg.errors.UniqueViolation:
             self.conn.execute("ROLLBACK TO SAVEPOINT frames_copy")
             super()._insert_frames(session_id, frames)
+        except (TypeError, ValueError, OverflowError) as exc:  # a value of the wrong kind
+            raise StoreError(f"session log {self._where}: a frame of session {session_id} "
+                             f"cannot be written ({exc})") from None
         self.conn.execute("RELEASE SAVEPOINT frames_copy")
 
     def _classify(self, exc: BaseException) -> StoreError | None:

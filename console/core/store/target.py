@@ -37,6 +37,12 @@ class LogTarget:
     #: the file (sqlite) or the URL exactly as given (postgresql; may hold a password)
     value: str
 
+    def __str__(self) -> str:  # what a message, a label or a log line shows
+        return self.display
+
+    def __repr__(self) -> str:  # never the password, even in a traceback's locals
+        return f"LogTarget({self.kind!r}, {self.display!r})"
+
     @property
     def is_server(self) -> bool:
         return self.kind == "postgresql"

@@ -25,6 +25,14 @@ from console.core.store import LogStore
 from console.core.summary import Summary, summary_sections
 from console.session.compare import Comparison, fmt_value
 from console.session.export.charts import cdf_chart, esc, histogram_chart, line_chart
+from console.session.export.interval_charts import (
+    A_COLOR,
+    B_COLOR,
+    Change,
+    Whisker,
+    changes_chart,
+    estimates_chart,
+)
 from console.session.export.job import ExportResult, Job, Progress, find_session
 from console.session.export.profile_html import deltas_html, profile_html
 from console.session.export.target import open_target
@@ -50,6 +58,7 @@ td,th{border:1px solid #dde;padding:3px 7px;text-align:left;vertical-align:top;f
 th{background:#eef0f4;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .pass{color:#11772d;font-weight:600}.fail{color:#b3261e;font-weight:600}
 .unmeasured,.na{color:#777}.regression{color:#b3261e;font-weight:600}
+.inconclusive{color:#9a6700}svg .band{fill:#e9ecef}svg .zero{stroke:#555}
 .improvement{color:#11772d}.status-completed{color:#11772d}.status-failed,
 .status-interrupted{color:#b3261e}.mono{font-family:ui-monospace,Menlo,Consolas,monospace;
  font-size:12px;word-break:break-all}
@@ -237,6 +246,7 @@ def render_comparison_html(store: LogStore, cmp: Comparison,
                     f"<td class='n'>{esc(fmt_value(f.b, f.unit))}</td>"
                     f"<td class='{esc(f.verdict)}'>{esc(f.text)}</td></tr>")
     body.append("</table>")
+    body += ["<h2>Changes with their intervals</h2>", _changes_svg(cmp)]
     ag = cmp.agreement
     if not ag.available:
         body.append(f"<p class='na'>{esc(ag.reason)}</p>")
@@ -250,6 +260,7 @@ def render_comparison_html(store: LogStore, cmp: Comparison,
     job.step(0.6, "drawing plots")
     for st in STAGES:
         body += [f"<h2>Latency distribution — {st}</h2>",
+                 _estimates_svg(cmp, st, la, lb),
                  histogram_chart(f"{st} latency histogram",
                                  [(la, ta.frames[st]), (lb, tb.frames[st])]),
                  cdf_chart(f"{st} latency CDF", [(la, ta.frames[st]), (lb, tb.frames[st])])]
@@ -271,6 +282,36 @@ def render_comparison_html(store: LogStore, cmp: Comparison,
                         unavailable="neither device reports thermal zones")]
     job.step(1.0, "done")
     return _page(title, body)
+
+
+def _changes_svg(cmp: Comparison) -> str:
+    """Every figure's change B − A with its interval against the threshold band."""
+    changes = []
+    for f in cmp.figures:
+        if f.a is None or not f.a or f.diff is None or f.group == "agreement":
+            continue
+        a = abs(f.a)
+        changes.append(Change(f.name, f.verdict, f.diff / a,
+                              None if f.ci_low is None else f.ci_low / a,
+                              None if f.ci_high is None else f.ci_high / a,
+                              None if f.threshold is None else f.threshold / a))
+    return changes_chart(f"change of every figure, with its {cmp.level * 100:g} % interval",
+                         changes)
+
+
+def _estimates_svg(cmp: Comparison, stage: str, la: str, lb: str) -> str:
+    """A's and B's p50…p99 and mean of one stage, each with its own interval."""
+    by = {f.name: f for f in cmp.figures}
+    rows = []
+    for q in ("p50", "p90", "p95", "p99", "mean"):
+        f = by.get(f"{stage} {q}")
+        if f is None:
+            continue
+        wa = None if f.a is None else Whisker(la, f.a, f.a_low, f.a_high, A_COLOR)
+        wb = None if f.b is None else Whisker(lb, f.b, f.b_low, f.b_high, B_COLOR)
+        rows.append((q, wa, wb))
+    return estimates_chart(f"{stage} latency figures with their {cmp.level * 100:g} % "
+                           "intervals", rows, unit="ms", labels=(la, lb))
 
 
 def export_html(store: LogStore, s: dict[str, Any], path: Path, job: Job) -> ExportResult:

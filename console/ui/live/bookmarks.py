@@ -8,9 +8,9 @@ typed; the bookmark is drawn on the graphs at once and stored by a job
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from console.session import browse
+from console.session.browse import LogRef
 from console.ui.jobs import JobRunner
 from console.ui.live.graphs_tab import GraphsTab
 from console.ui.live.supervisor import RunSupervisor
@@ -22,7 +22,7 @@ class LiveBookmarks(QObject):
     stored = Signal(int)
 
     def __init__(self, supervisor: RunSupervisor, graphs: GraphsTab, jobs: JobRunner,
-                 db_path: Path, report: Callable[[str, str], None], parent: QWidget) -> None:
+                 db_path: LogRef, report: Callable[[str, str], None], parent: QWidget) -> None:
         super().__init__(parent)
         self.supervisor = supervisor
         self.graphs = graphs

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from console.core import protocol as P
-from console.core.stats import Rolling
 
 #: Frame columns kept by :class:`FrameHistory` (and in a :class:`Batch`): the
 #: protocol's wire names of the frame's time, its stages and its index.
@@ -262,51 +261,72 @@ class TelemetryHistory:
 
 class RollingPercentiles:
     """Rolling p50/p95/p99 of end-to-end latency over the last ``frames`` frames, and
-    their history (one point per batch) for the dashed lines on the latency plot."""
+    their history (one point per batch) for the dashed lines on the latency plot.
+
+    Numpy throughout: a batch is written into the ring in one slice (not a Python
+    loop per frame), and the history lives in arrays, so :meth:`since` is a
+    ``searchsorted`` and a view, not a list-to-array copy of the whole history on
+    every display tick."""
 
     #: history points kept; the oldest half goes when full
     KEEP = 40_000
 
     def __init__(self, frames: int = ROLLING_FRAMES) -> None:
         self.size = frames
-        self.rolling = Rolling(frames)
-        self._t: list[float] = []
-        self._v: list[list[float]] = []
+        self._ring = np.zeros(frames, dtype=np.float64)
+        self._seen = 0
+        self._t = np.empty(1024, dtype=np.float64)
+        self._v = np.empty((1024, 3), dtype=np.float64)
+        self._n = 0
 
     def __len__(self) -> int:
         """Frames behind the newest figures."""
-        return len(self.rolling)
+        return min(self._seen, self.size)
 
     def add(self, t_last: float, e2e: np.ndarray) -> None:
         """A batch's end-to-end latencies (ms); ``t_last`` the time of its last frame."""
-        for v in e2e[-self.size:]:
-            self.rolling.add(float(v))
-        pct = self.rolling.percentiles((50, 95, 99))
-        if pct is not None:
-            self._t.append(t_last)
-            self._v.append(pct)
-            if len(self._t) > self.KEEP:
-                del self._t[:self.KEEP // 2]
-                del self._v[:self.KEEP // 2]
+        if not len(e2e):
+            return
+        vals = np.asarray(e2e[-self.size:], dtype=np.float64)
+        start = self._seen % self.size
+        first = min(len(vals), self.size - start)
+        self._ring[start:start + first] = vals[:first]
+        self._ring[:len(vals) - first] = vals[first:]
+        self._seen += len(vals)
+        window = self._ring[:len(self)]
+        window = window[np.isfinite(window)]
+        if not window.size:
+            return
+        if self._n == len(self._t):
+            if self._n >= self.KEEP:
+                half = self._n // 2
+                self._t[:self._n - half] = self._t[half:self._n]
+                self._v[:self._n - half] = self._v[half:self._n]
+                self._n -= half
+            else:
+                self._t = np.concatenate([self._t, np.empty_like(self._t)])
+                self._v = np.concatenate([self._v, np.empty_like(self._v)])
+        self._t[self._n] = t_last
+        self._v[self._n] = np.percentile(window, (50, 95, 99))
+        self._n += 1
 
     def latest(self) -> tuple[float, float, float] | None:
-        if not self._v:
+        if not self._n:
             return None
-        p50, p95, p99 = self._v[-1]
+        p50, p95, p99 = (float(v) for v in self._v[self._n - 1])
         return p50, p95, p99
 
     def since(self, t_from: float, max_points: int) -> tuple[np.ndarray, np.ndarray]:
         """Times and (p50, p95, p99) rows from ``t_from`` on, every n-th to fit."""
-        if not self._t:
+        if not self._n:
             return np.empty(0), np.empty((0, 3))
-        pt = np.asarray(self._t)
-        k = int(np.searchsorted(pt, t_from))
-        pv = np.asarray(self._v[k:]) if k < len(self._v) else np.empty((0, 3))
-        px = pt[k:]
+        k = int(np.searchsorted(self._t[:self._n], t_from))
+        px, pv = self._t[k:self._n], self._v[k:self._n]
         if len(px) > max_points:
+            # every n-th counted from the newest, so the newest point is always drawn
             step = math.ceil(len(px) / max_points)
-            px, pv = px[::step], pv[::step]
-        return px, pv
+            px, pv = px[::-1][::step][::-1], pv[::-1][::step][::-1]
+        return px.copy(), pv.copy()
 
 
 def fps_series(ts: np.ndarray, bin_s: float = 0.5) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,7 @@ ends exactly at the moment asked for, not at the newest row fed.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ import pyqtgraph as pg
 from console.core import protocol as P
 from console.core.series import minmax_decimate
 from console.ui.live import telemetry_plots
+from console.ui.live.bins import FrameBins
 from console.ui.live.correlate import (
     ChangeDetector,
     Spike,
@@ -61,13 +63,14 @@ from console.ui.live.data import (
 )
 from console.ui.live.markers import PlotMarkers
 from console.ui.live.panels import (
+    FRAME_PLOTS,
     PALETTES,
     PERCENTILES,
     PLOTS,
-    ZERO_BASED,
     build_panels,
     restyle,
 )
+from console.ui.live.ranges import YRanges, fit_legend
 from console.ui.qt import (
     QHBoxLayout,
     QLabel,
@@ -90,7 +93,18 @@ MAX_POINTS = 400
 MAX_SPIKES = 2000
 #: the titles (current values) are redone at most this often: a new title re-lays out
 TITLE_PERIOD_S = 0.5
+#: the telemetry plots scroll this often (their data come at ~10 Hz)
+TELEMETRY_SCROLL_S = 0.1
+#: a run that ended shorter than the window is drawn over its own span (FPS bins
+#: at least this many)
+SHORT_RUN_FPS_BINS = 20
 _TS, _E2E, _I = (FRAME_COLUMNS.index(c) for c in ("ts", E2E, "i"))
+_STAGE_COLS = [FRAME_COLUMNS.index(s) for s in P.STAGES]
+
+
+def _ms(v: float) -> str:
+    """A latency with three significant digits, never in exponent notation."""
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
 class LivePlots(QWidget):
@@ -112,11 +126,16 @@ class LivePlots(QWidget):
         self.spike_detector = SpikeDetector()
         self.annotator = SpikeAnnotator(self.changes)
         self.spikes: list[Spike] = []
+        #: min/max bins of the frames (built at the window's width on first use)
+        self.bins: FrameBins | None = None
+        self.yranges = YRanges()
+        self._spikes_shown: tuple[int, int] | None = None
         self.t0: float | None = None
         #: playback: the time (s since t0) the window ends at; None live (the newest data)
         self.playhead: float | None = None
         self.running = False
         self.started = False
+        self._outcome = ""
         self.redraws = 0
         self._dirty = False
         self._tele_dirty = False
@@ -124,6 +143,10 @@ class LivePlots(QWidget):
         self._titles = {k: t for k, t, _u in PLOTS}
         self._title_text: dict[str, str] = dict(self._titles)
         self._last_titles = 0.0
+        self._x_range: tuple[float, float] | None = None
+        self._legend_n: dict[str, int] = {}
+        self._tele_x: tuple[float, float] | None = None
+        self._tele_wall = 0.0
         self._build()
 
     # -- construction -----------------------------------------------------------
@@ -167,7 +190,15 @@ class LivePlots(QWidget):
             panel.item.addItem(line, ignoreBounds=True)
             self.cursor_lines.append(line)
         self.view.scene().sigMouseMoved.connect(self._on_mouse)
+        for panel in self.panels.values():
+            panel.item.getViewBox().sigResized.connect(
+                lambda _vb, p=panel: self._on_plot_resized(p))
         self._set_idle_placeholders("no data yet: press Start (F5)")
+
+    def _on_plot_resized(self, panel: Any) -> None:
+        fit_legend(panel)
+        self.yranges.forget(panel.key)
+        self._dirty = True
 
     # -- theme ------------------------------------------------------------------
     def set_theme(self, theme: str) -> None:
@@ -193,6 +224,9 @@ class LivePlots(QWidget):
         self.spike_detector = SpikeDetector()
         self.annotator = SpikeAnnotator(self.changes)
         self.spikes = []
+        self.bins = None
+        self.yranges.clear()
+        self._spikes_shown = None
         self.t0 = origin
         self.playhead = None
         for key in ("temperature", "frequency"):
@@ -208,14 +242,16 @@ class LivePlots(QWidget):
         self.readout.setText("")
         self.started = True
         self.running = True
+        self._outcome = ""
         self._set_idle_placeholders("waiting for data…")
         self.redraw(force=True)
 
-    def stop(self) -> None:
-        """The run ended: annotate pending spikes, draw the end state."""
+    def stop(self, outcome: str = "") -> None:
+        """The run ended: annotate pending spikes, draw the end state. ``outcome`` (e.g.
+        "the run failed") replaces every "waiting" text of a plot that got no data."""
         self.running = False
+        self._outcome = outcome
         self._add_spikes(self.annotator.flush())
-        self._update_placeholders(final=True)
         self.redraw(force=True)
 
     def set_device_facts(self, device: dict[str, Any], wall_clock: float | None) -> None:
@@ -263,6 +299,7 @@ class LivePlots(QWidget):
             new = batch.frames
             e2e = new[:, _E2E]
             t = new[:, _TS] - self.t0
+            self._frame_bins().extend(t, new[:, _STAGE_COLS])
             self.annotator.add(self.spike_detector.feed(t, e2e, new[:, _I]))
             self.percentiles.add(float(t[-1]), e2e)
             self._dirty = True
@@ -312,9 +349,13 @@ class LivePlots(QWidget):
             panel.item.showGrid(x=paused, y=paused, alpha=self.colors["grid"])
         for line in self.cursor_lines:
             line.setVisible(False)
-        if not paused:
-            for panel in self.panels.values():
-                panel.item.enableAutoRange(axis="y")
+        first = self.panels["latency"].item
+        for key, panel in self.panels.items():
+            if key not in FRAME_PLOTS:  # linked while paused: pan and zoom move all
+                panel.item.setXLink(first if paused else None)
+        if not paused:  # the ranges the mouse left are set afresh
+            self.yranges.clear()
+            self._x_range = self._tele_x = None
             self.redraw(force=True)
 
     def redraw(self, force: bool = False) -> bool:
@@ -326,36 +367,65 @@ class LivePlots(QWidget):
         window = self.window_s
         t_to = now if now is not None else window
         t_from = max(0.0, t_to - window) if now is not None and now > window else 0.0
-        self._draw_frames(t_from)
+        x_to = max(t_to, t_from + window)
+        short = self.short_span()
+        if short is not None:  # an ended run shorter than the window: its own span
+            t_from, x_to = 0.0, short
+        self._draw_frames(t_from, short)
         # Telemetry comes at ~10 Hz: its curves get new data only when it changed, or
-        # when the window's start moved far enough to drop a lot of old points.
-        if force or self._tele_dirty or t_from - self._tele_from > self.window_s / 4:
+        # when the window's start moved far enough to drop a lot of old points; its
+        # plots scroll at that rate too (the frame plots at display rate).
+        wall = time.monotonic()
+        data = force or self._tele_dirty or t_from - self._tele_from > self.window_s / 4
+        tele = data or short is not None or wall - self._tele_wall >= TELEMETRY_SCROLL_S
+        if data:
             self._tele_dirty = False
             self._tele_from = t_from
             telemetry_plots.draw(self.panels, self.telemetry, t_from, self.colors)
+            for key in ("temperature", "frequency"):  # curves per zone / CPU appear
+                panel = self.panels[key]
+                if self._legend_n.get(key) != len(panel.curves):
+                    self._legend_n[key] = len(panel.curves)
+                    fit_legend(panel)
+                    self.yranges.forget(key)
         self._update_placeholders()
-        self._zero_based_y()
-        self.panels["latency"].item.setXRange(t_from, max(t_to, t_from + window), padding=0)
-        wall = time.monotonic()
+        self.yranges.apply(self.panels, None if tele else FRAME_PLOTS)
+        if self._x_range != (t_from, x_to):
+            self._x_range = (t_from, x_to)
+            self.panels["latency"].item.setXRange(t_from, x_to, padding=0)
+        if tele and self._tele_x != (t_from, x_to):
+            self._tele_wall = wall
+            self._tele_x = (t_from, x_to)
+            for key, panel in self.panels.items():
+                if key not in FRAME_PLOTS:
+                    panel.item.setXRange(t_from, x_to, padding=0)
         if force or wall - self._last_titles >= TITLE_PERIOD_S:
             self._last_titles = wall
             self._update_titles()
         self.redraws += 1
         return True
 
-    def _zero_based_y(self) -> None:
-        """Latency, FPS, CPU and memory from 0, so a small wobble does not look like a
-        cliff; the top follows the highest visible point (spikes included)."""
-        for key in ZERO_BASED:
-            panel = self.panels[key]
-            top = 0.0
-            for curve in panel.curves.values():
-                _x, y = curve.getData()
-                if y is not None and len(y) and np.isfinite(y).any():
-                    top = max(top, float(np.nanmax(y)))
-            if top > 0:
-                # headroom: the legend sits in the top band, above the curves
-                panel.item.setYRange(0.0, top * 1.3, padding=0)
+    def short_span(self) -> float | None:
+        """The span (s) to draw a run over when it ended shorter than the window (the
+        window's end would squeeze it into a sliver at 0), else None."""
+        if self.running or self.playhead is not None:
+            return None
+        last = self._now()
+        if last is None or last >= self.window_s:
+            return None
+        return max(last * 1.02, 1e-3)
+
+    def _frame_bins(self) -> FrameBins:
+        """The bins at the current window's width (rebuilt from the history when the
+        window changed, or frames came out of order)."""
+        width = self.window_s / (MAX_POINTS // 2)
+        bins = self.bins
+        if bins is None or bins.width != width or bins.stale:
+            bins = self.bins = FrameBins(width, len(_STAGE_COLS))
+            if len(self.frames):
+                hist = np.column_stack([self.frames.column(c) for c in P.STAGES])
+                bins.extend(self.frames.column("ts"), hist)
+        return bins
 
     def _update_titles(self) -> None:
         """Current values in the titles."""
@@ -363,9 +433,8 @@ class LivePlots(QWidget):
         pct = self.percentiles.latest()
         if pct is not None:
             p50, p95, p99 = pct
-            titles["latency"] = (f"Latency — end-to-end p50 {p50:.2f} · p95 {p95:.2f} · "
-                                 f"p99 {p99:.2f} ms (rolling, last {len(self.percentiles)} "
-                                 "frames)")
+            titles["latency"] = (f"Latency — e2e p50 {_ms(p50)} · p95 {_ms(p95)} · "
+                                 f"p99 {_ms(p99)} ms (last {len(self.percentiles)} frames)")
         fps = self.frames.fps_last_second()
         if fps is not None:
             titles["fps"] = f"Frames per second — {fps:.1f}"
@@ -373,21 +442,35 @@ class LivePlots(QWidget):
         for key, text in titles.items():
             if text != self._title_text.get(key):
                 self._title_text[key] = text
-                self.panels[key].item.setTitle(text, size="9pt", color=self.colors["fg"])
+                self.panels[key].set_title(text, self.colors["fg"])
+                fit_legend(self.panels[key])  # the room beside the title changed
 
-    def _draw_frames(self, t_from: float) -> None:
+    def _draw_frames(self, t_from: float, short: float | None = None) -> None:
+        """Latency, percentiles, spikes and FPS from ``t_from`` on. While a run goes its
+        frames are drawn from the bins (O(bins) per tick, whatever the rate); a window
+        with few frames, or a run that ended, from the frames themselves."""
         lat = self.panels["latency"]
         sl = self.frames.window(t_from)
-        t = self.frames.column("ts")[sl]
-        for stage in P.STAGES:
-            x, y = minmax_decimate(t, self.frames.column(stage)[sl], MAX_POINTS)
-            lat.curves[stage].setData(x, y)
+        if sl.stop - sl.start <= MAX_POINTS or not self.running:
+            t = self.frames.column("ts")[sl]
+            for stage in P.STAGES:
+                x, y = minmax_decimate(t, self.frames.column(stage)[sl], MAX_POINTS)
+                lat.curves[stage].setData(x, y)
+        else:
+            bins = self._frame_bins()
+            for j, stage in enumerate(P.STAGES):
+                lat.curves[stage].setData(*bins.curve(j, t_from))
         px, pv = self.percentiles.since(t_from, MAX_POINTS)
         for j, name in enumerate(PERCENTILES):
             lat.curves[name].setData(px, pv[:, j] if len(pv) else np.empty(0))
-        self.marks.show_spikes([s for s in self.spikes if s.t >= t_from])
+        first = bisect.bisect_left(self.spikes, t_from, key=lambda s: s.t)
+        if self._spikes_shown != (first, len(self.spikes)):  # a scatter's setData is dear
+            self._spikes_shown = (first, len(self.spikes))
+            self.marks.show_spikes(self.spikes[first:])
         # FPS from aligned bins: start the slice on a bin edge so bins never shift.
         bin_s = 0.5 if self.window_s <= 120 else 2.0
+        if short is not None:  # a short run gets bins short enough to draw a line
+            bin_s = min(bin_s, short / SHORT_RUN_FPS_BINS)
         fsl = self.frames.window(math.floor(t_from / bin_s) * bin_s)
         fx, fy = fps_series(self.frames.column("ts")[fsl], bin_s)
         self.panels["fps"].curves["fps"].setData(fx, fy)
@@ -396,12 +479,15 @@ class LivePlots(QWidget):
         for panel in self.panels.values():
             panel.set_placeholder(text)
 
-    def _update_placeholders(self, final: bool = False) -> None:
+    def _update_placeholders(self) -> None:
+        final = self.started and not self.running
         have_frames = len(self.frames) > 0
+        outcome = f": {self._outcome}" if final and self._outcome else ""
         for key in ("latency", "fps"):
-            waiting = "no frames received" if final or not self.running else "waiting for frames…"
+            waiting = f"no frames received{outcome}" if final else "waiting for frames…"
             self.panels[key].set_placeholder("" if have_frames else waiting)
-        texts = telemetry_plots.placeholders(self.telemetry, self.frames.last_t(), final)
+        texts = telemetry_plots.placeholders(self.telemetry, self.frames.last_t(), final,
+                                             self._outcome if final else "")
         for key, text in texts.items():
             self.panels[key].set_placeholder(text)
 

@@ -23,6 +23,7 @@ from console.core import protocol as P
 from console.devices.base import DeployProgress
 from console.session.live_state import cold_start_line
 from console.session.run import RunResult
+from console.ui import collector
 from console.ui.live.graphs_tab import GraphsTab
 from console.ui.live.run_panel import RunPanel
 from console.ui.live.summary_panel import SummaryPanel
@@ -35,6 +36,9 @@ from console.ui.window.status import StatusBar
 TICK_MS = 33
 #: status bar and live summary refresh period, seconds
 STATUS_PERIOD_S = 0.5
+#: how a plot with no data names a run's end (instead of "waiting for data…")
+OUTCOMES = {"failed": "the run failed", "interrupted": "the run was interrupted",
+            "stopped": "the run was stopped", "completed": "the run ended"}
 #: states worth a line in the log while a run gets going
 _LOGGED_STATES = ("verifying", "connecting", "deploying", "starting", "stopping")
 
@@ -78,6 +82,7 @@ class LivePresenter(QObject):
     # -- a run starts and ends ------------------------------------------------------
     def started(self, line: str) -> None:
         """A run was just started: empty docks that say so, and the timer going."""
+        collector.install().freeze()  # start-up objects out of the GUI thread's collections
         self.plots.reset()
         self.live_view.reset("starting… the first frame appears after the model's cold start")
         self.summary.clear_summary("running…")
@@ -90,14 +95,19 @@ class LivePresenter(QObject):
         self.tick()
         self.update_status()  # the final figures (the tick updates them at most 2/s)
         self.timer.stop()
-        self.plots.stop()
         run = self.supervisor.run
-        if (run is None or run.result is None) and self.live_view.shown_frame is None:
+        res = run.result if run is not None else None
+        self.plots.stop(OUTCOMES.get(res.status, "") if res is not None
+                        else "the run did not start")
+        if res is None and self.live_view.shown_frame is None:
             self.live_view.set_placeholder("no frames")
 
     def refuse(self, text: str) -> None:
-        """A run that cannot start: the Run dock says why."""
+        """A run that cannot start (the docks said why already, e.g. an input the Input
+        dock could not read): shown as a refusal by the run would be."""
         self.run_panel.set_state("refused", text)
+        self.summary.show_refusal(text)
+        self.live_view.reset(f"not started: {text}")
 
     # -- display timer ------------------------------------------------------------------
     @Slot()
@@ -188,6 +198,8 @@ class LivePresenter(QObject):
         if result.error:
             text += f": {result.error}"
         self.run_panel.set_state(result.status, text)
+        if self.live_view.shown_frame is None:  # "starting…" would still be there
+            self.live_view.set_placeholder(text if result.error else f"{text}, no preview shown")
         level = "error" if result.status in ("failed", "interrupted") else "info"
         frames = (result.summary or {}).get("frames", 0)
         self.report(level, f"{text} ({frames} frames recorded)")

@@ -17,6 +17,7 @@ from console.ui.qt import (
     QLabel,
     QLineEdit,
     QProgressBar,
+    QResizeEvent,
     QSpinBox,
     Qt,
     QToolButton,
@@ -24,6 +25,8 @@ from console.ui.qt import (
     QWidget,
 )
 
+#: lines of the state text the dock makes room for (the whole text is the tooltip)
+MAX_STATE_LINES = 6
 STATE_COLORS = {"refused": "#e03131", "failed": "#e03131", "interrupted": "#e8590c",
                 "running": "#2f9e44", "completed": "#2f9e44", "stopped": "#1c7ed6",
                 "stopping": "#f08c00"}
@@ -102,8 +105,24 @@ class RunPanel(QWidget):
         body = "" if text == state else " — " + html.escape(text)
         self.state_label.setText(f"<b style='color:{color}'>{html.escape(state)}</b>{body}"
                                  if color else f"<b>{html.escape(state)}</b>{body}")
+        self.state_label.setToolTip("" if text == state else f"{state} — {text}")
         if state not in ("deploying", "connecting"):
             self.progress.setVisible(False)
+        self._fit_state()
+
+    def _fit_state(self) -> None:
+        """The label asks for the height its wrapped lines need (up to
+        :data:`MAX_STATE_LINES`): a dock does not grow for a word-wrapped label by
+        itself, so a long error was cut off mid-line."""
+        label = self.state_label
+        width = label.width() if label.width() > 50 else max(200, self.width() - 12)
+        need = label.heightForWidth(width)
+        cap = label.fontMetrics().lineSpacing() * MAX_STATE_LINES + 4
+        label.setMinimumHeight(max(label.fontMetrics().lineSpacing(), min(need, cap)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_state()
 
     def show_progress(self, p: DeployProgress) -> None:
         self.last_progress = p

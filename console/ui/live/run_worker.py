@@ -24,12 +24,12 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from console.core import protocol as P
 from console.core.op_profile import OpProfile
 from console.devices.base import DeployProgress, Device, DeviceError, HostKeyUnknown
+from console.session.browse import LogRef
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
 from console.ui.live.data import LiveFeed
 from console.ui.qt import QImage, QObject, Qt, QThread, Signal, Slot
@@ -139,7 +139,7 @@ class RunWorker(QObject):
     done = Signal()
 
     def __init__(self, make_device: Callable[[], Device], request: RunRequest,
-                 db_path: Path, feed: LiveFeed, package_policy: Any = None,
+                 db_path: LogRef, feed: LiveFeed, package_policy: Any = None,
                  device_label: str = "") -> None:
         super().__init__()
         self.make_device = make_device

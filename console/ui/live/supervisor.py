@@ -17,18 +17,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from console.core import protocol as P
 from console.devices.base import DeployProgress, Device
+from console.session.browse import LogRef
 from console.session.live_state import LiveRun
 from console.session.run import RunRequest, RunResult
+from console.session.trust import UNSIGNED_WARNING
 from console.ui.devices.panel import DeviceEntry
 from console.ui.live.data import FRAME_COLUMNS, Batch, LiveFeed
 from console.ui.live.run_worker import HostKeyQuestion, RunController, RunWorker
 from console.ui.qt import QObject, QTimer, Signal, Slot
 
+#: the window's line for an unsigned package the policy lets run
+UNSIGNED_NOTE = ("package is unsigned: allowed by the signing policy (warn); "
+                 "Settings → Package signing to refuse unsigned packages")
 #: after Stop (or closing), how long the agent gets before it is killed
 STOP_DEADLINE_MS = 12_000
 _I = FRAME_COLUMNS.index("i")
@@ -68,7 +72,7 @@ class RunSupervisor(QObject):
     #: level, one line for the window's report
     message = Signal(str, str)
 
-    def __init__(self, db_path: Path, parent: QObject | None = None) -> None:
+    def __init__(self, db_path: LogRef, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.db_path = db_path
         self.controller = RunController(self)
@@ -154,6 +158,10 @@ class RunSupervisor(QObject):
 
     @Slot(str, str, str)
     def _on_event(self, level: str, code: str, text: str) -> None:
+        if code == "package" and text == UNSIGNED_WARNING:
+            # under the default `warn` policy an unsigned package is information, not an
+            # alarm (no amber marker on every demo run); `refuse` never gets here
+            level, text = "info", UNSIGNED_NOTE
         if self.run is not None:
             self.run.note_event(level)
         self.eventReceived.emit(level, code, text)

@@ -92,9 +92,10 @@ def _latest_of(tel: TelemetryHistory, group: str) -> list[float]:
             if v is not None]
 
 
-def placeholders(tel: TelemetryHistory, frames_last_t: float | None, final: bool
-                 ) -> dict[str, str]:
-    """What each telemetry plot says instead of data ('' when it draws data)."""
+def placeholders(tel: TelemetryHistory, frames_last_t: float | None, final: bool,
+                 outcome: str = "") -> dict[str, str]:
+    """What each telemetry plot says instead of data ('' when it draws data); a run that
+    ended before any sample says how it ended (``outcome``), not "waiting"."""
     samples = tel.samples
     out = {}
     for key, _title, _unit, needs, no_data in TELEMETRY_PLOTS:
@@ -102,6 +103,8 @@ def placeholders(tel: TelemetryHistory, frames_last_t: float | None, final: bool
             text = ""
         elif samples >= 2 or (final and samples):
             text = no_data
+        elif final and outcome:
+            text = f"no telemetry received: {outcome}"
         elif final or (frames_last_t is not None and frames_last_t > NO_TELEMETRY_AFTER_S
                        and not samples):
             text = "no telemetry from this device"

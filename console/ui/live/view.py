@@ -28,6 +28,8 @@ from console.ui.qt import (
     QWidget,
 )
 
+#: the footer line under the image (frame index, FPS, note)
+FOOTER_H = 22
 BOX_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
               "#bfef45", "#fabed4", "#469990")
 
@@ -57,6 +59,10 @@ class LiveView(QWidget):
         self._placeholder = "Press Start (F5) to run the model"
         self._note = ""
         self._fonts: tuple[QFont, QFont] | None = None
+        #: the newest image scaled to the size it is painted at (scaled once per image
+        #: or resize, not on every paint: a smooth scale was most of a paint's cost)
+        self._scaled: QImage | None = None
+        self._scaled_key: tuple[QImage, int, int] | None = None
         #: previews painted (for tests and the benchmark)
         self.frames_painted = 0
         self.shown_frame: int | None = None
@@ -69,6 +75,7 @@ class LiveView(QWidget):
     # -- state ----------------------------------------------------------------
     def reset(self, placeholder: str) -> None:
         self._image = None
+        self._scaled = self._scaled_key = None
         self._out = None
         self.shown_frame = None
         self.shown = []
@@ -83,6 +90,11 @@ class LiveView(QWidget):
 
     def set_input_size(self, width: int | None, height: int | None) -> None:
         self._input_size = (int(width), int(height)) if width and height else None
+
+    @property
+    def placeholder(self) -> str:
+        """The words shown while there is no image."""
+        return self._placeholder
 
     def set_placeholder(self, text: str) -> None:
         self._placeholder = text
@@ -109,7 +121,10 @@ class LiveView(QWidget):
             self._out = out
         self._frame_i = frame_i if frame_i is not None else self._frame_i
         self._fps = fps
-        self.update()
+        if image is None and out is None:
+            self.update(0, self.height() - FOOTER_H, self.width(), FOOTER_H)  # the footer
+        else:
+            self.update()
 
     def label(self, cls: Any) -> str:
         try:
@@ -130,7 +145,7 @@ class LiveView(QWidget):
 
     def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), QColor("#111418"))
-        footer_h = 22
+        footer_h = FOOTER_H
         area = QRectF(self.rect()).adjusted(4, 4, -4, -4 - footer_h)
         text_color = QColor("#e8eaed")
         if self._image is None:
@@ -143,8 +158,14 @@ class LiveView(QWidget):
             w, h = iw * scale, ih * scale
             target = QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2,
                             w, h)
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-            p.drawImage(target, self._image)
+            key = (self._image, round(w), round(h))
+            ck = self._scaled_key
+            if self._scaled is None or ck is None or ck[0] is not key[0] or ck[1:] != key[1:]:
+                self._scaled = self._image.scaled(
+                    max(1, round(w)), max(1, round(h)), Qt.AspectRatioMode.IgnoreAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation)
+                self._scaled_key = key
+            p.drawImage(target.topLeft(), self._scaled)
             if self._out:
                 self._draw_output(p, target, iw, ih)
         # footer

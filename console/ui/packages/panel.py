@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from console.core.package import Verification
+from console.session.trust import UNSIGNED_WARNING
 from console.ui.jobs import JobRunner, error_text
+from console.ui.path_field import PathField
 from console.ui.qt import (
     QComboBox,
     QDragEnterEvent,
@@ -26,7 +28,6 @@ from console.ui.qt import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMenu,
     QPushButton,
     Qt,
@@ -41,6 +42,8 @@ MAX_RECENT = 8
 OK_COLOR = "#2f9e44"
 BAD_COLOR = "#e03131"
 WARN_COLOR = "#d99a00"
+#: what the dock says about an unsigned package the policy (warn) lets run
+UNSIGNED_INFO = "unsigned — runs under the signing policy <i>warn</i> (Settings → Package signing)"
 
 
 def verify_for_window(path: str) -> Verification:
@@ -91,7 +94,7 @@ class PackagePanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
         row = QHBoxLayout()
-        self.path_edit = QLineEdit()
+        self.path_edit = PathField()
         self.path_edit.setObjectName("packagePath")
         self.path_edit.setPlaceholderText("package folder or .zip — or drop it here")
         self.path_edit.returnPressed.connect(lambda: self.set_path(self.path_edit.text()))
@@ -230,8 +233,13 @@ class PackagePanel(QWidget):
         sig = ver.signature + (f" by {ver.signer}" if ver.signer else "")
         self.fields["signature"].setText(sig)
         if ver.ok:
+            # an unsigned package under the default `warn` policy is information (one
+            # neutral line), not an alarm; other warnings stay amber
             warn = "".join(f"<br><span style='color:{WARN_COLOR}'>⚠ "
-                           f"{html.escape(for_window(w, SIGNING))}</span>" for w in ver.warnings)
+                           f"{html.escape(for_window(w, SIGNING))}</span>" for w in ver.warnings
+                           if w != UNSIGNED_WARNING)
+            if UNSIGNED_WARNING in ver.warnings:
+                warn += f"<br>{UNSIGNED_INFO}"
             self.status.setText(f"<span style='color:{OK_COLOR}'><b>✔ verified</b></span> — "
                                 f"hashes, model and labels check out{warn}")
         else:

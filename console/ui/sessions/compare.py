@@ -12,7 +12,9 @@ What it shows, all computed by ``console.session.compare.compare_sessions``
   matched-IoU mean for detectors) when both ran the same recording, or the
   reason it was not compared;
 - the device, package, input, settings and version differences;
-- per stage, the latency histogram and CDF of A and B overlaid (pyqtgraph).
+- per stage, the latency histogram and CDF of A and B overlaid (pyqtgraph),
+  each percentile's interval as an error bar on the CDF, and the stage's
+  figures with their intervals as error bars (``console.ui.sessions.compare_bars``).
 
 The tolerance is a setting here: changing it recomputes the verdicts (a
 job). Reading the log, comparing and exporting (.html with plots, .json)
@@ -28,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from console.core import protocol as P
+from console.core.verdicts import DEFAULT_RELATIVE
 from console.session import browse
-from console.session.browse import CompareData
+from console.session.browse import CompareData, LogRef
 from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
 from console.ui.live.data import E2E, stage_label
 from console.ui.qt import (
@@ -52,7 +55,8 @@ from console.ui.qt import (
     Signal,
 )
 
-DEFAULT_TOLERANCE_PCT = 10.0
+#: the practical threshold's relative part, as ``sessions compare`` (the same verdicts)
+DEFAULT_TOLERANCE_PCT = DEFAULT_RELATIVE * 100.0
 #: histogram bins: the Rice rule (2·n^⅓) within these bounds — 60 bins over 360 frames
 #: draw noise, not a distribution
 MIN_BINS, MAX_BINS = 20, 100
@@ -61,7 +65,8 @@ MIN_BINS, MAX_BINS = 20, 100
 HIST_TOP_PERCENTILE = 99.5
 #: points per CDF curve handed to pyqtgraph
 CDF_POINTS = 1500
-VERDICT_COLORS = {"regression": "#e03131", "improvement": "#2f9e44", "unavailable": "#868e96"}
+VERDICT_COLORS = {"regression": "#e03131", "improvement": "#2f9e44", "unavailable": "#868e96",
+                  "inconclusive": "#c08a00", "no change": "#868e96"}
 
 
 def bin_count(n: int) -> int:
@@ -124,12 +129,12 @@ class CompareView(QWidget):
     #: a comparison finished drawing (for tests and the window)
     compared = Signal()
 
-    def __init__(self, jobs: JobRunner, db_path: Path, theme: str = "light",
+    def __init__(self, jobs: JobRunner, db_path: LogRef, theme: str = "light",
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("compareView")
         self.jobs = jobs
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         self.theme = theme
         self.pair: tuple[int, int] | None = None
         self.data: CompareData | None = None
@@ -255,18 +260,19 @@ class CompareView(QWidget):
         view.setBackground(colors["bg"])
         hist = view.addPlot(row=0, col=0)
         cdfp = view.addPlot(row=1, col=0)
-        for item, left in ((hist, "% of frames"), (cdfp, "% of frames ≤ x")):
+        figs = view.addPlot(row=2, col=0)
+        for item, left in ((hist, "% of frames"), (cdfp, "% of frames ≤ x"), (figs, "ms")):
             item.setMenuEnabled(False)
             item.hideButtons()
             item.setLabel("left", left)
-            item.setLabel("bottom", "ms")
+            item.setLabel("bottom", "ms" if item is not figs else "figure")
             for ax in ("left", "bottom"):
                 item.getAxis(ax).enableAutoSIPrefix(False)
             item.showGrid(x=True, y=True, alpha=colors["grid"])
             legend = item.addLegend(offset=(-4, 4), labelTextSize="8pt")
             legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-4, 4))
         cdfp.setYRange(0, 100, padding=0.02)
-        self._plots = {"view": view, "hist": hist, "cdf": cdfp}
+        self._plots = {"view": view, "hist": hist, "cdf": cdfp, "figs": figs}
         self.plot_holder.addWidget(view, 1)
         self._style_curves()
 
@@ -279,7 +285,7 @@ class CompareView(QWidget):
             return
         colors = PALETTES[self.theme]
         self._plots["view"].setBackground(colors["bg"])
-        for item in (self._plots["hist"], self._plots["cdf"]):
+        for item in (self._plots["hist"], self._plots["cdf"], self._plots["figs"]):
             for ax in ("left", "bottom"):
                 axis = item.getAxis(ax)
                 axis.setPen(pg.mkPen(colors["fg"]))
@@ -366,8 +372,7 @@ class CompareView(QWidget):
                          f"</b> on {e(h.device)} — {e(h.input)} ({h.frames} frames, "
                          f"{e(h.status)})")
         self.heads.setText("<br>".join(heads))
-        n = len(cmp.regressions)
-        color = VERDICT_COLORS["regression"] if n else VERDICT_COLORS["improvement"]
+        color = VERDICT_COLORS.get(cmp.verdict, VERDICT_COLORS["no change"])
         self.verdict_label.setText(f"<b style='color:{color}'>{e(cmp.verdict_line())}</b>")
         ag = cmp.agreement
         agreement_figs = [f for f in cmp.figures if f.group == "agreement"]
@@ -462,13 +467,20 @@ class CompareView(QWidget):
                       size="9pt", color=colors["fg"])
         cdfp.setTitle(f"{label} latency — CDF", size="9pt", color=colors["fg"])
         cdfp.setYRange(0, 100, padding=0.02)
-        self._curves = {"stage": stage}
+        from console.ui.sessions.compare_bars import draw_cdf_intervals, draw_figure_intervals
+
+        self._curves = {"stage": stage,
+                        "cdf_bars": draw_cdf_intervals(cdfp, cmp, stage, colors),
+                        "figure_bars": draw_figure_intervals(self._plots["figs"], cmp, stage,
+                                                             colors, names)}
 
     def plotted(self) -> dict[str, Any]:
         """What the plots show now: stage and the curves' names and points (for tests)."""
         if self._plots is None:
             return {}
-        out: dict[str, Any] = {"stage": self._curves.get("stage")}
+        out: dict[str, Any] = {"stage": self._curves.get("stage"),
+                               "cdf_bars": self._curves.get("cdf_bars", {}),
+                               "figure_bars": self._curves.get("figure_bars", {})}
         for key in ("hist", "cdf"):
             items = [it for it in self._plots[key].listDataItems()]
             out[key] = [(it.name(), *it.getData()) for it in items]

@@ -26,14 +26,13 @@ from __future__ import annotations
 import html
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from console.core import protocol as P
 from console.session import browse
-from console.session.browse import PlaybackData
+from console.session.browse import LogRef, PlaybackData
 from console.ui.jobs import JobFailure, JobRunner, user_errors
 from console.ui.qt import (
     QComboBox,
@@ -68,12 +67,12 @@ class PlaybackView(QWidget):
     #: add a bookmark: session id, note, frame (or None), time s (or None)
     bookmarkRequested = Signal(int, str, object, object)
 
-    def __init__(self, jobs: JobRunner, db_path: Path, theme: str = "light",
+    def __init__(self, jobs: JobRunner, db_path: LogRef, theme: str = "light",
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("playbackView")
         self.jobs = jobs
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         self.theme = theme
         self.data: PlaybackData | None = None
         self._plots: Any = None

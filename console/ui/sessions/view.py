@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from console.session import browse
-from console.session.browse import SessionDetails, SessionRow
+from console.session.browse import LogRef, SessionDetails, SessionRow
 from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
 from console.ui.qt import (
     QAction,
@@ -71,13 +71,13 @@ class SessionsView(QWidget):
     #: a bookmark was added to this session id
     bookmarkAdded = Signal(int)
 
-    def __init__(self, jobs: JobRunner, db_path: Path,
+    def __init__(self, jobs: JobRunner, db_path: LogRef,
                  devices: Callable[[], Sequence[tuple[str, str]]] | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("sessionsView")
         self.jobs = jobs
-        self.db_path = Path(db_path)
+        self.db_path = db_path
         #: (name, spec) of the devices a replay may run on (the Devices dock's list)
         self.devices = devices or (lambda: [])
         #: where Reproduce's file dialogs open: the last folder a copy was chosen in
@@ -182,8 +182,8 @@ class SessionsView(QWidget):
         """An export, import or delete is running."""
         return self.status_line.busy
 
-    def set_db_path(self, path: Path) -> None:
-        self.db_path = Path(path)
+    def set_db_path(self, path: LogRef) -> None:
+        self.db_path = path
         self.refresh()
 
     def set_run_active(self, active: bool) -> None:

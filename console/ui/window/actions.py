@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from console.ui import theme as themes
 from console.ui.qt import QAction, QActionGroup, QDockWidget, QKeySequence, Qt
 from console.ui.window import help as helpbox
+from console.ui.window.log_settings import log_settings_action
 
 if TYPE_CHECKING:
     from console.ui.main_window import MainWindow
 
-TABS = ("Live graphs", "Sessions", "Playback", "Compare", "Matrix")
+TABS = ("Live graphs", "Sessions", "Playback", "Compare", "Matrix", "Plan")
 Shortcut = QKeySequence | QKeySequence.StandardKey | str | None
 
 
@@ -50,7 +51,7 @@ class WindowCommands:
     reset_layout: QAction
     trust: QAction
     bookmark: QAction
-    #: Ctrl+1 … Ctrl+5: one per tab of :data:`TABS`
+    #: Ctrl+1 … Ctrl+6: one per tab of :data:`TABS`
     tabs: list[QAction]
 
 
@@ -98,6 +99,10 @@ def build_menus(w: MainWindow, c: WindowCommands, docks: Sequence[QDockWidget]) 
         m.addAction(a)
     m.addSeparator()
     m.addAction(c.bookmark)
+    m.addSeparator()
+    m.addAction(make_action(w, "Sweep runtime settings…", lambda: w.plan_desk.show_sweep_dialog(),
+                            tip="Try threads, providers, graph optimization and spin on a "
+                                "device and rank them (like devicelab sweep)"))
     sv = w.sessions_view
     m = mb.addMenu("&Sessions")
     for a in (sv.reproduce_action, sv.compare_action, sv.play_action):
@@ -127,6 +132,7 @@ def build_menus(w: MainWindow, c: WindowCommands, docks: Sequence[QDockWidget]) 
         tm.addAction(act)
     m = mb.addMenu("Se&ttings")
     m.addAction(c.trust)
+    m.addAction(log_settings_action(w))
     m = mb.addMenu("&Help")
     m.addAction(c.help)
     m.addAction(make_action(w, "Where are my files?", lambda: helpbox.show_paths(w, w.db_path)))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from console import __version__
 from console.core.paths import config_dir, log_dir
+from console.session.browse import LogRef
 from console.ui.qt import QMessageBox, QWidget
 
 SHORTCUTS = (
@@ -14,7 +13,7 @@ SHORTCUTS = (
     ("Ctrl+Shift+O", "Open a package .zip"), ("Ctrl+I", "Open a recording"),
     ("Ctrl+Space", "Pause / resume the graphs"),
     ("Ctrl+B", "Bookmark the current frame of the run (or of the playback)"),
-    ("Ctrl+1 … Ctrl+5", "Live graphs, Sessions, Playback, Compare, Matrix"),
+    ("Ctrl+1 … Ctrl+6", "Live graphs, Sessions, Playback, Compare, Matrix, Plan"),
     ("Del", "Delete the selected sessions (asks first; in the sessions table)"),
     ("Ctrl+Shift+K", "Package signing: trusted keys, unsigned-package policy"),
     ("F1", "This list"),
@@ -29,7 +28,7 @@ def show_shortcuts(parent: QWidget) -> None:
                             + "</table>")
 
 
-def show_paths(parent: QWidget, db_path: Path) -> None:
+def show_paths(parent: QWidget, db_path: LogRef) -> None:
     QMessageBox.information(
         parent, "Where are my files?",
         f"Session log: {db_path}\nSettings: {config_dir() / 'settings.json'}\n"

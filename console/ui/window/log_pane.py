@@ -17,6 +17,7 @@ from console.ui.qt import (
     QHBoxLayout,
     QPlainTextEdit,
     QPushButton,
+    QTextOption,
     QVBoxLayout,
     QWidget,
 )
@@ -39,7 +40,9 @@ class LogPane(QWidget):
         self.text.setReadOnly(True)
         self.text.setMaximumBlockCount(MAX_LINES)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        # long lines wrap (a path or an error is read whole, not by scrolling sideways)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.text.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         lay.addWidget(self.text, 1)
         row = QHBoxLayout()
         row.addStretch(1)

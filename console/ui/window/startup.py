@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.core.paths import resources_dir
+from console.session.browse import LogRef
 from console.ui.live.input_panel import truth_for
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ DEMO_FPS = 30.0
 class StartupChoices:
     """What the command line asked for (anything None falls back to preferences/demo)."""
 
-    db_path: Path
+    db_path: LogRef
     package: str | None = None
     input: str | None = None
     truth: str | None = None
