@@ -85,9 +85,8 @@ def _infer_fn(runtime: str, pkg: Any, threads: int) -> Callable[[Any], Any]:
     from console.agent.runtimes.openvino_backend import block_telemetry
 
     block_telemetry()
-    import openvino as ov
-
     import numpy as np
+    import openvino as ov
 
     cfg = {"INFERENCE_NUM_THREADS": threads} if threads else {}
     req = ov.Core().compile_model(str(model), "CPU", cfg).create_infer_request()
