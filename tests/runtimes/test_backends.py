@@ -117,6 +117,12 @@ def test_a_run_ending_inside_the_window_reports_what_it_profiled() -> None:
     assert "the input ended after 8 of the 50 profiled frames" in prof.text
 
 
+def test_a_run_ending_before_the_window_says_nothing_was_profiled() -> None:
+    prof = _profile("onnxruntime", frames=5, after=30, total=10)
+    assert (prof.status, prof.frames, prof.ops) == ("partial", 0, [])
+    assert prof.text.startswith("the run ended before frame 30, the first to profile")
+
+
 def test_litert_says_unavailable_and_why() -> None:
     prof = _profile("litert", frames=5, after=0, total=5)
     assert prof.status == "unavailable" and prof.ops == []
