@@ -162,3 +162,37 @@ def test_loading_openvino_sends_no_telemetry() -> None:
                          timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "None ['MainThread']"
+
+
+def test_an_onnx_model_can_run_on_openvino(tmp_path: Path) -> None:
+    from console.core.package import build_package, verify_package
+
+    src = DEMO["onnxruntime"]
+    out = build_package(src / "model.onnx", tmp_path / "ov-onnx", task="classification",
+                        labels=src / "labels.txt", runtime="openvino",
+                        input_overrides={"scale": 1 / 255, "resize": "area"},
+                        output_overrides={"softmax": True, "top_k": 3},
+                        runtime_settings={"device": "CPU", "performance_hint": "latency"})
+    ver = verify_package(out)
+    assert ver.ok and not ver.warnings, ver.problems
+    m, _ = read_manifest(str(out))
+    assert (m.runtime, m.model) == ("openvino", "model.onnx")
+    assert m.runtime_settings == {"device": "CPU", "performance_hint": "LATENCY"}
+    p = Pipeline(str(out), m, dict(m.runtime_settings))
+    onnx = _pipe("onnxruntime")
+    for f in _frames(20):
+        a = np.asarray(p.infer(p.pre(f))[0])
+        b = np.asarray(onnx.infer(onnx.pre(f))[0])
+        assert int(a.argmax()) == int(b.argmax())
+
+
+def test_a_console_without_the_runtime_verifies_hashes_and_says_it_did_not_load(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.core.package import verify_package
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    ver = verify_package(DEMO["openvino"])
+    assert ver.ok and ver.model_inputs == []
+    assert len(ver.warnings) == 1 and ver.warnings[0].startswith(
+        "model not checked against its manifest: ")
+    assert "lacks openvino to read the model with; install it with: " in ver.warnings[0]
