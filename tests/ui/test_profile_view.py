@@ -3,6 +3,7 @@ chart and the per-op-type breakdown drawn from what the log holds."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,12 @@ def test_profile_box_draws_the_runs_operators(make_window: Any, qtbot: Any,
     assert f"{len(prof.ops)} operators" in view.header.text()
     assert "frames 10–49" in view.header.text()
     assert not w.profile_dock.visibleRegion().isEmpty()  # brought forward
+    # the Sessions tab's details of that session list its operators too
+    from console.session.browse import load_details
+    from console.ui.sessions.details import details_html
+
+    text = details_html(load_details(db_path, w.session_id))
+    assert "Operator profile" in text and html.escape(ranked[0].node) in text
 
 
 def test_litert_run_says_why_there_is_no_profile(make_window: Any, qtbot: Any,
