@@ -57,3 +57,13 @@ def test_deleting_a_session_by_hand_deletes_its_frames(log: str) -> None:
         st._write("DELETE FROM sessions WHERE id = ?", [a])  # as psql or sqlite3 would
         assert st.frame_count(a) == 0 and st.frame_count(b) == 200
         assert st.delete_session(b) and st.frame_count(b) == 0
+
+
+def test_a_uuid_prefix_of_digits_only_is_found(log: str) -> None:
+    """``sessions show 64942758`` names a session by its uuid when no id is 64942758."""
+    with open_store(log) as st:
+        sid = st.create_session(NewSession(DeviceFacts(), PackageFacts(), InputFacts(), {},
+                                           None, "t", 1, uuid="64942758" + "ab" * 12))
+        found = st.find("64942758")
+        assert found is not None and found.id == sid
+        assert st.find(str(sid)) is not None and st.find(str(sid)).id == sid  # ids first

@@ -274,7 +274,9 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
     def _find_row(self, ref: str) -> dict[str, Any] | None:
         if ref.isdigit():
             rows = self._read("SELECT * FROM sessions WHERE id = ?", [int(ref)])
-            return rows[0] if rows else None
+            if rows:
+                return rows[0]
+            # no such id: a uuid prefix may be all digits too (one in 27 of 8 characters)
         if not all(c in "0123456789abcdef" for c in ref.lower()) or not ref:
             return None
         rows = self._read("SELECT * FROM sessions WHERE uuid LIKE ? LIMIT 2", [ref.lower() + "%"])
