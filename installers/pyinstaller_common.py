@@ -83,9 +83,11 @@ def datas() -> list[tuple[str, str]]:
                          "wheel (pip install .), not in editable mode")
     out: list[tuple[str, str]] = [(str(res), "console/resources")]
     # The agent bundle reads these at run time; keep the paths relative to console/.
-    from console.devices.agent_bundle import AGENT_MODULES, CORE_MODULES
+    from console.devices.agent_bundle import AGENT_MODULES, CORE_MODULES, RUNTIME_MODULES
 
     out += [(str(cdir / "agent" / m), "console/agent") for m in AGENT_MODULES]
+    out += [(str(cdir / "agent" / "runtimes" / m), "console/agent/runtimes")
+            for m in RUNTIME_MODULES]
     out += [(str(cdir / "core" / m), "console/core") for m in CORE_MODULES]
     out += copy_metadata(DIST_NAME)
     return out

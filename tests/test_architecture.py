@@ -56,7 +56,8 @@ def test_agent_bundle_holds_only_the_agent_and_shared_modules(tmp_path: Path) ->
     names = set(zipfile.ZipFile(p).namelist())
     assert {n for n in names if not n.startswith("console/agent/")} == {
         "__main__.py", "console/__init__.py", "console/core/__init__.py",
-        "console/core/protocol.py", "console/core/manifest.py", "console/core/errors.py"}
+        "console/core/protocol.py", "console/core/manifest.py", "console/core/errors.py",
+        "console/core/media.py"}
     # Isolated mode (-I): no PYTHONPATH, no cwd, no user site - the bundle alone.
     res = subprocess.run([sys.executable, "-I", str(p), "facts"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=60)

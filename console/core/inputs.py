@@ -6,8 +6,8 @@ recordings (the session's ``input sha256``), and produces the description
 stored in the log — with any password in a stream URL replaced by ``***``,
 because the log never holds secrets.
 
-A file is a recording only when the agent's own rule says so
-(:func:`console.agent.sources.check_video_file`: a video container, or at
+A file is a recording only when the rule the agent also applies says so
+(:func:`console.core.media.check_recording`: a video container, or at
 least two decoded frames; never text, a still image or an empty container).
 The console asks that rule before anything is connected or uploaded, so
 ``passwd.txt`` is refused in one line on every device. A file this
@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.core import media
 from console.core.errors import UserError
 from console.core.manifest import sha256_file
 
@@ -95,11 +96,12 @@ _NOT_A_RECORDING = ("input_not_video", "input_no_frames")
 
 
 def _check_recording(p: Path) -> None:
-    # The agent owns the rule of what a video is (it applies it again on the device).
-    from console.agent.sources import SourceError, check_video_file
-
+    # The rule of what a video is lives in console.core.media; the agent applies the
+    # same rule again on the device.
     try:
-        check_video_file(str(p))
-    except SourceError as exc:
-        if exc.code in _NOT_A_RECORDING:
-            raise InputError(exc.text) from None
+        import cv2
+    except ImportError:
+        return  # no OpenCV here: the device judges
+    refusal = media.check_recording(str(p), cv2)
+    if refusal is not None and refusal[0] in _NOT_A_RECORDING:
+        raise InputError(refusal[1])

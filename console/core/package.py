@@ -132,9 +132,9 @@ def _resolve_root(path: Path) -> tuple[Path, list[str] | None]:
 def open_package(path: str | os.PathLike[str], *, check_files: bool = True) -> Package:
     """Open a package and check every file hash. Raises the first :class:`PackageError`."""
     src = Path(path).expanduser()
-    root, _skipped = _resolve_root(src)
+    root, skipped = _resolve_root(src)
     manifest, raw = read_manifest(str(root))
-    if check_files:
+    if check_files and skipped is None:  # a zip's folder is checked as it is unpacked
         problems = verify_files(str(root), manifest)
         if problems:
             raise problems[0]
@@ -204,7 +204,8 @@ def verify_package(path: str | os.PathLike[str], *, load_model: bool = True) -> 
     except PackageError as exc:
         ver.problems.append(exc)
         return ver
-    ver.problems.extend(verify_files(str(root), manifest))
+    if skipped is None:  # a zip's folder is checked as it is unpacked (console.core.unpack)
+        ver.problems.extend(verify_files(str(root), manifest))
     if ver.problems:
         return ver
     try:

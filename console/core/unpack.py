@@ -55,6 +55,7 @@ from console.core.manifest import (
     content_problem,
     parse_manifest,
     sha256_file,
+    verify_files,
 )
 
 #: Refuse packages whose manifest lists more than this (one package).
@@ -168,6 +169,9 @@ class ZipPlan:
                 raise PackageError(rel, f"the zip's header says {found.file_size} bytes, "
                                         f"manifest.json says {entry.size}; refusing to unpack "
                                         "it (a damaged or hostile zip)")
+        for rel in sorted(listed):
+            if rel not in by_rel:
+                raise PackageError(rel, "listed in manifest.json but missing from the zip")
         #: (name in the package, zip entry) for every file that will be written
         self.entries = sorted((rel, i) for rel, i in by_rel.items() if rel in listed)
         self.signature = by_rel.get(SIGNATURE_NAME)
@@ -260,13 +264,15 @@ def _make_room(parent: Path, need: int, cap: int, keep: Path) -> None:
         used -= size
 
 
-def _reuse(final: Path, manifest_bytes: bytes) -> bool:
+def _reuse(final: Path, plan: ZipPlan) -> bool:
     """The folder is named after the zip, but anyone can write to it: reuse it only if its
-    manifest is the zip's (the file hashes are checked against that manifest next)."""
+    manifest is the zip's and every listed file still has that manifest's size and sha256
+    (a folder that fails is unpacked again, never refused for what someone did to it)."""
     try:
-        same = (final / MANIFEST_NAME).read_bytes() == manifest_bytes
+        same = (final / MANIFEST_NAME).read_bytes() == plan.manifest_bytes
     except OSError:
         return False
+    same = same and not verify_files(str(final), plan.manifest)
     if same:
         try:
             os.utime(final)  # most recently used: evicted last
@@ -277,7 +283,9 @@ def _reuse(final: Path, manifest_bytes: bytes) -> bool:
 
 def unpack_zip(path: Path, dest_parent: Path) -> tuple[Path, list[str]]:
     """Unpack ``path`` to ``dest_parent/<sha256 of the zip>``; returns that folder and the
-    entries skipped because the manifest does not list them. Raises :class:`PackageError`."""
+    entries skipped because the manifest does not list them. Raises :class:`PackageError`.
+    The folder returned holds every listed file with the manifest's size and sha256
+    (hashed while unpacking, or checked again when reused): callers need not hash again."""
     try:
         digest = sha256_file(str(path))
         zf = zipfile.ZipFile(path)
@@ -291,7 +299,7 @@ def unpack_zip(path: Path, dest_parent: Path) -> tuple[Path, list[str]]:
         if plan.signature is not None:
             sig = _read_bounded(zf, plan.signature, MAX_SIGNATURE_BYTES, SIGNATURE_NAME)
         final = dest_parent / digest
-        if _reuse(final, plan.manifest_bytes):
+        if _reuse(final, plan):
             return final, plan.skipped
         cap = cache_cap()
         if plan.total > cap:
@@ -305,7 +313,7 @@ def unpack_zip(path: Path, dest_parent: Path) -> tuple[Path, list[str]]:
                                                  f"{exc.strerror}") from None
         with _cache_lock(dest_parent) as exclusive:
             _remove_leftovers(dest_parent, exclusive)
-            if _reuse(final, plan.manifest_bytes):  # another console unpacked it meanwhile
+            if _reuse(final, plan):  # another console unpacked it meanwhile
                 return final, plan.skipped
             shutil.rmtree(final, ignore_errors=True)
             _make_room(dest_parent, plan.total + len(plan.manifest_bytes), cap, final)

@@ -29,7 +29,7 @@ AGENT_MODULES = ("__init__.py", "__main__.py", "main.py", "errors.py", "pipeline
 #: a package asks for it, so all of them ship and a device needs only the one it runs
 RUNTIME_MODULES = ("__init__.py", "base.py", "onnxruntime_backend.py", "litert_backend.py",
                    "openvino_backend.py")
-CORE_MODULES = ("protocol.py", "manifest.py", "errors.py")
+CORE_MODULES = ("protocol.py", "manifest.py", "errors.py", "media.py")
 _STAMP = (2020, 1, 1, 0, 0, 0)
 
 

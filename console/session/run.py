@@ -25,24 +25,21 @@ from the rows, and frames the log failed to keep show up as missing).
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from console import __version__
 from console.core import protocol as P
-from console.core.errors import UserError
 from console.core.inputs import InputError, InputSource, parse_input
 from console.core.op_profile import OpProfile
 from console.core.package import Package, Verification, manifest_summary, verify_package
 from console.core.records import DeviceFacts, InputFacts, NewSession, PackageFacts
-from console.core.stats import DEFAULT_WARMUP, Warmup, load_truth, summarize
+from console.core.stats import Warmup, load_truth, summarize
 from console.core.store import (
     DatabaseLocked,
     LogStore,
@@ -55,11 +52,9 @@ from console.core.store.spool import Spool
 from console.core.store.target import LogTarget, open_store, parse_target
 from console.devices.base import (
     REFUSAL_CODES,
-    AgentOptions,
     AgentProcess,
     DeployCancelled,
     Deployment,
-    DeployProgress,
     Device,
     DeviceError,
     LinkLost,
@@ -68,6 +63,15 @@ from console.session import trust
 from console.session.finalize import summarize_session
 from console.session.profiles import check_settings, on_profile, runtime_fields, save_profile
 from console.session.recorder import Recorder
+from console.session.run_types import (  # noqa: F401  (re-exported: the run's vocabulary)
+    TAG_RE,
+    RunError,
+    RunListener,
+    RunRequest,
+    RunResult,
+    note_with_tags,
+    session_tags,
+)
 
 #: Time the agent gets to answer "stop" with its summary before signals.
 STOP_GRACE_S = 5.0
@@ -81,84 +85,8 @@ COLD_SILENT_S = 120.0
 #: Consecutive unparseable lines after which the agent is declared broken.
 MAX_PROTOCOL_ERRORS = 50
 
-class RunError(UserError):
-    """Refused before anything ran (bad package, input, database, device): one line.
-
-    ``cause`` keeps the device error behind a refusal (e.g. HostKeyUnknown with
-    the fingerprint a window shows in its trust dialog)."""
-
-    def __init__(self, message: str, cause: Exception | None = None) -> None:
-        super().__init__(message)
-        self.cause = cause
-
-
 #: how long the final status write waits for a log another console holds locked
 STATUS_LOCKED_GIVE_UP_S = 60.0
-
-TAG_RE = re.compile(r"(?<![\w#])#(\w(?:[\w.-]*\w)?)")
-
-
-def session_tags(note: str, tags: Sequence[str] = ()) -> list[str]:
-    """The given tags plus every ``#word`` in the note, once each, in order: the
-    window's note field is where a user tags a run ("fan off #thermal")."""
-    out: list[str] = []
-    for t in [*tags, *TAG_RE.findall(note)]:
-        t = t.strip().lstrip("#")
-        if t and t not in out:
-            out.append(t)
-    return out
-
-
-def note_with_tags(note: str, tags: Sequence[str], width: int | None = None) -> str:
-    """The note (cut to ``width``), then the tags it does not already show as ``#word``."""
-    in_note = set(TAG_RE.findall(note))
-    extra = " ".join(f"#{t}" for t in tags if t not in in_note)
-    return f"{note[:width]} {extra}".strip()
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    package: str
-    input: str
-    options: AgentOptions = field(default_factory=AgentOptions)
-    note: str = ""
-    tags: tuple[str, ...] = ()
-    truth: str | None = None
-    budgets: Mapping[str, float] = field(default_factory=dict)
-    replay_of: int | None = None
-    #: what the steady-state figures leave out at the start (``--warmup``)
-    warmup: Warmup = DEFAULT_WARMUP
-    #: the plan run or the sweep this run is a cell of (the session's link to it)
-    plan_run_id: int | None = None
-    sweep_id: int | None = None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    session_id: int | None
-    status: str
-    error: str | None
-    summary: dict[str, Any] | None
-    budget_verdicts: list[dict[str, Any]] = field(default_factory=list)
-    #: set when the end of the session waits in the local spool of an offline server log
-    pending: str | None = None
-    profile: OpProfile | None = None  # the operator profile (run --profile N)
-
-
-class RunListener:
-    """Callbacks from the run thread. Override what you need; keep them fast."""
-
-    def state(self, state: str, text: str) -> None: ...
-    def deploy_progress(self, p: DeployProgress) -> None: ...
-    def session_created(self, session_id: int) -> None: ...
-    def hello(self, msg: P.Hello) -> None: ...
-    def cold(self, msg: P.ColdStart) -> None: ...
-    def profile(self, profile: OpProfile) -> None: ...
-    def frame(self, msg: P.Frame) -> None: ...
-    def preview(self, msg: P.Preview) -> None: ...
-    def telemetry(self, msg: P.Telemetry) -> None: ...
-    def event(self, level: str, code: str, text: str) -> None: ...
-    def finished(self, result: RunResult) -> None: ...
 
 
 def _exit_text(code: int | None) -> str:
@@ -341,7 +269,8 @@ class Run:
         if rec.offline:
             return leave_in_spool(self.target, self.listener, sid, session_uuid, status, error,
                                   self._agent_sent)
-        summary, read_err = self._summarize(sid, truth)
+        summary, read_err = summary_of(self.target, sid, truth, self._cold, self._agent_sent,
+                                         self.request.warmup)
         if read_err is not None:
             error = (error + "; " if error else "") + read_err
         from console.session.budgets import budget_data, evaluate_budgets
@@ -384,18 +313,6 @@ class Run:
                 break
         self.listener.state("finished", status)
         return RunResult(sid, status, error, summary, verdicts, profile=self._profile)
-
-    def _summarize(self, sid: int, truth: dict[int, int] | None
-                   ) -> tuple[dict[str, Any], str | None]:
-        """The summary of what the log holds; on a read failure, an empty one and why."""
-        try:
-            with open_store(self.target) as st:
-                return summarize_session(st, sid, truth=truth, cold=self._cold,
-                                         agent_sent=self._agent_sent,
-                                         warmup=self.request.warmup), None
-        except StoreError as exc:
-            return (summarize({}, [], cold=self._cold, agent_sent=self._agent_sent),
-                    f"summary unavailable: cannot read the session log back ({exc})")
 
     def _run_agent(self, pkg: Package, source: InputSource, rec: Recorder
                    ) -> tuple[str, str | None]:
@@ -603,3 +520,16 @@ def leave_in_spool(target: LogTarget, listener: RunListener, sid: int, session_u
                "when the server answers (any devicelab command does it)")
     listener.state("finished", status)
     return RunResult(sid, status, error, None, [], pending=pending)
+
+
+def summary_of(target: LogTarget, sid: int, truth: dict[int, int] | None,
+               cold: Any, agent_sent: Any, warmup: Warmup
+               ) -> tuple[dict[str, Any], str | None]:
+    """The summary of what the log holds; on a read failure, an empty one and why."""
+    try:
+        with open_store(target) as st:
+            return summarize_session(st, sid, truth=truth, cold=cold, agent_sent=agent_sent,
+                                     warmup=warmup), None
+    except StoreError as exc:
+        return (summarize({}, [], cold=cold, agent_sent=agent_sent),
+                f"summary unavailable: cannot read the session log back ({exc})")

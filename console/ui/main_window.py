@@ -39,12 +39,13 @@ from console.ui.live.graphs_tab import GraphsTab
 from console.ui.live.input_panel import InputPanel
 from console.ui.live.launch import run_choice
 from console.ui.live.presenter import LivePresenter
+from console.ui.live.profile_view import add_profile_dock
 from console.ui.live.run_panel import RunPanel
 from console.ui.live.summary_panel import SummaryPanel
 from console.ui.live.supervisor import Launch, RunSupervisor
 from console.ui.live.view import LiveView
 from console.ui.packages.panel import PackagePanel, dropped_path
-from console.ui.plan.view import PlanView
+from console.ui.plan.desk import PlanDesk
 from console.ui.qt import (
     QApplication,
     QCloseEvent,
@@ -135,8 +136,8 @@ class MainWindow(QMainWindow):
         self.playback = PlaybackView(self.jobs, self.db_path, self.theme)
         self.compare_view = CompareView(self.jobs, self.db_path, self.theme)
         self.matrix_view = MatrixView(self.jobs, self.db_path)
-        self.plan_view = PlanView(self.jobs, self.db_path, self.prefs)
-        self.sweep_dialog: Any = None
+        self.plan_desk = PlanDesk(self)
+        self.plan_view = self.plan_desk.view
         self.tabs = QTabWidget()
         self.tabs.setObjectName("centralTabs")
         self.tabs.setDocumentMode(True)
@@ -163,12 +164,13 @@ class MainWindow(QMainWindow):
         self.summary_dock = self._dock("Summary", "summaryDock", self.summary, right)
         self.log_dock = self._dock("Log", "logDock", self.log_pane,
                                    Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.profile_view, self.profile_dock = add_profile_dock(self, self.summary_dock)
         self.resizeDocks([self.run_dock, self.view_dock], [390, 470], Qt.Orientation.Horizontal)
         self.resizeDocks([self.log_dock], [150], Qt.Orientation.Vertical)
         self.resizeDocks([self.view_dock, self.summary_dock], [430, 330],
                          Qt.Orientation.Vertical)
         side = [self.run_dock, self.package_dock, self.input_dock, self.devices_dock,
-                self.view_dock, self.summary_dock]
+                self.view_dock, self.summary_dock, self.profile_dock]
         self._docks = [*side, self.log_dock]
         self.layout_state = WindowLayout(self, self._docks, side, self.graph_holder)
         self.status = StatusBar()
@@ -181,6 +183,7 @@ class MainWindow(QMainWindow):
         self._wire()
 
     def _wire(self) -> None:
+        self.supervisor.profileReady.connect(self.profile_view.show_profile)
         sv = self.sessions_view
         sv.message.connect(self.report)
         sv.replayReady.connect(self.start_replay)
@@ -194,9 +197,7 @@ class MainWindow(QMainWindow):
         self.compare_view.message.connect(self.report)
         self.matrix_view.message.connect(self.report)
         self.matrix_view.openSession.connect(self.show_session)
-        self.plan_view.message.connect(self.report)
-        self.plan_view.openSession.connect(self.show_session)
-        self.plan_view.finished.connect(self._on_plan_ended)
+        self.plan_desk.wire()
         self.devices.message.connect(self.report)
         self.devices.selected.connect(self.show_device)
         self.devices.probed.connect(self._on_device_probed)
@@ -385,29 +386,6 @@ class MainWindow(QMainWindow):
             else:
                 self._refuse(f"{entry.name}: host key {q.fingerprint} refused; not connected")
 
-    def _on_plan_ended(self) -> None:
-        if self._closing and not self.running:
-            self.close()
-            return
-        self.sessions_view.refresh()
-        self.matrix_view.mark_stale()
-
-    def show_sweep_dialog(self) -> None:
-        """The Sweep dialog (non-modal), for the selected device, package and input."""
-        from console.ui.plan.sweep_dialog import SweepDialog
-
-        dlg = self.sweep_dialog
-        if dlg is None:
-            entry = self.devices.current()
-            dlg = SweepDialog(self.db_path, entry.spec if entry else "local",
-                              self.package.path_edit.text().strip(),
-                              self.input.spec() if self.input.kind() == "video" else "", self)
-            dlg.message.connect(self.report)
-            dlg.ended.connect(self._on_plan_ended)
-            self.sweep_dialog = dlg
-        dlg.show()
-        dlg.activateWindow()
-
     # -- session tabs --------------------------------------------------------------------
     def _on_tab(self, index: int) -> None:
         w = self.tabs.widget(index)
@@ -501,19 +479,8 @@ class MainWindow(QMainWindow):
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        sweeping = self.sweep_dialog is not None and self.sweep_dialog.running
-        if self.plan_view.running or sweeping:  # stop them first (their sessions are kept)
+        if self.plan_desk.stop_for_close():  # a plan or sweep first (sessions kept)
             event.ignore()
-            if not self._closing:
-                self._closing = True
-                self._update_actions()
-                self.report("info", "stopping the plan or sweep before closing (its "
-                                    "sessions are kept)…")
-                self.plan_view.stop()
-                if sweeping:
-                    self.sweep_dialog.stop()
-            if self.running:
-                self.supervisor.stop()
             return
         if self.running:
             event.ignore()

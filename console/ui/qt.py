@@ -86,6 +86,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGraphicsLinearLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -136,6 +137,7 @@ __all__ = [  # noqa: RUF022 - grouped by Qt module, not sorted
     # QtWidgets
     "QAbstractItemView", "QApplication", "QButtonGroup", "QCheckBox", "QComboBox", "QDialog",
     "QDialogButtonBox", "QDockWidget", "QDoubleSpinBox", "QFileDialog", "QFormLayout",
+    "QGraphicsLinearLayout",
     "QGroupBox", "QHBoxLayout", "QHeaderView", "QInputDialog", "QLabel", "QLineEdit",
     "QListWidget", "QListWidgetItem", "QMainWindow", "QMenu", "QMessageBox", "QPlainTextEdit",
     "QProgressBar", "QPushButton", "QRadioButton", "QSizePolicy", "QSlider", "QSpinBox",

@@ -138,3 +138,23 @@ def test_what_a_killed_console_left_half_unpacked_is_removed_by_the_next_unpack(
     ver = verify_package(other)
     assert ver.ok, ver.problems
     assert _folders(devicelab_home) == [ver.package.root]
+
+
+def test_a_cached_file_changed_on_disk_is_unpacked_again_not_refused(
+        demo_package: Path, tmp_path: Path) -> None:
+    z = _zip(tmp_path / "p.zip", package_files(demo_package))
+    first = verify_package(z)
+    assert first.ok, first.problems
+    labels = first.package.root / "labels.txt"
+    labels.write_text("someone\nelse's\nlabels\n")
+    again = verify_package(z)
+    assert again.ok, again.problems
+    assert labels.read_bytes() == (demo_package / "labels.txt").read_bytes()
+
+
+def test_a_listed_file_missing_from_the_zip_is_refused(demo_package: Path,
+                                                       tmp_path: Path) -> None:
+    files = package_files(demo_package)
+    del files["labels.txt"]
+    line = verify_package(_zip(tmp_path / "p.zip", files)).first_line()
+    assert line == "labels.txt: listed in manifest.json but missing from the zip"

@@ -69,6 +69,7 @@ def _refused(res, fragment: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # builds a 2 GiB zip bomb once (~6 s)
 def test_zip_bomb_listed_by_the_manifest_is_refused_before_a_byte_is_unpacked(
         bomb: Path, demo_package: Path, tmp_path: Path, devicelab_home: Path) -> None:
     z = derive_zip(bomb, tmp_path / "bomb-listed.zip",
@@ -79,6 +80,7 @@ def test_zip_bomb_listed_by_the_manifest_is_refused_before_a_byte_is_unpacked(
     assert _cache_files(devicelab_home) == []
 
 
+@pytest.mark.slow  # builds a 2 GiB zip bomb once (~6 s)
 def test_zip_bomb_whose_header_lies_stops_at_the_listed_size(
         bomb: Path, demo_package: Path, tmp_path: Path, devicelab_home: Path) -> None:
     # The header claims the 1024 bytes the manifest lists; the data holds 2 GiB.
@@ -90,6 +92,7 @@ def test_zip_bomb_whose_header_lies_stops_at_the_listed_size(
     assert _cache_files(devicelab_home) == []
 
 
+@pytest.mark.slow  # builds a 2 GiB zip bomb once (~6 s)
 def test_zip_bomb_not_listed_by_the_manifest_is_never_unpacked(
         bomb: Path, demo_package: Path, tmp_path: Path, devicelab_home: Path) -> None:
     z = derive_zip(bomb, tmp_path / "bomb-extra.zip", _with_manifest(demo_package, None))

@@ -139,6 +139,7 @@ def test_a_motion_jpeg_stream_file_is_still_a_video(demo_package: Path, demo_vid
 # -- over SSH ------------------------------------------------------------------------------
 
 
+@pytest.mark.ssh
 def test_refused_over_ssh_before_connecting(ssh_env, demo_package: Path, tmp_path: Path
                                             ) -> None:
     bad = passwd_txt(tmp_path)
@@ -159,6 +160,7 @@ def test_refused_over_ssh_before_connecting(ssh_env, demo_package: Path, tmp_pat
     assert not ssh_env.workdir.exists() or not list(ssh_env.workdir.rglob("passwd.txt"))
 
 
+@pytest.mark.ssh
 def test_the_agent_on_an_ssh_device_refuses_it_by_itself(ssh_env, demo_package: Path,
                                                          tmp_path: Path) -> None:
     """The file as the console would describe it, uploaded for real and opened by the agent

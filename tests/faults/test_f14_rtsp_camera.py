@@ -30,6 +30,8 @@ from console.devices.base import AgentOptions
 from console.devices.local import LocalDevice
 from console.session.run import Run, RunRequest, RunResult
 
+pytestmark = pytest.mark.slow
+
 SHORT = 60  # frames at /cam (the first 60 of the demo clip, 25 fps)
 PASSWORD = "pa55-w0rd!"
 WRONG = "guess-Me-42"
@@ -83,6 +85,7 @@ def test_a_run_over_rtsp_records_every_frame_the_camera_sent(
     assert _kept(db_path, result, ls) == SHORT
 
 
+@pytest.mark.ssh
 def test_a_run_over_rtsp_on_an_ssh_device_records_every_frame(
         camera: RtspServer, ssh_env, demo_package: Path, db_path: Path) -> None:
     ssh_env.trust()

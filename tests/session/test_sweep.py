@@ -145,3 +145,16 @@ def test_bad_sweep_options_are_one_line_refusals(tmp_path: Path) -> None:
         assert len(lines) == 1 and word in lines[0] and "Traceback" not in res.stderr
     assert not (tmp_path / "s.db").exists()  # refused before anything ran
     assert len(parse_grid("1,2", None, "basic,all", "on,off").settings()) == 8
+
+
+def test_energy_on_a_device_without_a_power_sensor_stops_and_says_why(tmp_path: Path) -> None:
+    res = devicelab("sweep", "--package", str(PKG), "--input", str(VIDEO), "--threads", "1,2",
+                    "--objective", "energy", "--frames", "20", "--json", "--db",
+                    str(tmp_path / "s.db"))
+    assert res.returncode == 1, res.stdout + res.stderr
+    out = json.loads(res.stdout)
+    assert out["best"] is None and out["status"] == "failed"
+    assert "no power or energy sensor" in out["reason"]
+    with SessionStore(tmp_path / "s.db", readonly=True) as st:
+        assert len(st.sweep_sessions(out["sweep_id"])) == 1  # stopped after the first run
+        assert st.sweep(str(out["sweep_id"]))["status"] == "failed"

@@ -83,6 +83,9 @@ def test_plan_runs_in_the_window_and_its_cells_open_their_sessions(
         s = st.get_session(sids[1])
         assert s is not None and s["status"] == "completed" and s["frames_received"] == 40
         assert s["plan_run_id"] == run["id"]
+    # a warning every cell repeats (the demo packages are unsigned) is said once
+    log = w.log_pane.text.toPlainText()
+    assert log.count("package is unsigned") == 1, log
     grid = pv.grid
     row, col = 0, grid.first_cell_col + 1
     assert "PASS" in grid.item(row, col).text() and f"#{sids[1]}" in grid.item(row, col).text()
@@ -162,3 +165,23 @@ def test_an_undecided_budget_is_inconclusive_in_the_grid(make_window: Any, qtbot
     item = pv.grid.item(0, pv.grid.first_cell_col)
     assert item.text().startswith("INCONCLUSIVE")
     assert "budget energy_mj: inconclusive" in item.toolTip()
+
+
+def test_closing_the_window_stops_the_plan_first(make_window: Any, qtbot: Any,
+                                                 tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    plan = write_plan(tmp_path, run="frames = 100000\nloop = true\nfps = 20.0", budgets="")
+    w = make_window(db_path=db)
+    pv = open_plan(qtbot, w, plan)
+    pv.run_button.click()
+    qtbot.waitUntil(lambda: pv.running and pv.grid.verdict_at(0) == "running", timeout=60_000)
+    qtbot.waitUntil(lambda: pv.grid.session_at(0) is not None or pv.grid.curve_points(
+        "local") > 0, timeout=60_000)
+    w.close()
+    assert w.isVisible() and pv.running  # not yet: the plan is asked to stop first
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=60_000)
+    assert not pv.running and pv.result is not None and pv.result.status == "stopped"
+    with SessionStore(db, readonly=True) as st:
+        s = st.list_sessions(limit=5)
+        assert s and all(x["status"] == "stopped" for x in s if x["status"] != "completed")
+        assert any(x["status"] == "stopped" for x in s)

@@ -24,8 +24,8 @@ def test_sweep_dialog_ranks_records_and_saves(make_window: Any, qtbot: Any,
     db = tmp_path / "sessions.db"
     w = make_window(db_path=db)
     qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
-    w.show_sweep_dialog()
-    dlg = w.sweep_dialog
+    w.plan_desk.show_sweep_dialog()
+    dlg = w.plan_desk.sweep_dialog
     # the window's current device, package and input to start with
     assert dlg.device_edit.text() == "local"
     assert Path(dlg.package_edit.text()) == DEMO_PACKAGE

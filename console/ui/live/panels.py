@@ -21,7 +21,7 @@ import pyqtgraph as pg
 
 from console.core import protocol as P
 from console.ui.live.data import E2E
-from console.ui.qt import QPointF, Qt
+from console.ui.qt import QGraphicsLinearLayout, QPointF, QSizePolicy, Qt
 
 #: stage colours per theme; "session_a"/"session_b" tell two sessions apart (Compare)
 PALETTES: dict[str, dict[str, Any]] = {
@@ -61,7 +61,7 @@ ZERO_BASED = ("latency", "fps", "cpu", "memory")
 FRAME_PLOTS = ("latency", "fps")
 #: the curves of plots whose series are known before any sample: key -> (name, label)
 FIXED_SERIES = {
-    "cpu": ((P.CPU_SYS, "system (% of all cores)"), (P.CPU_AGENT, "agent (% of one core)")),
+    "cpu": ((P.CPU_SYS, "system (all cores)"), (P.CPU_AGENT, "agent (1 core = 100 %)")),
     "memory": ((P.MEM_USED, "system used"), (P.RSS, "agent RSS")),
 }
 #: plots with one curve per named reading (zone, CPU): plot key -> telemetry map
@@ -73,16 +73,40 @@ def series_prefix(key: str) -> str:
     return key + "."
 
 
+class HeaderLegend(pg.LegendItem):
+    """A legend laid out in its plot's header row, right of the title: never over the
+    data, whatever the plot's height. (pyqtgraph's legend floats over the plot and
+    places itself with ``setGeometry(0, 0, …)``; here the header's layout places it.)"""
+
+    def __init__(self, colors: dict[str, Any]) -> None:
+        super().__init__(offset=None, labelTextSize="8pt", colCount=8, verSpacing=-6,
+                         horSpacing=6, brush=legend_brush(colors))
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+
+    def updateSize(self) -> None:
+        self.layout.invalidate()
+        self.layout.activate()
+        hint = self.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+        self.setMinimumSize(hint)
+        self.setMaximumSize(hint)
+        self.updateGeometry()
+
+
 @dataclass
 class PlotPanel:
-    """One plot, its curves and its "no data" text (drawn in the view, not in data space)."""
+    """One plot, its curves and its "no data" text (drawn in the view, not in data space);
+    its title and legend share the header row above the plot."""
 
     key: str
     item: pg.PlotItem
     placeholder: pg.TextItem
+    title: pg.LabelItem
     curves: dict[str, pg.PlotDataItem] = field(default_factory=dict)
     overflow: list[str] = field(default_factory=list)
     text: str = ""
+
+    def set_title(self, text: str, color: Any) -> None:
+        self.title.setText(text, color=color)
 
     def set_placeholder(self, text: str) -> None:
         if text == self.text:
@@ -166,16 +190,13 @@ def build_panels(view: pg.GraphicsLayoutWidget, colors: dict[str, Any]) -> dict[
             item.getAxis("bottom").setStyle(showValues=False)
         else:
             item.setLabel("bottom", "time since start (s)")
-        legend = item.addLegend(offset=(-4, 2), labelTextSize="8pt", colCount=7,
-                                verSpacing=-6, horSpacing=8, brush=legend_brush(colors))
-        legend.setParentItem(item.getViewBox())
-        legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-4, 2))
+        label = _header(item, colors)
         ph = pg.TextItem("", anchor=(0.5, 0.5), color=colors["muted"])
         ph.setParentItem(item.getViewBox())
-        panel = PlotPanel(key, item, ph)
+        panel = PlotPanel(key, item, ph, label)
         item.getViewBox().sigResized.connect(lambda _vb, p=panel: p.center())
         panels[key] = panel
-        item.setTitle(title, size="9pt", color=colors["fg"])
+        panel.set_title(title, colors["fg"])
     for row in range(len(PLOTS)):
         view.ci.layout.setRowStretchFactor(row, 3 if row == 0 else 2)
     lat = panels["latency"]
@@ -190,6 +211,33 @@ def build_panels(view: pg.GraphicsLayoutWidget, colors: dict[str, Any]) -> dict[
     return panels
 
 
+def _header(item: pg.PlotItem, colors: dict[str, Any]) -> pg.LabelItem:
+    """Row 0 of ``item``: a left-aligned title, then the legend at the right (pyqtgraph's
+    own title row is a fixed 30 px with a centred title, and its legend floats over the
+    plot). Returns the title label."""
+    item.layout.removeItem(item.titleLabel)
+    item.titleLabel.setVisible(False)
+    header = pg.GraphicsWidget()
+    row = QGraphicsLinearLayout(Qt.Orientation.Horizontal)
+    row.setContentsMargins(4, 1, 2, 1)
+    row.setSpacing(8)
+    header.setLayout(row)
+    label = pg.LabelItem("", size="9pt", justify="left", color=colors["fg"])
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+    row.addItem(label)
+    row.addStretch(1)
+    legend = HeaderLegend(colors)
+    legend.setParentItem(header)
+    row.addItem(legend)
+    row.setAlignment(legend, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    item.legend = legend  # PlotItem adds every named curve to it
+    header.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+    item.layout.addItem(header, 0, 1)
+    item.layout.setRowMinimumHeight(0, 0)
+    item.layout.setRowMaximumHeight(0, 10_000)
+    return label
+
+
 def restyle(panels: dict[str, PlotPanel], colors: dict[str, Any],
             titles: dict[str, str]) -> None:
     """Axes, titles, legends and curves in the colours of another theme."""
@@ -198,7 +246,7 @@ def restyle(panels: dict[str, PlotPanel], colors: dict[str, Any],
             axis = panel.item.getAxis(ax)
             axis.setPen(pg.mkPen(colors["fg"]))
             axis.setTextPen(pg.mkPen(colors["fg"]))
-        panel.item.setTitle(titles[key], size="9pt", color=colors["fg"])
+        panel.set_title(titles[key], colors["fg"])
         panel.placeholder.setColor(colors["muted"])
         legend = panel.item.legend
         if legend is not None:

@@ -102,6 +102,11 @@ _TS, _E2E, _I = (FRAME_COLUMNS.index(c) for c in ("ts", E2E, "i"))
 _STAGE_COLS = [FRAME_COLUMNS.index(s) for s in P.STAGES]
 
 
+def _ms(v: float) -> str:
+    """A latency with three significant digits, never in exponent notation."""
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
+
+
 class LivePlots(QWidget):
     """The graphs of one run at a time; reset for the next."""
 
@@ -428,9 +433,8 @@ class LivePlots(QWidget):
         pct = self.percentiles.latest()
         if pct is not None:
             p50, p95, p99 = pct
-            titles["latency"] = (f"Latency — end-to-end p50 {p50:.2f} · p95 {p95:.2f} · "
-                                 f"p99 {p99:.2f} ms (rolling, last {len(self.percentiles)} "
-                                 "frames)")
+            titles["latency"] = (f"Latency — e2e p50 {_ms(p50)} · p95 {_ms(p95)} · "
+                                 f"p99 {_ms(p99)} ms (last {len(self.percentiles)} frames)")
         fps = self.frames.fps_last_second()
         if fps is not None:
             titles["fps"] = f"Frames per second — {fps:.1f}"
@@ -438,7 +442,8 @@ class LivePlots(QWidget):
         for key, text in titles.items():
             if text != self._title_text.get(key):
                 self._title_text[key] = text
-                self.panels[key].item.setTitle(text, size="9pt", color=self.colors["fg"])
+                self.panels[key].set_title(text, self.colors["fg"])
+                fit_legend(self.panels[key])  # the room beside the title changed
 
     def _draw_frames(self, t_from: float, short: float | None = None) -> None:
         """Latency, percentiles, spikes and FPS from ``t_from`` on. While a run goes its

@@ -103,8 +103,11 @@ class LivePresenter(QObject):
             self.live_view.set_placeholder("no frames")
 
     def refuse(self, text: str) -> None:
-        """A run that cannot start: the Run dock says why."""
+        """A run that cannot start (the docks said why already, e.g. an input the Input
+        dock could not read): shown as a refusal by the run would be."""
         self.run_panel.set_state("refused", text)
+        self.summary.show_refusal(text)
+        self.live_view.reset(f"not started: {text}")
 
     # -- display timer ------------------------------------------------------------------
     @Slot()

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.core import protocol as P
+from console.core.op_profile import OpProfile
 from console.devices.base import DeployProgress, Device, DeviceError, HostKeyUnknown
 from console.session.browse import LogRef
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
@@ -81,6 +82,9 @@ class _Listener(RunListener):
     def cold(self, msg: P.ColdStart) -> None:
         self.w.coldStart.emit(msg)
 
+    def profile(self, profile: OpProfile) -> None:
+        self.w.profileReady.emit(profile)
+
     def frame(self, msg: P.Frame) -> None:
         self.feed.add_frame(msg)
 
@@ -124,6 +128,8 @@ class RunWorker(QObject):
     sessionCreated = Signal(int)
     helloReceived = Signal(P.Hello)
     coldStart = Signal(P.ColdStart)
+    #: the operator profile (console.core.op_profile.OpProfile) of a --profile run
+    profileReady = Signal(object)
     eventReceived = Signal(str, str, str)
     #: the run was refused before a session existed: one line for the user
     refused = Signal(str)

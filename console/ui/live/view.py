@@ -91,6 +91,11 @@ class LiveView(QWidget):
     def set_input_size(self, width: int | None, height: int | None) -> None:
         self._input_size = (int(width), int(height)) if width and height else None
 
+    @property
+    def placeholder(self) -> str:
+        """The words shown while there is no image."""
+        return self._placeholder
+
     def set_placeholder(self, text: str) -> None:
         self._placeholder = text
         if self._image is None:

@@ -87,6 +87,7 @@ class PlanView(QWidget):
         self._checking = False
         self._start_after_check = False
         self._finished_cells = 0
+        self._seen: set[tuple[str, str, str]] = set()
         self.timer = QTimer(self)
         self.timer.setInterval(DISPLAY_MS)
         self.timer.timeout.connect(self._draw)
@@ -282,6 +283,7 @@ class PlanView(QWidget):
         self.result = None
         self.run_id = None
         self._finished_cells = 0
+        self._seen = set()
         self.feed.restart()
         self.histories = {d: CurveHistory() for d in checked.devices}
         self.grid.set_layout(grid_layout(checked.cells))
@@ -348,7 +350,9 @@ class PlanView(QWidget):
             self.grid.set_running(p.cell.idx, f"{p.frames} frames")
 
     def _on_event(self, device: str, level: str, code: str, text: str) -> None:
-        if level in ("warning", "error"):
+        # the same warning for every cell of a device (an unsigned package): said once
+        if level in ("warning", "error") and (device, level, text) not in self._seen:
+            self._seen.add((device, level, text))
             self.message.emit(level, f"{device}: {text}" if device else text)
 
     def _on_cell(self, cell: GridCell) -> None:

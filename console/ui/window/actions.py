@@ -100,7 +100,7 @@ def build_menus(w: MainWindow, c: WindowCommands, docks: Sequence[QDockWidget]) 
     m.addSeparator()
     m.addAction(c.bookmark)
     m.addSeparator()
-    m.addAction(make_action(w, "Sweep runtime settings…", w.show_sweep_dialog,
+    m.addAction(make_action(w, "Sweep runtime settings…", lambda: w.plan_desk.show_sweep_dialog(),
                             tip="Try threads, providers, graph optimization and spin on a "
                                 "device and rank them (like devicelab sweep)"))
     sv = w.sessions_view
