@@ -174,6 +174,8 @@ class LivePresenter(QObject):
 
     def _on_event(self, level: str, code: str, text: str) -> None:
         self.log(level, text, code)
+        if code == "log_offline":  # a server log went away (warning) or answers (info)
+            self.status.show_log_offline(level == "warning", text)
         if level in ("error", "warning"):
             self.plots.add_marker(None, level, text)
             if code == "no_preview":
