@@ -237,7 +237,12 @@ class PostgresStore(LogStore):
                              "ask the server's owner to create it") from None
 
     def _version(self) -> int:
-        exists = self._scalar("SELECT to_regclass(?) IS NOT NULL", [_VERSION_TABLE])
+        # pg_tables, not to_regclass(): a catalog scan under this statement's snapshot sees
+        # a table another console committed while we waited for the migration lock (the
+        # relation cache behind to_regclass() is not refreshed by an advisory lock)
+        exists = self._scalar("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE "
+                              "schemaname = current_schema() AND tablename = ?)",
+                              [_VERSION_TABLE])
         if not exists:
             return 0
         return int(self._scalar(f"SELECT version FROM {_VERSION_TABLE}") or 0)
