@@ -83,7 +83,7 @@ def test_consoles_opening_a_fresh_log_at_the_same_moment_build_it_once(pg_db) ->
             st = PostgresStore(target)
             migrated.append(st.migrated_from)
             st.close()
-        except BaseException as exc:  # noqa: BLE001  (reported below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=open_once) for _ in range(6)]
