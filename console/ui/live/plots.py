@@ -70,7 +70,7 @@ from console.ui.live.panels import (
     build_panels,
     restyle,
 )
-from console.ui.live.ranges import YRanges, fit_legend
+from console.ui.live.ranges import YRanges
 from console.ui.qt import (
     QHBoxLayout,
     QLabel,
@@ -144,7 +144,7 @@ class LivePlots(QWidget):
         self._title_text: dict[str, str] = dict(self._titles)
         self._last_titles = 0.0
         self._x_range: tuple[float, float] | None = None
-        self._legend_n: dict[str, int] = {}
+        self._small: dict[str, bool] = {}
         self._tele_x: tuple[float, float] | None = None
         self._tele_wall = 0.0
         self._build()
@@ -196,8 +196,8 @@ class LivePlots(QWidget):
         self._set_idle_placeholders("no data yet: press Start (F5)")
 
     def _on_plot_resized(self, panel: Any) -> None:
-        fit_legend(panel)
         self.yranges.forget(panel.key)
+        panel.fit(panel.item.getViewBox().width())
         self._dirty = True
 
     # -- theme ------------------------------------------------------------------
@@ -382,12 +382,6 @@ class LivePlots(QWidget):
             self._tele_dirty = False
             self._tele_from = t_from
             telemetry_plots.draw(self.panels, self.telemetry, t_from, self.colors)
-            for key in ("temperature", "frequency"):  # curves per zone / CPU appear
-                panel = self.panels[key]
-                if self._legend_n.get(key) != len(panel.curves):
-                    self._legend_n[key] = len(panel.curves)
-                    fit_legend(panel)
-                    self.yranges.forget(key)
         self._update_placeholders()
         self.yranges.apply(self.panels, None if tele else FRAME_PLOTS)
         if self._x_range != (t_from, x_to):
@@ -434,7 +428,7 @@ class LivePlots(QWidget):
         if pct is not None:
             p50, p95, p99 = pct
             titles["latency"] = (f"Latency — e2e p50 {_ms(p50)} · p95 {_ms(p95)} · "
-                                 f"p99 {_ms(p99)} ms (last {len(self.percentiles)} frames)")
+                                 f"p99 {_ms(p99)} ms")
         fps = self.frames.fps_last_second()
         if fps is not None:
             titles["fps"] = f"Frames per second — {fps:.1f}"
@@ -443,7 +437,6 @@ class LivePlots(QWidget):
             if text != self._title_text.get(key):
                 self._title_text[key] = text
                 self.panels[key].set_title(text, self.colors["fg"])
-                fit_legend(self.panels[key])  # the room beside the title changed
 
     def _draw_frames(self, t_from: float, short: float | None = None) -> None:
         """Latency, percentiles, spikes and FPS from ``t_from`` on. While a run goes its
@@ -490,6 +483,16 @@ class LivePlots(QWidget):
                                              self._outcome if final else "")
         for key, text in texts.items():
             self.panels[key].set_placeholder(text)
+            # a plot that will draw nothing ("no temperature data from this device")
+            # gives its height to the plots that do
+            self._compact(key, bool(text) and not text.startswith("waiting"))
+
+    def _compact(self, key: str, small: bool) -> None:
+        if self._small.get(key) == small:
+            return
+        self._small[key] = small
+        row = [k for k, _t, _u in PLOTS].index(key)
+        self.view.ci.layout.setRowStretchFactor(row, 1 if small else 2)
 
     # -- what is shown (for the window, playback and tests) ------------------------------
     def rolling_percentiles(self) -> tuple[float, float, float] | None:

@@ -253,7 +253,9 @@ class LiveView(QWidget):
             p.drawRect(r)
             text = f"{self.label(cls)} {score:.2f}"
             tw = fm.horizontalAdvance(text) + 6
-            tag = QRectF(r.x(), max(target.y(), r.y() - fm.height() - 2), tw, fm.height() + 2)
+            # the tag stays on the picture (a box at its right edge kept its tag cut off)
+            tag = QRectF(max(target.x(), min(r.x(), target.right() - tw)),
+                         max(target.y(), r.y() - fm.height() - 2), tw, fm.height() + 2)
             p.fillRect(tag, color)
             p.setPen(QColor("#000000"))
             p.drawText(tag, int(Qt.AlignmentFlag.AlignCenter), text)
