@@ -140,25 +140,34 @@ class _Figure(QWidget):
         self.value.setObjectName("presentValue")
         self.note = QLabel("")
         self.note.setWordWrap(True)
+        self._px = 48
+        self._shown = ("–", "", "")
         for w, c in ((self.caption, MUTED), (self.value, color), (self.note, MUTED)):
             w.setStyleSheet(f"color: {c}")
             lay.addWidget(w)
 
     def show_figure(self, value: str, unit: str, note: str) -> None:
-        # a word ("unavailable", "–") is smaller than a number: it is not a reading
-        number = any(ch.isdigit() for ch in value)
-        self.value.setText(f"{value}<span style='font-size:50%'> {unit}</span>" if unit
-                           else value if number else
-                           f"<span style='font-size:45%'>{value}</span>")
+        # the unit smaller; a word ("unavailable", "–") smaller still: it is not a reading
+        self._shown = (value, unit, note)
+        px = self._px
+        if unit:
+            text = f"{value}<span style='font-size:{int(px * 0.5)}px'> {unit}</span>"
+        elif any(ch.isdigit() for ch in value):
+            text = value
+        else:
+            text = f"<span style='font-size:{int(px * 0.45)}px'>{value}</span>"
+        self.value.setText(text)
         self.note.setText(note)
 
     def set_sizes(self, px: int) -> None:
+        self._px = px
         for w, scale, bold in ((self.caption, 0.32, False), (self.value, 1.0, True),
                                (self.note, 0.26, False)):
             f = QFont(self.font())
             f.setPixelSize(max(10, int(px * scale)))
             f.setBold(bold)
             w.setFont(f)
+        self.show_figure(*self._shown)
 
 
 class PresentView(QWidget):
