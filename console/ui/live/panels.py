@@ -211,7 +211,7 @@ def build_panels(view: pg.GraphicsLayoutWidget, colors: dict[str, Any]) -> dict[
         panels[key] = panel
         panel.set_title(title, colors["fg"])
     for row in range(len(PLOTS)):
-        view.ci.layout.setRowStretchFactor(row, 3 if row == 0 else 2)
+        view.ci.layout.setRowStretchFactor(row, 4 if row == 0 else 3)
     lat = panels["latency"]
     for stage in P.STAGES:
         lat.add_curve(stage, stage, colors[stage], width=2 if stage == E2E else 1)

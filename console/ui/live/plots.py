@@ -492,7 +492,7 @@ class LivePlots(QWidget):
             return
         self._small[key] = small
         row = [k for k, _t, _u in PLOTS].index(key)
-        self.view.ci.layout.setRowStretchFactor(row, 1 if small else 2)
+        self.view.ci.layout.setRowStretchFactor(row, 1 if small else 3)
 
     # -- what is shown (for the window, playback and tests) ------------------------------
     def rolling_percentiles(self) -> tuple[float, float, float] | None:

@@ -19,7 +19,6 @@ graphs do not already hold.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ import numpy as np
 from console.core import protocol as P
 from console.core.series import minmax_decimate
 from console.ui.live.data import E2E
+from console.ui.live.ranges import nice_ceil
 from console.ui.qt import (
     QAction,
     QColor,
@@ -240,13 +240,17 @@ class PresentView(QWidget):
         item.setMenuEnabled(False)
         item.hideButtons()
         item.setMouseEnabled(x=False, y=False)
-        item.setLabel("left", "ms")
-        item.setLabel("bottom", "time since start (s)")
+        item.setLabel("left", "ms", **{"font-size": "11pt"})
+        item.setLabel("bottom", "time since start (s)", **{"font-size": "11pt"})
+        tick_font = QFont()
+        tick_font.setPointSize(11)
         for ax in ("left", "bottom"):
             axis = item.getAxis(ax)
             axis.enableAutoSIPrefix(False)
             axis.setPen(pg.mkPen(MUTED))
             axis.setTextPen(pg.mkPen(FG))
+            axis.setStyle(tickFont=tick_font)
+        item.getAxis("left").setWidth(60)
         item.setTitle(f"End-to-end latency, last {STRIP_S:.0f} s (rolling p95 dashed)",
                       color=MUTED, size="11pt")
         self.e2e_curve = item.plot([], [], pen=pg.mkPen(colors[E2E], width=2),
@@ -313,7 +317,7 @@ class PresentView(QWidget):
                 self.strip.getPlotItem().setXRange(max(0.0, end - STRIP_S),
                                                    max(end, STRIP_S), padding=0)
                 top = float(np.nanmax(y)) if np.isfinite(y).any() else 1.0
-                self.strip.getPlotItem().setYRange(0, _nice_top(top), padding=0)
+                self.strip.getPlotItem().setYRange(0, nice_ceil(top * 1.05), padding=0)
 
     def _package_title(self) -> str:
         ver = self.w.package.verification
@@ -355,16 +359,6 @@ class PresentView(QWidget):
             self.mode.set(False)
             return
         super().keyPressEvent(event)
-
-
-def _nice_top(v: float) -> float:
-    if v <= 0 or not math.isfinite(v):
-        return 1.0
-    mag = 10.0 ** math.floor(math.log10(v * 1.1))
-    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if m * mag >= v * 1.1:
-            return m * mag
-    return 10.0 * mag
 
 
 class PresentMode:

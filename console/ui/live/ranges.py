@@ -4,8 +4,8 @@
 plot was short or narrow; each plot's key is now in its header row, beside
 the title — ``panels.header_html`` — so no range makes room for one.)
 
-The range is also kept steady: it moves to a "nice" value (1, 2, 2.5, 5 ×
-10ⁿ) and only when the data leave it or use less than half of it, so the
+The range is also kept steady: it moves to a "nice" value (1, 1.5, 2, 2.5, 3,
+4, 5, 6, 8 × 10ⁿ) and only when the data leave it or use less than half of it, so the
 axis is not re-laid out on every display tick (each new range re-draws the
 axis' tick texts, a measurable part of a tick's cost at high rates).
 """
@@ -24,11 +24,11 @@ from console.ui.live.panels import ZERO_BASED, PlotPanel
 HEADROOM = 0.05
 #: a range is shrunk when the data use less than this share of it
 SHRINK_BELOW = 0.5
-_NICE = (1.0, 2.0, 2.5, 5.0, 10.0)
+_NICE = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
 def nice_ceil(v: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above ``v`` (> 0)."""
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10ⁿ at or above ``v`` (> 0)."""
     if v <= 0 or not math.isfinite(v):
         return 1.0
     mag = 10.0 ** math.floor(math.log10(v))
