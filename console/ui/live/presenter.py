@@ -113,6 +113,7 @@ class LivePresenter(QObject):
     @Slot()
     def tick(self) -> None:
         batch = self.supervisor.drain()
+        self.supervisor.feed.preview_target = self.live_view.image_area()
         plots = self.plots
         if len(batch.frames) or batch.telemetry:
             plots.ingest(batch)
