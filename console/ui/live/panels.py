@@ -99,7 +99,7 @@ class PlotPanel:
     item: pg.PlotItem
     placeholder: pg.TextItem
     title: HeaderTitle
-    curves: dict[str, pg.PlotDataItem] = field(default_factory=dict)
+    curves: dict[str, pg.PlotCurveItem] = field(default_factory=dict)
     overflow: list[str] = field(default_factory=list)
     text: str = ""
     #: the key's entries: (name shown, the item whose pen or brush gives its look)
@@ -144,9 +144,12 @@ class PlotPanel:
         self.placeholder.setPos(QPointF(r.width() / 2, r.height() / 2))
 
     def add_curve(self, name: str, label: str | None, color: str, width: int = 1,
-                  style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> pg.PlotDataItem:
-        c = self.item.plot([], [], pen=pg.mkPen(color, width=width, style=style),
-                           skipFiniteCheck=True)
+                  style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> pg.PlotCurveItem:
+        # a bare curve item: PlotDataItem's extra layer (display datasets, clipping,
+        # downsampling options the live graphs do not use) doubled every setData's cost
+        c = pg.PlotCurveItem(pen=pg.mkPen(color, width=width, style=style),
+                             skipFiniteCheck=True)
+        self.item.addItem(c)
         self.curves[name] = c
         if label:
             self.add_key(label, c)
