@@ -3,9 +3,7 @@
 The Sessions list's budget verdicts pull in scipy (~2 s of imports holding
 the GIL). Imported lazily, that happened in a job in the middle of the first
 run, and the graphs stalled; done right after the first show, it happens
-while the window idles (or the first run cold-starts). When it is done, the
-start-up objects are frozen out of the GUI thread's garbage collections
-(``console.ui.collector``).
+while the window idles (or the first run cold-starts).
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from __future__ import annotations
 import importlib
 import logging
 
-from console.ui import collector
 from console.ui.jobs import JobRunner
 
 log = logging.getLogger("devicelab.ui")
@@ -28,5 +25,5 @@ def preload_modules() -> int:
 
 
 def preload(jobs: JobRunner) -> None:
-    jobs.submit("preload", preload_modules, lambda _r: collector.install().freeze(),
+    jobs.submit("preload", preload_modules, None,
                 lambda exc: log.warning("preloading failed: %s", exc))
