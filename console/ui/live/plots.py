@@ -4,9 +4,12 @@ Curves are created once (``panels``) and fed with ``setData`` from the
 display timer (pyqtgraph's scrollingPlots pattern), never once per message:
 the window calls :meth:`LivePlots.ingest` with what the run produced since
 the last tick and :meth:`LivePlots.redraw` to draw the visible slice of the
-scrolling window, thinned to a few hundred points per curve by
-``console.core.series.minmax_decimate`` (the console's one decimator, which
-keeps one-frame spikes).
+scrolling window, a few hundred points per curve: while a run goes, from
+min/max bins kept as frames arrive (``bins``, O(bins) per tick at any rate),
+otherwise thinned by ``console.core.series.minmax_decimate`` (``frame_plots``;
+both keep one-frame spikes). The frame plots scroll at display rate, the
+telemetry plots at telemetry rate; y ranges are set by hand (``ranges``).
+A run that ended shorter than the window is drawn over its own span.
 
 What the graphs say beyond the lines (``markers``, ``telemetry_plots``):
 
@@ -32,17 +35,14 @@ ends exactly at the moment asked for, not at the newest row fed.
 from __future__ import annotations
 
 import bisect
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 
 from console.core import protocol as P
-from console.core.series import minmax_decimate
-from console.ui.live import telemetry_plots
+from console.ui.live import frame_plots, telemetry_plots
 from console.ui.live.bins import FrameBins
 from console.ui.live.correlate import (
     ChangeDetector,
@@ -59,13 +59,11 @@ from console.ui.live.data import (
     FrameHistory,
     RollingPercentiles,
     TelemetryHistory,
-    fps_series,
 )
 from console.ui.live.markers import PlotMarkers
 from console.ui.live.panels import (
     FRAME_PLOTS,
     PALETTES,
-    PERCENTILES,
     PLOTS,
     build_panels,
     restyle,
@@ -87,17 +85,12 @@ __all__ = ["PALETTES", "LivePlots"]
 
 DEFAULT_WINDOW_S = 60
 MIN_WINDOW_S = 10
-#: points per curve handed to pyqtgraph (the measured sweet spot, MACHINE-NOTES)
-MAX_POINTS = 400
 #: spikes kept (the oldest half goes when full)
 MAX_SPIKES = 2000
 #: the titles (current values) are redone at most this often: a new title re-lays out
 TITLE_PERIOD_S = 0.5
 #: the telemetry plots scroll this often (their data come at ~10 Hz)
 TELEMETRY_SCROLL_S = 0.1
-#: a run that ended shorter than the window is drawn over its own span (FPS bins
-#: at least this many)
-SHORT_RUN_FPS_BINS = 20
 _TS, _E2E, _I = (FRAME_COLUMNS.index(c) for c in ("ts", E2E, "i"))
 _STAGE_COLS = [FRAME_COLUMNS.index(s) for s in P.STAGES]
 
@@ -410,16 +403,8 @@ class LivePlots(QWidget):
         return max(last * 1.02, 1e-3)
 
     def _frame_bins(self) -> FrameBins:
-        """The bins at the current window's width (rebuilt from the history when the
-        window changed, or frames came out of order)."""
-        width = self.window_s / (MAX_POINTS // 2)
-        bins = self.bins
-        if bins is None or bins.width != width or bins.stale:
-            bins = self.bins = FrameBins(width, len(_STAGE_COLS))
-            if len(self.frames):
-                hist = np.column_stack([self.frames.column(c) for c in P.STAGES])
-                bins.extend(self.frames.column("ts"), hist)
-        return bins
+        self.bins = frame_plots.bins_for(self.bins, self.frames, self.window_s)
+        return self.bins
 
     def _update_titles(self) -> None:
         """Current values in the titles."""
@@ -439,34 +424,14 @@ class LivePlots(QWidget):
                 self.panels[key].set_title(text, self.colors["fg"])
 
     def _draw_frames(self, t_from: float, short: float | None = None) -> None:
-        """Latency, percentiles, spikes and FPS from ``t_from`` on. While a run goes its
-        frames are drawn from the bins (O(bins) per tick, whatever the rate); a window
-        with few frames, or a run that ended, from the frames themselves."""
-        lat = self.panels["latency"]
-        sl = self.frames.window(t_from)
-        if sl.stop - sl.start <= MAX_POINTS or not self.running:
-            t = self.frames.column("ts")[sl]
-            for stage in P.STAGES:
-                x, y = minmax_decimate(t, self.frames.column(stage)[sl], MAX_POINTS)
-                lat.curves[stage].setData(x, y)
-        else:
-            bins = self._frame_bins()
-            for j, stage in enumerate(P.STAGES):
-                lat.curves[stage].setData(*bins.curve(j, t_from))
-        px, pv = self.percentiles.since(t_from, MAX_POINTS)
-        for j, name in enumerate(PERCENTILES):
-            lat.curves[name].setData(px, pv[:, j] if len(pv) else np.empty(0))
+        """Latency, percentiles, spikes and FPS from ``t_from`` on (``frame_plots``)."""
+        frame_plots.draw_latency(self.panels["latency"], self.frames, self._frame_bins,
+                                 self.percentiles, self.running, t_from)
         first = bisect.bisect_left(self.spikes, t_from, key=lambda s: s.t)
         if self._spikes_shown != (first, len(self.spikes)):  # a scatter's setData is dear
             self._spikes_shown = (first, len(self.spikes))
             self.marks.show_spikes(self.spikes[first:])
-        # FPS from aligned bins: start the slice on a bin edge so bins never shift.
-        bin_s = 0.5 if self.window_s <= 120 else 2.0
-        if short is not None:  # a short run gets bins short enough to draw a line
-            bin_s = min(bin_s, short / SHORT_RUN_FPS_BINS)
-        fsl = self.frames.window(math.floor(t_from / bin_s) * bin_s)
-        fx, fy = fps_series(self.frames.column("ts")[fsl], bin_s)
-        self.panels["fps"].curves["fps"].setData(fx, fy)
+        frame_plots.draw_fps(self.panels, self.frames, t_from, self.window_s, short)
 
     def _set_idle_placeholders(self, text: str) -> None:
         for panel in self.panels.values():
