@@ -66,3 +66,21 @@ def draw_fps(panels: Mapping[str, PlotPanel], frames: FrameHistory, t_from: floa
     fsl = frames.window(math.floor(t_from / bin_s) * bin_s)
     fx, fy = fps_series(frames.column("ts")[fsl], bin_s)
     panels["fps"].curves["fps"].setData(fx, fy)
+
+
+def pixel_period(window_s: float, lat: PlotPanel) -> float:
+    """Seconds of the scrolling window per pixel of plot width: redrawing more often
+    moves nothing on screen (a 60 s window over 900 px: 67 ms, 15 redraws a second;
+    a 10 s one: every display tick). Painting was the GUI thread's largest cost."""
+    width = lat.item.getViewBox().width()
+    return window_s / width if width > 1 else 0.0
+
+
+def readout(frames: FrameHistory, x: float) -> str | None:
+    """The frame nearest ``x`` s for the pause/inspect readout (None: no frames)."""
+    f = frames.nearest(x)
+    if f is None:
+        return None
+    return "  ·  ".join([f"t {f['ts']:.2f} s", f"frame {int(f['i'])}",
+                         *(f"{s} {f[s]:.2f}" for s in P.STAGE_PARTS),
+                         f"e2e {f['e2e']:.2f} ms"])

@@ -137,6 +137,7 @@ class LivePlots(QWidget):
         self._title_text: dict[str, str] = dict(self._titles)
         self._last_titles = 0.0
         self._x_range: tuple[float, float] | None = None
+        self._last_redraw = 0.0
         self._small: dict[str, bool] = {}
         self._tele_x: tuple[float, float] | None = None
         self._tele_wall = 0.0
@@ -352,9 +353,15 @@ class LivePlots(QWidget):
             self.redraw(force=True)
 
     def redraw(self, force: bool = False) -> bool:
-        """Draw the visible window (at display rate). Returns whether anything was drawn."""
+        """Draw the visible window (at display rate, but not more often than the graphs
+        move by a pixel). Returns whether anything was drawn."""
         if self.paused or not (self._dirty or force):
             return False
+        wall = time.monotonic()
+        if not force and self.running and wall - self._last_redraw < frame_plots.pixel_period(
+                self.window_s, self.panels["latency"]):
+            return False  # still dirty: drawn on a later tick, nothing is lost
+        self._last_redraw = wall
         self._dirty = False
         now = self._now()
         window = self.window_s
@@ -368,7 +375,6 @@ class LivePlots(QWidget):
         # Telemetry comes at ~10 Hz: its curves get new data only when it changed, or
         # when the window's start moved far enough to drop a lot of old points; its
         # plots scroll at that rate too (the frame plots at display rate).
-        wall = time.monotonic()
         data = force or self._tele_dirty or t_from - self._tele_from > self.window_s / 4
         tele = data or short is not None or wall - self._tele_wall >= TELEMETRY_SCROLL_S
         if data:
@@ -485,13 +491,10 @@ class LivePlots(QWidget):
                 line.setVisible(False)
             return
         x = vb.mapSceneToView(pos).x()
-        f = self.frames.nearest(x)
-        if f is None:
+        text = frame_plots.readout(self.frames, x)
+        if text is None:
             return
         for line in self.cursor_lines:
             line.setPos(x)
             line.setVisible(True)
-        parts = [f"t {f['ts']:.2f} s", f"frame {int(f['i'])}",
-                 *(f"{s} {f[s]:.2f}" for s in P.STAGE_PARTS), f"e2e {f['e2e']:.2f} ms"]
-        parts += telemetry_plots.readout(self.telemetry, x)
-        self.readout.setText("  ·  ".join(parts))
+        self.readout.setText("  ·  ".join([text, *telemetry_plots.readout(self.telemetry, x)]))

@@ -9,8 +9,8 @@ last :data:`STRIP_S` seconds, rolling p95 dashed) under it.
 It shows what the main window already has, nothing of its own: the live
 view widget itself moves in (and back to its dock when presenting ends),
 and the figures and the strip are read from the live graphs' data
-(``LivePlots.frames``, ``.percentiles``, ``.telemetry``, ``.bins``) a few
-times a second. A run keeps going, and keeps being recorded, whether or not
+(``LivePlots.frames``, ``.percentiles``, ``.telemetry``, ``.bins``): the
+strip ten times a second, the numbers about three times. A run keeps going, and keeps being recorded, whether or not
 it is presented.
 
 What must not live here: starting or stopping runs, computing figures the
@@ -52,8 +52,9 @@ if TYPE_CHECKING:
 
 #: seconds of end-to-end latency in the strip
 STRIP_S = 30.0
-#: figures refreshed this often (ms); the strip at twice this rate
-FIGURES_MS = 250
+#: the strip is redrawn this often (ms); the big numbers every :data:`FIGURES_EVERY`-th time
+STRIP_MS = 100
+FIGURES_EVERY = 3
 BG, FG, MUTED = "#0e1116", "#eef1f5", "#9aa3ad"
 ACCENT = {"fps": "#69db7c", "p95": "#d0a2ff", "cpu": "#6cb4ff", "temp": "#ffab40"}
 NA = "unavailable"
@@ -224,7 +225,7 @@ class PresentView(QWidget):
         self.hint.setStyleSheet(f"color: {MUTED}")
         outer.addWidget(self.hint)
         self.timer = QTimer(self)
-        self.timer.setInterval(FIGURES_MS)
+        self.timer.setInterval(STRIP_MS)
         self.timer.timeout.connect(self.refresh)
         self._ticks = 0
 
@@ -303,10 +304,11 @@ class PresentView(QWidget):
                                            and run.result is not None else "ready")
         sid = run.session_id if run is not None else None
         self.state.setText((f"session {sid} · " if sid is not None else "") + state)
-        self.subtitle.setText(self._input_line())
-        f = figures(plots, running)
-        for key in self.fig:
-            self.fig[key].show_figure(*getattr(f, key))
+        if self._ticks % FIGURES_EVERY == 0:
+            self.subtitle.setText(self._input_line())
+            f = figures(plots, running)
+            for key in self.fig:
+                self.fig[key].show_figure(*getattr(f, key))
         self._ticks += 1
         if plots is not None:
             x, y, px, p95 = strip_points(plots)
