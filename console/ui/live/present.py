@@ -10,8 +10,8 @@ It shows what the main window already has, nothing of its own: the live
 view widget itself moves in (and back to its dock when presenting ends),
 and the figures and the strip are read from the live graphs' data
 (``LivePlots.frames``, ``.percentiles``, ``.telemetry``, ``.bins``): the
-strip ten times a second, the numbers about three times. A run keeps going, and keeps being recorded, whether or not
-it is presented.
+strip ten times a second, the numbers about three times. A run keeps going,
+and keeps being recorded, whether or not it is presented.
 
 What must not live here: starting or stopping runs, computing figures the
 graphs do not already hold.
