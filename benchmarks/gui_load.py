@@ -86,6 +86,9 @@ def main() -> int:
     ap.add_argument("--input", default="synthetic:32x32")
     ap.add_argument("--fps", type=float, default=0.0, help="agent target FPS (0: flat out)")
     ap.add_argument("--startup-runs", type=int, default=5)
+    ap.add_argument("--size", default="1600x1000", metavar="WxH",
+                    help="window size (the offscreen screen is small; default: the window's "
+                         "own default size on a desktop)")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -99,6 +102,8 @@ def main() -> int:
     from console.ui.app import build_window, parse_args
 
     app, w = build_window(parse_args(["--db", str(db), "--input", args.input]))
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    w.resize(width, height)
     w.show()
     lags: list[float] = []
     tick_ms: list[float] = []
@@ -202,6 +207,9 @@ def main() -> int:
     print(f"CPU while streaming: GUI thread {100 * gui_cpu:.0f} % of one core; the console "
           f"process (GUI + run reader + writer threads) {100 * proc_cpu:.0f} % (the agent is "
           "another process)")
+    print(f"window {w.width()}×{w.height()}; graphs redraw at most once per pixel of "
+          f"scroll: {w.plots.window_s:.0f} s over "
+          f"{w.plots.panels['latency'].item.getViewBox().width():.0f} px")
     print(f"graph redraws/s: {(marks['redraws1'] - marks['redraws0']) / span:.1f}; previews "
           f"painted/s: {(marks['previews1'] - marks['previews0']) / span:.1f}")
     every = stored == w.frames_received and (sent is None or sent == stored)
