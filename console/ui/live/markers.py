@@ -31,13 +31,13 @@ TRIP_TYPES = ("passive", "hot", "critical")
 
 
 #: the legend entry of the spike triangles
-SPIKE_LEGEND = f"spike (> {SPIKE_FACTOR:g} × p99)"
+SPIKE_LEGEND = "spike"
 
 
 def spike_text(s: Spike) -> str:
     """What hovering a spike's triangle says."""
-    return (f"latency spike at {s.t:.2f} s, frame {s.frame}: end-to-end "
-            f"{s.label()}")
+    return (f"latency spike at {s.t:.2f} s, frame {s.frame} (beyond {SPIKE_FACTOR:g} × the "
+            f"rolling p99): end-to-end {s.label()}")
 
 
 def spike_tip(x: float, y: float, data: Any) -> str:
@@ -57,8 +57,7 @@ class PlotMarkers:
             brush=pg.mkBrush(colors["error"]), hoverable=True, tip=spike_tip)
         lat = panels["latency"].item
         lat.addItem(self.spike_scatter)
-        if lat.legend is not None:  # what the red triangles are, next to the stages
-            lat.legend.addItem(self.spike_scatter, SPIKE_LEGEND)
+        panels["latency"].add_key(SPIKE_LEGEND, self.spike_scatter)  # what ▼ are
 
     def clear(self) -> None:
         for _t, lines in self._markers:

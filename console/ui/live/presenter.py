@@ -82,7 +82,7 @@ class LivePresenter(QObject):
     # -- a run starts and ends ------------------------------------------------------
     def started(self, line: str) -> None:
         """A run was just started: empty docks that say so, and the timer going."""
-        collector.install().freeze()  # start-up objects out of the GUI thread's collections
+        collector.install().freeze()  # no full collection of start-up objects mid-run
         self.plots.reset()
         self.live_view.reset("starting… the first frame appears after the model's cold start")
         self.summary.clear_summary("running…")
@@ -95,6 +95,7 @@ class LivePresenter(QObject):
         self.tick()
         self.update_status()  # the final figures (the tick updates them at most 2/s)
         self.timer.stop()
+        collector.install().thaw()
         run = self.supervisor.run
         res = run.result if run is not None else None
         self.plots.stop(OUTCOMES.get(res.status, "") if res is not None
@@ -113,6 +114,7 @@ class LivePresenter(QObject):
     @Slot()
     def tick(self) -> None:
         batch = self.supervisor.drain()
+        self.supervisor.feed.preview_target = self.live_view.image_area()
         plots = self.plots
         if len(batch.frames) or batch.telemetry:
             plots.ingest(batch)

@@ -1,14 +1,11 @@
-"""The live plots' y ranges, and legends that fit beside their plot's title.
+"""The live plots' y ranges, set by hand (pyqtgraph's auto range is off).
 
-A legend floating in the top band of its plot sat on the curves whenever
-the plot was short (a legend is ~16 px whatever the plot's height) or narrow
-(one row of entries wider than the plot). The legends now sit in the header
-row, right of the title (``panels.HeaderLegend``), and wrap into as many
-rows as the width beside the title needs; the y range has no legend to
-make room for.
+(A legend floating in the top band of a plot sat on the curves whenever the
+plot was short or narrow; each plot's key is now in its header row, beside
+the title — ``panels.header_html`` — so no range makes room for one.)
 
-The range is also kept steady: it moves to a "nice" value (1, 2, 2.5, 5 ×
-10ⁿ) and only when the data leave it or use less than half of it, so the
+The range is also kept steady: it moves to a "nice" value (1, 1.5, 2, 2.5, 3,
+4, 5, 6, 8 × 10ⁿ) and only when the data leave it or use less than half of it, so the
 axis is not re-laid out on every display tick (each new range re-draws the
 axis' tick texts, a measurable part of a tick's cost at high rates).
 """
@@ -27,11 +24,11 @@ from console.ui.live.panels import ZERO_BASED, PlotPanel
 HEADROOM = 0.05
 #: a range is shrunk when the data use less than this share of it
 SHRINK_BELOW = 0.5
-_NICE = (1.0, 2.0, 2.5, 5.0, 10.0)
+_NICE = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
 def nice_ceil(v: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above ``v`` (> 0)."""
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10ⁿ at or above ``v`` (> 0)."""
     if v <= 0 or not math.isfinite(v):
         return 1.0
     mag = 10.0 ** math.floor(math.log10(v))
@@ -54,25 +51,6 @@ def visible_bounds(panel: PlotPanel) -> tuple[float, float] | None:
     return (lo, hi) if lo <= hi else None
 
 
-def fit_legend(panel: PlotPanel) -> None:
-    """As many legend entries per row as fit beside the title (at least one per row)."""
-    legend = panel.item.legend
-    if legend is None or not legend.items:
-        return
-    header = legend.parentItem()
-    width = header.size().width() if header is not None else panel.item.width()
-    room = width - panel.title.size().width() - 24
-    widths = [sample.width() + label.width() + 6 for sample, label in legend.items]
-    cols = len(widths)
-    while cols > 1:
-        per_col = [max(widths[k::cols]) for k in range(cols)]
-        if sum(per_col) <= room:
-            break
-        cols -= 1
-    if cols != legend.columnCount:
-        legend.setColumnCount(cols)
-
-
 @dataclass
 class _Range:
     lo: float
@@ -89,8 +67,7 @@ class YRanges:
         self._ranges.clear()
 
     def forget(self, key: str) -> None:
-        """Set ``key``'s range afresh next time (its plot was resized: the legend's share
-        of its height changed)."""
+        """Set ``key``'s range afresh next time (its plot was resized)."""
         self._ranges.pop(key, None)
 
     def current(self, key: str) -> tuple[float, float] | None:

@@ -95,8 +95,13 @@ class _Listener(RunListener):
         except ValueError:
             return
         image = QImage.fromData(data)
-        if not image.isNull():
-            self.feed.set_preview(msg.i, msg.ts, msg.w, msg.h, image)
+        if image.isNull():
+            return
+        target = self.feed.preview_target  # scaled here, not in the GUI thread
+        if target is not None and (image.width(), image.height()) != target:
+            image = image.scaled(target[0], target[1], Qt.AspectRatioMode.KeepAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+        self.feed.set_preview(msg.i, msg.ts, msg.w, msg.h, image)
 
     def telemetry(self, msg: P.Telemetry) -> None:
         self.feed.add_telemetry(msg.ts, dict(msg.sample))

@@ -43,7 +43,7 @@ OK_COLOR = "#2f9e44"
 BAD_COLOR = "#e03131"
 WARN_COLOR = "#d99a00"
 #: what the dock says about an unsigned package the policy (warn) lets run
-UNSIGNED_INFO = "unsigned — runs under the signing policy <i>warn</i> (Settings → Package signing)"
+UNSIGNED_INFO = "unsigned: allowed by the signing policy (warn)"
 
 
 def verify_for_window(path: str) -> Verification:
