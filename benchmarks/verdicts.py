@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,22 +59,26 @@ PAIRS = {"A/A": ("demo1", "demo2"), "A/B +30 %": ("demo1", "slow30"),
          "A/B +15 %": ("demo2", "slow15")}
 
 
-def run(db: Path, package: Path, length: str, duration: float, note: str) -> None:
+def run(db: Path, package: Path, length: str, duration: float, note: str, home: Path) -> None:
+    # the console's own settings folder (DEVICELAB_HOME) and --no-saved-defaults: a
+    # setting a sweep saved for this package must not change the runs being judged
     cmd = [DEVICELAB, "run", "--device", "local", "--package", str(package), "--input",
-           str(VIDEO), "--db", str(db), "--quiet", "--note", note]
+           str(VIDEO), "--db", str(db), "--quiet", "--no-saved-defaults", "--note", note]
     if length == "long":
         cmd += ["--loop", "--duration", f"{duration:g}"]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    env = {**os.environ, "DEVICELAB_HOME": str(home)}
+    subprocess.run(cmd, check=True, capture_output=True, timeout=600, env=env)
 
 
-def collect(db: Path, rounds: int, duration: float) -> None:
-    for length in ("default", "long"):
+def collect(db: Path, rounds: int, duration: float, lengths: Sequence[str]) -> None:
+    home = db.parent / f"{db.stem}.home"
+    for length in lengths:
         t0 = time.monotonic()
         for r in range(rounds):
             for role, pkg in ROUND:
-                run(db, pkg, length, duration, f"bench {length} {r} {role}")
+                run(db, pkg, length, duration, f"bench {length} {r} {role}", home)
         print(f"ran {rounds} rounds ({length}) in {time.monotonic() - t0:.0f} s, load "
-              f"average {os.getloadavg()[0]:.2f}", file=sys.stderr)
+              f"average {load()}", file=sys.stderr)
 
 
 def sessions(db: Path) -> dict[tuple[str, int, str], int]:
@@ -86,6 +91,33 @@ def sessions(db: Path) -> dict[tuple[str, int, str], int]:
             if len(parts) == 4 and parts[0] == "bench" and s["status"] == "completed":
                 out[(parts[1], int(parts[2]), parts[3])] = int(s["id"])
     return out
+
+
+def load() -> str:
+    """The 1-, 5- and 15-minute load averages (as ``uptime`` prints them)."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def slowdowns(st: object, ids: dict[tuple[str, int, str], int], length: str) -> str:
+    """The slowdown the variants really had in these sessions: the median over rounds of
+    each session's steady-state e2e p50 and infer p50 relative to the round's demo1."""
+    from console.core.stats import summary_value
+
+    out = []
+    for role in ("slow30", "slow15"):
+        for stage in ("e2e", "infer"):
+            ratios = []
+            for (ln, r, x), sid in ids.items():
+                if ln != length or x != role or (ln, r, "demo1") not in ids:
+                    continue
+                a = summary_value(st.get_session(ids[(ln, r, "demo1")])["summary"],  # type: ignore[attr-defined]
+                                  "latency_ms", stage, "p50")
+                b = summary_value(st.get_session(sid)["summary"], "latency_ms", stage, "p50")  # type: ignore[attr-defined]
+                if a and b:
+                    ratios.append(b / a)
+            if ratios:
+                out.append(f"{role} {stage} p50 {(np.median(ratios) - 1) * 100:+.0f} %")
+    return ", ".join(out)
 
 
 def rate(k: int, n: int) -> str:
@@ -103,7 +135,7 @@ def report(db: Path) -> None:
 
     ids = sessions(db)
     rounds = sorted({r for (_l, r, _role) in ids})
-    print(f"load average now {os.getloadavg()[0]:.2f}; 95 % Wilson intervals in brackets")
+    print(f"load average now {load()}; 95 % Wilson intervals in brackets")
     spent: list[float] = []
     with SessionStore(db) as st:
         for length in ("default", "long"):
@@ -112,6 +144,10 @@ def report(db: Path) -> None:
             if not frames:
                 continue
             print(f"\n{length} length: {int(np.median(frames))} frames per session (median)")
+            print(f"  measured slowdown (median over rounds, vs demo1): "
+                  f"{slowdowns(st, ids, length)}")
+            covered: Counter[str] = Counter()
+            judged: Counter[str] = Counter()
             for label, (ra, rb) in PAIRS.items():
                 verdicts: Counter[str] = Counter()
                 figs: Counter[str] = Counter()
@@ -124,6 +160,12 @@ def report(db: Path) -> None:
                     verdicts[cmp.verdict] += 1
                     for f in cmp.regressions:
                         figs[f.name] += 1
+                    if label == "A/A":  # nothing changed: does each interval hold 0?
+                        for f in cmp.figures:
+                            if f.ci_low is not None and f.ci_high is not None and \
+                                    f.method not in ("range", "wilson", "exact"):
+                                judged[f.name] += 1
+                                covered[f.name] += int(f.ci_low <= 0.0 <= f.ci_high)
                 n = sum(verdicts.values())
                 word = "false regression" if label == "A/A" else "detected (regression)"
                 print(f"  {label:<10} {word:<22} {rate(verdicts['regression'], n)}")
@@ -132,10 +174,64 @@ def report(db: Path) -> None:
                 if figs:
                     print(f"  {'':<10} regressed figures: "
                           + ", ".join(f"{k} {v}" for k, v in figs.most_common(6)))
+            coverage(covered, judged)
+            ceiling(st, ids, length, rounds)
             repeated(st, ids, length, rounds)
             dimension(st, ids, length)
     if spent:
         print(f"\none comparison: median {np.median(spent):.2f} s, max {max(spent):.2f} s")
+
+
+def coverage(covered: Counter[str], judged: Counter[str]) -> None:
+    """How often an A/A pair's interval of B - A holds 0, per figure: the intervals'
+    real confidence on this machine (nominal 95 %; much more: wider than they need be)."""
+    if not judged:
+        print("  A/A interval coverage: no pair long enough for an interval")
+        return
+    n, k = sum(judged.values()), sum(covered.values())
+    worst = sorted(judged, key=lambda f: covered[f] / judged[f])[:4]
+    print(f"  A/A interval coverage (95 % nominal): {rate(k, n)} of figure intervals hold 0; "
+          "lowest: " + ", ".join(f"{f} {covered[f]}/{judged[f]}" for f in worst))
+
+
+#: figures whose separability the ceiling looks at: (stage, percentile)
+CEILING = (("e2e", "p50"), ("e2e", "p95"), ("infer", "p50"), ("infer", "p95"))
+
+
+def ceiling(st: object, ids: dict[tuple[str, int, str], int], length: str,
+            rounds: list[int]) -> None:
+    """What any rule on one figure of one pair could do here, whatever its statistics:
+    the A/A ratios B/A (both orders) give the 95th percentile a pair of identical runs
+    reaches; a rule that flags at most 5 % of A/A pairs cannot flag an A/B pair below it.
+    Printed: that ratio, and the share of +30 % pairs above it (the detection ceiling)."""
+    from console.core.stats import summary_value
+
+    def fig(role: str, r: int, stage: str, p: str) -> float | None:
+        sid = ids.get((length, r, role))
+        if sid is None:
+            return None
+        v = summary_value(st.get_session(sid)["summary"], "latency_ms", stage, p)  # type: ignore[attr-defined]
+        return float(v) if v else None
+
+    parts = []
+    for stage, p in CEILING:
+        aa, ab = [], []
+        for r in rounds:
+            a1, a2, b = fig("demo1", r, stage, p), fig("demo2", r, stage, p), \
+                fig("slow30", r, stage, p)
+            if a1 and a2:
+                aa += [a2 / a1, a1 / a2]
+            if a1 and b:
+                ab.append(b / a1)
+        if len(aa) >= 10 and ab:
+            q = float(np.percentile(aa, 95))
+            above = sum(x > q for x in ab)
+            parts.append(f"{stage} {p}: A/A 95th pct ×{q:.2f}, +30 % pairs above it "
+                         f"{above}/{len(ab)}, not slower at all {sum(x <= 1 for x in ab)}")
+    if parts:
+        print("  ceiling of any one-figure rule on a single pair (summaries' figures):")
+        for line in parts:
+            print(f"    {line}")
 
 
 #: sessions per side in the repeated comparisons, and how many groupings are drawn
@@ -219,11 +315,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds of a long session (default 12: ≥ 10 windows of 1 s)")
     ap.add_argument("--db", type=Path, default=None, help="keep the sessions in this log")
     ap.add_argument("--reuse", action="store_true", help="compare the sessions in --db")
+    ap.add_argument("--lengths", default="default,long",
+                    help="which run lengths to record: default,long (default both)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "sessions.db"
         if not args.reuse:
-            collect(db, args.rounds, args.duration)
+            collect(db, args.rounds, args.duration, args.lengths.split(","))
         report(db)
     return 0
 

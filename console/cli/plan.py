@@ -276,10 +276,10 @@ def make_listener(json_mode: bool, quiet: bool) -> Any:
                                reason=outcome.reason, session_id=outcome.session_id,
                                status=outcome.status,
                                checks=[c.to_dict() for c in outcome.checks])
-            from console.session.plan_verdicts import display_verdict
+            from console.session.plan_verdicts import display_verdict, undecided_text
 
             shown = display_verdict(outcome.verdict, outcome.checks)
-            undecided = ", ".join(c.name for c in outcome.checks if c.verdict == "inconclusive")
+            undecided = undecided_text(outcome.checks)
             self._plain(f"[{outcome.cell.device}] #{outcome.cell.idx + 1} "
                         f"{outcome.cell.label}: {shown.upper()}"
                         + ("" if shown == "pass" else
@@ -329,7 +329,7 @@ def _write_outputs(args: argparse.Namespace, run: dict[str, Any]) -> None:
 
 def _print_run(run: dict[str, Any]) -> None:
     from console.session.plan_log import cells_of
-    from console.session.plan_verdicts import display_verdict
+    from console.session.plan_verdicts import display_verdict, undecided_text
 
     known = cells_of(run)
     counts = run.get("counts") or {}
@@ -343,8 +343,7 @@ def _print_run(run: dict[str, Any]) -> None:
         sid = f"session {c['session_id']}" if c.get("session_id") is not None else "no session"
         shown = display_verdict(str(c["verdict"]), c.get("checks") or [])
         line = f"  #{int(c['idx']) + 1:<3} {c['device']:<20} {label}  {shown.upper()}"
-        undecided = ", ".join(str(x.get("name")) for x in c.get("checks") or []
-                              if x.get("verdict") == "inconclusive")
+        undecided = undecided_text(c.get("checks") or [])
         print(f"{line}  ({sid})" + ("" if shown == "pass" else
                                     f"\n       passed; not decided: {undecided}"
                                     if shown == "inconclusive" else

@@ -124,7 +124,8 @@ def print_ranking(result: Any) -> None:
     print(f"{'rank':>4}  {'setting':<58} {obj.name:>14}  {'95 % interval':<24} verdict")
     for r in result.ranking:
         iv = "" if r.low is None or r.high is None else \
-            f"[{_fmt(r.low, obj.unit)}, {_fmt(r.high, obj.unit)}]"
+            f"[{'range ' if r.method == 'range' else ''}{_fmt(r.low, obj.unit)}, " \
+            f"{_fmt(r.high, obj.unit)}]"
         group = " *" if r.in_best_group else ""
         print(f"{r.rank:>4}  {r.label:<58} {_fmt(r.estimate, obj.unit):>14}  {iv:<24} "
               f"{r.verdict}{group}")

@@ -223,12 +223,17 @@ def budget_row(b: Mapping[str, Any]) -> Row:
     tone = {"pass": "good", "fail": "bad"}.get(verdict, "warn")
     value = b.get("value")
     lo, hi = b.get("low"), b.get("high")
-    # the interval the verdict was made on (a single measurement's is the value itself)
-    iv = f" [{fmt_num(lo, '.3f')}, {fmt_num(hi, '.3f')}]" if isinstance(lo, (int, float)) \
-        and isinstance(hi, (int, float)) and lo != hi else ""
+    # the interval the verdict was made on (a single measurement's is the value itself;
+    # a run too short for a confidence interval: the range of its frames, said so)
+    what = "range " if b.get("method") == "range" else ""
+    iv = f" [{what}{fmt_num(lo, '.3f')}, {fmt_num(hi, '.3f')}]" if isinstance(
+        lo, (int, float)) and isinstance(hi, (int, float)) and lo != hi else ""
+    reason = str(b.get("reason") or "")
+    # a budget that did not pass says why where it is shown, not only in a tooltip
+    why = f" ({reason})" if reason and verdict != "pass" and value is not None else ""
     return Row(str(b.get("budget")), value,
                f"{fmt_num(value, '.3f')}{iv} vs {float(b.get('limit') or 0):g}: "
-               f"{verdict.upper()}", tone=tone, hint=str(b.get("reason") or ""))
+               f"{verdict.upper()}{why}", tone=tone, hint=reason)
 
 
 def headline(s: Summary | None) -> dict[str, float | None]:

@@ -174,11 +174,25 @@ class Figure:
     threshold: float | None = None
     level: float = DEFAULT_LEVEL
     method: str = ""
+    #: how much longer each session would run to gather ``more_needed`` frames or samples
+    more_seconds: float | None = None
 
     @property
     def change(self) -> float | None:
         """Relative change (B - A) / |A| (older name of ``diff_rel``)."""
         return self.diff_rel
+
+    @property
+    def brief(self) -> str:
+        """``e2e p95 +13.9 % [-7.8, +26.1]: inconclusive`` — the figure, its change with
+        the interval and the verdict, without the reason (for lists of figures)."""
+        chg, sep, _rest = self.text.partition(" — ")
+        if not sep:
+            return f"{self.name} {self.text}"
+        if self.group == "agreement":
+            chg = f"{fmt_value(self.b, self.unit)} [{fmt_value(self.ci_low, self.unit)}, " \
+                  f"{fmt_value(self.ci_high, self.unit)}]" if self.ci_low is not None else chg
+        return f"{self.name} {chg}: {self.verdict}"
 
     @property
     def line(self) -> str:
@@ -200,6 +214,12 @@ class Comparison:
     #: every session of each side when repeated sessions were compared (compare_groups)
     sessions_a: list[int] = field(default_factory=list)
     sessions_b: list[int] = field(default_factory=list)
+
+    #: the figures a one-line account of a comparison names (plan baselines)
+    HEADLINE = ("e2e p50", "e2e p95", "e2e p99", "fps", "top-1 agreement")
+
+    def headline(self) -> list[Figure]:
+        return [f for f in self.figures if f.name in self.HEADLINE]
 
     @property
     def regressions(self) -> list[Figure]:
@@ -275,8 +295,8 @@ def _pct(x: float) -> str:
 
 
 def change_text(fv: FigureVerdict) -> str:
-    """``+18.0 % [+12.1, +24.0]`` (relative change with its interval); ``""`` when there
-    is no A to be relative to."""
+    """``+18.0 % [+12.1, +24.0]`` (relative change with its interval; ``[range …]`` when
+    the pair was too short for one); ``""`` when there is no A to be relative to."""
     if fv.diff is None or fv.a is None:
         return ""
     if fv.a == 0:
@@ -285,7 +305,11 @@ def change_text(fv: FigureVerdict) -> str:
             math.isfinite(fv.ci_low) and math.isfinite(fv.ci_high)):
         return _pct(fv.diff_rel or 0.0)
     a = abs(fv.a)
-    return f"{_pct(fv.diff_rel or 0.0)} [{fv.ci_low / a * 100:+.1f}, {fv.ci_high / a * 100:+.1f}]"
+    # a pair too short for a confidence interval carries the range its frames span (no
+    # confidence attached): say so rather than pass it off as the 95 % interval
+    what = "range " if fv.method == "range" else ""
+    return (f"{_pct(fv.diff_rel or 0.0)} [{what}{fv.ci_low / a * 100:+.1f}, "
+            f"{fv.ci_high / a * 100:+.1f}]")
 
 
 def _figure(fv: FigureVerdict, group: str) -> Figure:
@@ -300,7 +324,8 @@ def _figure(fv: FigureVerdict, group: str) -> Figure:
                   fv.ci_low, fv.ci_high, fv.verdict, fv.reason, text,
                   ac.low if ac else None, ac.high if ac else None,
                   bc.low if bc else None, bc.high if bc else None,
-                  fv.more_needed, fv.more_unit, fv.threshold, fv.level, fv.method)
+                  fv.more_needed, fv.more_unit, fv.threshold, fv.level, fv.method,
+                  fv.more_seconds)
 
 
 def _head(s: Mapping[str, Any], d: SessionData | None = None) -> SessionHead:
@@ -362,8 +387,10 @@ def load_data(store: LogStore, row: Mapping[str, Any]) -> SessionData:
 # -- figures ---------------------------------------------------------------------------
 def compare_data(da: SessionData, db: SessionData, *, tolerance: float = DEFAULT_TOLERANCE,
                  floors: Mapping[str, float] | None = None, level: float = DEFAULT_LEVEL,
-                 run_noise: Mapping[str, float] | None = None) -> list[Figure]:
-    """Every compared figure of two sessions' data (A reference, B candidate)."""
+                 run_noise: Mapping[str, float] | None = None,
+                 tel_rates: tuple[float | None, float | None] = (None, None)) -> list[Figure]:
+    """Every compared figure of two sessions' data (A reference, B candidate);
+    ``tel_rates``: each session's telemetry samples per second, when recorded."""
     fl = {**NOISE_FLOORS, **(floors or {})}
 
     def thr(unit: str) -> Any:
@@ -389,7 +416,8 @@ def compare_data(da: SessionData, db: SessionData, *, tolerance: float = DEFAULT
             continue  # neither device has the sensor: the single figures below say so
         out.append(_figure(mean_figure(name, unit, da.tel_ts, va if va is not None else [],
                                        db.tel_ts, vb if vb is not None else [], thr(unit),
-                                       level, run_noise=run_noise, kind=kind), "resources"))
+                                       level, run_noise=run_noise, kind=kind,
+                                       rates=tel_rates), "resources"))
     out.append(_figure(_single("agent memory peak", "MiB", da.rss_peak_mb, db.rss_peak_mb,
                                thr("MiB"), level), "resources"))
     out.append(_figure(_single("max temperature", "°C", da.temp_max_c, db.temp_max_c,
@@ -431,6 +459,12 @@ def _agreement_figures(ag: Agreement, tol: float, level: float) -> list[Figure]:
     return out
 
 
+def _tel_rate(row: Mapping[str, Any]) -> float | None:
+    """Telemetry samples per second the session asked for (``--telemetry-ms``)."""
+    ms = (row.get("settings") or {}).get("telemetry_ms")
+    return 1000.0 / float(ms) if isinstance(ms, (int, float)) and ms > 0 else None
+
+
 def compare_sessions(store: LogStore, ref_a: int | str, ref_b: int | str, *,
                      tolerance: float = DEFAULT_TOLERANCE,
                      floors: Mapping[str, float] | None = None,
@@ -451,7 +485,8 @@ def compare_sessions(store: LogStore, ref_a: int | str, ref_b: int | str, *,
     da, db = load_data(store, a), load_data(store, b)
     ag = agreement(store, a, b, level)
     figs = compare_data(da, db, tolerance=tolerance, floors=floors, level=level,
-                        run_noise=run_noise) + _agreement_figures(ag, tolerance, level)
+                        run_noise=run_noise, tel_rates=(_tel_rate(a), _tel_rate(b))) \
+        + _agreement_figures(ag, tolerance, level)
     return Comparison(_head(a, da), _head(b, db), tolerance, differences(a, b), figs, ag, level)
 
 

@@ -31,7 +31,7 @@ from console import __version__
 from console.core.plan import Cell
 from console.core.store import LogStore
 from console.session.plan_log import cells_of
-from console.session.plan_verdicts import Check, display_verdict
+from console.session.plan_verdicts import Check, display_verdict, undecided_text
 
 NA = "unavailable"
 #: the page's own base (the embedded session reports bring their stylesheet too)
@@ -109,9 +109,8 @@ def _cell_box(c: Mapping[str, Any], cell: Cell | None, figs: Mapping[str, float 
                + (f" · top-1 {_num(figs['accuracy'], '.3f')}" if figs["accuracy"] is not None
                   else "") + "</div>")
     if shown == "inconclusive":
-        undecided = [str(x.get("name")) for x in c.get("checks") or []
-                     if x.get("verdict") == "inconclusive"]
-        why = (f"<div class='why'>passed; not decided: {_e(', '.join(undecided))}</div>")
+        why = (f"<div class='why'>passed; not decided: "
+               f"{_e(undecided_text(c.get('checks') or []))}</div>")
     else:
         why = "" if v == "pass" else f"<div class='why'>{_e(c.get('reason') or '')}</div>"
     data = " ".join(f"data-{k.replace('_', '-')}='{'' if x is None else f'{x:.6g}'}'"

@@ -159,6 +159,7 @@ def baseline_check(store: LogStore, plan: Plan, cell: Cell, run_id: int,
     worse = [f for f in cmp.figures if f.verdict == "regression"]
     data = {"session_id": sid, "baseline_session": base,
             "regressions": [f.line for f in worse],
+            "figures": [f.line for f in cmp.headline()],
             "verdicts": {f.name: f.verdict for f in cmp.figures}}
     if worse:
         names = "; ".join(f.line for f in worse[:2]) + (f" and {len(worse) - 2} more"
@@ -166,8 +167,11 @@ def baseline_check(store: LogStore, plan: Plan, cell: Cell, run_id: int,
         return Check("baseline", "regression", f"regression vs session {base} ({what}): "
                      f"{names} (session {sid})", failed=True, data=data)
     word = cmp.verdict  # improvement | no change | inconclusive (regression is above)
+    # the overall word with the headline figures' intervals, so a report shows how sure
+    heads = "; ".join(f.brief for f in cmp.headline())
     return Check("baseline", word, f"session {sid} vs {base} ({what}): "
-                 f"{cmp.verdict_line()}", skipped=word == INCONCLUSIVE, data=data)
+                 f"{cmp.verdict_line()}" + (f" — {heads}" if heads else ""),
+                 skipped=word == INCONCLUSIVE, data=data)
 
 
 def cell_checks(store: LogStore, plan: Plan, cell: Cell, run_id: int, result: RunResult,
@@ -193,3 +197,14 @@ def display_verdict(verdict: str, checks: Sequence[Check | Mapping[str, Any]] = 
         if word == INCONCLUSIVE:
             return INCONCLUSIVE
     return "pass"
+
+
+def undecided_text(checks: Sequence[Check | Mapping[str, Any]]) -> str:
+    """The checks that could not decide, each with its figure, interval and reason (what
+    "passed; not decided: …" lists in the terminal and the report)."""
+    out = []
+    for c in checks:
+        word = c.verdict if isinstance(c, Check) else str(c.get("verdict"))
+        if word == INCONCLUSIVE:
+            out.append(c.text if isinstance(c, Check) else str(c.get("text") or c.get("name")))
+    return "; ".join(out)

@@ -119,7 +119,7 @@ def test_too_short_is_inconclusive_with_what_would_decide() -> None:
     f = by_name(latency_figures("e2e", ts, a, ts, b, MS, run_noise=QUIET))["e2e p50"]
     assert f.verdict == INCONCLUSIVE and "too short to decide" in f.reason
     assert f.more_needed is not None and f.more_needed >= (MIN_WINDOWS - 3) * 100
-    assert f"~{f.more_needed} more frames per session would decide e2e p50" in f.reason
+    assert f"~{f.more_needed} more frames (~7.5 s) would decide e2e p50" in f.reason
 
 
 def test_more_needed_is_roughly_what_decides() -> None:
@@ -158,7 +158,30 @@ def test_run_to_run_noise_widens_and_more_frames_cannot_remove_it() -> None:
 def test_telemetry_with_two_samples_is_inconclusive() -> None:
     f = mean_figure("agent cpu mean", "%", [0.1, 0.2], [150.0, 160.0], [0.1, 0.2],
                     [190.0, 200.0], threshold_for("%"))
-    assert f.verdict == INCONCLUSIVE and "more samples per session would decide" in f.reason
+    assert f.verdict == INCONCLUSIVE and f.more_needed is not None
+    # 10 windows of >= 1 s at 10 samples a second: ~100 more, and the time they take
+    assert 90 <= f.more_needed <= 120 and f.more_unit == "samples"
+    assert f"~{f.more_needed} more samples (~10 s) give one" in f.reason
+    # one pair cannot decide a +26 % CPU change against this machine's run-to-run spread
+    assert "repeat the sessions to decide agent cpu mean" in f.reason
+    quiet = mean_figure("agent cpu mean", "%", [0.1, 0.2], [150.0, 160.0], [0.1, 0.2],
+                        [190.0, 200.0], threshold_for("%"), run_noise=QUIET)
+    assert quiet.verdict == INCONCLUSIVE
+    assert quiet.reason.endswith(f"; ~{quiet.more_needed} more samples (~10 s) would decide "
+                                 "agent cpu mean")
+
+
+def test_repeated_sessions_say_how_many_more_sessions_would_decide() -> None:
+    """Over repeated sessions the count is of sessions, per side — not "sessions per
+    session" (the wording the frame case used to lend it)."""
+    f = compare_repeated("e2e p50", "ms", "lower", [10, 10.4, 9.8, 10.2, 10.1],
+                         [10.6, 11.1, 10.2, 11.0, 10.5], MS)
+    assert f.verdict == INCONCLUSIVE and f.more_unit == "sessions" and f.more_needed
+    assert f"; ~{f.more_needed} more sessions of each would decide e2e p50 (" in f.reason
+    assert "per session" not in f.reason
+    one = compare_repeated("e2e p50", "ms", "lower", [10, 10.4, 9.8, 10.2, 10.1],
+                           [10.9, 11.3, 10.6, 11.2, 10.8], MS)
+    assert one.more_needed == 1 and "~1 more session of each would decide" in one.reason
 
 
 def test_overall_is_the_worst_decided_verdict() -> None:

@@ -338,12 +338,15 @@ def iid_interval(values: np.ndarray, q: float, level: float,
 
 def widen(iv: Interval, allowance: float) -> Interval:
     """``iv`` with a further independent error of half-width ``allowance`` added in
-    quadrature on each side (the run-to-run component, see :data:`RUN_NOISE`)."""
+    quadrature on each side (the run-to-run component, see :data:`RUN_NOISE`). A range
+    (no confidence: what one short session's frames span) is one session's figure, >= 0:
+    its ends move by the same factor, ``1 + allowance / estimate`` — a slow frame's
+    reach scaled like the figure would be by a slower run."""
     if allowance <= 0 or not math.isfinite(iv.estimate):
         return iv
     e = iv.estimate
-    if iv.method == "range" and e:  # the observed range: each end moves by the same factor
-        k = 1.0 + allowance / abs(e)
+    if iv.method == "range":
+        k = 1.0 + allowance / abs(e) if e else 1.0
         lo = iv.low / k if iv.low >= 0 else iv.low * k
         hi = iv.high * k if iv.high >= 0 else iv.high / k
         return Interval(e, lo, hi, iv.level, iv.n, iv.method, iv.windows, iv.window_s,
@@ -352,6 +355,30 @@ def widen(iv: Interval, allowance: float) -> Interval:
     hi = e + math.hypot(iv.high - e, allowance)
     return Interval(e, lo, hi, iv.level, iv.n, iv.method, iv.windows, iv.window_s,
                     math.hypot(iv.run_noise, allowance))
+
+
+def widen_relative(iv: Interval, cv: float) -> Interval:
+    """One session's positive figure with a run-to-run factor of relative SD ``cv``: on
+    the log scale (run effects multiply: a busier run slows every frame by a factor), the
+    half-widths ``log(hi/e)``, ``log(e/lo)`` and ``z * sigma`` (``sigma =
+    sqrt(log(1 + cv**2))``, the log-normal with that relative SD) added in quadrature.
+    A skewed figure (p99's spread between runs is ~100 %) keeps a lower bound above zero,
+    so a run whose every frame is far over a budget can fail it. Falls back to
+    :func:`widen` when the estimate or the lower bound is not positive."""
+    e = iv.estimate
+    if cv <= 0 or not math.isfinite(e):
+        return iv
+    z = z_of(iv.level)
+    if e <= 0 or iv.low <= 0:
+        return widen(iv, z * cv * abs(e))
+    zs = z * math.sqrt(math.log1p(cv * cv))
+    if iv.method == "range":  # the frames' span, each end moved by the run-to-run factor
+        lo, hi = iv.low * math.exp(-zs), iv.high * math.exp(zs)
+    else:
+        lo = e * math.exp(-math.hypot(math.log(e / iv.low), zs))
+        hi = e * math.exp(math.hypot(math.log(max(iv.high, e) / e), zs))
+    return Interval(e, lo, hi, iv.level, iv.n, iv.method, iv.windows, iv.window_s,
+                    math.hypot(iv.run_noise, z * cv * e))
 
 
 def z_of(level: float) -> float:
@@ -373,7 +400,16 @@ def widen_pair(p: PairIntervals, cvs: Sequence[float]) -> PairIntervals:
     for i, cv in enumerate(cvs):
         z = z_of(p.a[i].level)
         ea, eb = abs(p.a[i].estimate), abs(p.b[i].estimate)
-        a.append(_nonnegative(widen(p.a[i], z * cv * ea)))
-        b.append(_nonnegative(widen(p.b[i], z * cv * eb)))
-        d.append(widen(p.diff[i], z * cv * math.hypot(ea, eb)))
+        wa = _nonnegative(widen_relative(p.a[i], cv))
+        wb = _nonnegative(widen_relative(p.b[i], cv))
+        a.append(wa)
+        b.append(wb)
+        di, noise = p.diff[i], z * cv * math.hypot(ea, eb)
+        if di.method == "range":  # what the two widened ranges allow (a factor on a
+            # difference near 0 would explode): from B's lowest - A's highest up
+            d.append(Interval(di.estimate, wb.low - wa.high, wb.high - wa.low, di.level, di.n,
+                              di.method, di.windows, di.window_s,
+                              math.hypot(di.run_noise, noise)))
+        else:
+            d.append(widen(di, noise))
     return PairIntervals(a, b, d)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,8 @@ from console.core.verdicts.rules import (
     FigureVerdict,
     Threshold,
     decide,
-    frames_for_windows,
+    missing_for_windows,
+    would_decide,
 )
 
 #: The percentiles compared and budgeted, as fractions, with their figure names.
@@ -127,14 +129,14 @@ def latency_figures(stage: str, a_ts: Arr, a_values: Arr, b_ts: Arr, b_values: A
     qs = [*PERCENTILES.values(), None]
     for i, name in enumerate(names):
         fv = decide(name, unit, "lower", pair.a[i], pair.b[i], pair.diff[i], threshold,
-                    short_more=short)
+                    **short)
         q = qs[i]
         need = 0 if q is None else min_obs_for(q)
         if q is not None and min(wa.n, wb.n) < need and fv.verdict != "inconclusive":
             fv = FigureVerdict(**{**fv.__dict__, "verdict": "inconclusive",
                                   "reason": f"{name} needs ≥ {need} frames per session for an "
-                                            f"interval; ~{need - min(wa.n, wb.n)} more frames "
-                                            f"would decide",
+                                            "interval; " + would_decide(need - min(wa.n, wb.n),
+                                                                        "frames", name),
                                   "more_needed": need - min(wa.n, wb.n)})
         out.append(fv)
     return out
@@ -145,10 +147,24 @@ def _point(w: Windowed, i: int) -> Interval:
     return Interval(v, v, v, DEFAULT_LEVEL, w.n, "range", w.windows, w.window_s)
 
 
-def _short_more(wa: Windowed, wb: Windowed) -> int | None:
-    """For a pair too short to bootstrap: observations that would make it long enough."""
-    needs = [frames_for_windows(w.n, w.span_s) for w in (wa, wb) if w.windows < MIN_WINDOWS]
-    return max(needs) if needs else None
+def _short_more(wa: Windowed, wb: Windowed, rates: Sequence[float | None] = (None, None)
+                ) -> dict[str, Any]:
+    """For a pair too short to bootstrap: the observations (None: a rate is unknown) and
+    seconds more per session that would make it long enough (``decide``'s keywords)."""
+    needs = [missing_for_windows(w.n, w.span_s, r) for w, r in zip((wa, wb), rates)
+             if w.windows < MIN_WINDOWS]
+    if not needs:
+        return {}
+    counts = [n for n, _s in needs]
+    return {"short_more": None if None in counts else max(c for c in counts if c),
+            "short_s": max(s for _n, s in needs)}
+
+
+def _rate_of(ts: Arr) -> float | None:
+    """Samples per second of a series' own clock (its missing values still count)."""
+    t = np.asarray(ts, dtype=np.float64)
+    t = t[np.isfinite(t)]
+    return (t.size - 1) / float(t[-1] - t[0]) if t.size >= 2 and t[-1] > t[0] else None
 
 
 def _rate_series(ts: Arr) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +210,7 @@ def rate_figure(name: str, a_ts: Arr, b_ts: Arr, threshold: Threshold,
     pair = _pair(wa, _rate_stat(wa), wb, _rate_stat(wb), [ea], [eb], level,
                  _noise(run_noise, "fps"))
     return decide(name, "fps", "higher", pair.a[0], pair.b[0], pair.diff[0], threshold,
-                  short_more=_short_more(wa, wb))
+                  **_short_more(wa, wb))
 
 
 def mean_interval(ts: Arr, values: Arr, level: float = DEFAULT_LEVEL,
@@ -211,9 +227,11 @@ def mean_interval(ts: Arr, values: Arr, level: float = DEFAULT_LEVEL,
 def mean_figure(name: str, unit: str, a_ts: Arr, a_values: Arr, b_ts: Arr, b_values: Arr,
                 threshold: Threshold, level: float = DEFAULT_LEVEL, better: str = "lower",
                 more_unit: str = "samples", run_noise: Mapping[str, float] | None = None,
-                kind: str = "cpu") -> FigureVerdict:
+                kind: str = "cpu", rates: Sequence[float | None] = (None, None)
+                ) -> FigureVerdict:
     """The steady-state mean of a series (telemetry: CPU, memory, temperature, power;
-    ``kind`` picks its run-to-run noise)."""
+    ``kind`` picks its run-to-run noise; ``rates``: each session's sampling rate when
+    known, e.g. from its telemetry period, to say how many more samples would decide)."""
     wa, wb = windowed(a_ts, a_values), windowed(b_ts, b_values)
     if wa.n == 0 or wb.n == 0:
         return decide(name, unit, better,
@@ -223,7 +241,9 @@ def mean_figure(name: str, unit: str, a_ts: Arr, a_values: Arr, b_ts: Arr, b_val
     pair = _pair(wa, mean_stat(wa), wb, mean_stat(wb), [float(wa.values.mean())],
                  [float(wb.values.mean())], level, _noise(run_noise, kind))
     return decide(name, unit, better, pair.a[0], pair.b[0], pair.diff[0], threshold,
-                  more_unit=more_unit, short_more=_short_more(wa, wb))
+                  more_unit=more_unit,
+                  **_short_more(wa, wb, (rates[0] or _rate_of(a_ts),
+                                         rates[1] or _rate_of(b_ts))))
 
 
 def _mean_point(w: Windowed) -> Interval:

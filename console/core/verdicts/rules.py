@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from console.core.verdicts.blocks import MIN_WINDOWS, WINDOW_S, Interval
+from console.core.verdicts.blocks import MIN_WINDOW_OBS, MIN_WINDOWS, WINDOW_S, Interval
 
 REGRESSION = "regression"
 IMPROVEMENT = "improvement"
@@ -96,8 +96,9 @@ class FigureVerdict:
 
     ``ci_low``/``ci_high`` bound the difference (in the figure's unit); ``a_ci`` and
     ``b_ci`` are each session's own interval (error bars). ``more_needed`` is how many
-    more observations (``more_unit``: frames, samples, sessions) per session would
-    likely decide an inconclusive figure (None: none would, or not estimable).
+    more observations (``more_unit``: frames or samples in each session, or sessions of
+    each side) would likely decide an inconclusive figure (None: none would, or not
+    estimable).
     """
 
     name: str
@@ -118,6 +119,8 @@ class FigureVerdict:
     threshold: float | None = None
     level: float = DEFAULT_LEVEL
     method: str = ""
+    #: how much longer each session would run to gather ``more_needed`` (frames/samples)
+    more_seconds: float | None = None
 
 
 def _round2(n: float) -> int:
@@ -151,19 +154,77 @@ def more_needed(diff: Interval, thr: float, n: int) -> int | None:
     return _round2(max(n * (factor - 1.0), 0.1 * n, 1.0))
 
 
-def frames_for_windows(w_n: int, span_s: float, windows: int = MIN_WINDOWS,
-                       window_s: float = WINDOW_S) -> int:
-    """Observations still missing for ``windows`` windows of ``window_s`` at the session's
-    rate (a session too short to bootstrap)."""
-    if w_n < 2 or span_s <= 0:
-        return _round2(max(windows * 3 - w_n, 1))
-    rate = (w_n - 1) / span_s
-    return _round2(max(rate * windows * window_s * 1.05 - w_n, 1.0))
+def missing_for_windows(w_n: int, span_s: float, rate: float | None = None,
+                        windows: int = MIN_WINDOWS, window_s: float = WINDOW_S
+                        ) -> tuple[int | None, float]:
+    """What a session too short to bootstrap still lacks for ``windows`` windows of
+    ``window_s`` (each with enough observations): (observations at its rate — None when
+    the rate is unknown, a single observation —, seconds). ``rate``: the sampling rate when
+    known otherwise (telemetry samples whose value was missing still tell the period)."""
+    r = rate if rate and rate > 0 else ((w_n - 1) / span_s if w_n >= 2 and span_s > 0
+                                        else None)
+    per_window = max(window_s, MIN_WINDOW_OBS / r) if r else window_s
+    need_s = windows * per_window * 1.05
+    more_s = max(need_s - max(span_s, 0.0), window_s)
+    if r is None:
+        return None, more_s
+    return _round2(max(r * need_s - w_n, 1.0)), more_s
+
+
+def fmt_seconds(s: float) -> str:
+    if s >= 120:
+        return f"{s / 60:.2g} min"
+    return f"{s:.2g} s" if s < 10 else f"{s:.0f} s"
+
+
+def would_decide(n: int | None, unit: str, name: str, seconds: float | None = None) -> str:
+    """``~4 000 more frames (~2 s) would decide e2e p99``: ``n`` more observations in each
+    session (frames, samples; ``seconds``: how much longer a run that is), or ``n`` more
+    sessions of each side (``unit`` ``sessions``); ``n`` None: only the time is known."""
+    if n is None:
+        return f"a run ~{fmt_seconds(seconds or 0.0)} longer would decide {name}"
+    each = " of each" if unit == "sessions" else ""
+    secs = f" (~{fmt_seconds(seconds)})" if seconds and unit != "sessions" else ""
+    word = unit.removesuffix("s") if n == 1 else unit
+    return f"~{fmt_count(n)} more {word}{each}{secs} would decide {name}"
+
+
+def sessions_needed(run_noise: float, margin: float, level: float = DEFAULT_LEVEL,
+                    most: int = 100) -> int | None:
+    """Sessions of each side whose mean would bring the run-to-run part of the interval
+    (``run_noise``: its half-width for one session per side) inside ``margin``: the
+    half-width over k sessions a side shrinks as t(2k-2)/z / sqrt(k). None: more than
+    ``most`` (the difference sits on the threshold)."""
+    if margin <= 0 or run_noise <= 0:
+        return None
+    z = float(sps.norm.ppf(0.5 + level / 2))
+    for k in range(MIN_REPEATS, most + 1):
+        if float(sps.t.ppf(0.5 + level / 2, 2 * k - 2)) / z * run_noise / math.sqrt(k) \
+                < margin:
+            return k
+    return None
+
+
+def repeat_advice(run_noise: float, margin: float, name: str) -> str:
+    """What decides a figure whose run-to-run spread alone is wider than its margin."""
+    k = sessions_needed(run_noise, margin)
+    head = "the run-to-run spread alone is wider than the margin: "
+    if k is None:
+        return head + "the difference sits on the threshold, more data would barely help"
+    return head + f"repeat the sessions (~{k} of each would decide {name})"
+
+
+def _seconds_for(n: int, *ivs: Interval) -> float | None:
+    """How long ``n`` more observations take at the slower of the sessions' rates."""
+    per = [iv.windows * iv.window_s / iv.n for iv in ivs
+           if iv.n and iv.windows and iv.window_s]
+    return n * max(per) if per else None
 
 
 def decide(name: str, unit: str, better: str, a: Interval | None, b: Interval | None,
            diff: Interval | None, threshold: Threshold, *, more_unit: str = "frames",
-           missing: str | None = None, short_more: int | None = None) -> FigureVerdict:
+           missing: str | None = None, short_more: int | None = None,
+           short_s: float | None = None) -> FigureVerdict:
     """The verdict of one figure from its intervals (see the module docstring)."""
     known = diff or a or b
     level = known.level if known is not None else DEFAULT_LEVEL
@@ -187,10 +248,21 @@ def decide(name: str, unit: str, better: str, a: Interval | None, b: Interval | 
         short = min(a.windows, b.windows)
         why = (f"too short to decide: {short} window{'s' if short != 1 else ''} of "
                f"≥ {WINDOW_S:g} s, an interval needs {MIN_WINDOWS}")
-        if short_more:
-            why += f"; ~{fmt_count(short_more)} more {more_unit} per session would decide {name}"
+        if short_more or short_s:
+            margin = abs(abs(d) - thr)
+            if diff.run_noise and diff.run_noise >= margin:
+                # a longer run gives an interval, but not one narrow enough: say so (how
+                # many repeats is not estimated: a short run's spread exceeds RUN_NOISE's)
+                longer = would_decide(short_more, more_unit, "", short_s).removesuffix(
+                    " would decide ")
+                why += (f"; {longer} give{'s' if short_more is None else ''} one, but the "
+                        "run-to-run spread alone is wider than the margin: repeat the "
+                        f"sessions to decide {name}")
+            else:
+                why += f"; {would_decide(short_more, more_unit, name, short_s)}"
         return FigureVerdict(name, unit, better, a.estimate, b.estimate, d, rel, lo, hi,
-                             INCONCLUSIVE, why, short_more, **common)  # type: ignore[arg-type]
+                             INCONCLUSIVE, why, short_more, more_seconds=short_s,
+                             **common)  # type: ignore[arg-type]
     worse_lo, worse_hi = (lo, hi) if better == "lower" else (-hi, -lo)
     if worse_lo > thr:
         v, why = REGRESSION, f"worse beyond {tdesc} at {lvl} confidence"
@@ -203,16 +275,16 @@ def decide(name: str, unit: str, better: str, a: Interval | None, b: Interval | 
         side = "includes a change beyond" if (worse_lo < -thr or worse_hi > thr) else "crosses"
         why = f"the {lvl} interval {side} ±{tdesc}"
     more = more_needed(diff, thr, min(a.n, b.n)) if v == INCONCLUSIVE else None
+    more_s = _seconds_for(more, a, b) if more and more_unit != "sessions" else None
     if v == INCONCLUSIVE:
         if more:
-            why += f"; ~{fmt_count(more)} more {more_unit} per session would decide {name}"
+            why += f"; {would_decide(more, more_unit, name, more_s)}"
         elif diff.run_noise >= abs(abs(d) - thr):
-            why += ("; the run-to-run spread alone is wider than the margin: repeat the "
-                    "sessions to decide")
+            why += "; " + repeat_advice(diff.run_noise, abs(abs(d) - thr), name)
         else:
             why += "; the difference sits on the threshold: more data would barely help"
     return FigureVerdict(name, unit, better, a.estimate, b.estimate, d, rel, lo, hi, v, why,
-                         more, **common)  # type: ignore[arg-type]
+                         more, more_seconds=more_s, **common)  # type: ignore[arg-type]
 
 
 def overall(verdicts: Sequence[str]) -> str:
@@ -263,8 +335,34 @@ class BudgetVerdict:
     method: str = ""
 
 
+def _budget_more(iv: Interval, limit: float, name: str, unit: str) -> str:
+    """What would decide an inconclusive budget: a run long enough for an interval, more
+    frames (the sampling part of the interval shrinks as 1/sqrt(n)), or nothing a longer
+    run can do (the run-to-run part alone reaches past the limit)."""
+    noisy = iv.run_noise >= abs(iv.estimate - limit)
+    if iv.method == "range":
+        n, secs = missing_for_windows(iv.n, iv.windows * iv.window_s)
+        if not noisy:
+            return f"; {would_decide(n, unit, name, secs)}"
+        longer = would_decide(n, unit, "", secs).removesuffix(" would decide ")
+        return (f"; {longer} give{'s' if n is None else ''} an interval, but the run-to-run "
+                "spread alone reaches past the limit: a longer run would not decide it")
+    if iv.method != "block bootstrap":
+        return ""
+    shifted = Interval(iv.estimate - limit, iv.low - limit, iv.high - limit, iv.level, iv.n,
+                       iv.method, iv.windows, iv.window_s, iv.run_noise)
+    more = more_needed(shifted, 0.0, iv.n)
+    if more:
+        return f"; {would_decide(more, unit, name, _seconds_for(more, iv))}"
+    if noisy:
+        return ("; the run-to-run spread alone reaches past the limit: a longer run would "
+                "not decide it")
+    return "; the figure sits on the limit: more frames would barely help"
+
+
 def check_budget(budget: str, limit: float, iv: Interval | None, *, upper: bool = True,
-                 unit: str = "", missing: str = "not measured") -> BudgetVerdict:
+                 unit: str = "", missing: str = "not measured",
+                 more_unit: str = "frames") -> BudgetVerdict:
     """``pass`` when the whole interval is on the good side of ``limit``, ``fail`` when the
     whole interval is on the bad side, ``inconclusive`` otherwise. A range (a session
     too short for an interval) decides only when every observation is on one side."""
@@ -286,8 +384,7 @@ def check_budget(budget: str, limit: float, iv: Interval | None, *, upper: bool 
     else:
         v = INCONCLUSIVE
         why = (f"{what} [{lo:.4g}, {hi:.4g}]{u} includes {limit:g}{u}"
-               + ("; a longer run would decide" if iv.method in ("block bootstrap", "range")
-                  else ""))
+               + _budget_more(iv, limit, budget, more_unit))
     return BudgetVerdict(budget, limit, iv.estimate, lo, hi, v, why, upper, iv.level,
                          iv.method)
 

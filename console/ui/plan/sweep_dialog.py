@@ -320,7 +320,8 @@ class SweepDialog(QDialog):
         t = self.table
         t.setRowCount(len(result.ranking))
         for row, r in enumerate(result.ranking):
-            iv = "" if r.low is None or r.high is None else f"[{fmt(r.low)}, {fmt(r.high)}]"
+            iv = "" if r.low is None or r.high is None else \
+                f"[{'range ' if r.method == 'range' else ''}{fmt(r.low)}, {fmt(r.high)}]"
             cells = (str(r.rank), r.label, fmt(r.estimate), iv, r.verdict,
                      "yes" if r.in_best_group else "no", ", ".join(map(str, r.sessions)))
             key = BEST if r.verdict == BEST else ("in" if r.in_best_group else r.verdict)
