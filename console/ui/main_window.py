@@ -48,7 +48,6 @@ from console.ui.live.view import LiveView
 from console.ui.packages.panel import PackagePanel, dropped_path
 from console.ui.plan.desk import PlanDesk
 from console.ui.qt import (
-    QApplication,
     QCloseEvent,
     QDockWidget,
     QDragEnterEvent,
@@ -423,20 +422,13 @@ class MainWindow(QMainWindow):
             self._apply_theme()
 
     def _apply_theme(self) -> None:
-        self.theme = themes.resolve(self.theme_choice)
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            themes.apply(app, self.theme)
-        for view in (self.graph_holder, self.playback, self.compare_view):
-            view.set_theme(self.theme)
+        self.theme = themes.apply_choice(self.theme_choice,
+                                         (self.graph_holder, self.playback, self.compare_view))
 
     def show_trust_dialog(self) -> None:
-        from console.ui.packages.trust_dialog import TrustDialog
+        from console.ui.packages.trust_dialog import open_trust_dialog
 
-        dlg = TrustDialog(self.jobs, self)
-        dlg.changed.connect(self._reverify_package)
-        dlg.exec()
-        dlg.deleteLater()
+        open_trust_dialog(self.jobs, self, self._reverify_package)
 
     def _reverify_package(self) -> None:
         """Keys or the policy changed: the current package's verdict may have too."""
