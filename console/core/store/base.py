@@ -16,6 +16,7 @@ already redacted.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -211,6 +212,19 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
     def transaction(self) -> Any:
         """All or nothing for a caller writing several things (a bundle import)."""
         return self._transaction()
+
+    def _backfill_headline(self) -> None:
+        """Sessions from before v3 get their headline columns from their summary JSON
+        (inside the migration's transaction: both engines' migrate step calls it)."""
+        for sid, summ in self._execute(
+                "SELECT id, summary FROM sessions WHERE summary IS NOT NULL").fetchall():
+            try:
+                cols = session_columns({"summary": json.loads(summ)})
+            except (ValueError, TypeError):
+                continue
+            cols.pop("summary")
+            sets = ", ".join(f'"{k}" = ?' for k in cols)
+            self._execute(f"UPDATE sessions SET {sets} WHERE id = ?", [*cols.values(), sid])
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from console.core import schema as S
-from console.core.store.base import LogStore, session_columns
+from console.core.store.base import LogStore
 from console.core.store.errors import (
     DatabaseReadOnly,
     DiskFull,
@@ -287,19 +287,6 @@ class PostgresStore(LogStore):
                 raise self._fail(exc) from None
             raise
         self.migrated_from = version if version > 0 else None
-
-    def _backfill_headline(self) -> None:
-        import json
-
-        for sid, summ in self.conn.execute(
-                "SELECT id, summary FROM sessions WHERE summary IS NOT NULL").fetchall():
-            try:
-                cols = session_columns({"summary": json.loads(summ)})
-            except (ValueError, TypeError):
-                continue
-            cols.pop("summary")
-            sets = ", ".join(f'"{k}" = %s' for k in cols)
-            self.conn.execute(f"UPDATE sessions SET {sets} WHERE id = %s", [*cols.values(), sid])
 
     def ping(self) -> bool:
         """True when the server answers now (the spool uses it to know when to push)."""
