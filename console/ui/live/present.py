@@ -27,7 +27,6 @@ import numpy as np
 from console.core import protocol as P
 from console.core.series import minmax_decimate
 from console.ui.live.data import E2E
-from console.ui.live.ranges import nice_ceil
 from console.ui.qt import (
     QAction,
     QColor,
@@ -319,6 +318,8 @@ class PresentView(QWidget):
                 self.strip.getPlotItem().setXRange(max(0.0, end - STRIP_S),
                                                    max(end, STRIP_S), padding=0)
                 top = float(np.nanmax(y)) if np.isfinite(y).any() else 1.0
+                from console.ui.live.ranges import nice_ceil  # pyqtgraph: not at start-up
+
                 self.strip.getPlotItem().setYRange(0, nice_ceil(top * 1.05), padding=0)
 
     def _package_title(self) -> str:
