@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from console.session.browse import LogRef
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
 from console.ui.live.data import LiveFeed
 from console.ui.qt import QImage, QObject, Qt, QThread, Signal, Slot
+from console.ui.stoppable import Stoppable
 
 log = logging.getLogger("devicelab.ui")
 
@@ -125,7 +125,7 @@ class _Listener(RunListener):
         self.w.runFinished.emit(result)
 
 
-class RunWorker(QObject):
+class RunWorker(Stoppable, QObject):
     """One run in one QThread. Signals are queued to the GUI thread."""
 
     stateChanged = Signal(str, str)
@@ -153,25 +153,7 @@ class RunWorker(QObject):
         self.feed = feed
         self.package_policy = package_policy
         self.device_label = device_label
-        self._lock = threading.Lock()
-        self._run: Run | None = None
-        self._stop = False
-        self._abort = False
-
-    # -- any thread -----------------------------------------------------------
-    def stop(self) -> None:
-        with self._lock:
-            self._stop = True
-            run = self._run
-        if run is not None:
-            run.stop()
-
-    def abort(self) -> None:
-        with self._lock:
-            self._stop = self._abort = True
-            run = self._run
-        if run is not None:
-            run.abort()
+        self._init_stoppable()
 
     # -- worker thread --------------------------------------------------------
     @Slot()
@@ -197,13 +179,7 @@ class RunWorker(QObject):
                 return
             run = Run(device, self.request, self.db_path, _Listener(self, self.feed),
                       package_policy=self.package_policy)
-            with self._lock:
-                self._run = run
-                stop, abort = self._stop, self._abort
-            if abort:
-                run.abort()
-            elif stop:
-                run.stop()
+            self.attach(run)
             try:
                 run.execute()
             except RunError as exc:
