@@ -96,16 +96,26 @@ def test_an_aa_pair_of_real_recordings_is_no_regression(rec: dict[str, SessionDa
 
 def test_the_recorded_plus_30_percent_pair_is_a_regression(rec: dict[str, SessionData]
                                                            ) -> None:
+    """One recorded pair, demo vs +30 %: the block bootstrap alone finds the extra work
+    where it was added and nowhere else; with this machine's run-to-run allowance one
+    pair cannot be sure of it (identical 12-s sessions' infer p95 swings ~30 % here), so
+    it is inconclusive — never no change or an improvement — and says to repeat the
+    sessions. Over repeated sessions it is a regression (test_repeated_real_sessions)."""
     a, b = rec["aa_1"], rec["slow30"]
-    figs = by_name(compare_data(a, b))
-    # the extra work is found where it was added, beyond the run-to-run noise ...
-    assert figs["infer p90"].verdict == REGRESSION and figs["infer p95"].verdict == REGRESSION
-    # ... and nowhere it was not added
-    assert not [n for n, f in figs.items() if f.verdict in (REGRESSION, IMPROVEMENT)
-                and n.split()[0] in ("pre", "post")]
-    # the block bootstrap alone (no run-to-run allowance) finds it in e2e as well
     inside = by_name(compare_data(a, b, run_noise={}))
-    assert inside["e2e p95"].verdict == REGRESSION and inside["e2e mean"].verdict == REGRESSION
+    for name in ("infer p90", "infer p95", "infer mean", "e2e p95", "e2e mean"):
+        assert inside[name].verdict == REGRESSION, name
+    assert not [n for n, f in inside.items() if f.verdict in (REGRESSION, IMPROVEMENT)
+                and n.split()[0] in ("pre", "post")]
+    figs = by_name(compare_data(a, b))
+    for name in ("infer p50", "infer p90", "infer mean"):
+        f = figs[name]
+        assert f.verdict in (REGRESSION, INCONCLUSIVE), name
+        assert f.ci_low > 0, name  # surely worse, if not surely beyond the threshold
+        if f.verdict == INCONCLUSIVE:
+            assert "repeat the sessions" in f.reason, f.reason
+    assert not [n for n, f in figs.items() if f.verdict in (IMPROVEMENT, NO_CHANGE)
+                and n.split()[0] in ("infer", "e2e")]
 
 
 def test_repeated_real_sessions(rec: dict[str, SessionData]) -> None:
