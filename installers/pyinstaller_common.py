@@ -38,10 +38,11 @@ HERE = Path(__file__).resolve().parent
 DIST_NAME = "device-lab-console"
 
 # Pulled in by optional imports (pyqtgraph probes every Qt binding and a few
-# plotting/array libraries) but never used by the console; some are large.
+# plotting/array libraries) but never used by the console; some are large. (scipy is
+# not among them: every compare and budget verdict uses scipy.stats.)
 EXCLUDES = [
     "tkinter", "_tkinter", "PyQt5", "PyQt6", "PySide2", "matplotlib", "IPython",
-    "jupyter_client", "ipykernel", "scipy", "pandas", "torch", "sklearn", "onnx",
+    "jupyter_client", "ipykernel", "pandas", "torch", "sklearn", "onnx",
     "cupy", "numba", "h5py", "pytest", "OpenGL",
 ]
 
