@@ -7,7 +7,11 @@ second on the built-in device (the real agent subprocess, telemetry at
 thread:
 
 - event-loop lag: a 5 ms precise timer records how late each of its ticks
-  fires (p50 / p99 / max; target p99 < 16 ms, one frame at 60 Hz);
+  fires (p50 / p99 / max; target p99 < 16 ms, one frame at 60 Hz), and how many
+  of its ticks came later than 16 ms;
+- the CPU the GUI thread and the console process used while streaming (the
+  lag also counts time the GUI thread waited for a CPU that other processes
+  had: compare with the load average printed first);
 - the display timer's own cost per tick (drain + graphs + live view);
 - redraws per second of the graphs and previews painted per second;
 - results per second received, and whether every result is in SQLite
@@ -82,6 +86,9 @@ def main() -> int:
     ap.add_argument("--input", default="synthetic:32x32")
     ap.add_argument("--fps", type=float, default=0.0, help="agent target FPS (0: flat out)")
     ap.add_argument("--startup-runs", type=int, default=5)
+    ap.add_argument("--size", default="1600x1000", metavar="WxH",
+                    help="window size (the offscreen screen is small; default: the window's "
+                         "own default size on a desktop)")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -95,6 +102,8 @@ def main() -> int:
     from console.ui.app import build_window, parse_args
 
     app, w = build_window(parse_args(["--db", str(db), "--input", args.input]))
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    w.resize(width, height)
     w.show()
     lags: list[float] = []
     tick_ms: list[float] = []
@@ -133,13 +142,15 @@ def main() -> int:
                 QTimer.singleShot(50, begin_measuring)
             return
         state["measuring"] = True
-        marks.update(t0=time.perf_counter(), frames0=w.frames_received,
+        marks.update(t0=time.perf_counter(), cpu0=time.thread_time(),
+                     proc0=time.process_time(), frames0=w.frames_received,
                      redraws0=w.plots.redraws, previews0=w.live_view.frames_painted)
         QTimer.singleShot(int(args.duration * 1000), end_measuring)
 
     def end_measuring() -> None:
         state["measuring"] = False
-        marks.update(t1=time.perf_counter(), frames1=w.frames_received,
+        marks.update(t1=time.perf_counter(), cpu1=time.thread_time(),
+                     proc1=time.process_time(), frames1=w.frames_received,
                      redraws1=w.plots.redraws, previews1=w.live_view.frames_painted)
         w.stop_run()
 
@@ -188,6 +199,17 @@ def main() -> int:
           f"(target p99 < 16 ms)")
     print(f"display tick cost: p50 {pct(tick_ms, 50):.2f} ms, p99 {pct(tick_ms, 99):.2f} ms, "
           f"{len(tick_ms) / span:.1f} ticks/s")
+    late = sum(1 for v in lags if v > 16.0)
+    print(f"probe ticks later than 16 ms: {late} of {len(lags)} "
+          f"({100.0 * late / max(1, len(lags)):.1f} %)")
+    gui_cpu = (marks["cpu1"] - marks["cpu0"]) / span
+    proc_cpu = (marks["proc1"] - marks["proc0"]) / span
+    print(f"CPU while streaming: GUI thread {100 * gui_cpu:.0f} % of one core; the console "
+          f"process (GUI + run reader + writer threads) {100 * proc_cpu:.0f} % (the agent is "
+          "another process)")
+    print(f"window {w.width()}×{w.height()}; graphs redraw at most once per pixel of "
+          f"scroll: {w.plots.window_s:.0f} s over "
+          f"{w.plots.panels['latency'].item.getViewBox().width():.0f} px")
     print(f"graph redraws/s: {(marks['redraws1'] - marks['redraws0']) / span:.1f}; previews "
           f"painted/s: {(marks['previews1'] - marks['previews0']) / span:.1f}")
     every = stored == w.frames_received and (sent is None or sent == stored)

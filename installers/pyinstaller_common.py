@@ -38,10 +38,11 @@ HERE = Path(__file__).resolve().parent
 DIST_NAME = "device-lab-console"
 
 # Pulled in by optional imports (pyqtgraph probes every Qt binding and a few
-# plotting/array libraries) but never used by the console; some are large.
+# plotting/array libraries) but never used by the console; some are large. (scipy is
+# not among them: every compare and budget verdict uses scipy.stats.)
 EXCLUDES = [
     "tkinter", "_tkinter", "PyQt5", "PyQt6", "PySide2", "matplotlib", "IPython",
-    "jupyter_client", "ipykernel", "scipy", "pandas", "torch", "sklearn", "onnx",
+    "jupyter_client", "ipykernel", "pandas", "torch", "sklearn", "onnx",
     "cupy", "numba", "h5py", "pytest", "OpenGL",
 ]
 
@@ -83,9 +84,11 @@ def datas() -> list[tuple[str, str]]:
                          "wheel (pip install .), not in editable mode")
     out: list[tuple[str, str]] = [(str(res), "console/resources")]
     # The agent bundle reads these at run time; keep the paths relative to console/.
-    from console.devices.agent_bundle import AGENT_MODULES, CORE_MODULES
+    from console.devices.agent_bundle import AGENT_MODULES, CORE_MODULES, RUNTIME_MODULES
 
     out += [(str(cdir / "agent" / m), "console/agent") for m in AGENT_MODULES]
+    out += [(str(cdir / "agent" / "runtimes" / m), "console/agent/runtimes")
+            for m in RUNTIME_MODULES]
     out += [(str(cdir / "core" / m), "console/core") for m in CORE_MODULES]
     out += copy_metadata(DIST_NAME)
     return out

@@ -44,6 +44,12 @@ class ProfileWindow:
 
     def result(self, ended_early: bool) -> P.Profile:
         self.finished = True
+        if self.done == 0:  # the run ended before the first profiled frame
+            self.backend.close()
+            return P.Profile(self.backend.name, "partial",
+                             "the run ended before frame %d, the first to profile: nothing "
+                             "was profiled (a shorter --profile-after profiles sooner)"
+                             % self.first, self.first, 0, 0.0, [])
         res = self.backend.profile_result()
         status, text = res.status, res.text
         if status == "ok" and ended_early:

@@ -169,7 +169,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     m = pkg.manifest
     i = m.input
     print(f"ok  {m.name}@{m.version}  ({m.task})  sha256 {pkg.digest}")
-    print(f"    model {m.model}, {len(m.files)} files, {pkg.size_bytes / 1e6:.2f} MB")
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(m.runtime_settings.items()))
+    print(f"    model {m.model} on {m.runtime}" + (f" ({settings})" if settings else "")
+          + f", {len(m.files)} files, {pkg.size_bytes / 1e6:.2f} MB")
     print(f"    input {i.name}: {i.layout} {i.color} {i.height}x{i.width} {i.dtype}, scale "
           f"{i.scale:g}, mean {list(i.mean)}, std {list(i.std)}, resize {i.resize}")
     if pkg.labels is not None:

@@ -31,6 +31,7 @@ from console.core import protocol as P
 from console.core.errors import UserError
 from console.core.store import LogStore, StoreError
 from console.core.store.target import LogTarget, open_store, parse_target
+from console.session.profiles import load_profile
 
 #: sessions a list holds at most (newest first); the CLI lists the rest
 MAX_ROWS = 100_000
@@ -151,6 +152,8 @@ class SessionDetails:
     telemetry_samples: int
     #: device time of the first frame (bookmark times count from it); None without frames
     first_ts: float | None
+    #: the operator profile of a ``--profile`` run (console.core.op_profile.OpProfile)
+    profile: Any = None
 
 
 def load_details(db_path: LogRef, session_id: int) -> SessionDetails:
@@ -159,7 +162,8 @@ def load_details(db_path: LogRef, session_id: int) -> SessionDetails:
         if s is None:
             raise BrowseError(f"session {session_id} is no longer in the log")
         return SessionDetails(s, st.events(session_id), st.bookmarks(session_id),
-                              st.telemetry_count(session_id), st.first_frame_ts(session_id))
+                              st.telemetry_count(session_id), st.first_frame_ts(session_id),
+                              load_profile(st, session_id, s.get("profile")))
 
 
 # -- bookmarks --------------------------------------------------------------------------

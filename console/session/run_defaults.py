@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from console.core.errors import UserError
 from console.core.settings import Settings, load_settings, update_settings
 from console.devices.base import AgentOptions
 from console.devices.spec import LOCAL_NAMES
@@ -74,7 +75,14 @@ def apply_saved(opts: AgentOptions, device: str, package_path: str | Path,
     """For ``devicelab run``: the options with this device's saved default for the
     package, what was applied, and where it came from. Raises the settings' or the
     package's one-line errors (the caller decides whether that stops it)."""
-    default = saved(device, package_name(package_path))
+    settings = load_settings()
+    if not settings.run_defaults.get(device_key(device)):
+        return opts, {}, ""  # nothing saved for this device: the package is not opened
+    try:
+        name = package_name(package_path)
+    except UserError:
+        return opts, {}, ""  # an unreadable package: the run refuses it in its own words
+    default = saved(device, name, settings)
     opts, applied = apply(opts, default, given)
     return opts, applied, describe(default) if default else ""
 

@@ -27,6 +27,8 @@ from console.core.logfile import log_file, setup_logging
 
 T_START = time.perf_counter()
 log = logging.getLogger("devicelab.ui")
+#: the GIL switch interval of the window's process (Python's default: 5 ms)
+GUI_SWITCH_INTERVAL_S = 0.001
 
 
 
@@ -171,6 +173,11 @@ def build_window(args: argparse.Namespace) -> Any:
     from console.ui.main_window import MainWindow, StartupChoices
     from console.ui.qt import QApplication
 
+    # The run's worker thread parses every frame in Python; each time the GUI thread wants
+    # the GIL back (every event handler written in Python) it waited up to the switch
+    # interval, 5 ms by default. 1 ms cut the event-loop lag's tail under a flat-out run
+    # (benchmarks/gui_load.py, measured in docs/benchmarks.md).
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])

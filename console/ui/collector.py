@@ -29,7 +29,7 @@ class GuiThreadCollector(QObject):
         super().__init__(app)
         self.setObjectName("guiThreadCollector")
         self.thresholds = gc.get_threshold()
-        self.frozen = 0
+        self.frozen = False
         gc.disable()
         self.timer = QTimer(self)
         self.timer.setInterval(interval_ms)
@@ -48,23 +48,25 @@ class GuiThreadCollector(QObject):
         return gc.collect(generation)
 
     def freeze(self) -> None:
-        """Move every object alive now out of the collector's sight, once.
+        """While a run goes, every object that existed when it started is out of the
+        collector's sight (``gc.freeze``, O(1)).
 
         A full collection walks every tracked object: ~130 000 after start-up
         (Qt wrappers, pyqtgraph, numpy, scipy), 100-300 ms measured here, and it
         ran in the GUI thread in the middle of a run (the longest stall of a
-        flat-out run). Start-up objects live as long as the window, so they are
-        frozen (``gc.freeze``) once the window's late imports are done and when
-        the first run starts (whichever comes first, then the other); a full
-        collection then sees only what runs made (< 1 ms measured). Young garbage
-        is collected first; start-up garbage already in the oldest generation
-        stays (bounded: twice per process).
+        flat-out run). Frozen, a full collection during the run sees only what
+        the run made (< 1 ms measured). :meth:`thaw` gives them back when the run
+        ends, so nothing that became garbage meanwhile is kept for good.
         """
-        if self.frozen >= 2:
-            return
-        self.frozen += 1
-        gc.collect(1)
-        gc.freeze()
+        if not self.frozen:
+            self.frozen = True
+            gc.freeze()
+
+    def thaw(self) -> None:
+        """The run ended: the frozen objects are collected as usual again."""
+        if self.frozen:
+            self.frozen = False
+            gc.unfreeze()
 
 
 def install(app: QCoreApplication | None = None) -> GuiThreadCollector:

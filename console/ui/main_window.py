@@ -38,7 +38,9 @@ from console.ui.live.bookmarks import LiveBookmarks
 from console.ui.live.graphs_tab import GraphsTab
 from console.ui.live.input_panel import InputPanel
 from console.ui.live.launch import run_choice
+from console.ui.live.present import PresentMode
 from console.ui.live.presenter import LivePresenter
+from console.ui.live.profile_view import add_profile_dock
 from console.ui.live.run_panel import RunPanel
 from console.ui.live.summary_panel import SummaryPanel
 from console.ui.live.supervisor import Launch, RunSupervisor
@@ -46,7 +48,6 @@ from console.ui.live.view import LiveView
 from console.ui.packages.panel import PackagePanel, dropped_path
 from console.ui.plan.desk import PlanDesk
 from console.ui.qt import (
-    QApplication,
     QCloseEvent,
     QDockWidget,
     QDragEnterEvent,
@@ -68,24 +69,13 @@ from console.ui.window.actions import build_commands, build_menus
 from console.ui.window.layout import WindowLayout, make_dock
 from console.ui.window.log_pane import LogPane
 from console.ui.window.prefs import Preferences
+from console.ui.window.preload import preload
 from console.ui.window.startup import StartupChoices, preselect
 from console.ui.window.status import StatusBar
 
 __all__ = ["MainWindow", "StartupChoices"]
 
 log = logging.getLogger("devicelab.ui")
-#: modules the window imports later anyway (the Sessions list's budget verdicts pull in
-#: scipy): imported by a job once the window is up, not by a job in the middle of the
-#: first run, where a 2 s import holding the GIL stalled the graphs
-PRELOAD = ("console.session.budgets", "console.session.finalize", "console.session.compare")
-
-
-def preload_modules() -> int:
-    import importlib
-
-    for name in PRELOAD:
-        importlib.import_module(name)
-    return len(PRELOAD)
 
 
 class MainWindow(QMainWindow):
@@ -106,11 +96,12 @@ class MainWindow(QMainWindow):
         self._closing = False
         #: keys or policy changed during a run: re-verify the package when it ends
         self._reverify_after_run = False
-        self._ready_timer: QTimer | None = None
         self._preloaded = False
         self.commands = build_commands(self)
         self._build_docks()
         build_menus(self, self.commands, self._docks)
+        #: presentation mode (View → Present, F11; Esc leaves)
+        self.presentation = PresentMode(self)
         self.layout_state.restore()
         preselect(self)
         self._update_actions()
@@ -163,12 +154,13 @@ class MainWindow(QMainWindow):
         self.summary_dock = self._dock("Summary", "summaryDock", self.summary, right)
         self.log_dock = self._dock("Log", "logDock", self.log_pane,
                                    Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.profile_view, self.profile_dock = add_profile_dock(self, self.summary_dock)
         self.resizeDocks([self.run_dock, self.view_dock], [390, 470], Qt.Orientation.Horizontal)
         self.resizeDocks([self.log_dock], [150], Qt.Orientation.Vertical)
         self.resizeDocks([self.view_dock, self.summary_dock], [430, 330],
                          Qt.Orientation.Vertical)
         side = [self.run_dock, self.package_dock, self.input_dock, self.devices_dock,
-                self.view_dock, self.summary_dock]
+                self.view_dock, self.summary_dock, self.profile_dock]
         self._docks = [*side, self.log_dock]
         self.layout_state = WindowLayout(self, self._docks, side, self.graph_holder)
         self.status = StatusBar()
@@ -181,6 +173,7 @@ class MainWindow(QMainWindow):
         self._wire()
 
     def _wire(self) -> None:
+        self.supervisor.profileReady.connect(self.profile_view.show_profile)
         sv = self.sessions_view
         sv.message.connect(self.report)
         sv.replayReady.connect(self.start_replay)
@@ -335,11 +328,7 @@ class MainWindow(QMainWindow):
         """Start once the preselected package has verified and the recording has been
         read (``--start``): a refusal of either is then a refusal, not a failed run."""
         if self.package.pending or self.input.pending:
-            if self._ready_timer is None:  # owned by the window: it goes with it
-                self._ready_timer = QTimer(self)
-                self._ready_timer.setSingleShot(True)
-                self._ready_timer.timeout.connect(self.start_when_ready)
-            self._ready_timer.start(50)
+            QTimer.singleShot(50, self, self.start_when_ready)  # not after the window went
             return
         self.start_run()
 
@@ -433,20 +422,13 @@ class MainWindow(QMainWindow):
             self._apply_theme()
 
     def _apply_theme(self) -> None:
-        self.theme = themes.resolve(self.theme_choice)
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            themes.apply(app, self.theme)
-        for view in (self.graph_holder, self.playback, self.compare_view):
-            view.set_theme(self.theme)
+        self.theme = themes.apply_choice(self.theme_choice,
+                                         (self.graph_holder, self.playback, self.compare_view))
 
     def show_trust_dialog(self) -> None:
-        from console.ui.packages.trust_dialog import TrustDialog
+        from console.ui.packages.trust_dialog import open_trust_dialog
 
-        dlg = TrustDialog(self.jobs, self)
-        dlg.changed.connect(self._reverify_package)
-        dlg.exec()
-        dlg.deleteLater()
+        open_trust_dialog(self.jobs, self, self._reverify_package)
 
     def _reverify_package(self) -> None:
         """Keys or the policy changed: the current package's verdict may have too."""
@@ -455,13 +437,12 @@ class MainWindow(QMainWindow):
             return
         self.package.reverify()
 
-    # -- after the first show ---------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        if not self._preloaded:
+        if not self._preloaded:  # the late imports, by a job, once on screen
             self._preloaded = True
-            self.jobs.submit("preload", preload_modules, lambda _r: collector.install().freeze(),
-                             lambda exc: log.warning("preloading failed: %s", exc))
+            preload(self.jobs)
+            QTimer.singleShot(0, self, self.layout_state.shown)
 
     # -- drag and drop anywhere in the window ------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -489,6 +470,7 @@ class MainWindow(QMainWindow):
             self.report("info", "stopping the run before closing (the session is kept)…")
             self.supervisor.stop()
             return
+        self.presentation.set(False)
         self.presenter.timer.stop()
         self.playback.stop()
         self.layout_state.save()

@@ -8,6 +8,9 @@ light, dark) is kept in the settings file's ``preferences.theme``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from console.ui.qt import QApplication, QColor, QPalette, system_color_scheme
 
 CHOICES = ("system", "light", "dark")
@@ -49,3 +52,15 @@ def apply(app: QApplication, theme: str) -> None:
     if app.style().name().lower() != "fusion":
         app.setStyle("Fusion")
     app.setPalette(_dark_palette() if theme == "dark" else app.style().standardPalette())
+
+
+def apply_choice(choice: str, views: Iterable[Any]) -> str:
+    """Resolve ``choice`` ("light", "dark", "system"), apply it to the application and to
+    each view that draws its own colours (plots); returns the theme applied."""
+    theme = resolve(choice)
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        apply(app, theme)
+    for view in views:
+        view.set_theme(theme)
+    return theme

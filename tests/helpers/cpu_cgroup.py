@@ -24,13 +24,18 @@ class CgroupError(Exception):
 
 @dataclass
 class CpuCgroup:
-    """A CPU-bandwidth cgroup: v1 ``cpu/NAME/cpu.cfs_quota_us``, or v2 ``NAME/cpu.max``."""
+    """A CPU cgroup: v1 ``cpu/NAME/cpu.cfs_quota_us`` (+ ``cpu.shares``), or v2
+    ``NAME/cpu.max`` (+ ``cpu.weight``)."""
 
     path: Path
     v2: bool
 
     @classmethod
-    def create(cls, name: str, quota_us: int, period_us: int) -> CpuCgroup:
+    def create(cls, name: str, quota_us: int | None = None, period_us: int = 100000,
+               weight: int | None = None) -> CpuCgroup:
+        """A group with at most ``quota_us`` of CPU every ``period_us`` and/or the CPU
+        ``weight`` (v2 scale: 1–10000, 100 a plain process; v1 ``cpu.shares`` =
+        weight × 1024 / 100) against everything else on the machine."""
         if (CGROUP / "cgroup.controllers").is_file():  # v2 (unified) hierarchy
             if "cpu" not in (CGROUP / "cgroup.controllers").read_text().split():
                 raise CgroupError(f"cgroup v2 at {CGROUP} has no cpu controller")
@@ -39,19 +44,26 @@ class CpuCgroup:
                 try:
                     ctl.write_text("+cpu")
                 except OSError as exc:
-                    raise CgroupError(f"cannot enable the cpu controller in {ctl}: {exc}") from None
+                    raise CgroupError(f"cannot enable the cpu controller in {ctl}: {exc}"
+                                      ) from None
             path = CGROUP / name
             path.mkdir(exist_ok=True)
-            (path / "cpu.max").write_text(f"{quota_us} {period_us}")
+            if quota_us is not None:
+                (path / "cpu.max").write_text(f"{quota_us} {period_us}")
+            if weight is not None:
+                (path / "cpu.weight").write_text(str(weight))
             return cls(path, True)
         v1 = CGROUP / "cpu"
         if not (v1 / "cpu.cfs_quota_us").is_file():
-            raise CgroupError(f"no CPU cgroup controller: neither {CGROUP}/cgroup.controllers (v2) "
-                           f"nor {v1}/cpu.cfs_quota_us (v1)")
+            raise CgroupError(f"no CPU cgroup controller: neither {CGROUP}/cgroup.controllers "
+                              f"(v2) nor {v1}/cpu.cfs_quota_us (v1)")
         path = v1 / name
         path.mkdir(exist_ok=True)
-        (path / "cpu.cfs_period_us").write_text(str(period_us))
-        (path / "cpu.cfs_quota_us").write_text(str(quota_us))
+        if quota_us is not None:
+            (path / "cpu.cfs_period_us").write_text(str(period_us))
+            (path / "cpu.cfs_quota_us").write_text(str(quota_us))
+        if weight is not None:
+            (path / "cpu.shares").write_text(str(max(2, weight * 1024 // 100)))
         return cls(path, False)
 
     @property

@@ -15,6 +15,10 @@ A :class:`LabSpec` may ask for
 * a CPU limit (``cpu=(quota_us, period_us)``): the sshd starts inside a CPU
   bandwidth cgroup (v1 ``cpu.cfs_quota_us``/``cpu.cfs_period_us``, v2
   ``cpu.max``), so its agents inherit it and run measurably slower;
+* a CPU weight (``cpu_weight``, v2 scale, 100 a plain process): a device of its
+  own "board" on a machine shared with other work — its agents win the cores
+  from the machine's other processes, so a loaded machine does not make an
+  unlimited device look like a limited one;
 * a non-root login (``unprivileged=True``): a user made for this lab whose own
   venv, made from ``/usr/bin/python3`` (a Python every user can reach — a venv
   of the pyenv Python would link into ``/root``) holds onnxruntime, numpy and
@@ -154,6 +158,7 @@ class LabSpec:
 
     name: str
     cpu: tuple[int, int] | None = None
+    cpu_weight: int | None = None
     unprivileged: bool = False
 
 
@@ -537,16 +542,20 @@ def _make_device(lab: NetnsLab, spec: LabSpec, net: ipaddress.IPv4Network, k: in
         login, python, the_uid = "root", sys.executable, 0
         workdir = d / "cache"
     group = None
-    if spec.cpu is not None:
-        group = CpuCgroup.create(f"devicelab-netns-{pid}-{k}", *spec.cpu)
+    if spec.cpu is not None or spec.cpu_weight is not None:
+        quota, period = spec.cpu or (None, 100000)
+        group = CpuCgroup.create(f"devicelab-netns-{pid}-{k}", quota, period,
+                                 spec.cpu_weight)
         lab._cgroups.append(group)
     return NetnsDevice(spec.name, ns, link, peer, host_ip, dev_ip, d, login, python, workdir,
                        host_key, client_key, config, d / "sshd.log", group, the_uid)
 
 
-#: the tests' lab: a plain device, a CPU-limited one (10 % of a core), a non-root one
-STANDARD_LAB = (LabSpec("plain"), LabSpec("throttled", cpu=(1000, 10000)),
-                LabSpec("unprivileged", unprivileged=True))
+#: the tests' lab: a plain device, a CPU-limited one (10 % of a core), a non-root one; the
+#: two unlimited ones weighted as if on boards of their own (the machine is shared)
+STANDARD_LAB = (LabSpec("plain", cpu_weight=1000),
+                LabSpec("throttled", cpu=(1000, 10000)),
+                LabSpec("unprivileged", unprivileged=True, cpu_weight=1000))
 
 
 @pytest.fixture(scope="session")
@@ -559,6 +568,9 @@ def netns_lab() -> Iterator[NetnsLab]:
         lab = build_lab(STANDARD_LAB)
     except CgroupError as exc:
         unavailable("the CPU-limited device of the network-namespace lab", str(exc))
+        raise
+    except LabError as exc:  # e.g. no package index for the non-root device's venv
+        unavailable("the network-namespace device lab", f"it could not be built: {exc}")
         raise
     try:
         yield lab

@@ -117,7 +117,82 @@ def test_a_run_ending_inside_the_window_reports_what_it_profiled() -> None:
     assert "the input ended after 8 of the 50 profiled frames" in prof.text
 
 
+def test_a_run_ending_before_the_window_says_nothing_was_profiled() -> None:
+    prof = _profile("onnxruntime", frames=5, after=30, total=10)
+    assert (prof.status, prof.frames, prof.ops) == ("partial", 0, [])
+    assert prof.text.startswith("the run ended before frame 30, the first to profile")
+
+
 def test_litert_says_unavailable_and_why() -> None:
     prof = _profile("litert", frames=5, after=0, total=5)
     assert prof.status == "unavailable" and prof.ops == []
     assert "the LiteRT Python API (ai-edge-litert" in prof.text
+
+
+def test_backends_are_python38_and_import_no_runtime_until_asked() -> None:
+    """Shipped to devices with the agent: Python 3.8 syntax; importing a backend module
+    imports no runtime (a device without OpenVINO still runs ONNX packages)."""
+    import ast
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2] / "console" / "agent"
+    for path in [*sorted((root / "runtimes").glob("*.py")), root / "profiling.py"]:
+        ast.parse(path.read_text(), feature_version=(3, 8))
+    code = ("import sys\nfrom console.agent import runtimes\n"
+            "from console.agent.runtimes import onnxruntime_backend, litert_backend, "
+            "openvino_backend\n"
+            "print(sorted(m for m in ('onnxruntime', 'openvino', 'ai_edge_litert', "
+            "'tflite_runtime', 'tensorflow') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=str(root.parents[1]))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+
+
+def test_loading_openvino_sends_no_telemetry() -> None:
+    """OpenVINO's import would start a sender thread for its usage telemetry; the backend
+    keeps openvino_telemetry unimportable, so none starts (run in a fresh interpreter)."""
+    import subprocess
+
+    code = ("import threading\nfrom console.agent.runtimes import openvino_backend as b\n"
+            "ov = b.import_library()\nimport sys\n"
+            "print(sys.modules.get('openvino_telemetry', 'absent'), "
+            "[t.name for t in threading.enumerate()])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "None ['MainThread']"
+
+
+def test_an_onnx_model_can_run_on_openvino(tmp_path: Path) -> None:
+    from console.core.package import build_package, verify_package
+
+    src = DEMO["onnxruntime"]
+    out = build_package(src / "model.onnx", tmp_path / "ov-onnx", task="classification",
+                        labels=src / "labels.txt", runtime="openvino",
+                        input_overrides={"scale": 1 / 255, "resize": "area"},
+                        output_overrides={"softmax": True, "top_k": 3},
+                        runtime_settings={"device": "CPU", "performance_hint": "latency"})
+    ver = verify_package(out)
+    assert ver.ok and not ver.warnings, ver.problems
+    m, _ = read_manifest(str(out))
+    assert (m.runtime, m.model) == ("openvino", "model.onnx")
+    assert m.runtime_settings == {"device": "CPU", "performance_hint": "LATENCY"}
+    p = Pipeline(str(out), m, dict(m.runtime_settings))
+    onnx = _pipe("onnxruntime")
+    for f in _frames(20):
+        a = np.asarray(p.infer(p.pre(f))[0])
+        b = np.asarray(onnx.infer(onnx.pre(f))[0])
+        assert int(a.argmax()) == int(b.argmax())
+
+
+def test_a_console_without_the_runtime_verifies_hashes_and_says_it_did_not_load(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from console.core.package import verify_package
+
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    ver = verify_package(DEMO["openvino"])
+    assert ver.ok and ver.model_inputs == []
+    assert len(ver.warnings) == 1 and ver.warnings[0].startswith(
+        "model not checked against its manifest: ")
+    assert "lacks openvino to read the model with; install it with: " in ver.warnings[0]

@@ -138,3 +138,14 @@ def test_compare_rules_on_known_profiles() -> None:
     assert [op_family(t) for t in ("QLinearConv", "QGemm", "NhwcMaxPool", "Conv", "Quantize")
             ] == ["Conv", "Gemm", "MaxPool", "Conv", "Quantize"]
     assert a.ops[0].share == pytest.approx(0.2) and a.ops[0].mean_us == 20.0
+
+
+def test_comparison_report_has_the_operator_table(profiled: tuple[dict[str, str], Path],
+                                                  tmp_path: Path) -> None:
+    env, db = profiled
+    out = tmp_path / "cmp.html"
+    res = _dl(env, "sessions", "compare", "1", "2", "-o", str(out), "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    html = out.read_text()
+    sec = html[html.index("<h2>Operators</h2>"):html.index("<h2>Latency distribution")]
+    assert "QuantizeLinear" in sec and "only in B" in sec and "<table>" in sec

@@ -176,9 +176,16 @@ def test_cache_cap_evicts_oldest_first_but_never_the_current_run(
     goes (not the first uploaded: using a cached item counts), then with a cap that
     fits nothing only the current run's items stay."""
     clips = []
-    for name in ("a", "b", "c"):
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    for name in ("a", "b", "c"):  # three real (and different) recordings of noise
         clip = tmp_path / f"clip-{name}.avi"
-        clip.write_bytes(os.urandom(200_000))
+        out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 64))
+        for _ in range(20):
+            out.write(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        out.release()
         clips.append(clip)
     a, b, c = clips
     ssh_env.trust()

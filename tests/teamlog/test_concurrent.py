@@ -60,3 +60,38 @@ def test_three_consoles_at_once(pg_db) -> None:
     assert scores["fp32-a"] == scores["fp32-b"][:240]
     assert scores["int8"][:240] != scores["fp32-a"]
     assert pg_db.query("SELECT count(*) FROM frames") == [(sum(n for _p, n in runs.values()),)]
+
+
+def test_consoles_opening_a_fresh_log_at_the_same_moment_build_it_once(pg_db) -> None:
+    """Six consoles open an empty database together: one builds the schema under the
+    migration lock, the others wait and find it built (a stale catalog lookup after the
+    lock once made a waiter try to create the version table again)."""
+    import threading
+
+    from console.core import schema as S
+    from console.core.store.postgres import PostgresStore
+    from console.core.store.target import parse_target
+
+    target = parse_target(pg_db.url)
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+    migrated: list[int | None] = []
+
+    def open_once() -> None:
+        start.wait()
+        try:
+            st = PostgresStore(target)
+            migrated.append(st.migrated_from)
+            st.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_once) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(migrated) == 6
+    with PostgresStore(target) as st:
+        assert st._version() == S.SCHEMA_VERSION

@@ -8,12 +8,14 @@ session log itself, nor any message.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from console.core.schema import SCHEMA_VERSION
 from teamlog.conftest import dl, one_error_line, run_args, secrets_in
 
 
@@ -109,7 +111,7 @@ def test_a_database_is_created_on_first_use(postgres, monkeypatch) -> None:
         assert res.returncode == 0, res.stderr
         with psycopg.connect(postgres.admin_url(name)) as c:
             assert c.execute("SELECT count(*) FROM frames").fetchone() == (20,)
-            assert c.execute("SELECT version FROM devicelab_schema").fetchone() == (3,)
+            assert c.execute("SELECT version FROM devicelab_schema").fetchone() == (SCHEMA_VERSION,)
     finally:
         postgres.drop_database(name)
 
@@ -120,3 +122,28 @@ def test_sslmode_is_passed_to_libpq(pg_db, sslmode: str) -> None:
     res = dl("sessions", "list", "--db", f"{pg_db.url}?sslmode={sslmode}")
     assert res.returncode == 2
     assert "SSL" in one_error_line(res)
+
+
+def test_home_pgpass_and_a_pgservice_entry_work(pg_db, tmp_path: Path, monkeypatch,
+                                                devicelab_home: Path) -> None:
+    """libpq's own places: ~/.pgpass without PGPASSFILE, and a pg_service.conf entry
+    naming host, port, database and user (the URL then names only the service)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".pgpass").write_text(pg_db.server.pgpass.read_text())
+    (home / ".pgpass").chmod(0o600)
+    monkeypatch.delenv("PGPASSFILE")
+    monkeypatch.setenv("HOME", str(home))
+    res = dl(*run_args(pg_db.url, 20))
+    assert res.returncode == 0, res.stderr
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[labdb]\nhost=127.0.0.1\nport={pg_db.server.port}\n"
+                        f"dbname={pg_db.name}\nuser={pg_db.server.role}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    res = dl("sessions", "list", "--json", "--db", "postgresql://?service=labdb")
+    assert res.returncode == 0, res.stderr
+    assert len(json.loads(res.stdout)) == 1
+    monkeypatch.setenv("PGSERVICE", "labdb")
+    res = dl("sessions", "show", "1", "--db", "postgresql://")
+    assert res.returncode == 0 and "digits-cnn" in res.stdout, res.stderr
+    assert secrets_in(devicelab_home, pg_db.server.password) == []

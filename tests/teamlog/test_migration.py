@@ -26,10 +26,11 @@ LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy" / "v2-log.db"
 _OLD_TABLES = ("sessions", "frames", "telemetry", "events", "bookmarks")
 
 
-def _old_database(url: str, version: int) -> None:
+def _old_database(url: str, version: int, tmp: Path) -> None:
     """The database as a console at ``version`` left it, holding release 1's session,
     built as that console did: the migrations' own DDL, the schema-version row."""
-    src = sqlite3.connect(f"file:{LEGACY}?mode=ro", uri=True)
+    copy = shutil.copy(LEGACY, tmp / "legacy-source.db")  # even a reader adds -wal/-shm
+    src = sqlite3.connect(copy)
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("CREATE TABLE devicelab_schema (version INTEGER NOT NULL)")
         c.execute("INSERT INTO devicelab_schema VALUES (%s)", [version])
@@ -40,7 +41,11 @@ def _old_database(url: str, version: int) -> None:
         for table in _OLD_TABLES:
             cols = [n for n in have.tables[table].names
                     if n != "id" or table == "sessions"]
-            rows = src.execute(f"SELECT {', '.join(cols)} FROM {table}").fetchall()
+            # release 1 names its columns as v2 did: select them under the names at `version`
+            old = {new: o for o, new in S.renames_after(2).get(table, {}).items()}
+            legacy = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
+            exprs = [old.get(n, n) if old.get(n, n) in legacy else "NULL" for n in cols]
+            rows = src.execute(f"SELECT {', '.join(exprs)} FROM {table}").fetchall()
             with c.cursor() as cur:
                 cur.executemany(f'INSERT INTO "{table}" ({", ".join(cols)}) VALUES '
                                 f'({", ".join(["%s"] * len(cols))})', rows)
@@ -55,10 +60,10 @@ def _show(db: str, ref: str) -> list[str]:
     return res.stdout.splitlines()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 4])
 def test_an_older_server_database_is_migrated_with_one_line(pg_db, tmp_path: Path,
                                                             version: int) -> None:
-    _old_database(pg_db.url, version)
+    _old_database(pg_db.url, version, tmp_path)
     res = dl("sessions", "list", "--db", pg_db.url)
     assert res.returncode == 0, res.stderr
     assert res.stderr.strip().splitlines() == [
@@ -78,6 +83,13 @@ def test_an_older_server_database_is_migrated_with_one_line(pg_db, tmp_path: Pat
     assert pg_db.query("SELECT count(*) FROM sessions_overview") == [(1,)]
     if version == 1:
         assert pg_db.query("SELECT count(read_ms) FROM frames") == [(0,)]
+    # v5: the frames' per-row foreign key became statement triggers
+    assert pg_db.query("SELECT count(*) FROM pg_constraint WHERE conrelid = 'frames'::regclass "
+                       "AND contype = 'f'") == [(0,)]
+    assert sorted(n for (n,) in pg_db.query(
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")) == [
+        "frames_session_id_insert_check", "frames_session_id_update_check",
+        "sessions_frames_cascade"]
     # the same session read from the migrated SQLite file shows the same
     copy = shutil.copy(LEGACY, tmp_path / "v2.db")
     assert _show(pg_db.url, "1") == _show(str(copy), "1")
@@ -88,8 +100,8 @@ def test_an_older_server_database_is_migrated_with_one_line(pg_db, tmp_path: Pat
     assert "e2e_ms" in head and "infer_ms" in head
 
 
-def test_two_consoles_opening_an_old_database_migrate_it_once(pg_db) -> None:
-    _old_database(pg_db.url, 1)
+def test_two_consoles_opening_an_old_database_migrate_it_once(pg_db, tmp_path: Path) -> None:
+    _old_database(pg_db.url, 1, tmp_path)
     # Hold the migration lock until all three wait on it: they all found v1 and queue up.
     holder = psycopg.connect(pg_db.admin_url, autocommit=True)
     holder.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
@@ -106,7 +118,7 @@ def test_two_consoles_opening_an_old_database_migrate_it_once(pg_db) -> None:
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
     lines = [ln for _o, e in outs for ln in e.splitlines()]
-    assert len(lines) == 1 and "from schema v1 to v3" in lines[0], lines
+    assert len(lines) == 1 and f"from schema v1 to v{S.SCHEMA_VERSION}" in lines[0], lines
     assert pg_db.query("SELECT count(*) FROM sessions") == [(1,)]
 
 
@@ -114,7 +126,7 @@ def test_release_one_sqlite_log_pushed_to_the_server(pg_db, tmp_path: Path) -> N
     copy = Path(shutil.copy(LEGACY, tmp_path / "v2-log.db"))  # opening it migrates it
     res = dl("sessions", "push", "--db", str(copy), "--to", pg_db.url)
     assert res.returncode == 0, res.stderr
-    assert f"upgraded the session log {copy} from schema v2 to v3" in res.stderr
+    assert f"upgraded the session log {copy} from schema v2 to v{S.SCHEMA_VERSION}" in res.stderr
     assert "1 copied, 0 already there" in res.stdout
     assert _show(pg_db.url, "1") == _show(str(copy), "1")
     src = sqlite3.connect(copy)

@@ -105,3 +105,47 @@ def test_window_records_a_run_on_the_server(pg_db, make_window: Any, qtbot: Any)
     assert pg_db.url in w.summary.toPlainText()
     sv = open_sessions(qtbot, w)
     qtbot.waitUntil(lambda: sv.visible_ids() == [result.session_id], timeout=15_000)
+
+
+def test_the_status_bar_says_when_the_server_log_is_away(make_window: Any, qtbot: Any,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """A server of this test's own is stopped mid-run: the status bar says the log is
+    offline, the run goes on, and when the server is back every frame reaches it."""
+    from helpers.postgres import postgres_missing_reason, start_postgres, unavailable
+
+    reason = postgres_missing_reason()
+    if reason:
+        unavailable("the window's outage test", reason)
+    srv = start_postgres()
+    try:
+        monkeypatch.setenv("PGPASSFILE", str(srv.pgpass))
+        url = srv.url("outage")
+        w = make_window(db_path=window_log(url))
+        qtbot.waitUntil(lambda: not w.package.pending, timeout=30_000)
+        qtbot.waitUntil(lambda: w.devices.current().state not in ("probing", "unknown"),
+                        timeout=30_000)
+        w.input.fps_spin.setValue(40.0)
+        w.input.loop_check.setChecked(True)  # runs until Stop
+        qtbot.mouseClick(w.run_panel.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: w.frames_received >= 40, timeout=60_000)
+        label = w.status.log_state
+        assert not label.isVisible()
+        srv.stop("fast")
+        qtbot.waitUntil(label.isVisible, timeout=30_000)
+        assert "offline" in label.text() and "spool" in label.toolTip()
+        during = w.frames_received
+        qtbot.waitUntil(lambda: w.frames_received >= during + 40, timeout=30_000)  # goes on
+        srv.start()
+        qtbot.waitUntil(lambda: not label.isVisible(), timeout=60_000)
+        w.stop_run()
+        qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+        result = w.last_result
+        assert result is not None and result.status == "stopped", result
+        with psycopg.connect(srv.admin_url("outage")) as c:
+            (status, frames), = c.execute("SELECT status, frames_received FROM sessions"
+                                          ).fetchall()
+            idx = [i for (i,) in c.execute("SELECT i FROM frames ORDER BY i").fetchall()]
+        assert status == "stopped" and idx == list(range(frames)) and frames >= during + 40
+    finally:
+        srv.destroy()

@@ -11,6 +11,7 @@ run). After ``end_profiling()`` the session runs on unprofiled.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -77,6 +78,7 @@ class OnnxRuntimeBackend(Backend):
         self._trace_dir: Optional[str] = None
         if profile:
             self._trace_dir = tempfile.mkdtemp(prefix="devicelab-ort-profile-")
+            atexit.register(self.close)  # a run that fails first leaves no trace behind
             opts.enable_profiling = True
             opts.profile_file_prefix = os.path.join(self._trace_dir, "ort")
         #: runs so far, and the run the profile starts at

@@ -105,6 +105,10 @@ class OpenVinoBackend(Backend):
         self.input_name = self._inputs[0].name
         self._input_index = 0
         self._n_out = len(self._outputs)
+        self._ov, self._np = ov, np
+        #: the input's memory, shared with OpenVINO (set_input_tensor once, then written in
+        #: place): half the cost of infer({index: x}) per frame on a small model
+        self._buf: Any = None
         self._profiling = profile
         self._acc: Optional[OpAccumulator] = None
 
@@ -117,10 +121,15 @@ class OpenVinoBackend(Backend):
     def select_input(self, name: str) -> None:
         self.input_name = name
         self._input_index = [i.name for i in self._inputs].index(name)
+        self._buf = None
 
     def run(self, x: Any) -> List[Any]:
-        req = self.request
-        req.infer({self._input_index: x})
+        req, buf = self.request, self._buf
+        if buf is None or buf.shape != x.shape or buf.dtype != x.dtype:
+            buf = self._buf = self._np.empty(x.shape, x.dtype)
+            req.set_input_tensor(self._input_index, self._ov.Tensor(buf, shared_memory=True))
+        buf[...] = x
+        req.infer()
         return [req.get_output_tensor(i).data.copy() for i in range(self._n_out)]
 
     def profile_mark(self) -> None:

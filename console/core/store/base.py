@@ -16,6 +16,7 @@ already redacted.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -212,6 +213,19 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
         """All or nothing for a caller writing several things (a bundle import)."""
         return self._transaction()
 
+    def _backfill_headline(self) -> None:
+        """Sessions from before v3 get their headline columns from their summary JSON
+        (inside the migration's transaction: both engines' migrate step calls it)."""
+        for sid, summ in self._execute(
+                "SELECT id, summary FROM sessions WHERE summary IS NOT NULL").fetchall():
+            try:
+                cols = session_columns({"summary": json.loads(summ)})
+            except (ValueError, TypeError):
+                continue
+            cols.pop("summary")
+            sets = ", ".join(f'"{k}" = ?' for k in cols)
+            self._execute(f"UPDATE sessions SET {sets} WHERE id = ?", [*cols.values(), sid])
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """All or nothing; an engine error comes out typed, after the rollback."""
@@ -274,7 +288,9 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
     def _find_row(self, ref: str) -> dict[str, Any] | None:
         if ref.isdigit():
             rows = self._read("SELECT * FROM sessions WHERE id = ?", [int(ref)])
-            return rows[0] if rows else None
+            if rows:
+                return rows[0]
+            # no such id: a uuid prefix may be all digits too (one in 27 of 8 characters)
         if not all(c in "0123456789abcdef" for c in ref.lower()) or not ref:
             return None
         rows = self._read("SELECT * FROM sessions WHERE uuid LIKE ? LIMIT 2", [ref.lower() + "%"])
@@ -400,7 +416,10 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
                     ) -> None:
         """Rows of a session table by column names (bundle import, push/pull)."""
         S.check_names(table, columns)
-        self._executemany(_ins(table, columns, conflict=table == "frames"), rows)
+        try:
+            self._executemany(_ins(table, columns, conflict=table == "frames"), rows)
+        except Exception as exc:
+            raise self._fail(exc) from None
 
     def table_rows(self, table: str, session_id: int, columns: Sequence[str]
                    ) -> Iterator[tuple[Any, ...]]:

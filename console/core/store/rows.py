@@ -44,5 +44,7 @@ def frame_row(i: int, ts: float, pre: float, infer: float, post: float, e2e: flo
     """A frames row (:data:`FRAME_COLUMNS`); ``read_ms`` None when the agent did not send it."""
     top = out.get("top")
     top1, score = (top[0][0], top[0][1]) if top else (None, None)
+    if isinstance(top1, float) and top1.is_integer():
+        top1 = int(top1)  # a class index sent as 3.0: an integer column on every engine
     return (i, ts, pre, infer, post, e2e, top1, score, json.dumps(out, separators=(",", ":")),
             read_ms)

@@ -19,7 +19,6 @@ while they move to :class:`~console.core.records.SessionRecord`.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -37,7 +36,6 @@ from console.core.store.base import (
     LogStore,
     decode_json_fields,
     legacy_session_dict,
-    session_columns,
 )
 from console.core.store.errors import (
     DatabaseReadOnly,
@@ -177,18 +175,6 @@ class SessionStore(LogStore):
             raise
         #: the versions this open migrated the log through (the CLI says so in one line)
         self.migrated_from = version if version > 0 else None
-
-    def _backfill_headline(self) -> None:
-        """Sessions from before v3 get their headline columns from their summary JSON."""
-        for sid, summ in self.conn.execute(
-                "SELECT id, summary FROM sessions WHERE summary IS NOT NULL").fetchall():
-            try:
-                cols = session_columns({"summary": json.loads(summ)})
-            except (ValueError, TypeError):
-                continue
-            cols.pop("summary")
-            sets = ", ".join(f'"{k}" = ?' for k in cols)
-            self.conn.execute(f"UPDATE sessions SET {sets} WHERE id = ?", [*cols.values(), sid])
 
     @property
     def where(self) -> str:

@@ -69,8 +69,14 @@ class LogTarget:
     def local_folder(self) -> Path:
         """Files that come with a server log's imported sessions, and its spool, live here."""
         parts = urlsplit(self.value)
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_",
-                      f"{parts.hostname or 'socket'}_{parts.port or 5432}{parts.path}")
+        q = {k.lower(): v for k, v in parse_qsl(parts.query)}
+        service = q.get("service") or (os.environ.get("PGSERVICE", "") if not parts.hostname
+                                       and "host" not in q else "")
+        where = (f"{parts.hostname or q.get('host') or 'socket'}_"
+                 f"{parts.port or q.get('port') or 5432}"
+                 f"{parts.path or '/' + q.get('dbname', '')}"
+                 + (f"_service-{service}" if service else ""))
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", where)
         return data_dir() / "team-logs" / slug.strip("_")
 
 

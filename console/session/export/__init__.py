@@ -9,8 +9,9 @@ Formats, one module each:
           events, telemetry, frames.
 ``html``  (:mod:`.html_report`, charts in :mod:`.charts`) a self-contained
           report a field engineer attaches to a ticket; opens offline.
-``mcap``  (:mod:`.mcap_export`) frames, telemetry, events and bookmarks as
-          MCAP channels: Foxglove Studio and PlotJuggler open it.
+``mcap``  (:mod:`.mcap_export`) frames, flat telemetry, annotated preview
+          frames (``foxglove.CompressedImage``, :mod:`.mcap_images`), events and
+          bookmarks as MCAP channels: Foxglove Studio and PlotJuggler open it.
 ``trace`` (:mod:`.trace_export`) Chrome Trace Event Format JSON: frames and
           their stages, and a profiled session's operators; Perfetto and
           chrome://tracing open it.

@@ -34,9 +34,9 @@ from console.session.export.interval_charts import (
     estimates_chart,
 )
 from console.session.export.job import ExportResult, Job, Progress, find_session
-from console.session.export.profile_html import profile_html
+from console.session.export.profile_html import deltas_html, profile_html
 from console.session.export.target import open_target
-from console.session.profiles import load_profile
+from console.session.profiles import load_profile, operator_deltas
 from console.session.replay import Timeline, load_timeline
 from console.session.rows_html import sections_html
 
@@ -254,6 +254,7 @@ def render_comparison_html(store: LogStore, cmp: Comparison,
         body.append("<p>frames where the top-1 differs (first 50): "
                     f"<span class='mono'>{esc(', '.join(map(str, ag.disagreeing_frames)))}"
                     "</span></p>")
+    body += ["<h2>Operators</h2>", deltas_html(operator_deltas(store, a.id, b.id))]
     job.step(0.3, "loading frames")
     ta, tb = load_timeline(store, a.id), load_timeline(store, b.id)
     job.step(0.6, "drawing plots")

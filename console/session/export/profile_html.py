@@ -6,7 +6,7 @@ Inline SVG bars (no script), figures from :class:`console.core.op_profile.OpProf
 
 from __future__ import annotations
 
-from console.core.op_profile import OpProfile
+from console.core.op_profile import OpDelta, OpProfile
 from console.session.export.charts import esc
 
 TOP_N = 20
@@ -32,6 +32,23 @@ def _bars(rows: list[tuple[str, float, str]], title: str) -> str:
     return "".join(out)
 
 
+def deltas_html(deltas: list[OpDelta]) -> str:
+    """``sessions compare`` of two profiled sessions: per operator, A against B."""
+    if not deltas:
+        return '<p class="na">not both sessions were profiled with a per-operator profiler</p>'
+    cls = {"slower": "regression", "faster": "improvement"}
+    rows = "".join(
+        f"<tr><td class='mono'>{esc(d.key)}</td><td>{esc(d.kind)}</td>"
+        f"<td class='n'>{'-' if d.a_us is None else f'{d.a_us:.1f}'}</td>"
+        f"<td class='n'>{'-' if d.b_us is None else f'{d.b_us:.1f}'}</td>"
+        f"<td class='n'>{'-' if d.ratio is None else f'{d.ratio:.2f}'}</td>"
+        f"<td class='{cls.get(d.verdict, '')}'>{esc(d.verdict)}</td></tr>" for d in deltas)
+    return ("<p>µs per profiled frame; nodes the two models name alike are compared one to "
+            "one, the rest by op family; a change under 10 % or 1 µs reads as same.</p>"
+            "<table><tr><th>operator</th><th>kind</th><th>A</th><th>B</th><th>B/A</th>"
+            "<th>verdict</th></tr>" + rows + "</table>")
+
+
 def profile_html(prof: OpProfile | None) -> str:
     if prof is None:
         return ('<p class="na">not profiled (run with <code>--profile N</code> to record the '
@@ -53,12 +70,22 @@ def profile_html(prof: OpProfile | None) -> str:
     types = _bars([(t.op_type, t.total_us, (f"{t.share:.1%}" if t.share is not None else "")
                     + f" · {t.nodes} node(s)") for t in prof.by_op_type()],
                   "Time by operator type")
+    return head + bars + types + profile_table_html(prof)
+
+
+def profile_table_html(prof: OpProfile, top: int | None = None) -> str:
+    """The operators as a plain table, slowest first (no SVG: Qt's rich text shows it too)."""
+    if not prof.available:
+        return f'<p class="na">{esc(prof.status)}: {esc(prof.text)}</p>'
+    ranked = prof.ranked()
     rows = "".join(
         f"<tr><td class='n'>{k}</td><td class='mono'>{esc(o.node)}</td><td>{esc(o.op_type)}</td>"
         f"<td class='n'>{o.calls}</td><td class='n'>{o.mean_us:.1f}</td>"
         f"<td class='n'>{o.total_us:.0f}</td><td class='n'>"
         f"{'-' if o.share is None else f'{o.share:.1%}'}</td><td class='mono'>{esc(o.device)}"
-        "</td></tr>" for k, o in enumerate(prof.ranked(), 1))
-    table = ("<table><tr><th>#</th><th>node</th><th>op type</th><th>calls</th><th>mean µs</th>"
-             "<th>total µs</th><th>share</th><th>EP / device</th></tr>" + rows + "</table>")
-    return head + bars + types + table
+        "</td></tr>" for k, o in enumerate(ranked[:top] if top else ranked, 1))
+    more = (f"<p class='na'>… {len(ranked) - top} more in the HTML report and "
+            "<code>devicelab sessions show ID --ops all</code></p>"
+            if top and len(ranked) > top else "")
+    return ("<table><tr><th>#</th><th>node</th><th>op type</th><th>calls</th><th>mean µs</th>"
+            "<th>total µs</th><th>share</th><th>EP / device</th></tr>" + rows + "</table>" + more)

@@ -82,6 +82,9 @@ class LiveFeed:
         self._preview: PreviewImage | None = None
         self._last_out: tuple[int, Mapping[str, Any]] | None = None
         self._total = 0
+        #: the size (w, h) the live view paints previews at, set by the display timer: the
+        #: run thread scales each preview to it, so the GUI thread only copies pixels
+        self.preview_target: tuple[int, int] | None = None
 
     # -- producer (run thread) -------------------------------------------------
     def add_frame(self, msg: P.Frame) -> None:

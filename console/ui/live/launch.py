@@ -67,7 +67,8 @@ def run_choice(package: PackagePanel, inputs: InputPanel, devices: DevicesPanel,
     opts = AgentOptions(frames=int(limits["frames"]), duration=float(limits["duration"]),
                         fps=float(limits["fps"]), loop=bool(limits["loop"]),
                         provider=package.provider(), preview_fps=PREVIEW_FPS,
-                        preview_width=PREVIEW_WIDTH, telemetry_ms=TELEMETRY_MS)
+                        preview_width=PREVIEW_WIDTH, telemetry_ms=TELEMETRY_MS,
+                        profile=run_panel.profile_frames())
     note = run_panel.note()
     request = RunRequest(package=pkg_path, input=spec, options=opts, note=note,
                          truth=inputs.truth())

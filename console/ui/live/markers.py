@@ -18,7 +18,7 @@ from typing import Any
 
 import pyqtgraph as pg
 
-from console.ui.live.correlate import Spike
+from console.ui.live.correlate import SPIKE_FACTOR, Spike
 from console.ui.live.panels import PlotPanel
 from console.ui.qt import Qt
 
@@ -30,6 +30,21 @@ MAX_TRIP_LINES = 4
 TRIP_TYPES = ("passive", "hot", "critical")
 
 
+#: the legend entry of the spike triangles
+SPIKE_LEGEND = "spike"
+
+
+def spike_text(s: Spike) -> str:
+    """What hovering a spike's triangle says."""
+    return (f"latency spike at {s.t:.2f} s, frame {s.frame} (beyond {SPIKE_FACTOR:g} × the "
+            f"rolling p99): end-to-end {s.label()}")
+
+
+def spike_tip(x: float, y: float, data: Any) -> str:
+    """pyqtgraph's hover tooltip for a triangle (its data is :func:`spike_text`)."""
+    return str(data) if data is not None else f"latency spike at {x:.2f} s: {y:.1f} ms"
+
+
 class PlotMarkers:
     def __init__(self, panels: Mapping[str, PlotPanel], colors: dict[str, Any]) -> None:
         self.panels = panels
@@ -39,9 +54,10 @@ class PlotMarkers:
         self._trip_lines: list[pg.InfiniteLine] = []
         self.spike_scatter = pg.ScatterPlotItem(
             size=11, symbol="t", pen=pg.mkPen(colors["error"]),
-            brush=pg.mkBrush(colors["error"]), hoverable=True,
-            tip=lambda x, y, data: str(data))
-        panels["latency"].item.addItem(self.spike_scatter)
+            brush=pg.mkBrush(colors["error"]), hoverable=True, tip=spike_tip)
+        lat = panels["latency"].item
+        lat.addItem(self.spike_scatter)
+        panels["latency"].add_key(SPIKE_LEGEND, self.spike_scatter)  # what ▼ are
 
     def clear(self) -> None:
         for _t, lines in self._markers:
@@ -104,7 +120,7 @@ class PlotMarkers:
     def show_spikes(self, spikes: Sequence[Spike]) -> None:
         """The triangles of the spikes in the visible window."""
         self.spike_scatter.setData([s.t for s in spikes], [s.e2e_ms for s in spikes],
-                                   data=[s.label() for s in spikes])
+                                   data=[spike_text(s) for s in spikes])
 
     def spike_labels(self) -> list[str]:
         return [item.toPlainText() for item in self._spike_labels]

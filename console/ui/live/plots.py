@@ -4,9 +4,12 @@ Curves are created once (``panels``) and fed with ``setData`` from the
 display timer (pyqtgraph's scrollingPlots pattern), never once per message:
 the window calls :meth:`LivePlots.ingest` with what the run produced since
 the last tick and :meth:`LivePlots.redraw` to draw the visible slice of the
-scrolling window, thinned to a few hundred points per curve by
-``console.core.series.minmax_decimate`` (the console's one decimator, which
-keeps one-frame spikes).
+scrolling window, a few hundred points per curve: while a run goes, from
+min/max bins kept as frames arrive (``bins``, O(bins) per tick at any rate),
+otherwise thinned by ``console.core.series.minmax_decimate`` (``frame_plots``;
+both keep one-frame spikes). The frame plots scroll at display rate, the
+telemetry plots at telemetry rate; y ranges are set by hand (``ranges``).
+A run that ended shorter than the window is drawn over its own span.
 
 What the graphs say beyond the lines (``markers``, ``telemetry_plots``):
 
@@ -32,17 +35,14 @@ ends exactly at the moment asked for, not at the newest row fed.
 from __future__ import annotations
 
 import bisect
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 
 from console.core import protocol as P
-from console.core.series import minmax_decimate
-from console.ui.live import telemetry_plots
+from console.ui.live import frame_plots, telemetry_plots
 from console.ui.live.bins import FrameBins
 from console.ui.live.correlate import (
     ChangeDetector,
@@ -59,18 +59,16 @@ from console.ui.live.data import (
     FrameHistory,
     RollingPercentiles,
     TelemetryHistory,
-    fps_series,
 )
 from console.ui.live.markers import PlotMarkers
 from console.ui.live.panels import (
     FRAME_PLOTS,
     PALETTES,
-    PERCENTILES,
     PLOTS,
     build_panels,
     restyle,
 )
-from console.ui.live.ranges import YRanges, fit_legend
+from console.ui.live.ranges import YRanges
 from console.ui.qt import (
     QHBoxLayout,
     QLabel,
@@ -87,19 +85,19 @@ __all__ = ["PALETTES", "LivePlots"]
 
 DEFAULT_WINDOW_S = 60
 MIN_WINDOW_S = 10
-#: points per curve handed to pyqtgraph (the measured sweet spot, MACHINE-NOTES)
-MAX_POINTS = 400
 #: spikes kept (the oldest half goes when full)
 MAX_SPIKES = 2000
 #: the titles (current values) are redone at most this often: a new title re-lays out
 TITLE_PERIOD_S = 0.5
 #: the telemetry plots scroll this often (their data come at ~10 Hz)
 TELEMETRY_SCROLL_S = 0.1
-#: a run that ended shorter than the window is drawn over its own span (FPS bins
-#: at least this many)
-SHORT_RUN_FPS_BINS = 20
 _TS, _E2E, _I = (FRAME_COLUMNS.index(c) for c in ("ts", E2E, "i"))
 _STAGE_COLS = [FRAME_COLUMNS.index(s) for s in P.STAGES]
+
+
+def _ms(v: float) -> str:
+    """A latency with three significant digits, never in exponent notation."""
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
 class LivePlots(QWidget):
@@ -139,7 +137,8 @@ class LivePlots(QWidget):
         self._title_text: dict[str, str] = dict(self._titles)
         self._last_titles = 0.0
         self._x_range: tuple[float, float] | None = None
-        self._legend_n: dict[str, int] = {}
+        self._last_redraw = 0.0
+        self._small: dict[str, bool] = {}
         self._tele_x: tuple[float, float] | None = None
         self._tele_wall = 0.0
         self._build()
@@ -191,8 +190,8 @@ class LivePlots(QWidget):
         self._set_idle_placeholders("no data yet: press Start (F5)")
 
     def _on_plot_resized(self, panel: Any) -> None:
-        fit_legend(panel)
         self.yranges.forget(panel.key)
+        panel.fit(panel.item.getViewBox().width())
         self._dirty = True
 
     # -- theme ------------------------------------------------------------------
@@ -354,9 +353,15 @@ class LivePlots(QWidget):
             self.redraw(force=True)
 
     def redraw(self, force: bool = False) -> bool:
-        """Draw the visible window (at display rate). Returns whether anything was drawn."""
+        """Draw the visible window (at display rate, but not more often than the graphs
+        move by a pixel). Returns whether anything was drawn."""
         if self.paused or not (self._dirty or force):
             return False
+        wall = time.monotonic()
+        if not force and self.running and wall - self._last_redraw < frame_plots.pixel_period(
+                self.window_s, self.panels["latency"]):
+            return False  # still dirty: drawn on a later tick, nothing is lost
+        self._last_redraw = wall
         self._dirty = False
         now = self._now()
         window = self.window_s
@@ -370,19 +375,12 @@ class LivePlots(QWidget):
         # Telemetry comes at ~10 Hz: its curves get new data only when it changed, or
         # when the window's start moved far enough to drop a lot of old points; its
         # plots scroll at that rate too (the frame plots at display rate).
-        wall = time.monotonic()
         data = force or self._tele_dirty or t_from - self._tele_from > self.window_s / 4
         tele = data or short is not None or wall - self._tele_wall >= TELEMETRY_SCROLL_S
         if data:
             self._tele_dirty = False
             self._tele_from = t_from
             telemetry_plots.draw(self.panels, self.telemetry, t_from, self.colors)
-            for key in ("temperature", "frequency"):  # curves per zone / CPU appear
-                panel = self.panels[key]
-                if self._legend_n.get(key) != len(panel.curves):
-                    self._legend_n[key] = len(panel.curves)
-                    fit_legend(panel)
-                    self.yranges.forget(key)
         self._update_placeholders()
         self.yranges.apply(self.panels, None if tele else FRAME_PLOTS)
         if self._x_range != (t_from, x_to):
@@ -411,16 +409,8 @@ class LivePlots(QWidget):
         return max(last * 1.02, 1e-3)
 
     def _frame_bins(self) -> FrameBins:
-        """The bins at the current window's width (rebuilt from the history when the
-        window changed, or frames came out of order)."""
-        width = self.window_s / (MAX_POINTS // 2)
-        bins = self.bins
-        if bins is None or bins.width != width or bins.stale:
-            bins = self.bins = FrameBins(width, len(_STAGE_COLS))
-            if len(self.frames):
-                hist = np.column_stack([self.frames.column(c) for c in P.STAGES])
-                bins.extend(self.frames.column("ts"), hist)
-        return bins
+        self.bins = frame_plots.bins_for(self.bins, self.frames, self.window_s)
+        return self.bins
 
     def _update_titles(self) -> None:
         """Current values in the titles."""
@@ -428,9 +418,8 @@ class LivePlots(QWidget):
         pct = self.percentiles.latest()
         if pct is not None:
             p50, p95, p99 = pct
-            titles["latency"] = (f"Latency — end-to-end p50 {p50:.2f} · p95 {p95:.2f} · "
-                                 f"p99 {p99:.2f} ms (rolling, last {len(self.percentiles)} "
-                                 "frames)")
+            titles["latency"] = (f"Latency — e2e p50 {_ms(p50)} · p95 {_ms(p95)} · "
+                                 f"p99 {_ms(p99)} ms")
         fps = self.frames.fps_last_second()
         if fps is not None:
             titles["fps"] = f"Frames per second — {fps:.1f}"
@@ -438,37 +427,17 @@ class LivePlots(QWidget):
         for key, text in titles.items():
             if text != self._title_text.get(key):
                 self._title_text[key] = text
-                self.panels[key].item.setTitle(text, size="9pt", color=self.colors["fg"])
+                self.panels[key].set_title(text, self.colors["fg"])
 
     def _draw_frames(self, t_from: float, short: float | None = None) -> None:
-        """Latency, percentiles, spikes and FPS from ``t_from`` on. While a run goes its
-        frames are drawn from the bins (O(bins) per tick, whatever the rate); a window
-        with few frames, or a run that ended, from the frames themselves."""
-        lat = self.panels["latency"]
-        sl = self.frames.window(t_from)
-        if sl.stop - sl.start <= MAX_POINTS or not self.running:
-            t = self.frames.column("ts")[sl]
-            for stage in P.STAGES:
-                x, y = minmax_decimate(t, self.frames.column(stage)[sl], MAX_POINTS)
-                lat.curves[stage].setData(x, y)
-        else:
-            bins = self._frame_bins()
-            for j, stage in enumerate(P.STAGES):
-                lat.curves[stage].setData(*bins.curve(j, t_from))
-        px, pv = self.percentiles.since(t_from, MAX_POINTS)
-        for j, name in enumerate(PERCENTILES):
-            lat.curves[name].setData(px, pv[:, j] if len(pv) else np.empty(0))
+        """Latency, percentiles, spikes and FPS from ``t_from`` on (``frame_plots``)."""
+        frame_plots.draw_latency(self.panels["latency"], self.frames, self._frame_bins,
+                                 self.percentiles, self.running, t_from)
         first = bisect.bisect_left(self.spikes, t_from, key=lambda s: s.t)
         if self._spikes_shown != (first, len(self.spikes)):  # a scatter's setData is dear
             self._spikes_shown = (first, len(self.spikes))
             self.marks.show_spikes(self.spikes[first:])
-        # FPS from aligned bins: start the slice on a bin edge so bins never shift.
-        bin_s = 0.5 if self.window_s <= 120 else 2.0
-        if short is not None:  # a short run gets bins short enough to draw a line
-            bin_s = min(bin_s, short / SHORT_RUN_FPS_BINS)
-        fsl = self.frames.window(math.floor(t_from / bin_s) * bin_s)
-        fx, fy = fps_series(self.frames.column("ts")[fsl], bin_s)
-        self.panels["fps"].curves["fps"].setData(fx, fy)
+        frame_plots.draw_fps(self.panels, self.frames, t_from, self.window_s, short)
 
     def _set_idle_placeholders(self, text: str) -> None:
         for panel in self.panels.values():
@@ -485,6 +454,16 @@ class LivePlots(QWidget):
                                              self._outcome if final else "")
         for key, text in texts.items():
             self.panels[key].set_placeholder(text)
+            # a plot that will draw nothing ("no temperature data from this device")
+            # gives its height to the plots that do
+            self._compact(key, bool(text) and not text.startswith("waiting"))
+
+    def _compact(self, key: str, small: bool) -> None:
+        if self._small.get(key) == small:
+            return
+        self._small[key] = small
+        row = [k for k, _t, _u in PLOTS].index(key)
+        self.view.ci.layout.setRowStretchFactor(row, 1 if small else 3)
 
     # -- what is shown (for the window, playback and tests) ------------------------------
     def rolling_percentiles(self) -> tuple[float, float, float] | None:
@@ -512,13 +491,10 @@ class LivePlots(QWidget):
                 line.setVisible(False)
             return
         x = vb.mapSceneToView(pos).x()
-        f = self.frames.nearest(x)
-        if f is None:
+        text = frame_plots.readout(self.frames, x)
+        if text is None:
             return
         for line in self.cursor_lines:
             line.setPos(x)
             line.setVisible(True)
-        parts = [f"t {f['ts']:.2f} s", f"frame {int(f['i'])}",
-                 *(f"{s} {f[s]:.2f}" for s in P.STAGE_PARTS), f"e2e {f['e2e']:.2f} ms"]
-        parts += telemetry_plots.readout(self.telemetry, x)
-        self.readout.setText("  ·  ".join(parts))
+        self.readout.setText("  ·  ".join([text, *telemetry_plots.readout(self.telemetry, x)]))

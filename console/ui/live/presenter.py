@@ -82,7 +82,7 @@ class LivePresenter(QObject):
     # -- a run starts and ends ------------------------------------------------------
     def started(self, line: str) -> None:
         """A run was just started: empty docks that say so, and the timer going."""
-        collector.install().freeze()  # start-up objects out of the GUI thread's collections
+        collector.install().freeze()  # no full collection of start-up objects mid-run
         self.plots.reset()
         self.live_view.reset("starting… the first frame appears after the model's cold start")
         self.summary.clear_summary("running…")
@@ -95,6 +95,7 @@ class LivePresenter(QObject):
         self.tick()
         self.update_status()  # the final figures (the tick updates them at most 2/s)
         self.timer.stop()
+        collector.install().thaw()
         run = self.supervisor.run
         res = run.result if run is not None else None
         self.plots.stop(OUTCOMES.get(res.status, "") if res is not None
@@ -103,13 +104,17 @@ class LivePresenter(QObject):
             self.live_view.set_placeholder("no frames")
 
     def refuse(self, text: str) -> None:
-        """A run that cannot start: the Run dock says why."""
+        """A run that cannot start (the docks said why already, e.g. an input the Input
+        dock could not read): shown as a refusal by the run would be."""
         self.run_panel.set_state("refused", text)
+        self.summary.show_refusal(text)
+        self.live_view.reset(f"not started: {text}")
 
     # -- display timer ------------------------------------------------------------------
     @Slot()
     def tick(self) -> None:
         batch = self.supervisor.drain()
+        self.supervisor.feed.preview_target = self.live_view.image_area()
         plots = self.plots
         if len(batch.frames) or batch.telemetry:
             plots.ingest(batch)
@@ -171,6 +176,8 @@ class LivePresenter(QObject):
 
     def _on_event(self, level: str, code: str, text: str) -> None:
         self.log(level, text, code)
+        if code == "log_offline":  # a server log went away (warning) or answers (info)
+            self.status.show_log_offline(level == "warning", text)
         if level in ("error", "warning"):
             self.plots.add_marker(None, level, text)
             if code == "no_preview":

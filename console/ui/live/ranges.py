@@ -1,15 +1,11 @@
-"""The live plots' y ranges and legends: curves stay under the legend, legends fit.
+"""The live plots' y ranges, set by hand (pyqtgraph's auto range is off).
 
-Each plot's legend sits in the top band of its plot. Two things kept it
-over the data: a fixed 30 % headroom (a legend is ~16 px whatever the
-plot's height, so a short plot needs more) and a legend one row wide
-whatever the plot's width (wider than a narrow plot). Here the top of the
-y range leaves the legend's own height in pixels free above the highest
-visible point, and a legend wraps into as many rows as its plot's width
-needs.
+(A legend floating in the top band of a plot sat on the curves whenever the
+plot was short or narrow; each plot's key is now in its header row, beside
+the title — ``panels.header_html`` — so no range makes room for one.)
 
-The range is also kept steady: it moves to a "nice" value (1, 2, 2.5, 5 ×
-10ⁿ) and only when the data leave it or use less than half of it, so the
+The range is also kept steady: it moves to a "nice" value (1, 1.5, 2, 2.5, 3,
+4, 5, 6, 8 × 10ⁿ) and only when the data leave it or use less than half of it, so the
 axis is not re-laid out on every display tick (each new range re-draws the
 axis' tick texts, a measurable part of a tick's cost at high rates).
 """
@@ -24,15 +20,15 @@ import numpy as np
 
 from console.ui.live.panels import ZERO_BASED, PlotPanel
 
-#: pixels between the legend's lower edge and the highest point
-GAP_PX = 4
+#: room above the highest point (the range's top is then rounded up to a nice value)
+HEADROOM = 0.05
 #: a range is shrunk when the data use less than this share of it
 SHRINK_BELOW = 0.5
-_NICE = (1.0, 2.0, 2.5, 5.0, 10.0)
+_NICE = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 
 
 def nice_ceil(v: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above ``v`` (> 0)."""
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10ⁿ at or above ``v`` (> 0)."""
     if v <= 0 or not math.isfinite(v):
         return 1.0
     mag = 10.0 ** math.floor(math.log10(v))
@@ -55,32 +51,6 @@ def visible_bounds(panel: PlotPanel) -> tuple[float, float] | None:
     return (lo, hi) if lo <= hi else None
 
 
-def legend_band(panel: PlotPanel) -> float:
-    """The share of the plot's height the legend (and its gap) takes, 0..0.6."""
-    legend = panel.item.legend
-    vb_h = panel.item.getViewBox().height()
-    if legend is None or not legend.items or vb_h <= 0 or not legend.isVisible():
-        return 0.0
-    return min(0.6, (legend.height() + 2 + GAP_PX) / vb_h)
-
-
-def fit_legend(panel: PlotPanel) -> None:
-    """As many legend entries per row as fit the plot's width (at least one)."""
-    legend = panel.item.legend
-    if legend is None or not legend.items:
-        return
-    room = panel.item.getViewBox().width() - 12
-    widths = [sample.width() + label.width() + 6 for sample, label in legend.items]
-    cols = len(widths)
-    while cols > 1:
-        per_col = [max(widths[k::cols]) for k in range(cols)]
-        if sum(per_col) <= room:
-            break
-        cols -= 1
-    if cols != legend.columnCount:
-        legend.setColumnCount(cols)
-
-
 @dataclass
 class _Range:
     lo: float
@@ -97,8 +67,7 @@ class YRanges:
         self._ranges.clear()
 
     def forget(self, key: str) -> None:
-        """Set ``key``'s range afresh next time (its plot was resized: the legend's share
-        of its height changed)."""
+        """Set ``key``'s range afresh next time (its plot was resized)."""
         self._ranges.pop(key, None)
 
     def current(self, key: str) -> tuple[float, float] | None:
@@ -114,7 +83,6 @@ class YRanges:
         if b is None:
             return
         lo, hi = b
-        band = legend_band(panel)
         if key in ZERO_BASED:
             lo = 0.0
             hi = max(hi, 0.0)
@@ -124,8 +92,7 @@ class YRanges:
             pad = max(span * 0.1, abs(hi) * 0.02, 0.5)
             lo, hi = lo - pad, hi + pad
             span = hi - lo
-        # the top leaves the legend band free: data_top / (1 - band) is the range's top
-        need_top = lo + span / (1.0 - band)
+        need_top = lo + span * (1.0 + HEADROOM)
         cur = self._ranges.get(key)
         if key in ZERO_BASED:
             inside = cur is not None and need_top <= cur.hi

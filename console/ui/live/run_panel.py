@@ -1,4 +1,4 @@
-"""The run dock: Start / Stop, what the run is doing, deploy progress, a note.
+"""The run dock: Start / Stop, what the run is doing, deploy progress, a note, Profile.
 
 The buttons show the window's Start (F5) and Stop (Shift+F5) actions; this
 widget holds no run logic, it only displays the state the run reports.
@@ -11,12 +11,14 @@ import html
 from console.devices.base import DeployProgress
 from console.ui.qt import (
     QAction,
+    QCheckBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QResizeEvent,
+    QSpinBox,
     Qt,
     QToolButton,
     QVBoxLayout,
@@ -66,10 +68,32 @@ class RunPanel(QWidget):
         self.note_edit.setPlaceholderText(
             "a note for this session; #words become tags, e.g. 'fan off #thermal'")
         form.addRow("Note", self.note_edit)
+        # --profile N: the runtime's own per-operator profiler over N frames after a warm-up
+        prof_row = QHBoxLayout()
+        self.profile_check = QCheckBox("Profile")
+        self.profile_check.setObjectName("profileCheck")
+        self.profile_check.setToolTip(
+            "Profile operators with the runtime's own profiler (onnxruntime, OpenVINO; "
+            "LiteRT has none) over the frames after a 10-frame warm-up; the ranked chart "
+            "appears in the Operator profile dock")
+        self.profile_frames_box = QSpinBox()
+        self.profile_frames_box.setObjectName("profileFrames")
+        self.profile_frames_box.setRange(1, 100000)
+        self.profile_frames_box.setValue(100)
+        self.profile_frames_box.setSuffix(" frames")
+        self.profile_frames_box.setEnabled(False)
+        self.profile_check.toggled.connect(self.profile_frames_box.setEnabled)
+        prof_row.addWidget(self.profile_check)
+        prof_row.addWidget(self.profile_frames_box, 1)
+        form.addRow("Operators", prof_row)
         lay.addLayout(form)
         self.state = "ready"
         #: the newest deploy progress shown (None until a deploy reports)
         self.last_progress: DeployProgress | None = None
+
+    def profile_frames(self) -> int:
+        """Frames to profile in the next run (0: Profile is not ticked)."""
+        return self.profile_frames_box.value() if self.profile_check.isChecked() else 0
 
     def note(self) -> str:
         """The note the user typed for the next run ('' for none)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -27,11 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.core import protocol as P
+from console.core.op_profile import OpProfile
 from console.devices.base import DeployProgress, Device, DeviceError, HostKeyUnknown
 from console.session.browse import LogRef
 from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
 from console.ui.live.data import LiveFeed
 from console.ui.qt import QImage, QObject, Qt, QThread, Signal, Slot
+from console.ui.stoppable import Stoppable
 
 log = logging.getLogger("devicelab.ui")
 
@@ -81,6 +82,9 @@ class _Listener(RunListener):
     def cold(self, msg: P.ColdStart) -> None:
         self.w.coldStart.emit(msg)
 
+    def profile(self, profile: OpProfile) -> None:
+        self.w.profileReady.emit(profile)
+
     def frame(self, msg: P.Frame) -> None:
         self.feed.add_frame(msg)
 
@@ -91,8 +95,13 @@ class _Listener(RunListener):
         except ValueError:
             return
         image = QImage.fromData(data)
-        if not image.isNull():
-            self.feed.set_preview(msg.i, msg.ts, msg.w, msg.h, image)
+        if image.isNull():
+            return
+        target = self.feed.preview_target  # scaled here, not in the GUI thread
+        if target is not None and (image.width(), image.height()) != target:
+            image = image.scaled(target[0], target[1], Qt.AspectRatioMode.KeepAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+        self.feed.set_preview(msg.i, msg.ts, msg.w, msg.h, image)
 
     def telemetry(self, msg: P.Telemetry) -> None:
         self.feed.add_telemetry(msg.ts, dict(msg.sample))
@@ -116,7 +125,7 @@ class _Listener(RunListener):
         self.w.runFinished.emit(result)
 
 
-class RunWorker(QObject):
+class RunWorker(Stoppable, QObject):
     """One run in one QThread. Signals are queued to the GUI thread."""
 
     stateChanged = Signal(str, str)
@@ -124,6 +133,8 @@ class RunWorker(QObject):
     sessionCreated = Signal(int)
     helloReceived = Signal(P.Hello)
     coldStart = Signal(P.ColdStart)
+    #: the operator profile (console.core.op_profile.OpProfile) of a --profile run
+    profileReady = Signal(object)
     eventReceived = Signal(str, str, str)
     #: the run was refused before a session existed: one line for the user
     refused = Signal(str)
@@ -142,25 +153,7 @@ class RunWorker(QObject):
         self.feed = feed
         self.package_policy = package_policy
         self.device_label = device_label
-        self._lock = threading.Lock()
-        self._run: Run | None = None
-        self._stop = False
-        self._abort = False
-
-    # -- any thread -----------------------------------------------------------
-    def stop(self) -> None:
-        with self._lock:
-            self._stop = True
-            run = self._run
-        if run is not None:
-            run.stop()
-
-    def abort(self) -> None:
-        with self._lock:
-            self._stop = self._abort = True
-            run = self._run
-        if run is not None:
-            run.abort()
+        self._init_stoppable()
 
     # -- worker thread --------------------------------------------------------
     @Slot()
@@ -186,13 +179,7 @@ class RunWorker(QObject):
                 return
             run = Run(device, self.request, self.db_path, _Listener(self, self.feed),
                       package_policy=self.package_policy)
-            with self._lock:
-                self._run = run
-                stop, abort = self._stop, self._abort
-            if abort:
-                run.abort()
-            elif stop:
-                run.stop()
+            self.attach(run)
             try:
                 run.execute()
             except RunError as exc:

@@ -60,6 +60,8 @@ class RunSupervisor(QObject):
     sessionCreated = Signal(int)
     helloReceived = Signal(P.Hello)
     coldStart = Signal(P.ColdStart)
+    #: a --profile run's operator profile (console.core.op_profile.OpProfile)
+    profileReady = Signal(object)
     #: level, code, text
     eventReceived = Signal(str, str, str)
     refused = Signal(str)
@@ -102,6 +104,7 @@ class RunSupervisor(QObject):
         worker.stateChanged.connect(self.stateChanged)
         worker.deployProgress.connect(self.deployProgress)
         worker.refused.connect(self.refused)
+        worker.profileReady.connect(self.profileReady)
         worker.sessionCreated.connect(self._on_session)
         worker.helloReceived.connect(self._on_hello)
         worker.coldStart.connect(self._on_cold)

@@ -69,6 +69,15 @@ class LiveView(QWidget):
         #: (frame index, top-1 class or None) of every preview shown, newest last (capped)
         self.shown: list[tuple[int, Any]] = []
 
+    def image_area(self) -> tuple[int, int]:
+        """The (w, h) a preview fills (its aspect kept inside it): previews scaled to it
+        before they arrive are painted without scaling."""
+        r = self._area()
+        return max(1, int(r.width())), max(1, int(r.height()))
+
+    def _area(self) -> QRectF:
+        return QRectF(self.rect()).adjusted(4, 4, -4, -4 - FOOTER_H)
+
     def sizeHint(self) -> QSize:
         return QSize(480, 360)
 
@@ -90,6 +99,11 @@ class LiveView(QWidget):
 
     def set_input_size(self, width: int | None, height: int | None) -> None:
         self._input_size = (int(width), int(height)) if width and height else None
+
+    @property
+    def placeholder(self) -> str:
+        """The words shown while there is no image."""
+        return self._placeholder
 
     def set_placeholder(self, text: str) -> None:
         self._placeholder = text
@@ -141,7 +155,7 @@ class LiveView(QWidget):
     def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), QColor("#111418"))
         footer_h = FOOTER_H
-        area = QRectF(self.rect()).adjusted(4, 4, -4, -4 - footer_h)
+        area = self._area()
         text_color = QColor("#e8eaed")
         if self._image is None:
             p.setPen(text_color)
@@ -155,7 +169,10 @@ class LiveView(QWidget):
                             w, h)
             key = (self._image, round(w), round(h))
             ck = self._scaled_key
-            if self._scaled is None or ck is None or ck[0] is not key[0] or ck[1:] != key[1:]:
+            if abs(iw - w) < 1.5 and abs(ih - h) < 1.5:  # scaled by the run thread already
+                self._scaled, self._scaled_key = self._image, key
+            elif self._scaled is None or ck is None or ck[0] is not key[0] \
+                    or ck[1:] != key[1:]:
                 self._scaled = self._image.scaled(
                     max(1, round(w)), max(1, round(h)), Qt.AspectRatioMode.IgnoreAspectRatio,
                     Qt.TransformationMode.SmoothTransformation)
@@ -248,7 +265,9 @@ class LiveView(QWidget):
             p.drawRect(r)
             text = f"{self.label(cls)} {score:.2f}"
             tw = fm.horizontalAdvance(text) + 6
-            tag = QRectF(r.x(), max(target.y(), r.y() - fm.height() - 2), tw, fm.height() + 2)
+            # the tag stays on the picture (a box at its right edge kept its tag cut off)
+            tag = QRectF(max(target.x(), min(r.x(), target.right() - tw)),
+                         max(target.y(), r.y() - fm.height() - 2), tw, fm.height() + 2)
             p.fillRect(tag, color)
             p.setPen(QColor("#000000"))
             p.drawText(tag, int(Qt.AlignmentFlag.AlignCenter), text)

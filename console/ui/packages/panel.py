@@ -19,6 +19,7 @@ from typing import Any
 from console.core.package import Verification
 from console.session.trust import UNSIGNED_WARNING
 from console.ui.jobs import JobRunner, error_text
+from console.ui.path_field import PathField
 from console.ui.qt import (
     QComboBox,
     QDragEnterEvent,
@@ -27,7 +28,6 @@ from console.ui.qt import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMenu,
     QPushButton,
     Qt,
@@ -43,7 +43,7 @@ OK_COLOR = "#2f9e44"
 BAD_COLOR = "#e03131"
 WARN_COLOR = "#d99a00"
 #: what the dock says about an unsigned package the policy (warn) lets run
-UNSIGNED_INFO = "unsigned — runs under the signing policy <i>warn</i> (Settings → Package signing)"
+UNSIGNED_INFO = "unsigned: allowed by the signing policy (warn)"
 
 
 def verify_for_window(path: str) -> Verification:
@@ -94,7 +94,7 @@ class PackagePanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
         row = QHBoxLayout()
-        self.path_edit = QLineEdit()
+        self.path_edit = PathField()
         self.path_edit.setObjectName("packagePath")
         self.path_edit.setPlaceholderText("package folder or .zip — or drop it here")
         self.path_edit.returnPressed.connect(lambda: self.set_path(self.path_edit.text()))

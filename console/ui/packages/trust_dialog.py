@@ -507,3 +507,12 @@ class TrustDialog(QDialog):
         if self._close_result is not None and not self.pending:
             result, self._close_result = self._close_result, None
             super().done(result)
+
+
+def open_trust_dialog(jobs: Any, parent: Any, changed: Any) -> None:
+    """Settings → Package signing: modal; ``changed`` is called when keys or the policy
+    changed (the window re-verifies its package then)."""
+    dlg = TrustDialog(jobs, parent)
+    dlg.changed.connect(changed)
+    dlg.exec()
+    dlg.deleteLater()

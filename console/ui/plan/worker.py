@@ -40,6 +40,7 @@ from console.session.plan_run import (
 from console.session.run import RunError
 from console.ui.plan.feed import LatencyFeed
 from console.ui.qt import QObject, Qt, QThread, QTimer, Signal, Slot
+from console.ui.stoppable import Stoppable
 
 log = logging.getLogger("devicelab.ui")
 
@@ -125,7 +126,7 @@ class _Listener(PlanListener):
         self.w.planFinished.emit(result)
 
 
-class PlanWorker(QObject):
+class PlanWorker(Stoppable, QObject):
     """One plan run in one QThread. Signals are queued to the GUI thread."""
 
     #: run id, uuid
@@ -156,25 +157,7 @@ class PlanWorker(QObject):
         self.feed = feed
         self.package_policy = package_policy
         self.open_device = open_device
-        self._lock = threading.Lock()
-        self._run: PlanRun | None = None
-        self._stop = False
-        self._abort = False
-
-    # -- any thread -----------------------------------------------------------------
-    def stop(self) -> None:
-        with self._lock:
-            self._stop = True
-            run = self._run
-        if run is not None:
-            run.stop()
-
-    def abort(self) -> None:
-        with self._lock:
-            self._stop = self._abort = True
-            run = self._run
-        if run is not None:
-            run.abort()
+        self._init_stoppable()
 
     # -- worker thread ----------------------------------------------------------------
     @Slot()
@@ -182,13 +165,7 @@ class PlanWorker(QObject):
         try:
             prun = PlanRun(self.checked, self.db_path, _Listener(self),
                            open_device=self.open_device, package_policy=self.package_policy)
-            with self._lock:
-                self._run = prun
-                stop, abort = self._stop, self._abort
-            if abort:
-                prun.abort()
-            elif stop:
-                prun.stop()
+            self.attach(prun)
             prun.execute()
         except RunError as exc:
             self.refused.emit(str(exc))

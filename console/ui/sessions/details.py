@@ -19,6 +19,7 @@ from console.core.formatting import fmt_time as core_fmt_time
 from console.core.records import SessionRecord, facts_sections
 from console.core.summary import summary_sections
 from console.session.browse import SessionDetails
+from console.session.export.profile_html import profile_table_html
 from console.session.rows_html import sections_html
 from console.ui.live.summary_panel import STATUS_COLORS
 from console.ui.qt import (
@@ -89,6 +90,8 @@ def details_html(d: SessionDetails) -> str:
     parts.append(sections_html(summary_sections(rec.summary)) if rec.summary else
                  "<p style='color:gray'>no summary (the session is still recording, or "
                  "ended before its first frame)</p>")
+    if d.profile is not None:
+        parts += [_h("Operator profile"), profile_table_html(d.profile, top=10)]
     if d.bookmarks:
         parts.append(_h("Bookmarks"))
         parts.append("<br>".join(e(bookmark_text(b, d.first_ts)) for b in d.bookmarks))

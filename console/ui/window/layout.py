@@ -13,7 +13,15 @@ from collections.abc import Sequence
 
 from console.core.paths import config_dir
 from console.ui.live.graphs_tab import GraphsTab
-from console.ui.qt import QApplication, QByteArray, QDockWidget, QMainWindow, QSettings, QWidget
+from console.ui.qt import (
+    QApplication,
+    QByteArray,
+    QDockWidget,
+    QMainWindow,
+    QSettings,
+    Qt,
+    QWidget,
+)
 
 STATE_VERSION = 1
 DEFAULT_SIZE = (1600, 1000)
@@ -43,6 +51,8 @@ class WindowLayout:
         self.side_docks = list(side_docks)
         self.graphs = graphs
         self.default = window.saveState(STATE_VERSION)
+        #: no saved layout: the docks are fitted to the window's width once it is shown
+        self.fresh = False
         #: the live layout while a session tab is shown (None on the Live graphs tab)
         self.live_state: QByteArray | None = None
 
@@ -64,6 +74,7 @@ class WindowLayout:
                 w.resize(width, height)
                 w.move(avail.x() + (avail.width() - width) // 2,
                        avail.y() + (avail.height() - height) // 2)
+                self.fresh = True
             else:
                 w.resize(*DEFAULT_SIZE)
         if isinstance(state, QByteArray) and not state.isEmpty():
@@ -74,6 +85,25 @@ class WindowLayout:
                 self.graphs.window_s = int(str(window_s))
             except (TypeError, ValueError):
                 pass
+
+    def shown(self) -> None:
+        """The window is on screen: a first start fits the side docks to its width."""
+        if self.fresh:
+            self.fresh = False
+            self.fit_docks(self.window.width())
+
+    def fit_docks(self, width: int) -> None:
+        """Side docks as wide as ``width`` affords: on a 1280-px screen the graphs keep
+        about half the window (fixed dock widths left them a third)."""
+        w = self.window
+        left = [d for d in self.side_docks
+                if w.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea]
+        right = [d for d in self.side_docks
+                 if w.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea]
+        if left and right:
+            w.resizeDocks([left[0], right[0]],
+                          [max(290, min(400, int(width * 0.24))),
+                           max(300, min(480, int(width * 0.27)))], Qt.Orientation.Horizontal)
 
     def save(self) -> None:
         qs = self._qsettings()

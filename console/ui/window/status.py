@@ -19,7 +19,13 @@ class StatusBar(QStatusBar):
         self.frames = QLabel("frames 0 · dropped 0")
         self.frames.setObjectName("statusFrames")
         self.elapsed = QLabel("")
-        for w in (self.device, self.package, self.session, self.frames, self.elapsed):
+        #: shown while a server session log is away and rows go to the local spool
+        self.log_state = QLabel("")
+        self.log_state.setObjectName("statusLogOffline")
+        self.log_state.setStyleSheet("color: #e03131")
+        self.log_state.hide()
+        for w in (self.device, self.package, self.session, self.frames, self.elapsed,
+                  self.log_state):
             w.setContentsMargins(6, 0, 6, 0)
             self.addPermanentWidget(w)
 
@@ -32,6 +38,12 @@ class StatusBar(QStatusBar):
 
     def show_session(self, text: str) -> None:
         self.session.setText(text)
+
+    def show_log_offline(self, offline: bool, text: str) -> None:
+        """The session log's server went away (rows kept locally) or answers again."""
+        self.log_state.setText("session log offline: rows kept locally" if offline else "")
+        self.log_state.setToolTip(text)
+        self.log_state.setVisible(offline)
 
     def show_run(self, run: LiveRun) -> None:
         """The run's frame count and (stopped when it ended) elapsed time."""
