@@ -168,3 +168,28 @@ def test_read_ms_round_trips_and_is_optional(db_path: Path) -> None:
                               frame_row(1, 2.0, 0.1, 0.2, 0.3, 0.6, {})], [], [])
         got = st.frame_column(sid, "read_ms")
         assert got[0] == 0.75 and np.isnan(got[1])
+
+
+def test_a_session_or_plan_run_is_named_by_id_or_uuid_prefix(db_path: Path) -> None:
+    """An all-digit uuid prefix still finds its row; a short number is an id only.
+
+    One uuid in 27 starts with eight digits: ``plan show`` with the prefix the
+    CLI printed once answered "no plan run", and "77" once found the session
+    whose uuid began 77.
+    """
+    with SessionStore(db_path) as st:
+        a = add_session(st, device_name="a")
+        b = add_session(st, device_name="b")
+        st.conn.execute("UPDATE sessions SET uuid = ? WHERE id = ?", ["77123456" + "0" * 24, a])
+        st.conn.execute("UPDATE sessions SET uuid = ? WHERE id = ?", ["ab" + "1" * 30, b])
+        st.conn.commit()
+        assert st.find(str(a)).id == a and st.find("77123456").id == a
+        assert st.find("77") is None  # no session 77; never the uuid that starts 77
+        assert st.find("ab").id == b and st.find(" AB11 ").id == b
+        assert st.find("zz") is None and st.find("") is None
+        run = st.create_plan_run(name="n", plan_text="", plan_sha256="", plan_path="",
+                                 console_version="", console_host="", console_pid=0)
+        st.conn.execute("UPDATE plan_runs SET uuid = ? WHERE id = ?", ["99696961" + "f" * 24, run])
+        st.conn.commit()
+        assert st.plan_run("99696961")["id"] == run and st.plan_run(str(run))["id"] == run
+        assert st.plan_run("99") is None

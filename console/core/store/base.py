@@ -39,6 +39,7 @@ from console.core.records import (
 from console.core.store.errors import StoreError
 from console.core.store.plans import PlanRunsMixin
 from console.core.store.readings import SessionReadsMixin
+from console.core.store.refs import find_by_ref
 from console.core.store.rows import EVENT_COLUMNS, FRAME_COLUMNS, TELEMETRY_COLUMNS
 from console.core.store.sweeps import SweepsMixin
 from console.core.summary import Summary, headline
@@ -286,15 +287,7 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
         return SessionRecord.from_row(row) if row else None
 
     def _find_row(self, ref: str) -> dict[str, Any] | None:
-        if ref.isdigit():
-            rows = self._read("SELECT * FROM sessions WHERE id = ?", [int(ref)])
-            if rows:
-                return rows[0]
-            # no such id: a uuid prefix may be all digits too (one in 27 of 8 characters)
-        if not all(c in "0123456789abcdef" for c in ref.lower()) or not ref:
-            return None
-        rows = self._read("SELECT * FROM sessions WHERE uuid LIKE ? LIMIT 2", [ref.lower() + "%"])
-        return rows[0] if len(rows) == 1 else None
+        return find_by_ref(self._read, "sessions", ref)
 
     def session_id_by_uuid(self, uuid_: str) -> int | None:
         return self._scalar("SELECT id FROM sessions WHERE uuid = ?", [uuid_])

@@ -12,6 +12,8 @@ import uuid as uuidlib
 from collections.abc import Sequence
 from typing import Any
 
+from console.core.store.refs import find_by_ref
+
 _CELL_COLS = ("plan_run_id", "idx", "device", "package", "input", "settings_json",
               "session_id", "verdict", "reason", "checks_json")
 
@@ -70,15 +72,7 @@ class PlanRunsMixin:
             "ORDER BY started_unix_s DESC, id DESC LIMIT ?", [*params, limit]))
 
     def plan_run(self, ref: str) -> dict[str, Any] | None:
-        r = ref.strip()
-        if r.isdigit():
-            rows = self._read("SELECT * FROM plan_runs WHERE id = ?", [int(r)])
-        elif r and all(c in "0123456789abcdef" for c in r.lower()):
-            rows = self._read("SELECT * FROM plan_runs WHERE uuid LIKE ? LIMIT 2",
-                              [r.lower() + "%"])
-        else:
-            rows = []
-        return dict(rows[0]) if len(rows) == 1 else None
+        return find_by_ref(self._read, "plan_runs", ref)
 
     def plan_cells(self, run_id: int) -> list[dict[str, Any]]:
         return list(self._read("SELECT * FROM plan_cells WHERE plan_run_id = ? ORDER BY idx",

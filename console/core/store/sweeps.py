@@ -16,6 +16,8 @@ import time
 import uuid as uuidlib
 from typing import Any
 
+from console.core.store.refs import find_by_ref
+
 
 class SweepsMixin:
     """Needs ``_read``, ``_write``, ``_transaction`` and ``_execute`` of the store."""
@@ -46,15 +48,7 @@ class SweepsMixin:
 
     def sweep(self, ref: str) -> dict[str, Any] | None:
         """A sweep by id or uuid (prefix), or None (none, or more than one)."""
-        r = ref.strip()
-        if r.isdigit():
-            rows = self._read("SELECT * FROM sweeps WHERE id = ?", [int(r)])
-        elif r and all(c in "0123456789abcdef" for c in r.lower()):
-            rows = self._read("SELECT * FROM sweeps WHERE uuid LIKE ? LIMIT 2",
-                              [r.lower() + "%"])
-        else:
-            rows = []
-        return dict(rows[0]) if len(rows) == 1 else None
+        return find_by_ref(self._read, "sweeps", ref)
 
     def sweeps(self, limit: int = 50) -> list[dict[str, Any]]:
         """Newest first."""
