@@ -70,6 +70,17 @@ def describe(default: Mapping[str, Any]) -> str:
                                 f"on {stamp}" if stamp else "") if x)
 
 
+def applied_words(applied: Mapping[str, Any], why: str) -> str:
+    """What a run took from a saved default, as the CLI and the window say it ("" when
+    nothing differs from the plain defaults)."""
+    plain = AgentOptions()
+    shown = {k: v for k, v in applied.items() if getattr(plain, k) != v}
+    if not shown:
+        return ""
+    return (f"using the saved defaults for this device and package ({why}): "
+            + " ".join(f"{k}={v}" for k, v in shown.items()))
+
+
 def apply_saved(opts: AgentOptions, device: str, package_path: str | Path,
                 given: Iterable[str]) -> tuple[AgentOptions, dict[str, Any], str]:
     """For ``devicelab run``: the options with this device's saved default for the

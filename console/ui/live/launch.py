@@ -4,7 +4,11 @@ The docks only answer questions (``current_path()``, ``spec()``,
 ``limits()``…); this module puts the answers together into the
 :class:`~console.session.run.RunRequest` the window starts, with the
 window's preview settings, and the one line that says what is missing
-when the docks do not describe a run yet.
+when the docks do not describe a run yet. Like ``devicelab run``, a window
+run takes the settings a sweep saved for its device and package
+(``console.session.run_defaults``) for whatever the docks do not set — the
+provider the Model package dock names explicitly wins — and its start line
+says which were used.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from console.core.errors import UserError
 from console.devices.base import AgentOptions
+from console.session import run_defaults
 from console.session.run import RunRequest
 from console.ui.devices.panel import DeviceEntry, DevicesPanel
 from console.ui.live.input_panel import InputPanel
@@ -69,11 +75,25 @@ def run_choice(package: PackagePanel, inputs: InputPanel, devices: DevicesPanel,
                         provider=package.provider(), preview_fps=PREVIEW_FPS,
                         preview_width=PREVIEW_WIDTH, telemetry_ms=TELEMETRY_MS,
                         profile=run_panel.profile_frames())
+    opts, saved = with_saved_defaults(opts, entry.spec, pkg_path,
+                                      {"provider"} if package.provider() else set())
     note = run_panel.note()
     request = RunRequest(package=pkg_path, input=spec, options=opts, note=note,
                          truth=inputs.truth())
     pkg = ver.package if ver is not None and ver.ok else None
     line = (f"starting {Path(pkg_path).name} on {entry.name} with {inputs.describe()}"
-            + (f" — note: {note}" if note else ""))
+            + (f" — {saved}" if saved else "") + (f" — note: {note}" if note else ""))
     return RunChoice(entry, request, limits, pkg.title if pkg else Path(pkg_path).name, line,
                      pkg)
+
+
+def with_saved_defaults(opts: AgentOptions, device: str, package_path: str,
+                        given: set[str]) -> tuple[AgentOptions, str]:
+    """``opts`` with the device's saved defaults for the package, and the words that
+    say which were used ("" when none). A settings file or package that cannot be read
+    costs the defaults, never the run (the run refuses a bad package in its own words)."""
+    try:
+        opts, applied, why = run_defaults.apply_saved(opts, device, package_path, given)
+    except UserError:
+        return opts, ""
+    return opts, run_defaults.applied_words(applied, why)
