@@ -1,0 +1,89 @@
+"""A killed console's plan run on the team's PostgreSQL log is found and closed too.
+
+The same fault as tests/plan/test_plan_stale.py, on a real server: a real
+``devicelab plan run --db postgresql://…`` is SIGKILLed mid-cell; the server
+still says ``running`` (nobody could say otherwise); the next ``devicelab plan
+runs`` against the server marks the plan run ``interrupted``, the running cell
+``not run`` with its session and every frame it had written, the next cell
+``not run``. Recovery on a shared log must also leave another console's live
+run alone: its pid is alive on this host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from helpers.faults import devicelab_popen
+from helpers.postgres import PgDatabase
+
+from console.core.plan import read_plan
+from console.core.store.target import open_store
+from console.session.plan_log import record_plan_start
+from teamlog.conftest import dl
+
+ROOT = Path(__file__).resolve().parents[2]
+PKG = ROOT / "resources" / "packages" / "digits-cnn"
+PKG8 = ROOT / "resources" / "packages" / "digits-cnn-int8"
+
+pytestmark = pytest.mark.slow
+
+
+def _plan(tmp_path: Path) -> Path:
+    p = tmp_path / "plan.toml"
+    p.write_text(f'name = "stale-pg"\ndevices = ["local"]\npackages = ["{PKG}", "{PKG8}"]\n'
+                 'inputs = ["synthetic:64x64"]\n[run]\nfps = 20\nframes = 2000\n')
+    return p
+
+
+def test_a_killed_consoles_plan_run_on_postgres_is_closed_by_the_next_console(
+        pg_db: PgDatabase, tmp_path: Path) -> None:
+    proc = devicelab_popen("plan", "run", str(_plan(tmp_path)), "--db", pg_db.url, "--json")
+    assert proc.stdout is not None
+    sid = None
+    try:
+        for line in proc.stdout:
+            e = json.loads(line)
+            if e["event"] == "cell_session":
+                sid = e["session_id"]
+            if e["event"] == "progress" and e["session_id"] == sid and e["frames"] >= 10:
+                break
+        assert sid is not None, "the first cell never streamed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        proc.stdout.close()
+        assert proc.stderr is not None
+        proc.stderr.close()
+    # the server as the killed console left it
+    assert pg_db.query("SELECT status FROM plan_runs") == [("running",)]
+    assert pg_db.query("SELECT idx, verdict, session_id FROM plan_cells ORDER BY idx") == \
+        [(0, "pending", sid), (1, "pending", None)]
+    written = pg_db.query("SELECT COUNT(*) FROM frames WHERE session_id = %s", (sid,))[0][0]
+    assert written > 0
+
+    # another console's run, alive (this process), recorded on the same server
+    plan, problems = read_plan(_plan(tmp_path))
+    assert plan is not None, problems
+    with open_store(pg_db.url) as st:
+        live = record_plan_start(st, plan)
+
+    listed = dl("plan", "runs", "--db", pg_db.url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    status = {r["id"]: r["status"] for r in json.loads(listed.stdout)}
+    assert status == {1: "interrupted", live: "running"}, status
+    shown = dl("plan", "show", "1", "--db", pg_db.url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    first, second = json.loads(shown.stdout)["cells"]
+    assert (first["verdict"], first["session_id"]) == ("not run", sid)
+    assert first["reason"].startswith("the console stopped while this cell ran")
+    assert f"{written} frames kept in session {sid}" in first["reason"]
+    assert (second["verdict"], second["session_id"]) == ("not run", None)
+    assert pg_db.query("SELECT status, frames_received FROM sessions WHERE id = %s", (sid,)) \
+        == [("interrupted", written)]
