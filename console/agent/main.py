@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from console.core import protocol as P
 from console.core.manifest import (
@@ -72,24 +72,19 @@ class Output:
 class Commands(threading.Thread):
     """Reads console commands from stdin; EOF is treated as ``stop``."""
 
-    def __init__(self, out: Output, stop: threading.Event) -> None:
+    def __init__(self, out: Output, stop: threading.Event, pending: bytes = b"") -> None:
         super().__init__(name="agent-stdin", daemon=True)
         self.out = out
         self.stop_event = stop
+        #: what was read from stdin after the input line (--input-stdin)
+        self.pending = pending
 
     def run(self) -> None:
         # Raw reads on fd 0, not sys.stdin.buffer: a daemon thread blocked inside
         # a BufferedReader makes the interpreter abort at exit ("could not acquire
         # lock for <stdin> at interpreter shutdown").
-        pending = b""
+        pending = self.pending
         while True:
-            try:
-                chunk = os.read(0, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            pending += chunk
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 if line.strip() and not self._handle(line):
@@ -97,6 +92,13 @@ class Commands(threading.Thread):
                     return
             if len(pending) > 65536:
                 pending = b""  # no console command is that long
+            try:
+                chunk = os.read(0, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            pending += chunk
         self.stop_event.set()
 
     def _handle(self, line: bytes) -> bool:
@@ -113,6 +115,23 @@ class Commands(threading.Thread):
         else:
             self.out.send(P.Event("warning", "bad_command", "unknown command %r" % cmd["cmd"]))
         return True
+
+
+def read_input_line() -> Tuple[str, bytes]:
+    """The input spec the console writes as stdin's first line (``--input-stdin``), and
+    what came after it. A stream URL with a password travels this way: a command line
+    is readable by every user of the device (``ps``, ``/proc/PID/cmdline``)."""
+    data = b""
+    while b"\n" not in data and len(data) <= 65536:
+        try:
+            chunk = os.read(0, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    return line.decode("utf-8", "replace").strip(), rest
 
 
 def _fail(out: Output, code: str, text: str, frames: int = 0, started: float = 0.0) -> int:
@@ -147,7 +166,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         device["telemetry_error"] = str(exc)[:200]
     out.send(P.Hello(P.PROTOCOL_VERSION, AGENT_VERSION, os.getpid(), device,
                      {"wall": time.time(), "mono": time.monotonic()}))
-    Commands(out, stop).start()
+    pending = b""
+    if args.input_stdin:
+        args.input, pending = read_input_line()
+        if not args.input:
+            return _fail(out, "input_missing", "no input on stdin (--input-stdin): the console "
+                         "sends it as the first line")
+    Commands(out, stop, pending).start()
     held: Dict[str, Any] = {}
     try:
         return _run(args, out, stop, sampler, held)
@@ -402,8 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--package", required=True, help="package directory on this device")
     r.add_argument("--expect-digest", default=None,
                    help="sha256 of manifest.json the console verified; refuse any other")
-    r.add_argument("--input", required=True,
-                   help="video path, camera:N or /dev/videoN, stream URL, or synthetic[:WxH]")
+    where = r.add_mutually_exclusive_group(required=True)
+    where.add_argument("--input",
+                       help="video path, camera:N or /dev/videoN, stream URL, or synthetic[:WxH]")
+    where.add_argument("--input-stdin", action="store_true",
+                       help="read the input as the first line on stdin (a stream URL with a "
+                            "password: never on the command line, which every user can read)")
     r.add_argument("--frames", type=int, default=0, help="stop after N frames (0: no limit)")
     r.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: none)")
     r.add_argument("--fps", type=float, default=0.0, help="target FPS (0: as fast as possible)")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from console.core.errors import UserError
-from console.core.inputs import InputSource
+from console.core.inputs import InputSource, redact_url
 from console.core.manifest import Manifest, run_settings
 from console.core.package import Package
 
@@ -246,6 +246,17 @@ class Device(ABC):
 
     def describe(self) -> str:
         return f"{self.name} ({self.address})" if self.name != self.address else self.address
+
+
+def agent_input_args(spec: str) -> tuple[list[str], bytes]:
+    """How an agent is told its input: the arguments, and what to write to its stdin.
+
+    A spec with a password (a stream's ``user:password@``) goes as stdin's first line
+    behind ``--input-stdin``: a command line is readable by every user of the device
+    and of this computer (``ps``, ``/proc/PID/cmdline``), stdin by nobody else."""
+    if redact_url(spec) == spec:
+        return ["--input", spec], b""
+    return ["--input-stdin"], spec.encode("utf-8") + b"\n"
 
 
 def requirement_problems(facts: dict[str, Any], python: str = "python3") -> list[str]:

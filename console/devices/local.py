@@ -32,6 +32,7 @@ from console.devices.base import (
     Device,
     DeviceError,
     ProgressFn,
+    agent_input_args,
     requirement_problems,
 )
 from console.devices.spec import LOCAL_ADDRESS, LOCAL_NAME, DeviceSpec
@@ -260,10 +261,14 @@ class LocalDevice(Device):
                           package_digest=package.digest)
 
     def start_agent(self, deployment: Deployment, options: AgentOptions) -> AgentProcess:
+        input_args, first_line = agent_input_args(deployment.input_spec)
         argv = [*agent_argv(self.python), "run", "--package", deployment.package_dir,
-                "--input", deployment.input_spec, *options.args()]
+                *input_args, *options.args()]
         if deployment.package_digest:
             argv += ["--expect-digest", deployment.package_digest]
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)  # the bundle must stand on its own
-        return LocalAgentProcess(argv, env, self.reader)
+        proc = LocalAgentProcess(argv, env, self.reader)
+        if first_line:
+            proc.send(first_line)
+        return proc

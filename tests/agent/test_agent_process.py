@@ -64,6 +64,30 @@ def test_stop_ping_and_bad_commands(demo_package: Path) -> None:
     assert msgs[-1].reason == "stopped"
 
 
+def test_input_on_stdin_then_commands_in_the_same_write(demo_package: Path) -> None:
+    """--input-stdin: the first line is the input, what follows it (even in the same
+    read) are commands as usual; the input is on no command line."""
+    cmds = b'synthetic:24x24\n{"cmd":"ping"}\n{"cmd":"stop"}\n'
+    res = _run(["run", "--package", str(demo_package), "--input-stdin", "--fps", "20"], cmds)
+    assert res.returncode == 0, res.stderr.decode()
+    msgs = [P.decode(line) for line in res.stdout.splitlines()]
+    assert "pong" in [m.code for m in msgs if isinstance(m, P.Event)]
+    assert msgs[-1].reason == "stopped"
+    (cold,) = [m for m in msgs if isinstance(m, P.ColdStart)]
+    assert (cold.input.get("width"), cold.input.get("height")) == (24, 24), cold.input
+
+
+def test_input_on_stdin_missing_is_a_protocol_error(demo_package: Path) -> None:
+    res = _run(["run", "--package", str(demo_package), "--input-stdin"], b"")
+    assert res.returncode == 3
+    msgs = [P.decode(line) for line in res.stdout.splitlines()]
+    (err,) = [m for m in msgs if isinstance(m, P.Error)]
+    assert err.code == "input_missing" and "--input-stdin" in err.text
+    both = _run(["run", "--package", str(demo_package), "--input", "synthetic",
+                 "--input-stdin"], b"")
+    assert both.returncode == 2 and b"not allowed with argument" in both.stderr
+
+
 def test_missing_package_is_a_protocol_error(tmp_path: Path) -> None:
     res = _run(["run", "--package", str(tmp_path), "--input", "synthetic"], b"")
     assert res.returncode == 3

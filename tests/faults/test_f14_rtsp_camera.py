@@ -173,3 +173,52 @@ def test_the_right_credentials_stream(locked_camera: RtspServer, demo_package: P
         (s,) = st.list_sessions()
         assert st.frame_count(s["id"]) == SHORT
     _no_password_anywhere(res, tmp_path, devicelab_home, PASSWORD)
+
+
+def _cmdlines_with(secret: str) -> list[str]:
+    """Every process's command line on this machine that holds ``secret`` (what ``ps``
+    shows any user, on this computer and on the SSH device, which is this machine too).
+    The secret is the URL with its port: the test camera (told its password on its own
+    command line) and other test runs' cameras do not match it."""
+    hits = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                raw = (p / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if secret.encode() in raw:
+                hits.append(raw.replace(b"\0", b" ").decode("utf-8", "replace"))
+    return hits
+
+
+@pytest.mark.parametrize("where", ["local", pytest.param("ssh", marks=pytest.mark.ssh)])
+def test_the_stream_password_is_on_no_command_line(
+        where: str, locked_camera: RtspServer, demo_package: Path, db_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    """The agent gets a URL with a password on its stdin, not in its argv: ``ps`` on the
+    device shows every user every command line."""
+    import time
+
+    if where == "ssh":
+        ssh_env = request.getfixturevalue("ssh_env")
+        ssh_env.trust()
+        dev: object = ssh_env.device()
+    else:
+        dev = LocalDevice()
+    url = locked_camera.url("/cam", user="viewer", password=PASSWORD)
+    ls = Collect()
+    run = Run(dev, RunRequest(str(demo_package), url, AgentOptions(preview_fps=0)), db_path, ls)
+    seen: list[str] = []
+    try:
+        t, box = in_thread(run)
+        while t.is_alive():
+            seen += _cmdlines_with(url)
+            time.sleep(0.02)
+        result = finish(run, t, box, timeout=90)
+    finally:
+        if where == "ssh":
+            dev.close()  # type: ignore[attr-defined]
+    assert result.status == "completed", result.error
+    assert len(ls.frames) == SHORT  # the agent really ran, and opened the stream
+    assert seen == []

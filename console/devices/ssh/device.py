@@ -31,6 +31,7 @@ from console.devices.base import (
     Device,
     DeviceError,
     ProgressFn,
+    agent_input_args,
     requirement_problems,
 )
 from console.devices.device_list import DEFAULT_CACHE_CAP_MB, DEFAULT_PYTHON
@@ -270,8 +271,9 @@ class SSHDevice(Device):
     # running -----------------------------------------------------------------------
     def start_agent(self, deployment: Deployment, options: AgentOptions) -> AgentProcess:
         conn = self._require()
+        input_args, first_line = agent_input_args(deployment.input_spec)
         argv = [self.python, deployment.bundle_path, "run", "--package", deployment.package_dir,
-                "--input", deployment.input_spec, *options.args()]
+                *input_args, *options.args()]
         if deployment.package_digest:
             argv += ["--expect-digest", deployment.package_digest]
         # The login shell runs `exec /bin/sh -c SCRIPT`; the script prints its pid
@@ -284,8 +286,11 @@ class SSHDevice(Device):
         except (OSError, EOFError, paramiko.SSHException) as exc:
             err = lost_error(conn, self.describe(), "starting the agent", exc)
             raise err from None
-        return SSHAgentProcess(conn, chan, self.describe(), deployment.bundle_path,
+        proc = SSHAgentProcess(conn, chan, self.describe(), deployment.bundle_path,
                                self._note_orphan)
+        if first_line:
+            proc.send(first_line)
+        return proc
 
     def invalidate_deployment(self, deployment: Deployment) -> None:
         """The agent refused the cached package: the next deploy uploads it again."""
