@@ -24,6 +24,13 @@ the time one comparison takes.
     .venv/bin/python benchmarks/verdicts.py [--rounds 20] [--duration 12]
                                             [--db runs.db] [--reuse]
 
+``--demo detector`` does the same with the bundled detector
+(``resources/packages/nanodet-g-coco`` on ``opencv-vtest.mp4``, what
+``scripts/run`` shows; ~18 ms of inference, so +30 % is ~6 ms, far above the
+0.05 ms floor) and its slowed variants, built into the log's folder by
+``benchmarks/models/build_slowed.py --base detector``; ``--variants 30``
+leaves out the +15 % sessions (a detector session is ~40 s here).
+
 ``--reuse`` compares the sessions already in ``--db`` instead of running new ones.
 Runs take ~20 min at the defaults (the machine's load shows in the figures:
 the load average is printed).
@@ -53,27 +60,45 @@ DEMO = ROOT / "resources" / "packages" / "digits-cnn"
 SLOW = {"slow30": ROOT / "benchmarks" / "models" / "digits-cnn-slow30",
         "slow15": ROOT / "benchmarks" / "models" / "digits-cnn-slow15"}
 VIDEO = ROOT / "resources" / "recordings" / "digits-demo.avi"
+DETECTOR = ROOT / "resources" / "packages" / "nanodet-g-coco"
+DETECTOR_VIDEO = ROOT / "resources" / "recordings" / "opencv-vtest.mp4"
 DEVICELAB = str(Path(sys.executable).with_name("devicelab"))
-#: the sessions of one round, in order, and the pairs compared (reference, candidate)
-ROUND = (("demo1", DEMO), ("demo2", DEMO), ("slow30", SLOW["slow30"]),
-         ("slow15", SLOW["slow15"]))
+#: the pairs compared (reference, candidate)
 PAIRS = {"A/A": ("demo1", "demo2"), "A/B +30 %": ("demo1", "slow30"),
          "A/B +15 %": ("demo2", "slow15")}
 
 
-def run(db: Path, package: Path, length: str, duration: float, note: str, home: Path) -> None:
+def round_of(demo: str, folder: Path, variants: Sequence[str]
+             ) -> tuple[tuple[tuple[str, Path], ...], Path]:
+    """The sessions of one round (role, package) and the recording they run."""
+    if demo == "detector":
+        from benchmarks.models.build_slowed import DETECTOR_LAYERS, build_detector
+
+        slow = {f"slow{v}": build_detector(f"slow{v}", DETECTOR_LAYERS[f"slow{v}"], folder)
+                for v in variants}
+        base, video = DETECTOR, DETECTOR_VIDEO
+    else:
+        slow = {f"slow{v}": SLOW[f"slow{v}"] for v in variants}
+        base, video = DEMO, VIDEO
+    return (("demo1", base), ("demo2", base), *slow.items()), video
+
+
+def run(db: Path, package: Path, video: Path, length: str, duration: float, note: str,
+        home: Path) -> None:
     # the console's own settings folder (DEVICELAB_HOME) and --no-saved-defaults: a
     # setting a sweep saved for this package must not change the runs being judged
     cmd = [DEVICELAB, "run", "--device", "local", "--package", str(package), "--input",
-           str(VIDEO), "--db", str(db), "--quiet", "--no-saved-defaults", "--note", note]
+           str(video), "--db", str(db), "--quiet", "--no-saved-defaults", "--note", note]
     if length == "long":
         cmd += ["--loop", "--duration", f"{duration:g}"]
     env = {**os.environ, "DEVICELAB_HOME": str(home)}
     subprocess.run(cmd, check=True, capture_output=True, timeout=600, env=env)
 
 
-def collect(db: Path, rounds: int, duration: float, lengths: Sequence[str]) -> None:
+def collect(db: Path, rounds: int, duration: float, lengths: Sequence[str], demo: str,
+            variants: Sequence[str]) -> None:
     home = db.parent / f"{db.stem}.home"
+    round_, video = round_of(demo, db.parent / f"{db.stem}.variants", variants)
     # each round in its own order (seeded): in a fixed order the first session of every
     # round ran systematically differently (its recording read p90 0.43 ms against 0.25
     # ms), which a fixed A-before-B design would charge to the package
@@ -81,9 +106,9 @@ def collect(db: Path, rounds: int, duration: float, lengths: Sequence[str]) -> N
     for length in lengths:
         t0 = time.monotonic()
         for r in range(rounds):
-            for k in rng.permutation(len(ROUND)):
-                role, pkg = ROUND[int(k)]
-                run(db, pkg, length, duration, f"bench {length} {r} {role}", home)
+            for k in rng.permutation(len(round_)):
+                role, pkg = round_[int(k)]
+                run(db, pkg, video, length, duration, f"bench {length} {r} {role}", home)
         print(f"ran {rounds} rounds ({length}) in {time.monotonic() - t0:.0f} s, load "
               f"average {load()}", file=sys.stderr)
 
@@ -377,11 +402,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true", help="compare the sessions in --db")
     ap.add_argument("--lengths", default="default,long",
                     help="which run lengths to record: default,long (default both)")
+    ap.add_argument("--demo", choices=("digits", "detector"), default="digits",
+                    help="the digits demo (default) or the bundled detector on real footage")
+    ap.add_argument("--variants", default="30,15",
+                    help="which slowed variants to run: 30,15 (default) or 30")
     args = ap.parse_args(argv)
+    print(f"load average at the start {load()}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "sessions.db"
         if not args.reuse:
-            collect(db, args.rounds, args.duration, args.lengths.split(","))
+            collect(db, args.rounds, args.duration, args.lengths.split(","), args.demo,
+                    [v.strip() for v in args.variants.split(",") if v.strip()])
         report(db)
     return 0
 
