@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -84,6 +85,9 @@ BUNDLE_FORMAT = "devicelab-bundle/3"
 READABLE_FORMATS = ("devicelab-bundle/1", "devicelab-bundle/2", BUNDLE_FORMAT)
 #: Refuse bundles that would unpack to more than this (zip bombs).
 MAX_BUNDLE_BYTES = 16 * 1024**3
+#: what a damaged member raises while it is read: the zip's own check (CRC, header),
+#: the deflate stream's (zlib) and a stream that ends early
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)
 _ROWS = ("frames", "telemetry", "events", "bookmarks")
 #: Columns of each table's rows, in order: the store's own, so a new column reaches
 #: bundles too (bundle.json lists them, so a reader never guesses).
@@ -280,7 +284,7 @@ def _meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
         meta = json.loads(zf.read("bundle.json"))
     except KeyError:
         raise BundleError(f"{path} is not a devicelab session bundle (no bundle.json)") from None
-    except (ValueError, zipfile.BadZipFile) as exc:
+    except (ValueError, *_DAMAGED) as exc:
         raise BundleError(f"bundle {path} is damaged: bundle.json unreadable ({exc})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("format"), str) \
             or not meta["format"].startswith("devicelab-bundle/"):
@@ -315,7 +319,7 @@ def _read_member(zf: zipfile.ZipFile, name: str, meta: dict[str, Any], path: Pat
         raise BundleError(f"bundle {path} is damaged: {name} is not in its file list")
     try:
         data = zf.read(name)
-    except (KeyError, zipfile.BadZipFile, OSError) as exc:
+    except (KeyError, OSError, *_DAMAGED) as exc:
         raise BundleError(f"bundle {path} is damaged: {name} unreadable ({exc})") from None
     if hashlib.sha256(data).hexdigest() != want:
         raise BundleError(f"bundle {path} is damaged: {name} does not match its sha256; ask for "
@@ -339,7 +343,8 @@ def _extract_member(zf: zipfile.ZipFile, name: str, meta: dict[str, Any], path: 
                     break
                 h.update(b)
                 out.write(b)
-    except (KeyError, zipfile.BadZipFile) as exc:
+    except (KeyError, *_DAMAGED) as exc:
+        dest.unlink(missing_ok=True)
         raise BundleError(f"bundle {path} is damaged: {name} unreadable ({exc})") from None
     if h.hexdigest() != want:
         dest.unlink(missing_ok=True)

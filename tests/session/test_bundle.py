@@ -227,6 +227,31 @@ def test_damaged_bundles_are_refused(customer: dict[str, Any], tmp_path: Path) -
         assert st.conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
 
 
+def _garble_deflate(src: Path, dst: Path, member: str) -> Path:
+    """``src`` with bytes inside ``member``'s deflate stream flipped: the zip's headers
+    and directory intact, the compressed data not (a disk or a transfer that went bad)."""
+    with zipfile.ZipFile(src) as zf:
+        info = zf.getinfo(member)
+    assert info.compress_type == zipfile.ZIP_DEFLATED and info.compress_size > 400
+    data = bytearray(src.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for k in range(start + 60, start + 120):
+        data[k] ^= 0x5A
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("name", ["frames.jsonl", "bundle.json"])
+def test_a_bundle_with_a_damaged_deflate_stream_is_refused_in_one_line(
+        customer: dict[str, Any], tmp_path: Path, name: str) -> None:
+    """zlib's own error (not the zip's CRC) once came out as 'internal error'."""
+    bad = _garble_deflate(customer["full"], tmp_path / "bad.dlbundle", name)
+    with SessionStore(tmp_path / "mine.db") as st:
+        with pytest.raises(BundleError, match=rf"is damaged: {name} unreadable \(Error -3"):
+            import_bundle(st, bad)
+        assert st.conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+
+
 def test_path_tricks_in_a_bundle_are_refused(customer: dict[str, Any], tmp_path: Path) -> None:
     def evil(name: str, data: bytes) -> bytes:
         if name == "session.json":
