@@ -61,6 +61,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from console.core.errors import UserError
 from console.core.manifest import MANIFEST_NAME, SIGNATURE_NAME, sha256_bytes
+from console.core.unpack import ZIP_DAMAGE
 
 __all__ = [
     "SIG_FORMAT",
@@ -466,7 +467,7 @@ def _rewrite_zip(path: Path, sig: bytes) -> None:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
                 raise
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, *ZIP_DAMAGE) as exc:
         raise SigningError(f"cannot rewrite {path} with the signature: "
                            f"{getattr(exc, 'strerror', None) or exc}") from None
 

@@ -70,7 +70,7 @@ _STALE_WITHOUT_LOCK_S = 3600.0  # where no file lock exists (Windows), by age on
 _THREAD_LOCK = threading.Lock()
 #: What zipfile and zlib raise for damaged entries (bad CRC-32, broken streams, lying sizes),
 #: unsupported compression (NotImplementedError) and encryption (RuntimeError).
-_ZIP_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
+ZIP_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
                NotImplementedError, RuntimeError, ValueError)
 
 
@@ -119,7 +119,7 @@ def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, where:
     try:
         with zf.open(info) as src:
             data = src.read(limit + 1)
-    except _ZIP_DAMAGE as exc:
+    except ZIP_DAMAGE as exc:
         raise _damaged(where, exc) from None
     if len(data) > limit:
         raise PackageError(where, f"unpacks to more than {limit} bytes; refusing")
@@ -199,7 +199,7 @@ def _stream_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, rel: str, manifest
                                             "hostile zip)")
                 h.update(chunk)
                 dst.write(chunk)
-    except _ZIP_DAMAGE as exc:
+    except ZIP_DAMAGE as exc:
         raise _damaged(rel, exc) from None
     problem = content_problem(rel, entry, written, h.hexdigest)
     if problem is not None:
@@ -289,7 +289,7 @@ def unpack_zip(path: Path, dest_parent: Path) -> tuple[Path, list[str]]:
     try:
         digest = sha256_file(str(path))
         zf = zipfile.ZipFile(path)
-    except _ZIP_DAMAGE:
+    except ZIP_DAMAGE:
         raise PackageError(path.name, "is not a valid zip file") from None
     except OSError as exc:
         raise PackageError(path.name, f"cannot be read: {exc.strerror}") from None

@@ -42,7 +42,6 @@ import tempfile
 import threading
 import time
 import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -57,6 +56,7 @@ from console.core.records import JSON_COLUMNS
 from console.core.store import FRAME_COLUMNS, TELEMETRY_COLUMNS, LogStore, StoreError
 from console.core.store.rows import EVENT_COLUMNS
 from console.core.store.sqlite import LEGACY_SESSION_KEYS
+from console.core.unpack import ZIP_DAMAGE
 from console.session.export.job import ExportError, ExportResult, Job, Progress
 from console.session.export.target import open_target
 from console.session.replay import (
@@ -85,9 +85,6 @@ BUNDLE_FORMAT = "devicelab-bundle/3"
 READABLE_FORMATS = ("devicelab-bundle/1", "devicelab-bundle/2", BUNDLE_FORMAT)
 #: Refuse bundles that would unpack to more than this (zip bombs).
 MAX_BUNDLE_BYTES = 16 * 1024**3
-#: what a damaged member raises while it is read: the zip's own check (CRC, header),
-#: the deflate stream's (zlib) and a stream that ends early
-_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError)
 _ROWS = ("frames", "telemetry", "events", "bookmarks")
 #: Columns of each table's rows, in order: the store's own, so a new column reaches
 #: bundles too (bundle.json lists them, so a reader never guesses).
@@ -284,7 +281,7 @@ def _meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
         meta = json.loads(zf.read("bundle.json"))
     except KeyError:
         raise BundleError(f"{path} is not a devicelab session bundle (no bundle.json)") from None
-    except (ValueError, *_DAMAGED) as exc:
+    except (ValueError, *ZIP_DAMAGE) as exc:
         raise BundleError(f"bundle {path} is damaged: bundle.json unreadable ({exc})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("format"), str) \
             or not meta["format"].startswith("devicelab-bundle/"):
@@ -319,7 +316,7 @@ def _read_member(zf: zipfile.ZipFile, name: str, meta: dict[str, Any], path: Pat
         raise BundleError(f"bundle {path} is damaged: {name} is not in its file list")
     try:
         data = zf.read(name)
-    except (KeyError, OSError, *_DAMAGED) as exc:
+    except (KeyError, OSError, *ZIP_DAMAGE) as exc:
         raise BundleError(f"bundle {path} is damaged: {name} unreadable ({exc})") from None
     if hashlib.sha256(data).hexdigest() != want:
         raise BundleError(f"bundle {path} is damaged: {name} does not match its sha256; ask for "
@@ -343,7 +340,7 @@ def _extract_member(zf: zipfile.ZipFile, name: str, meta: dict[str, Any], path: 
                     break
                 h.update(b)
                 out.write(b)
-    except (KeyError, *_DAMAGED) as exc:
+    except (KeyError, *ZIP_DAMAGE) as exc:
         dest.unlink(missing_ok=True)
         raise BundleError(f"bundle {path} is damaged: {name} unreadable ({exc})") from None
     if h.hexdigest() != want:
