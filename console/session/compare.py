@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +61,7 @@ from console.core.verdicts import (
     Threshold,
     box_iou,
     compare_repeated,
+    contention,
     decide,
     floor_verdict,
     latency_figures,
@@ -214,6 +215,9 @@ class Comparison:
     #: every session of each side when repeated sessions were compared (compare_groups)
     sessions_a: list[int] = field(default_factory=list)
     sessions_b: list[int] = field(default_factory=list)
+    #: cores busy with other work than the agent, A and B (``verdicts.contention``;
+    #: None: not known); figures it moves are held back when they differ
+    other_work_cores: tuple[float | None, float | None] = (None, None)
 
     #: the figures a one-line account of a comparison names (plan baselines)
     HEADLINE = ("e2e p50", "e2e p95", "e2e p99", "fps", "top-1 agreement")
@@ -243,6 +247,13 @@ class Comparison:
         return overall_of_groups(list(groups.values()))
 
     def verdict_line(self) -> str:
+        line = self._verdict_line()
+        wa, wb = self.other_work_cores
+        if wa is not None and wb is not None and contention.differs(wa, wb):
+            line += "; " + contention.advice(wa, wb)
+        return line
+
+    def _verdict_line(self) -> str:
         v = self.verdict
         lvl = f"{self.level * 100:g} %"
         undecided = [f for f in self.counted if f.verdict == INCONCLUSIVE]
@@ -487,7 +498,34 @@ def compare_sessions(store: LogStore, ref_a: int | str, ref_b: int | str, *,
     figs = compare_data(da, db, tolerance=tolerance, floors=floors, level=level,
                         run_noise=run_noise, tel_rates=(_tel_rate(a), _tel_rate(b))) \
         + _agreement_figures(ag, tolerance, level)
-    return Comparison(_head(a, da), _head(b, db), tolerance, differences(a, b), figs, ag, level)
+    work = (contention.other_work_of(da.telemetry, _cores(a)),
+            contention.other_work_of(db.telemetry, _cores(b)))
+    return Comparison(_head(a, da), _head(b, db), tolerance, differences(a, b),
+                      held_back(figs, *work), ag, level, other_work_cores=work)
+
+
+def _cores(row: Mapping[str, Any]) -> Any:
+    return (row.get("device_facts") or {}).get("cores")
+
+
+def held_back(figs: list[Figure], work_a: float | None, work_b: float | None
+              ) -> list[Figure]:
+    """``figs`` with every figure the device's other work moves made ``inconclusive``
+    when the two sessions' other work differed (``verdicts.contention``)."""
+    if work_a is None or work_b is None or not contention.differs(work_a, work_b):
+        return figs
+    why = contention.figure_reason(work_a, work_b)
+    out = []
+    for f in figs:
+        if not contention.affected(f.name, f.group) or f.verdict == INCONCLUSIVE \
+                or (f.a is None and f.b is None):
+            out.append(f)
+            continue
+        chg = f.text.partition(" — ")[0]
+        out.append(replace(f, verdict=INCONCLUSIVE, reason=why,
+                           text=f"{chg} — {INCONCLUSIVE}: {why}", more_needed=None,
+                           more_seconds=None))
+    return out
 
 
 #: Figures of a summary compared over repeated sessions: (name, group, unit, better, path).
