@@ -15,15 +15,12 @@ device in the GUI thread.
 
 from __future__ import annotations
 
-import logging
-import threading
-import traceback
 from typing import Any
 
 from console.core.errors import UserError
 from console.core.protocol import GRAPH_OPT_LEVELS
 from console.devices.base import AgentOptions
-from console.session.run import RunError, RunResult
+from console.session.run import RunResult
 from console.session.sweep import (
     DEFAULT_FRAMES,
     Setting,
@@ -53,14 +50,13 @@ from console.ui.qt import (
     Qt,
     QTableWidget,
     QTableWidgetItem,
-    QThread,
     QVBoxLayout,
     QWidget,
     Signal,
     Slot,
 )
-
-log = logging.getLogger("devicelab.ui")
+from console.ui.stoppable import Stoppable
+from console.ui.worker_thread import WorkerThread, reported
 
 COLUMNS = ("Rank", "Setting", "Figure", "95 % interval", "Verdict vs the best", "Best group",
            "Sessions")
@@ -89,7 +85,7 @@ class _Listener(SweepListener):
         self.w.eventReceived.emit(level, text)
 
 
-class SweepWorker(QObject):
+class SweepWorker(Stoppable, QObject):
     """One sweep in one QThread; signals are queued to the GUI thread."""
 
     progress = Signal(str)
@@ -104,35 +100,14 @@ class SweepWorker(QObject):
         super().__init__()
         self.request = request
         self.db_path = db_path
-        self._lock = threading.Lock()
-        self._sweep: Sweep | None = None
-        self._stop = False
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stop = True
-            sw = self._sweep
-        if sw is not None:
-            sw.stop()
+        self._init_stoppable()
 
     @Slot()
     def execute(self) -> None:
-        try:
+        with reported(self, "sweep worker", refusals=(UserError,)):
             sw = Sweep(self.request, self.db_path, _Listener(self))
-            with self._lock:
-                self._sweep = sw
-                stop = self._stop
-            if stop:
-                sw.stop()
+            self.attach(sw)
             self.finished.emit(sw.execute())
-        except (RunError, UserError) as exc:
-            self.refused.emit(str(exc))
-        except Exception as exc:
-            log.error("sweep worker crashed\n%s", traceback.format_exc())
-            self.refused.emit(f"internal error: {type(exc).__name__}: {exc} "
-                              "(traceback in the log file)")
-        finally:
-            self.done.emit()
 
 
 class SweepDialog(QDialog):
@@ -150,8 +125,8 @@ class SweepDialog(QDialog):
         self.setWindowTitle("Sweep runtime settings")
         self.db_path = db_path
         self.sweep_result: SweepResult | None = None
-        self._thread: QThread | None = None
-        self._worker: SweepWorker | None = None
+        self._thread = WorkerThread("sweep-worker", self)
+        self._thread.threadEnded.connect(self._on_thread_finished)
         self._close_when_done = False
         self._runs = 0
         lay = QVBoxLayout(self)
@@ -232,7 +207,7 @@ class SweepDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._thread.running
 
     def _update(self) -> None:
         self.run_button.setEnabled(not self.running)
@@ -271,25 +246,18 @@ class SweepDialog(QDialog):
         self._runs = 0
         self.table.setRowCount(0)
         worker = SweepWorker(rq, self.db_path)
-        thread = QThread(self)
-        thread.setObjectName("sweep-worker")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.execute)
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
         worker.progress.connect(self._on_progress)
         worker.runFinished.connect(self._on_run)
         worker.eventReceived.connect(self._on_event)
         worker.finished.connect(self._on_finished)
         worker.refused.connect(self._on_refused)
-        self._thread, self._worker = thread, worker
         self.status.setText("starting the sweep (verifying the package)…")
-        thread.start()
+        self._thread.start(worker)
         self._update()
 
     def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
+        if self.running:
+            self._thread.stop()
             self.status.setText("stopping after the current run (its session is kept)…")
 
     def _on_progress(self, text: str) -> None:
@@ -346,10 +314,6 @@ class SweepDialog(QDialog):
         self.message.emit("info", line)
 
     def _on_thread_finished(self) -> None:
-        thread, self._thread, self._worker = self._thread, None, None
-        if thread is not None:
-            thread.wait()
-            thread.deleteLater()
         self._update()
         self.ended.emit()
         if self._close_when_done:
