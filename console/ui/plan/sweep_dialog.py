@@ -42,12 +42,9 @@ from console.ui.qt import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QObject,
-    QPushButton,
     QSpinBox,
-    Qt,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -56,6 +53,7 @@ from console.ui.qt import (
     Slot,
 )
 from console.ui.stoppable import Stoppable
+from console.ui.widgets import button, text_label
 from console.ui.worker_thread import WorkerThread, reported
 
 COLUMNS = ("Rank", "Setting", "Figure", "95 % interval", "Verdict vs the best", "Best group",
@@ -176,21 +174,12 @@ class SweepDialog(QDialog):
         form.addRow("", self.save_check)
         lay.addLayout(form)
         buttons = QHBoxLayout()
-        self.run_button = QPushButton("▶  Run sweep")
-        self.run_button.clicked.connect(self.start)
-        self.stop_button = QPushButton("■  Stop")
-        self.stop_button.clicked.connect(self.stop)
-        self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.close)
-        for b in (self.run_button, self.stop_button):
-            buttons.addWidget(b)
+        self.run_button = button("▶  Run sweep", self.start, into=buttons)
+        self.stop_button = button("■  Stop", self.stop, into=buttons)
         buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
+        self.close_button = button("Close", self.close, into=buttons)
         lay.addLayout(buttons)
-        self.status = QLabel("")
-        self.status.setObjectName("sweepStatus")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = text_label("", "sweepStatus")
         lay.addWidget(self.status)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("sweepRanking")

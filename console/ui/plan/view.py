@@ -29,18 +29,14 @@ from console.ui.plan.feed import CurveHistory, LatencyFeed
 from console.ui.plan.grid import CELL_COLORS, VERDICT_WORDS, PlanGrid
 from console.ui.plan.worker import PlanController, PlanWorker
 from console.ui.qt import (
-    QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
-    Qt,
     QTimer,
-    QVBoxLayout,
     QWidget,
     Signal,
 )
+from console.ui.widgets import button, open_file, tab_layout, text_label
 
 #: display timer period: ~30 Hz
 DISPLAY_MS = 33
@@ -101,9 +97,7 @@ class PlanView(QWidget):
 
     # -- construction ---------------------------------------------------------------
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 2)
-        lay.setSpacing(3)
+        lay = tab_layout(self)
         top = QHBoxLayout()
         top.addWidget(QLabel("Plan"))
         self.path_edit = QLineEdit()
@@ -111,33 +105,20 @@ class PlanView(QWidget):
         self.path_edit.setPlaceholderText("a plan file (TOML, see docs/plans.md)")
         self.path_edit.returnPressed.connect(self.check)
         top.addWidget(self.path_edit, 1)
-        self.open_button = QPushButton("Open plan…")
-        self.open_button.setToolTip("Choose a plan file; it is checked at once")
-        self.open_button.clicked.connect(self.open_dialog)
-        top.addWidget(self.open_button)
-        self.check_button = QPushButton("Check")
-        self.check_button.setToolTip("Check the plan again (like devicelab plan check): "
-                                     "every package verified, nothing connects")
-        self.check_button.clicked.connect(self.check)
-        top.addWidget(self.check_button)
-        self.run_button = QPushButton("▶  Run plan")
-        self.run_button.setObjectName("planRun")
-        self.run_button.setToolTip("Check the plan again, then run every device at once "
-                                   "(each device's cells one after another)")
-        self.run_button.clicked.connect(self.run)
-        top.addWidget(self.run_button)
-        self.stop_button = QPushButton("■  Stop")
-        self.stop_button.setObjectName("planStop")
-        self.stop_button.setToolTip("Stop every device cleanly: its session ends stopped, "
-                                    "its remaining cells are not run")
-        self.stop_button.clicked.connect(self.stop)
-        top.addWidget(self.stop_button)
+        self.open_button = button("Open plan…", self.open_dialog,
+                                  "Choose a plan file; it is checked at once", into=top)
+        self.check_button = button("Check", self.check,
+                                   "Check the plan again (like devicelab plan check): "
+                                   "every package verified, nothing connects", into=top)
+        self.run_button = button("▶  Run plan", self.run,
+                                 "Check the plan again, then run every device at once "
+                                 "(each device's cells one after another)", "planRun", top)
+        self.stop_button = button("■  Stop", self.stop,
+                                  "Stop every device cleanly: its session ends stopped, "
+                                  "its remaining cells are not run", "planStop", top)
         lay.addLayout(top)
-        self.info = QLabel("Open a plan file: devices × packages × inputs × settings, "
-                           "with budgets and a baseline (docs/plans.md).")
-        self.info.setObjectName("planInfo")
-        self.info.setWordWrap(True)
-        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info = text_label("Open a plan file: devices × packages × inputs × settings, "
+                               "with budgets and a baseline (docs/plans.md).", "planInfo")
         lay.addWidget(self.info)
         self.status = QLabel("")
         self.status.setObjectName("planStatus")
@@ -176,18 +157,10 @@ class PlanView(QWidget):
 
     # -- opening and checking -----------------------------------------------------------
     def open_dialog(self) -> None:
-        dlg = QFileDialog(self, "Open a test plan", str(self.folder))
-        dlg.setObjectName("planFileDialog")
-        dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
-        dlg.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dlg.setNameFilters(["Test plans (*.toml)", "All files (*)"])
-        try:
-            if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
-                return
-            chosen = dlg.selectedFiles()[0]
-        finally:
-            dlg.deleteLater()  # a kept file dialog goes on watching its folder
-        self.open_path(chosen)
+        chosen = open_file(self, "Open a test plan", str(self.folder), "planFileDialog",
+                           "Test plans (*.toml);;All files (*)")
+        if chosen is not None:
+            self.open_path(chosen)
 
     def open_path(self, path: str | Path) -> None:
         """Take ``path`` as the plan (remembering its folder) and check it."""
