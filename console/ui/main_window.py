@@ -175,29 +175,25 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         self.supervisor.profileReady.connect(self.profile_view.show_profile)
         sv = self.sessions_view
-        sv.message.connect(self.report)
+        for source in (sv, self.playback, self.compare_view, self.matrix_view, self.devices,
+                       self.prefs, self.supervisor):
+            source.message.connect(self.report)  # the one place every message goes
         sv.replayReady.connect(self.start_replay)
         sv.compareRequested.connect(self.show_comparison)
         sv.playRequested.connect(self.show_playback)
         sv.changed.connect(self.matrix_view.mark_stale)
         sv.bookmarkAdded.connect(self.playback.reload_bookmarks)
-        self.playback.message.connect(self.report)
         self.playback.bookmarkRequested.connect(
             lambda sid, note, frame, t: sv.store_bookmark(sid, note, frame=frame, time_s=t))
-        self.compare_view.message.connect(self.report)
-        self.matrix_view.message.connect(self.report)
         self.matrix_view.openSession.connect(self.show_session)
         self.plan_desk.wire()
-        self.devices.message.connect(self.report)
         self.devices.selected.connect(self.show_device)
         self.devices.probed.connect(self._on_device_probed)
         self.package.verified.connect(self._on_package_verified)
         self.package.opened.connect(self._remember_package)
-        self.prefs.message.connect(self.report)
         self.graph_holder.spikeAnnotated.connect(
             lambda s: self.log_pane.add("warning", f"latency spike at {s.t:.1f} s: "
                                                    f"{s.label()}", "spike"))
-        self.supervisor.message.connect(self.report)
         self.supervisor.sessionCreated.connect(lambda _sid: sv.refresh())
         self.supervisor.runEnded.connect(self._on_run_ended)
         self.bookmarks.stored.connect(sv.reload_details_of)
