@@ -25,6 +25,7 @@ from console.session.browse import LogRef
 from console.session.live_state import LiveRun
 from console.session.run import RunRequest, RunResult
 from console.session.trust import UNSIGNED_WARNING
+from console.ui.busy_devices import RUN, BusyDevices
 from console.ui.devices.panel import DeviceEntry
 from console.ui.live.data import FRAME_COLUMNS, Batch, LiveFeed
 from console.ui.live.run_worker import HostKeyQuestion, RunSignals, RunWorker
@@ -63,9 +64,12 @@ class RunSupervisor(RunSignals):
     #: level, one line for the window's report
     message = Signal(str, str)
 
-    def __init__(self, db_path: LogRef, parent: QObject | None = None) -> None:
+    def __init__(self, db_path: LogRef, parent: QObject | None = None,
+                 busy_devices: BusyDevices | None = None) -> None:
         super().__init__(parent)
         self.db_path = db_path
+        #: the devices the window's runs use (a plan run or a sweep may hold this one's)
+        self.busy_devices = busy_devices if busy_devices is not None else BusyDevices()
         self.controller = WorkerThread("run-worker", self)
         self.controller.threadEnded.connect(self._on_thread_ended)
         self.feed = LiveFeed()
@@ -84,8 +88,19 @@ class RunSupervisor(RunSignals):
     def running(self) -> bool:
         return self.controller.running
 
-    def start(self, launch: Launch, open_device: Callable[[], Device]) -> LiveRun:
-        """Start ``launch``: a fresh feed and a fresh :class:`LiveRun` for it."""
+    def refusal(self, entry: DeviceEntry | None) -> str | None:
+        """Why a run on ``entry`` cannot start now (a plan run or a sweep uses its device),
+        or None."""
+        if entry is None or self.running:
+            return None
+        return self.busy_devices.refusal([entry.spec], RUN)
+
+    def start(self, launch: Launch, open_device: Callable[[], Device]) -> str | None:
+        """Start ``launch`` (a fresh feed and a fresh :class:`LiveRun` for it, in
+        :attr:`run`), or return the line that refuses it: another run uses its device."""
+        refusal = self.busy_devices.claim(RUN, [launch.entry.spec])
+        if refusal is not None:
+            return refusal
         self.launch = launch
         self.host_question = None
         self.feed = LiveFeed()
@@ -105,7 +120,7 @@ class RunSupervisor(RunSignals):
         self.worker = worker
         self.run = LiveRun(launch.title, launch.entry.name, launch.replay_of)
         self.controller.start(worker)
-        return self.run
+        return None
 
     def stop(self) -> None:
         """Ask the agent to finish its frame; kill it if it has not after the deadline."""
@@ -171,6 +186,7 @@ class RunSupervisor(RunSignals):
     @Slot()
     def _on_thread_ended(self) -> None:
         self._deadline.stop()
+        self.busy_devices.release(RUN)
         if self.run is not None:
             self.run.end()
         self.worker = None

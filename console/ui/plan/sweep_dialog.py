@@ -31,6 +31,7 @@ from console.session.sweep import (
     parse_grid,
 )
 from console.session.sweep_rank import BEST, OBJECTIVES
+from console.ui.busy_devices import SWEEP, BusyDevices
 from console.ui.qt import (
     QAbstractItemView,
     QBrush,
@@ -58,6 +59,7 @@ from console.ui.worker_thread import WorkerThread, reported
 
 COLUMNS = ("Rank", "Setting", "Figure", "95 % interval", "Verdict vs the best", "Best group",
            "Sessions")
+RUN_TIP = "Run every combination, interleaved in rounds, then rank them"
 ROW_COLORS = {BEST: "#d3f9d8", "in": "#ebfbee", "regression": "#fff5f5",
               "inconclusive": "#fff9db"}
 
@@ -117,11 +119,14 @@ class SweepDialog(QDialog):
     ended = Signal()
 
     def __init__(self, db_path: Any, device: str = "local", package: str = "",
-                 input_spec: str = "", parent: QWidget | None = None) -> None:
+                 input_spec: str = "", parent: QWidget | None = None,
+                 busy_devices: BusyDevices | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("sweepDialog")
         self.setWindowTitle("Sweep runtime settings")
         self.db_path = db_path
+        #: the devices the window's runs use (the window's own; a sweep waits for them)
+        self.busy_devices = busy_devices if busy_devices is not None else BusyDevices()
         self.sweep_result: SweepResult | None = None
         self._thread = WorkerThread("sweep-worker", self)
         self._thread.threadEnded.connect(self._on_thread_finished)
@@ -174,7 +179,7 @@ class SweepDialog(QDialog):
         form.addRow("", self.save_check)
         lay.addLayout(form)
         buttons = QHBoxLayout()
-        self.run_button = button("▶  Run sweep", self.start, into=buttons)
+        self.run_button = button("▶  Run sweep", self.start, RUN_TIP, into=buttons)
         self.stop_button = button("■  Stop", self.stop, into=buttons)
         buttons.addStretch(1)
         self.close_button = button("Close", self.close, into=buttons)
@@ -192,6 +197,8 @@ class SweepDialog(QDialog):
             self.table.setColumnWidth(col, width)
         lay.addWidget(self.table, 1)
         self.resize(980, 620)
+        self.device_edit.textChanged.connect(lambda _t: self._update())
+        self.busy_devices.on_change(self._update)
         self._update()
 
     @property
@@ -199,8 +206,17 @@ class SweepDialog(QDialog):
         return self._thread.running
 
     def _update(self) -> None:
-        self.run_button.setEnabled(not self.running)
+        in_use = self._device_in_use()
+        self.run_button.setEnabled(not self.running and in_use is None)
+        self.run_button.setToolTip(in_use or RUN_TIP)
         self.stop_button.setEnabled(self.running)
+
+    def _device_in_use(self) -> str | None:
+        """Why the device named cannot be swept now (another run uses it), or None."""
+        device = self.device_edit.text().strip()
+        if not device or self.running:
+            return None
+        return self.busy_devices.refusal([device], SWEEP)
 
     def request(self) -> SweepRequest:
         """The sweep the fields describe (a one-line UserError when they do not)."""
@@ -230,6 +246,11 @@ class SweepDialog(QDialog):
             rq = self.request()
         except UserError as exc:
             self.status.setText(f"not started: {exc}")
+            return
+        refusal = self.busy_devices.claim(SWEEP, [rq.device])
+        if refusal is not None:
+            self.status.setText(f"not started: {refusal}")
+            self.message.emit("error", f"sweep not started: {refusal}")
             return
         self.sweep_result = None
         self._runs = 0
@@ -303,6 +324,7 @@ class SweepDialog(QDialog):
         self.message.emit("info", line)
 
     def _on_thread_finished(self) -> None:
+        self.busy_devices.release(SWEEP)
         self._update()
         self.ended.emit()
         if self._close_when_done:
