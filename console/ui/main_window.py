@@ -3,7 +3,9 @@
 What lives here: which docks and tabs the window has and how they hand
 work to each other — the Devices, Model package, Input and Run docks feed a
 run request; a :class:`~console.ui.live.supervisor.RunSupervisor` runs it
-(one at a time, a new run or a checked replay of a recorded session); a
+(one at a time, a new run or a checked replay of a recorded session; its
+:class:`~console.ui.busy_devices.BusyDevices` keeps the run, a plan run and a
+sweep off each other's devices); a
 :class:`~console.ui.live.presenter.LivePresenter` shows it in the live view,
 graphs, summary and status bar; the session tabs (Sessions, Playback,
 Compare, Matrix) browse the log; bookmarks; what follows a run (an unknown
@@ -32,6 +34,7 @@ from console.session.run import RunResult
 from console.session.trust import package_policy
 from console.ui import collector
 from console.ui import theme as themes
+from console.ui.busy_devices import BusyDevices
 from console.ui.devices.panel import DeviceEntry, DevicesPanel, open_for_window
 from console.ui.jobs import JobRunner
 from console.ui.live.bookmarks import LiveBookmarks
@@ -92,7 +95,7 @@ class MainWindow(QMainWindow):
         self.prefs = Preferences(self.jobs, self)
         self.theme_choice = theme_choice or str(self.prefs.get("theme") or "system")
         self.theme = themes.resolve(self.theme_choice)
-        self.supervisor = RunSupervisor(self.db_path, self)
+        self.supervisor = RunSupervisor(self.db_path, self, BusyDevices())
         self._closing = False
         #: keys or policy changed during a run: re-verify the package when it ends
         self._reverify_after_run = False
@@ -105,6 +108,7 @@ class MainWindow(QMainWindow):
         self.layout_state.restore()
         preselect(self)
         self._update_actions()
+        self.supervisor.busy_devices.on_change(self._update_actions)
         if self.prefs.error:
             self.report("error", f"{self.prefs.error} (using defaults)")
         on_color_scheme_changed(self._on_scheme_changed)
@@ -175,29 +179,25 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         self.supervisor.profileReady.connect(self.profile_view.show_profile)
         sv = self.sessions_view
-        sv.message.connect(self.report)
+        for source in (sv, self.playback, self.compare_view, self.matrix_view, self.devices,
+                       self.prefs, self.supervisor):
+            source.message.connect(self.report)  # the one place every message goes
         sv.replayReady.connect(self.start_replay)
         sv.compareRequested.connect(self.show_comparison)
         sv.playRequested.connect(self.show_playback)
         sv.changed.connect(self.matrix_view.mark_stale)
         sv.bookmarkAdded.connect(self.playback.reload_bookmarks)
-        self.playback.message.connect(self.report)
         self.playback.bookmarkRequested.connect(
             lambda sid, note, frame, t: sv.store_bookmark(sid, note, frame=frame, time_s=t))
-        self.compare_view.message.connect(self.report)
-        self.matrix_view.message.connect(self.report)
         self.matrix_view.openSession.connect(self.show_session)
         self.plan_desk.wire()
-        self.devices.message.connect(self.report)
         self.devices.selected.connect(self.show_device)
         self.devices.probed.connect(self._on_device_probed)
         self.package.verified.connect(self._on_package_verified)
         self.package.opened.connect(self._remember_package)
-        self.prefs.message.connect(self.report)
         self.graph_holder.spikeAnnotated.connect(
             lambda s: self.log_pane.add("warning", f"latency spike at {s.t:.1f} s: "
                                                    f"{s.label()}", "spike"))
-        self.supervisor.message.connect(self.report)
         self.supervisor.sessionCreated.connect(lambda _sid: sv.refresh())
         self.supervisor.runEnded.connect(self._on_run_ended)
         self.bookmarks.stored.connect(sv.reload_details_of)
@@ -245,6 +245,7 @@ class MainWindow(QMainWindow):
     def show_device(self, e: DeviceEntry) -> None:
         """The selected device: its name in the status bar, its providers and cameras."""
         self.status.show_device(e.name)
+        self._update_actions()  # Start says so when a plan run or sweep uses this device
         facts = e.facts
         self.package.set_providers(facts.get("providers") if facts else None)
         self.input.set_cameras(facts.get("cameras") if facts else None, e.name)
@@ -276,7 +277,8 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         running = self.running
         self.sessions_view.set_run_active(running or self._closing)
-        self.commands.start.setEnabled(not running and not self._closing)
+        self.commands.allow_start(not running and not self._closing,
+                                  self.supervisor.refusal(self.devices.current()))
         self.commands.stop.setEnabled(running)
         self.commands.probe.setEnabled(not running)
         for dock in (self.package, self.input, self.devices):
@@ -317,9 +319,11 @@ class MainWindow(QMainWindow):
         its docks) come to the front."""
         if self.running or self._closing:
             return
-        self.tabs.setCurrentWidget(self.graph_holder)
         prompt = self.devices.prompt
-        self.supervisor.start(launch, lambda: open_for_window(launch.entry, prompt))
+        refusal = self.supervisor.start(launch, lambda: open_for_window(launch.entry, prompt))
+        if refusal is not None:
+            return self._refuse(refusal)
+        self.tabs.setCurrentWidget(self.graph_holder)
         self.devices.set_state(launch.entry, "running", None)
         self.presenter.started(launch.line)
         self._update_actions()

@@ -26,8 +26,12 @@ _MARGIN = 2
 
 
 class PathField(QLineEdit):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, name: str = "", placeholder: str = "",
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        if name:
+            self.setObjectName(name)
+        self.setPlaceholderText(placeholder)
         self.textChanged.connect(self.setToolTip)
 
     def _text_rect(self) -> object:

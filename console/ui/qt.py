@@ -78,6 +78,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QBoxLayout,
     QButtonGroup,
     QCheckBox,
     QComboBox,
@@ -139,7 +140,8 @@ __all__ = [  # noqa: RUF022 - grouped by Qt module, not sorted
     "QImage", "QKeyEvent", "QKeySequence", "QPaintEvent", "QPainter", "QPalette", "QPen",
     "QPixmap", "QResizeEvent", "QShowEvent", "QTextOption",
     # QtWidgets
-    "QAbstractItemView", "QApplication", "QButtonGroup", "QCheckBox", "QComboBox", "QDialog",
+    "QAbstractItemView", "QApplication", "QBoxLayout", "QButtonGroup", "QCheckBox",
+    "QComboBox", "QDialog",
     "QDialogButtonBox", "QDockWidget", "QDoubleSpinBox", "QFileDialog", "QFormLayout",
     "QGraphicsGridLayout", "QGraphicsLinearLayout", "QGridLayout",
     "QGroupBox", "QHBoxLayout", "QHeaderView", "QInputDialog", "QLabel", "QLineEdit",

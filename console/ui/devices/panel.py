@@ -38,13 +38,13 @@ from console.ui.qt import (
     QMessageBox,
     QPainter,
     QPixmap,
-    QPushButton,
     QSize,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
     Signal,
 )
+from console.ui.widgets import button
 
 LOCAL_SPEC = "local"
 STATE_COLORS = {"unknown": "#9aa0a6", "probing": "#f59f00", "ready": "#2f9e44",
@@ -182,18 +182,12 @@ class DevicesPanel(QWidget):
         self.list.currentRowChanged.connect(self._on_row)
         lay.addWidget(self.list)
         row = QHBoxLayout()
-        self.add_button = QPushButton("Add…")
-        self.add_button.clicked.connect(self.add_device)
-        self.edit_button = QPushButton("Edit…")
-        self.edit_button.clicked.connect(self.edit_device)
-        self.remove_button = QPushButton("Remove")
-        self.remove_button.clicked.connect(self.remove_device)
-        self.probe_button = QPushButton("Probe")
-        self.probe_button.setObjectName("probeButton")
-        self.probe_button.setToolTip("Connect and read what the device has (Ctrl+P)")
-        self.probe_button.clicked.connect(lambda: self.probe())
-        for b in (self.add_button, self.edit_button, self.remove_button, self.probe_button):
-            row.addWidget(b)
+        self.add_button = button("Add…", self.add_device, into=row)
+        self.edit_button = button("Edit…", self.edit_device, into=row)
+        self.remove_button = button("Remove", self.remove_device, into=row)
+        self.probe_button = button("Probe", lambda: self.probe(),
+                                   "Connect and read what the device has (Ctrl+P)",
+                                   "probeButton", row)
         lay.addLayout(row)
         self.card = QTextBrowser()
         self.card.setObjectName("deviceCard")
@@ -321,23 +315,28 @@ class DevicesPanel(QWidget):
 
     # -- add / edit / remove ---------------------------------------------------------------
     def add_device(self) -> None:
-        dlg = DeviceDialog(None, self, self.jobs)
-        if dlg.exec() == QDialog.DialogCode.Accepted and dlg.saved is not None:
-            self.message.emit("info", f"device {dlg.saved.name} saved")
-            self.show_devices(dlg.saved_list, select=dlg.saved.name)
+        self._device_dialog(None)
 
     def edit_device(self) -> None:
+        e = self._current_saved()
+        if e is not None:
+            self._device_dialog(e.saved)
+
+    def _current_saved(self) -> DeviceEntry | None:
+        """The selected device when it is a saved one (this computer cannot be edited)."""
         e = self.current()
-        if e is None or e.kind == "local":
-            return
-        dlg = DeviceDialog(e.saved, self, self.jobs)
+        return None if e is None or e.kind == "local" else e
+
+    def _device_dialog(self, saved: Any) -> None:
+        """The device dialog for a new device (``saved`` None) or a saved one."""
+        dlg = DeviceDialog(saved, self, self.jobs)
         if dlg.exec() == QDialog.DialogCode.Accepted and dlg.saved is not None:
             self.message.emit("info", f"device {dlg.saved.name} saved")
             self.show_devices(dlg.saved_list, select=dlg.saved.name)
 
     def remove_device(self) -> None:
-        e = self.current()
-        if e is None or e.kind == "local":
+        e = self._current_saved()
+        if e is None:
             return
         answer = QMessageBox.question(self, "Remove device",
                                       f"Remove {e.name} from the saved devices? Its sessions "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from console.core.inputs import InputError, redact_url
 from console.ui.jobs import JobRunner, error_text
@@ -27,14 +27,15 @@ from console.ui.qt import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QSpinBox,
     QStackedWidget,
-    Qt,
     QVBoxLayout,
     QWidget,
     Signal,
 )
+from console.ui.widgets import button, text_label
+
+_L = TypeVar("_L", QFormLayout, QHBoxLayout)
 
 KINDS = (("video", "Recorded video"), ("camera", "Camera on the device"),
          ("stream", "Stream URL"), ("synthetic", "Synthetic frames"))
@@ -95,54 +96,34 @@ class InputPanel(QWidget):
         lay.addWidget(self.stack)
 
         # video
-        video = QWidget()
-        vl = QFormLayout(video)
-        vl.setContentsMargins(0, 0, 0, 0)
+        vl = self._page(QFormLayout)
         vrow = QHBoxLayout()
-        self.video_edit = PathField()
-        self.video_edit.setObjectName("videoPath")
-        self.video_edit.setPlaceholderText("a recording (.avi, .mp4, …)")
+        self.video_edit = PathField("videoPath", "a recording (.avi, .mp4, …)")
         self.video_edit.editingFinished.connect(lambda: self.set_video(self.video_edit.text()))
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self.choose_video)
-        self._browse_buttons = [browse]
         vrow.addWidget(self.video_edit, 1)
-        vrow.addWidget(browse)
+        self._browse_buttons = [button("Browse…", self.choose_video, into=vrow)]
         vl.addRow("File", vrow)
-        self.video_info_label = QLabel("-")
-        self.video_info_label.setWordWrap(True)
-        self.video_info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.video_info_label = text_label("-")
         vl.addRow("", self.video_info_label)
         trow = QHBoxLayout()
-        self.truth_edit = PathField()
-        self.truth_edit.setObjectName("truthPath")
-        self.truth_edit.setPlaceholderText("optional frame,label CSV to score accuracy")
-        tbrowse = QPushButton("…")
-        tbrowse.setToolTip("Choose a ground-truth CSV")
-        tbrowse.clicked.connect(self.choose_truth)
-        self._browse_buttons.append(tbrowse)
+        self.truth_edit = PathField("truthPath", "optional frame,label CSV to score accuracy")
         trow.addWidget(self.truth_edit, 1)
-        trow.addWidget(tbrowse)
+        self._browse_buttons.append(button("…", self.choose_truth, "Choose a ground-truth CSV",
+                                           into=trow))
         vl.addRow("Truth", trow)
-        self.stack.addWidget(video)
 
         # camera
-        cam = QWidget()
-        cl = QFormLayout(cam)
-        cl.setContentsMargins(0, 0, 0, 0)
+        cl = self._page(QFormLayout)
         self.camera_combo = QComboBox()
         self.camera_combo.setObjectName("cameraCombo")
         cl.addRow("Camera", self.camera_combo)
         self.camera_note = QLabel("Probe the device to list its cameras.")
         self.camera_note.setWordWrap(True)
         cl.addRow("", self.camera_note)
-        self.stack.addWidget(cam)
         self.set_cameras(None)
 
         # stream
-        stream = QWidget()
-        sl = QFormLayout(stream)
-        sl.setContentsMargins(0, 0, 0, 0)
+        sl = self._page(QFormLayout)
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("streamUrl")
         self.url_edit.setPlaceholderText("rtsp://camera.local/stream")
@@ -150,12 +131,9 @@ class InputPanel(QWidget):
         note = QLabel("Opened on the device; a password in the URL is never recorded.")
         note.setWordWrap(True)
         sl.addRow("", note)
-        self.stack.addWidget(stream)
 
         # synthetic
-        syn = QWidget()
-        yl = QHBoxLayout(syn)
-        yl.setContentsMargins(0, 0, 0, 0)
+        yl = self._page(QHBoxLayout)
         self.syn_w = QSpinBox()
         self.syn_w.setRange(8, 8192)
         self.syn_w.setValue(640)
@@ -167,7 +145,6 @@ class InputPanel(QWidget):
         yl.addWidget(QLabel("×"))
         yl.addWidget(self.syn_h)
         yl.addStretch(1)
-        self.stack.addWidget(syn)
 
         # limits
         limits = QFormLayout()
@@ -204,6 +181,14 @@ class InputPanel(QWidget):
         self.kind_combo.currentIndexChanged.connect(self._kind_changed)
         self._kind_changed()
 
+
+    def _page(self, layout: type[_L]) -> _L:
+        """A new page of the kinds' stack (in :data:`KINDS` order): its layout, no margins."""
+        page = QWidget()
+        lay = layout(page)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.stack.addWidget(page)
+        return lay
     def set_editable(self, editable: bool) -> None:
         """While a run goes, the choice is locked (the information stays readable)."""
         for w in (self.kind_combo, self.video_edit, self.truth_edit, self.camera_combo,

@@ -14,7 +14,6 @@ from console.ui.qt import (
     QCheckBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QResizeEvent,
@@ -24,6 +23,7 @@ from console.ui.qt import (
     QVBoxLayout,
     QWidget,
 )
+from console.ui.widgets import text_label
 
 #: lines of the state text the dock makes room for (the whole text is the tooltip)
 MAX_STATE_LINES = 6
@@ -51,10 +51,7 @@ class RunPanel(QWidget):
         row.addWidget(self.start_button, 1)
         row.addWidget(self.stop_button, 1)
         lay.addLayout(row)
-        self.state_label = QLabel("Ready.")
-        self.state_label.setObjectName("runState")
-        self.state_label.setWordWrap(True)
-        self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.state_label = text_label("Ready.", "runState")
         lay.addWidget(self.state_label)
         self.progress = QProgressBar()
         self.progress.setObjectName("deployProgress")

@@ -10,9 +10,9 @@ window's display timer drains, so a 1 000-frame/s device cannot flood the
 event loop. Recording every frame is the run's own writer thread's job; the
 GUI thread never touches SQLite here.
 
-:class:`RunController` lives in the GUI thread: it starts the thread,
-forwards Stop (``Run.stop`` is thread-safe) and cleans up when the thread
-ends. Nothing here touches a widget.
+:class:`~console.ui.worker_thread.WorkerThread` lives in the GUI thread: it
+starts the thread, forwards Stop (``Run.stop`` is thread-safe) and cleans up
+when the thread ends. Nothing here touches a widget.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from console.core import protocol as P
 from console.core.op_profile import OpProfile
 from console.devices.base import DeployProgress, Device, DeviceError, HostKeyUnknown
 from console.session.browse import LogRef
-from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
+from console.session.run import Run, RunListener, RunRequest, RunResult
 from console.ui.live.data import LiveFeed
-from console.ui.qt import QImage, QObject, Qt, QThread, Signal, Slot
+from console.ui.qt import QImage, QObject, Qt, Signal, Slot
 from console.ui.stoppable import Stoppable
+from console.ui.worker_thread import reported
 
 log = logging.getLogger("devicelab.ui")
 
@@ -125,8 +126,10 @@ class _Listener(RunListener):
         self.w.runFinished.emit(result)
 
 
-class RunWorker(Stoppable, QObject):
-    """One run in one QThread. Signals are queued to the GUI thread."""
+class RunSignals(QObject):
+    """What a run tells the window, typed: the worker emits these in its thread and the
+    :class:`~console.ui.live.supervisor.RunSupervisor` passes them on (queued) in the GUI
+    thread, noting what it keeps on the way; one list, so the two cannot drift apart."""
 
     stateChanged = Signal(str, str)
     deployProgress = Signal(DeployProgress)
@@ -135,11 +138,17 @@ class RunWorker(Stoppable, QObject):
     coldStart = Signal(P.ColdStart)
     #: the operator profile (console.core.op_profile.OpProfile) of a --profile run
     profileReady = Signal(object)
+    #: level, code, text
     eventReceived = Signal(str, str, str)
     #: the run was refused before a session existed: one line for the user
     refused = Signal(str)
     hostKeyUnknown = Signal(HostKeyQuestion)
     runFinished = Signal(RunResult)
+
+
+class RunWorker(Stoppable, RunSignals):
+    """One run in one QThread. Signals are queued to the GUI thread."""
+
     #: always the last signal, whatever happened
     done = Signal()
 
@@ -159,98 +168,34 @@ class RunWorker(Stoppable, QObject):
     @Slot()
     def execute(self) -> None:
         device: Device | None = None
-        try:
-            if self._stop:
-                self.refused.emit("run cancelled before it started")
-                return
-            self.stateChanged.emit("connecting", f"opening {self.device_label}")
+        with reported(self, "run worker"):
             try:
-                device = self.make_device()
-                # Connect here, not inside Run: an unknown host key must reach the
-                # window as HostKeyUnknown (a question), not as a refusal line.
-                device.connect()
-            except HostKeyUnknown as exc:
+                if self._stop:
+                    self.refused.emit("run cancelled before it started")
+                    return
+                self.stateChanged.emit("connecting", f"opening {self.device_label}")
+                try:
+                    device = self.make_device()
+                    # Connect here, not inside Run: an unknown host key must reach the
+                    # window as HostKeyUnknown (a question), not as a refusal line.
+                    device.connect()
+                except HostKeyUnknown:
+                    raise  # a question, asked below like one raised inside the run
+                except DeviceError as exc:
+                    self.refused.emit(str(exc))
+                    return
+                run = Run(device, self.request, self.db_path, _Listener(self, self.feed),
+                          package_policy=self.package_policy)
+                self.attach(run)
+                run.execute()
+            except HostKeyUnknown as exc:  # from connect(), here or inside the run
                 self.hostKeyUnknown.emit(HostKeyQuestion(self.device_label, exc.host,
                                                          exc.key_type, exc.fingerprint,
                                                          str(exc)))
-                return
-            except DeviceError as exc:
-                self.refused.emit(str(exc))
-                return
-            run = Run(device, self.request, self.db_path, _Listener(self, self.feed),
-                      package_policy=self.package_policy)
-            self.attach(run)
-            try:
-                run.execute()
-            except RunError as exc:
-                self.refused.emit(str(exc))
-        except HostKeyUnknown as exc:  # raised by connect() inside the run
-            self.hostKeyUnknown.emit(HostKeyQuestion(self.device_label, exc.host, exc.key_type,
-                                                     exc.fingerprint, str(exc)))
-        except Exception as exc:  # never let a bug kill the thread silently
-            log.error("run worker crashed\n%s", traceback.format_exc())
-            self.refused.emit(f"internal error: {type(exc).__name__}: {exc} "
-                              "(traceback in the log file)")
-        finally:
-            if device is not None:
-                try:
-                    device.close()
-                except Exception:
-                    log.warning("closing %s failed\n%s", self.device_label,
-                                traceback.format_exc())
-            self.done.emit()
-
-
-class RunController(QObject):
-    """GUI-thread owner of the current run's thread and worker."""
-
-    #: emitted (in the GUI thread) once the run's thread has really ended
-    threadEnded = Signal()
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.qthread: QThread | None = None
-        self.worker: RunWorker | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.qthread is not None
-
-    def start(self, worker: RunWorker) -> RunWorker:
-        if self.qthread is not None:
-            raise RuntimeError("a run is already going")
-        thread = QThread(self)
-        thread.setObjectName("run-worker")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.execute)
-        # quit() is thread-safe; direct, so the thread ends even if the GUI thread is busy
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_finished)
-        self.qthread, self.worker = thread, worker
-        thread.start()
-        return worker
-
-    def stop(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-
-    def abort(self) -> None:
-        if self.worker is not None:
-            self.worker.abort()
-
-    def wait(self, timeout_ms: int) -> bool:
-        """Block until the thread ends (only for shutdown, never during normal use)."""
-        if self.qthread is None:
-            return True
-        return self.qthread.wait(timeout_ms)
-
-    @Slot()
-    def _on_finished(self) -> None:
-        thread = self.qthread
-        # The worker's Python reference goes only now, after its thread has ended:
-        # dropping it deletes the QObject at once.
-        self.qthread = self.worker = None
-        if thread is not None:
-            thread.wait()
-            thread.deleteLater()
-        self.threadEnded.emit()
+            finally:
+                if device is not None:
+                    try:
+                        device.close()
+                    except Exception:
+                        log.warning("closing %s failed\n%s", self.device_label,
+                                    traceback.format_exc())

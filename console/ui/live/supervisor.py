@@ -1,7 +1,7 @@
 """The current run, seen from the GUI thread: one owner for its worker, feed and state.
 
 :class:`RunSupervisor` makes the run's :class:`~console.ui.live.run_worker.RunWorker`
-(the only place one is made), starts it through a :class:`RunController`,
+(the only place one is made), starts it through a :class:`WorkerThread`,
 receives the worker's queued signals, keeps the Qt-free
 :class:`~console.session.live_state.LiveRun` up to date and forwards each
 signal, typed, to whoever shows it (the window). It also owns the stop
@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.core import protocol as P
-from console.devices.base import DeployProgress, Device
+from console.devices.base import Device
 from console.session.browse import LogRef
 from console.session.live_state import LiveRun
 from console.session.run import RunRequest, RunResult
 from console.session.trust import UNSIGNED_WARNING
+from console.ui.busy_devices import RUN, BusyDevices
 from console.ui.devices.panel import DeviceEntry
 from console.ui.live.data import FRAME_COLUMNS, Batch, LiveFeed
-from console.ui.live.run_worker import HostKeyQuestion, RunController, RunWorker
+from console.ui.live.run_worker import HostKeyQuestion, RunSignals, RunWorker
 from console.ui.qt import QObject, QTimer, Signal, Slot
+from console.ui.worker_thread import WorkerThread
 
 #: the window's line for an unsigned package the policy lets run
 UNSIGNED_NOTE = ("package is unsigned: allowed by the signing policy (warn); "
@@ -52,30 +54,23 @@ class Launch:
     replay_of: int | None = None
 
 
-class RunSupervisor(QObject):
-    """Owns the run's worker and thread, its live feed and its :class:`LiveRun`."""
+class RunSupervisor(RunSignals):
+    """Owns the run's worker and thread, its live feed and its :class:`LiveRun`.
 
-    stateChanged = Signal(str, str)
-    deployProgress = Signal(DeployProgress)
-    sessionCreated = Signal(int)
-    helloReceived = Signal(P.Hello)
-    coldStart = Signal(P.ColdStart)
-    #: a --profile run's operator profile (console.core.op_profile.OpProfile)
-    profileReady = Signal(object)
-    #: level, code, text
-    eventReceived = Signal(str, str, str)
-    refused = Signal(str)
-    hostKeyUnknown = Signal(HostKeyQuestion)
-    runFinished = Signal(RunResult)
+    Passes on every :class:`RunSignals` signal of the worker (in the GUI thread)."""
+
     #: the run's thread has really ended (always last)
     runEnded = Signal()
     #: level, one line for the window's report
     message = Signal(str, str)
 
-    def __init__(self, db_path: LogRef, parent: QObject | None = None) -> None:
+    def __init__(self, db_path: LogRef, parent: QObject | None = None,
+                 busy_devices: BusyDevices | None = None) -> None:
         super().__init__(parent)
         self.db_path = db_path
-        self.controller = RunController(self)
+        #: the devices the window's runs use (a plan run or a sweep may hold this one's)
+        self.busy_devices = busy_devices if busy_devices is not None else BusyDevices()
+        self.controller = WorkerThread("run-worker", self)
         self.controller.threadEnded.connect(self._on_thread_ended)
         self.feed = LiveFeed()
         self.worker: RunWorker | None = None
@@ -93,8 +88,19 @@ class RunSupervisor(QObject):
     def running(self) -> bool:
         return self.controller.running
 
-    def start(self, launch: Launch, open_device: Callable[[], Device]) -> LiveRun:
-        """Start ``launch``: a fresh feed and a fresh :class:`LiveRun` for it."""
+    def refusal(self, entry: DeviceEntry | None) -> str | None:
+        """Why a run on ``entry`` cannot start now (a plan run or a sweep uses its device),
+        or None."""
+        if entry is None or self.running:
+            return None
+        return self.busy_devices.refusal([entry.spec], RUN)
+
+    def start(self, launch: Launch, open_device: Callable[[], Device]) -> str | None:
+        """Start ``launch`` (a fresh feed and a fresh :class:`LiveRun` for it, in
+        :attr:`run`), or return the line that refuses it: another run uses its device."""
+        refusal = self.busy_devices.claim(RUN, [launch.entry.spec])
+        if refusal is not None:
+            return refusal
         self.launch = launch
         self.host_question = None
         self.feed = LiveFeed()
@@ -114,7 +120,7 @@ class RunSupervisor(QObject):
         self.worker = worker
         self.run = LiveRun(launch.title, launch.entry.name, launch.replay_of)
         self.controller.start(worker)
-        return self.run
+        return None
 
     def stop(self) -> None:
         """Ask the agent to finish its frame; kill it if it has not after the deadline."""
@@ -180,6 +186,7 @@ class RunSupervisor(QObject):
     @Slot()
     def _on_thread_ended(self) -> None:
         self._deadline.stop()
+        self.busy_devices.release(RUN)
         if self.run is not None:
             self.run.end()
         self.worker = None

@@ -29,13 +29,12 @@ from console.ui.qt import (
     QHBoxLayout,
     QLabel,
     QMenu,
-    QPushButton,
-    Qt,
     QToolButton,
     QVBoxLayout,
     QWidget,
     Signal,
 )
+from console.ui.widgets import button, text_label
 from console.ui.wording import SIGNING, for_window
 
 MAX_RECENT = 8
@@ -94,32 +93,23 @@ class PackagePanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
         row = QHBoxLayout()
-        self.path_edit = PathField()
-        self.path_edit.setObjectName("packagePath")
-        self.path_edit.setPlaceholderText("package folder or .zip — or drop it here")
+        self.path_edit = PathField("packagePath", "package folder or .zip — or drop it here")
         self.path_edit.returnPressed.connect(lambda: self.set_path(self.path_edit.text()))
         lay.addWidget(self.path_edit)
-        self.open_dir_button = QPushButton("Folder…")
-        self.open_dir_button.setToolTip("Open a package folder (Ctrl+O)")
-        self.open_dir_button.clicked.connect(self.choose_folder)
-        self.open_zip_button = QPushButton(".zip…")
-        self.open_zip_button.setToolTip("Open a package .zip (Ctrl+Shift+O)")
-        self.open_zip_button.clicked.connect(self.choose_zip)
+        self.open_dir_button = button("Folder…", self.choose_folder,
+                                      "Open a package folder (Ctrl+O)", into=row)
+        self.open_zip_button = button(".zip…", self.choose_zip,
+                                      "Open a package .zip (Ctrl+Shift+O)", into=row)
         self.recent_button = QToolButton()
         self.recent_button.setText("Recent")
         self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.recent_menu = QMenu(self.recent_button)
         self.recent_button.setMenu(self.recent_menu)
-        row.addWidget(self.open_dir_button)
-        row.addWidget(self.open_zip_button)
         row.addWidget(self.recent_button)
         row.addStretch(1)
         lay.addLayout(row)
 
-        self.status = QLabel("No package yet.")
-        self.status.setObjectName("packageStatus")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = text_label("No package yet.", "packageStatus")
         lay.addWidget(self.status)
 
         form = QFormLayout()
@@ -128,9 +118,7 @@ class PackagePanel(QWidget):
         self.fields: dict[str, QLabel] = {}
         for key, label in (("name", "Name"), ("task", "Task"), ("input", "Input"),
                            ("labels", "Labels"), ("size", "Size"), ("signature", "Signature")):
-            w = QLabel("-")
-            w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            w.setWordWrap(True)
+            w = text_label("-")
             self.fields[key] = w
             form.addRow(label, w)
         self.provider_combo = QComboBox()

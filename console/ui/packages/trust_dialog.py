@@ -34,7 +34,6 @@ from console.ui.qt import (
     QButtonGroup,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -42,7 +41,6 @@ from console.ui.qt import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QPushButton,
     QRadioButton,
     Qt,
     QTreeWidget,
@@ -52,6 +50,7 @@ from console.ui.qt import (
     Signal,
     is_alive,
 )
+from console.ui.widgets import button, open_file, text_label
 from console.ui.wording import SIGNING, for_window
 
 BAD_COLOR = "#e03131"
@@ -255,15 +254,11 @@ class TrustDialog(QDialog):
         lay.addWidget(self.damaged_label)
 
         row = QHBoxLayout()
-        self.add_button = QPushButton("Add…")
-        self.add_button.setToolTip("Trust a public key file (.pub, or a PEM public key). "
-                                   "Never a private key.")
-        self.add_button.clicked.connect(self.choose_key)
-        self.remove_button = QPushButton("Remove")
-        self.remove_button.setToolTip("Stop trusting the selected key (asks first)")
-        self.remove_button.clicked.connect(self.remove_selected)
-        row.addWidget(self.add_button)
-        row.addWidget(self.remove_button)
+        self.add_button = button("Add…", self.choose_key,
+                                 "Trust a public key file (.pub, or a PEM public key). "
+                                 "Never a private key.", into=row)
+        self.remove_button = button("Remove", self.remove_selected,
+                                    "Stop trusting the selected key (asks first)", into=row)
         row.addStretch(1)
         lay.addLayout(row)
 
@@ -280,20 +275,11 @@ class TrustDialog(QDialog):
             bl.addWidget(b)
         lay.addWidget(box)
 
-        self.error_label = QLabel()
-        self.error_label.setObjectName("trustError")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label = text_label("", "trustError")
         lay.addWidget(self.error_label)
-        self.status_label = QLabel()
-        self.status_label.setObjectName("trustStatus")
-        self.status_label.setWordWrap(True)
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label = text_label("", "trustStatus")
         lay.addWidget(self.status_label)
-        self.file_label = QLabel("reading the settings…")
-        self.file_label.setObjectName("trustFile")
-        self.file_label.setWordWrap(True)
-        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.file_label = text_label("reading the settings…", "trustFile")
         self.file_label.setStyleSheet("color: gray")
         lay.addWidget(self.file_label)
 
@@ -418,17 +404,10 @@ class TrustDialog(QDialog):
     # -- adding --------------------------------------------------------------------------
     def choose_key(self) -> None:
         """Add…: pick a public key file, see its fingerprint, name it, trust it."""
-        dlg = QFileDialog(self, "Trust a public key", str(self.folder))
-        dlg.setObjectName("trustKeyFileDialog")
-        dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
-        dlg.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dlg.setNameFilter("Public keys (*.pub *.pem);;All files (*)")
-        try:
-            if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
-                return
-            path = dlg.selectedFiles()[0]
-        finally:
-            dlg.deleteLater()  # a kept file dialog goes on watching its folder
+        path = open_file(self, "Trust a public key", str(self.folder), "trustKeyFileDialog",
+                         "Public keys (*.pub *.pem);;All files (*)")
+        if path is None:
+            return
         self.folder = Path(path).parent
         self.add_key_file(path)
 

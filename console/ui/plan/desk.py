@@ -21,7 +21,8 @@ class PlanDesk(QObject):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.w = window
-        self.view = PlanView(window.jobs, window.db_path, window.prefs)
+        self.view = PlanView(window.jobs, window.db_path, window.prefs,
+                             busy_devices=window.supervisor.busy_devices)
         self.sweep_dialog: Any = None
 
     def wire(self) -> None:
@@ -49,7 +50,8 @@ class PlanDesk(QObject):
             entry = w.devices.current()
             dlg = SweepDialog(w.db_path, entry.spec if entry else "local",
                               w.package.path_edit.text().strip(),
-                              w.input.spec() if w.input.kind() == "video" else "", w)
+                              w.input.spec() if w.input.kind() == "video" else "", w,
+                              w.supervisor.busy_devices)
             dlg.message.connect(w.report)
             dlg.ended.connect(self._on_ended)
             self.sweep_dialog = dlg

@@ -15,15 +15,12 @@ device in the GUI thread.
 
 from __future__ import annotations
 
-import logging
-import threading
-import traceback
 from typing import Any
 
 from console.core.errors import UserError
 from console.core.protocol import GRAPH_OPT_LEVELS
 from console.devices.base import AgentOptions
-from console.session.run import RunError, RunResult
+from console.session.run import RunResult
 from console.session.sweep import (
     DEFAULT_FRAMES,
     Setting,
@@ -34,6 +31,7 @@ from console.session.sweep import (
     parse_grid,
 )
 from console.session.sweep_rank import BEST, OBJECTIVES
+from console.ui.busy_devices import SWEEP, BusyDevices
 from console.ui.qt import (
     QAbstractItemView,
     QBrush,
@@ -45,25 +43,23 @@ from console.ui.qt import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QObject,
-    QPushButton,
     QSpinBox,
-    Qt,
     QTableWidget,
     QTableWidgetItem,
-    QThread,
     QVBoxLayout,
     QWidget,
     Signal,
     Slot,
 )
-
-log = logging.getLogger("devicelab.ui")
+from console.ui.stoppable import Stoppable
+from console.ui.widgets import button, text_label
+from console.ui.worker_thread import WorkerThread, reported
 
 COLUMNS = ("Rank", "Setting", "Figure", "95 % interval", "Verdict vs the best", "Best group",
            "Sessions")
+RUN_TIP = "Run every combination, interleaved in rounds, then rank them"
 ROW_COLORS = {BEST: "#d3f9d8", "in": "#ebfbee", "regression": "#fff5f5",
               "inconclusive": "#fff9db"}
 
@@ -89,7 +85,7 @@ class _Listener(SweepListener):
         self.w.eventReceived.emit(level, text)
 
 
-class SweepWorker(QObject):
+class SweepWorker(Stoppable, QObject):
     """One sweep in one QThread; signals are queued to the GUI thread."""
 
     progress = Signal(str)
@@ -104,35 +100,14 @@ class SweepWorker(QObject):
         super().__init__()
         self.request = request
         self.db_path = db_path
-        self._lock = threading.Lock()
-        self._sweep: Sweep | None = None
-        self._stop = False
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stop = True
-            sw = self._sweep
-        if sw is not None:
-            sw.stop()
+        self._init_stoppable()
 
     @Slot()
     def execute(self) -> None:
-        try:
+        with reported(self, "sweep worker", refusals=(UserError,)):
             sw = Sweep(self.request, self.db_path, _Listener(self))
-            with self._lock:
-                self._sweep = sw
-                stop = self._stop
-            if stop:
-                sw.stop()
+            self.attach(sw)
             self.finished.emit(sw.execute())
-        except (RunError, UserError) as exc:
-            self.refused.emit(str(exc))
-        except Exception as exc:
-            log.error("sweep worker crashed\n%s", traceback.format_exc())
-            self.refused.emit(f"internal error: {type(exc).__name__}: {exc} "
-                              "(traceback in the log file)")
-        finally:
-            self.done.emit()
 
 
 class SweepDialog(QDialog):
@@ -144,14 +119,17 @@ class SweepDialog(QDialog):
     ended = Signal()
 
     def __init__(self, db_path: Any, device: str = "local", package: str = "",
-                 input_spec: str = "", parent: QWidget | None = None) -> None:
+                 input_spec: str = "", parent: QWidget | None = None,
+                 busy_devices: BusyDevices | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("sweepDialog")
         self.setWindowTitle("Sweep runtime settings")
         self.db_path = db_path
+        #: the devices the window's runs use (the window's own; a sweep waits for them)
+        self.busy_devices = busy_devices if busy_devices is not None else BusyDevices()
         self.sweep_result: SweepResult | None = None
-        self._thread: QThread | None = None
-        self._worker: SweepWorker | None = None
+        self._thread = WorkerThread("sweep-worker", self)
+        self._thread.threadEnded.connect(self._on_thread_finished)
         self._close_when_done = False
         self._runs = 0
         lay = QVBoxLayout(self)
@@ -201,21 +179,12 @@ class SweepDialog(QDialog):
         form.addRow("", self.save_check)
         lay.addLayout(form)
         buttons = QHBoxLayout()
-        self.run_button = QPushButton("▶  Run sweep")
-        self.run_button.clicked.connect(self.start)
-        self.stop_button = QPushButton("■  Stop")
-        self.stop_button.clicked.connect(self.stop)
-        self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.close)
-        for b in (self.run_button, self.stop_button):
-            buttons.addWidget(b)
+        self.run_button = button("▶  Run sweep", self.start, RUN_TIP, into=buttons)
+        self.stop_button = button("■  Stop", self.stop, into=buttons)
         buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
+        self.close_button = button("Close", self.close, into=buttons)
         lay.addLayout(buttons)
-        self.status = QLabel("")
-        self.status.setObjectName("sweepStatus")
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status = text_label("", "sweepStatus")
         lay.addWidget(self.status)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("sweepRanking")
@@ -228,15 +197,26 @@ class SweepDialog(QDialog):
             self.table.setColumnWidth(col, width)
         lay.addWidget(self.table, 1)
         self.resize(980, 620)
+        self.device_edit.textChanged.connect(lambda _t: self._update())
+        self.busy_devices.on_change(self._update)
         self._update()
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._thread.running
 
     def _update(self) -> None:
-        self.run_button.setEnabled(not self.running)
+        in_use = self._device_in_use()
+        self.run_button.setEnabled(not self.running and in_use is None)
+        self.run_button.setToolTip(in_use or RUN_TIP)
         self.stop_button.setEnabled(self.running)
+
+    def _device_in_use(self) -> str | None:
+        """Why the device named cannot be swept now (another run uses it), or None."""
+        device = self.device_edit.text().strip()
+        if not device or self.running:
+            return None
+        return self.busy_devices.refusal([device], SWEEP)
 
     def request(self) -> SweepRequest:
         """The sweep the fields describe (a one-line UserError when they do not)."""
@@ -267,29 +247,27 @@ class SweepDialog(QDialog):
         except UserError as exc:
             self.status.setText(f"not started: {exc}")
             return
+        refusal = self.busy_devices.claim(SWEEP, [rq.device])
+        if refusal is not None:
+            self.status.setText(f"not started: {refusal}")
+            self.message.emit("error", f"sweep not started: {refusal}")
+            return
         self.sweep_result = None
         self._runs = 0
         self.table.setRowCount(0)
         worker = SweepWorker(rq, self.db_path)
-        thread = QThread(self)
-        thread.setObjectName("sweep-worker")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.execute)
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
         worker.progress.connect(self._on_progress)
         worker.runFinished.connect(self._on_run)
         worker.eventReceived.connect(self._on_event)
         worker.finished.connect(self._on_finished)
         worker.refused.connect(self._on_refused)
-        self._thread, self._worker = thread, worker
         self.status.setText("starting the sweep (verifying the package)…")
-        thread.start()
+        self._thread.start(worker)
         self._update()
 
     def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
+        if self.running:
+            self._thread.stop()
             self.status.setText("stopping after the current run (its session is kept)…")
 
     def _on_progress(self, text: str) -> None:
@@ -346,10 +324,7 @@ class SweepDialog(QDialog):
         self.message.emit("info", line)
 
     def _on_thread_finished(self) -> None:
-        thread, self._thread, self._worker = self._thread, None, None
-        if thread is not None:
-            thread.wait()
-            thread.deleteLater()
+        self.busy_devices.release(SWEEP)
         self._update()
         self.ended.emit()
         if self._close_when_done:

@@ -24,26 +24,25 @@ from console.session.browse import LogRef
 from console.session.plan_check import CheckedPlan, check_plan
 from console.session.plan_matrix import DISPLAY_VERDICTS, GridCell, grid_layout
 from console.session.plan_run import DeviceProgress, PlanResult
+from console.ui.busy_devices import PLAN, BusyDevices
 from console.ui.jobs import JobFailure, JobRunner, error_text, user_errors
 from console.ui.plan.feed import CurveHistory, LatencyFeed
 from console.ui.plan.grid import CELL_COLORS, VERDICT_WORDS, PlanGrid
 from console.ui.plan.worker import PlanController, PlanWorker
 from console.ui.qt import (
-    QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
-    Qt,
     QTimer,
-    QVBoxLayout,
     QWidget,
     Signal,
 )
+from console.ui.widgets import button, open_file, tab_layout, text_label
 
 #: display timer period: ~30 Hz
 DISPLAY_MS = 33
+RUN_TIP = ("Check the plan again, then run every device at once (each device's cells one "
+           "after another)")
 
 
 def _checked_with_policy(path: str) -> tuple[CheckedPlan, Any]:
@@ -68,12 +67,15 @@ class PlanView(QWidget):
     finished = Signal()
 
     def __init__(self, jobs: JobRunner, db_path: LogRef, prefs: Any = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None,
+                 busy_devices: BusyDevices | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("planView")
         self.jobs = jobs
         self.db_path = db_path
         self.prefs = prefs
+        #: the devices the window's runs use (the window's own; a plan waits for them)
+        self.busy_devices = busy_devices if busy_devices is not None else BusyDevices()
         self.plan: CheckedPlan | None = None
         self.policy: Any = None
         self.result: PlanResult | None = None
@@ -98,12 +100,11 @@ class PlanView(QWidget):
         if last and Path(last).is_file():
             self.path_edit.setText(str(last))
         self._update()
+        self.busy_devices.on_change(self._update)
 
     # -- construction ---------------------------------------------------------------
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 2)
-        lay.setSpacing(3)
+        lay = tab_layout(self)
         top = QHBoxLayout()
         top.addWidget(QLabel("Plan"))
         self.path_edit = QLineEdit()
@@ -111,33 +112,18 @@ class PlanView(QWidget):
         self.path_edit.setPlaceholderText("a plan file (TOML, see docs/plans.md)")
         self.path_edit.returnPressed.connect(self.check)
         top.addWidget(self.path_edit, 1)
-        self.open_button = QPushButton("Open plan…")
-        self.open_button.setToolTip("Choose a plan file; it is checked at once")
-        self.open_button.clicked.connect(self.open_dialog)
-        top.addWidget(self.open_button)
-        self.check_button = QPushButton("Check")
-        self.check_button.setToolTip("Check the plan again (like devicelab plan check): "
-                                     "every package verified, nothing connects")
-        self.check_button.clicked.connect(self.check)
-        top.addWidget(self.check_button)
-        self.run_button = QPushButton("▶  Run plan")
-        self.run_button.setObjectName("planRun")
-        self.run_button.setToolTip("Check the plan again, then run every device at once "
-                                   "(each device's cells one after another)")
-        self.run_button.clicked.connect(self.run)
-        top.addWidget(self.run_button)
-        self.stop_button = QPushButton("■  Stop")
-        self.stop_button.setObjectName("planStop")
-        self.stop_button.setToolTip("Stop every device cleanly: its session ends stopped, "
-                                    "its remaining cells are not run")
-        self.stop_button.clicked.connect(self.stop)
-        top.addWidget(self.stop_button)
+        self.open_button = button("Open plan…", self.open_dialog,
+                                  "Choose a plan file; it is checked at once", into=top)
+        self.check_button = button("Check", self.check,
+                                   "Check the plan again (like devicelab plan check): "
+                                   "every package verified, nothing connects", into=top)
+        self.run_button = button("▶  Run plan", self.run, RUN_TIP, "planRun", top)
+        self.stop_button = button("■  Stop", self.stop,
+                                  "Stop every device cleanly: its session ends stopped, "
+                                  "its remaining cells are not run", "planStop", top)
         lay.addLayout(top)
-        self.info = QLabel("Open a plan file: devices × packages × inputs × settings, "
-                           "with budgets and a baseline (docs/plans.md).")
-        self.info.setObjectName("planInfo")
-        self.info.setWordWrap(True)
-        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info = text_label("Open a plan file: devices × packages × inputs × settings, "
+                               "with budgets and a baseline (docs/plans.md).", "planInfo")
         lay.addWidget(self.info)
         self.status = QLabel("")
         self.status.setObjectName("planStatus")
@@ -165,29 +151,29 @@ class PlanView(QWidget):
 
     def _update(self) -> None:
         running = self.running
-        self.run_button.setEnabled(not running and not self._checking
+        in_use = self._devices_in_use()
+        self.run_button.setEnabled(not running and not self._checking and in_use is None
                                    and bool(self.path_edit.text().strip()))
+        self.run_button.setToolTip(in_use or RUN_TIP)
         self.stop_button.setEnabled(running)
         for w in (self.open_button, self.check_button, self.path_edit):
             w.setEnabled(not running)
+
+    def _devices_in_use(self) -> str | None:
+        """Why the checked plan cannot run now (a device of it is busy), or None."""
+        if self.plan is None or self.running:
+            return None
+        return self.busy_devices.refusal(self.plan.devices, PLAN)
 
     def set_db_path(self, path: LogRef) -> None:
         self.db_path = path
 
     # -- opening and checking -----------------------------------------------------------
     def open_dialog(self) -> None:
-        dlg = QFileDialog(self, "Open a test plan", str(self.folder))
-        dlg.setObjectName("planFileDialog")
-        dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
-        dlg.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dlg.setNameFilters(["Test plans (*.toml)", "All files (*)"])
-        try:
-            if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
-                return
-            chosen = dlg.selectedFiles()[0]
-        finally:
-            dlg.deleteLater()  # a kept file dialog goes on watching its folder
-        self.open_path(chosen)
+        chosen = open_file(self, "Open a test plan", str(self.folder), "planFileDialog",
+                           "Test plans (*.toml);;All files (*)")
+        if chosen is not None:
+            self.open_path(chosen)
 
     def open_path(self, path: str | Path) -> None:
         """Take ``path`` as the plan (remembering its folder) and check it."""
@@ -280,6 +266,10 @@ class PlanView(QWidget):
         self.check()
 
     def _start(self, checked: CheckedPlan, policy: Any) -> None:
+        refusal = self.busy_devices.claim(PLAN, checked.devices)
+        if refusal is not None:
+            self._on_refused(refusal)
+            return
         self.result = None
         self.run_id = None
         self._finished_cells = 0
@@ -378,6 +368,7 @@ class PlanView(QWidget):
         self.message.emit("error", f"plan not run: {text}")
 
     def _on_thread_ended(self) -> None:
+        self.busy_devices.release(PLAN)
         self.timer.stop()
         self._draw()
         self._update()

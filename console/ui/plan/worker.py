@@ -37,10 +37,10 @@ from console.session.plan_run import (
     PlanResult,
     PlanRun,
 )
-from console.session.run import RunError
 from console.ui.plan.feed import LatencyFeed
-from console.ui.qt import QObject, Qt, QThread, QTimer, Signal, Slot
+from console.ui.qt import QObject, QTimer, Signal, Slot
 from console.ui.stoppable import Stoppable
+from console.ui.worker_thread import WorkerThread, reported
 
 log = logging.getLogger("devicelab.ui")
 
@@ -162,82 +162,38 @@ class PlanWorker(Stoppable, QObject):
     # -- worker thread ----------------------------------------------------------------
     @Slot()
     def execute(self) -> None:
-        try:
+        with reported(self, "plan worker"):
             prun = PlanRun(self.checked, self.db_path, _Listener(self),
                            open_device=self.open_device, package_policy=self.package_policy)
             self.attach(prun)
             prun.execute()
-        except RunError as exc:
-            self.refused.emit(str(exc))
-        except Exception as exc:  # never let a bug kill the thread silently
-            log.error("plan worker crashed\n%s", traceback.format_exc())
-            self.refused.emit(f"internal error: {type(exc).__name__}: {exc} "
-                              "(traceback in the log file)")
-        finally:
-            self.done.emit()
 
 
-class PlanController(QObject):
-    """GUI-thread owner of the plan's thread and worker (one plan at a time)."""
+class PlanController(WorkerThread):
+    """GUI-thread owner of the plan's thread and worker (one plan at a time), with the
+    Stop deadline: agents that do not obey Stop in time are killed."""
 
-    #: the worker's thread has really ended (always last)
-    threadEnded = Signal()
     #: level, one line
     message = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.qthread: QThread | None = None
-        self.worker: PlanWorker | None = None
+        super().__init__("plan-worker", parent)
         self._deadline = QTimer(self)
         self._deadline.setSingleShot(True)
         self._deadline.timeout.connect(self._deadline_missed)
-
-    @property
-    def running(self) -> bool:
-        return self.qthread is not None
-
-    def start(self, worker: PlanWorker) -> None:
-        if self.qthread is not None:
-            raise RuntimeError("a plan is already running")
-        thread = QThread(self)
-        thread.setObjectName("plan-worker")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.execute)
-        # quit() is thread-safe; direct, so the thread ends even if the GUI thread is busy
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_finished)
-        self.qthread, self.worker = thread, worker
-        thread.start()
 
     def stop(self) -> None:
         """Every device's current run stops cleanly; agents that do not are killed."""
         if self.worker is None:
             return
-        self.worker.stop()
+        super().stop()
         if not self._deadline.isActive():
             self._deadline.start(STOP_DEADLINE_MS)
-
-    def abort(self) -> None:
-        if self.worker is not None:
-            self.worker.abort()
-
-    def wait(self, timeout_ms: int) -> bool:
-        """Block until the thread ends (shutdown only)."""
-        return self.qthread is None or self.qthread.wait(timeout_ms)
 
     def _deadline_missed(self) -> None:
         if self.running:
             self.message.emit("warning", "a device did not stop in time: killing its agent")
             self.abort()
 
-    @Slot()
-    def _on_finished(self) -> None:
+    def _ended(self) -> None:
         self._deadline.stop()
-        thread = self.qthread
-        # the worker's Python reference goes only now, after its thread has ended
-        self.qthread = self.worker = None
-        if thread is not None:
-            thread.wait()
-            thread.deleteLater()
-        self.threadEnded.emit()

@@ -44,7 +44,6 @@ from console.ui.qt import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QSplitter,
     Qt,
     QTableWidget,
@@ -54,6 +53,7 @@ from console.ui.qt import (
     QWidget,
     Signal,
 )
+from console.ui.widgets import button, tab_layout, text_label
 
 #: the practical threshold's relative part, as ``sessions compare`` (the same verdicts)
 DEFAULT_TOLERANCE_PCT = DEFAULT_RELATIVE * 100.0
@@ -151,13 +151,9 @@ class CompareView(QWidget):
 
     # -- construction ---------------------------------------------------------------
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 2)
-        lay.setSpacing(3)
-        self.heads = QLabel("Select two sessions in the Sessions tab and press "
-                            "<b>Compare</b>: the older one is the reference (A).")
-        self.heads.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.heads.setWordWrap(True)
+        lay = tab_layout(self)
+        self.heads = text_label("Select two sessions in the Sessions tab and press "
+                                "<b>Compare</b>: the older one is the reference (A).")
         lay.addWidget(self.heads)
         row = QHBoxLayout()
         row.addWidget(QLabel("Tolerance"))
@@ -172,25 +168,14 @@ class CompareView(QWidget):
                                        "are)")
         self.tolerance_spin.valueChanged.connect(lambda _v: self._retol.start())
         row.addWidget(self.tolerance_spin)
-        self.swap_button = QPushButton("Swap A ↔ B")
-        self.swap_button.setToolTip("Make B the reference")
-        self.swap_button.clicked.connect(self.swap)
-        row.addWidget(self.swap_button)
-        self.export_button = QPushButton("Export…")
-        self.export_button.setToolTip("Write this comparison as an HTML report (with plots) "
-                                      "or JSON")
-        self.export_button.clicked.connect(self.export_dialog)
-        row.addWidget(self.export_button)
-        self.verdict_label = QLabel("")
-        self.verdict_label.setObjectName("compareVerdict")
-        self.verdict_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.swap_button = button("Swap A ↔ B", self.swap, "Make B the reference", into=row)
+        self.export_button = button("Export…", self.export_dialog,
+                                    "Write this comparison as an HTML report (with plots) "
+                                    "or JSON", into=row)
+        self.verdict_label = text_label("", "compareVerdict", wrap=False)
         row.addWidget(self.verdict_label, 1)
         lay.addLayout(row)
-        self.agreement_label = QLabel("")
-        self.agreement_label.setObjectName("compareAgreement")
-        self.agreement_label.setWordWrap(True)
-        self.agreement_label.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.agreement_label = text_label("", "compareAgreement")
         lay.addWidget(self.agreement_label)
 
         self.figures_table = QTableWidget(0, 5)

@@ -27,7 +27,6 @@ from console.ui.qt import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
     QSplitter,
     Qt,
     QTextBrowser,
@@ -35,6 +34,7 @@ from console.ui.qt import (
     QWidget,
     Signal,
 )
+from console.ui.widgets import button
 
 #: warnings/errors listed in the details pane (newest); `sessions show --json` has all
 MAX_DETAIL_EVENTS = 50
@@ -132,14 +132,12 @@ class DetailsPane(QSplitter):
         self.bookmark_list.currentRowChanged.connect(lambda _k: self._update_buttons())
         ml.addWidget(self.bookmark_list, 1)
         brow = QHBoxLayout()
-        self.add_bookmark_button = QPushButton("Add bookmark…")
-        self.add_bookmark_button.setToolTip("Mark a frame or a time of this session with a note")
-        self.add_bookmark_button.clicked.connect(self.addBookmark)
-        self.play_bookmark_button = QPushButton("Play from here")
-        self.play_bookmark_button.setToolTip("Open the playback at the selected bookmark")
-        self.play_bookmark_button.clicked.connect(self.play_bookmark)
-        brow.addWidget(self.add_bookmark_button)
-        brow.addWidget(self.play_bookmark_button)
+        self.add_bookmark_button = button(
+            "Add bookmark…", self.addBookmark,
+            "Mark a frame or a time of this session with a note", into=brow)
+        self.play_bookmark_button = button("Play from here", self.play_bookmark,
+                                           "Open the playback at the selected bookmark",
+                                           into=brow)
         ml.addLayout(brow)
         self.addWidget(self.details_view)
         self.addWidget(marks)

@@ -15,19 +15,18 @@ from console.ui.qt import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QRadioButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
+from console.ui.widgets import button, ok_cancel, open_file
 
 EXPORT_FORMATS: tuple[tuple[str, str, str], ...] = (
     ("html", "HTML report — facts, summary, plots; opens offline", ".html"),
@@ -56,10 +55,8 @@ class ExportDialog(QDialog):
         path_row = QHBoxLayout()
         self.path_edit = QLineEdit(str(folder / f"session-{row.id}.html"))
         self.path_edit.setMinimumWidth(380)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
         path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(browse)
+        button("Browse…", self._browse, into=path_row)
         form.addRow("File", path_row)
         self.with_package = QCheckBox("include the model package (checked against the "
                                       "recorded sha256)")
@@ -71,13 +68,7 @@ class ExportDialog(QDialog):
         self.error_label.setStyleSheet(f"color: {STATUS_COLORS['failed']}")
         self.error_label.setWordWrap(True)
         lay.addWidget(self.error_label)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText("Export")
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        lay.addWidget(buttons)
+        lay.addWidget(ok_cancel(self._accept, self.reject, "Export"))
         self.format_combo.currentIndexChanged.connect(self._format_changed)
         self._format_changed()
 
@@ -162,16 +153,12 @@ class ReproduceDialog(QDialog):
         self.package_edit.setPlaceholderText("optional: the recorded package is used")
         self.package_edit.setClearButtonEnabled(True)
         self.package_edit.setMinimumWidth(360)
-        self.package_folder_button = QPushButton("Folder…")
-        self.package_folder_button.setToolTip("A copy of the package as a folder")
-        self.package_folder_button.clicked.connect(self.choose_package_folder)
-        self.package_zip_button = QPushButton(".zip…")
-        self.package_zip_button.setToolTip("A copy of the package as a .zip")
-        self.package_zip_button.clicked.connect(self.choose_package_zip)
         prow = QHBoxLayout()
         prow.addWidget(self.package_edit, 1)
-        prow.addWidget(self.package_folder_button)
-        prow.addWidget(self.package_zip_button)
+        self.package_folder_button = button("Folder…", self.choose_package_folder,
+                                            "A copy of the package as a folder", into=prow)
+        self.package_zip_button = button(".zip…", self.choose_package_zip,
+                                         "A copy of the package as a .zip", into=prow)
         form.addRow("Package copy", prow)
 
         self.input_edit = QLineEdit(input)
@@ -179,12 +166,10 @@ class ReproduceDialog(QDialog):
         self.input_edit.setPlaceholderText("optional: the recorded clip is used (or a stream's "
                                            "full URL)")
         self.input_edit.setClearButtonEnabled(True)
-        self.input_button = QPushButton("Choose…")
-        self.input_button.setToolTip("A copy of the recording the session ran")
-        self.input_button.clicked.connect(self.choose_input)
         irow = QHBoxLayout()
         irow.addWidget(self.input_edit, 1)
-        irow.addWidget(self.input_button)
+        self.input_button = button("Choose…", self.choose_input,
+                                   "A copy of the recording the session ran", into=irow)
         form.addRow("Recording copy", irow)
         lay.addLayout(form)
         hint = QLabel("Use the copies when the recorded files moved or this computer never had "
@@ -192,12 +177,7 @@ class ReproduceDialog(QDialog):
         hint.setWordWrap(True)
         hint.setStyleSheet("color: gray")
         lay.addWidget(hint)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Reproduce")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        lay.addWidget(buttons)
+        lay.addWidget(ok_cancel(self.accept, self.reject, "Reproduce"))
 
     def device_spec(self) -> str | None:
         """None: the recorded device; otherwise the spec ``open_device`` takes."""
@@ -220,22 +200,10 @@ class ReproduceDialog(QDialog):
         return self.input_edit.text().strip() or None
 
     def _file_dialog(self, title: str, name_filter: str, directory: bool) -> str | None:
-        dlg = QFileDialog(self, title, str(self.folder))
-        dlg.setObjectName("reproduceFileDialog")
-        dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
-        if directory:
-            dlg.setFileMode(QFileDialog.FileMode.Directory)
-            dlg.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        else:
-            dlg.setFileMode(QFileDialog.FileMode.ExistingFile)
-            dlg.setNameFilter(name_filter)
-        try:
-            if dlg.exec() != QDialog.DialogCode.Accepted or not dlg.selectedFiles():
-                return None
-            chosen = dlg.selectedFiles()[0]
-        finally:
-            dlg.deleteLater()  # a kept file dialog goes on watching its folder
-        self.folder = Path(chosen).parent
+        chosen = open_file(self, title, str(self.folder), "reproduceFileDialog", name_filter,
+                           directory)
+        if chosen is not None:
+            self.folder = Path(chosen).parent
         return chosen
 
     def choose_package_folder(self) -> None:
@@ -283,12 +251,7 @@ class BookmarkDialog(QDialog):
         self.note_edit.setPlaceholderText("what happens there")
         form.addRow("Note", self.note_edit)
         lay.addLayout(form)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add bookmark")
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        lay.addWidget(buttons)
+        lay.addWidget(ok_cancel(self._accept, self.reject, "Add bookmark"))
         self.note_edit.setFocus()
 
     def _accept(self) -> None:

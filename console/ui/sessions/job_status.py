@@ -12,14 +12,13 @@ from console.ui.jobs import JobProgress
 from console.ui.live.summary_panel import STATUS_COLORS
 from console.ui.qt import (
     QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
-    Qt,
     QTimer,
     QWidget,
     Signal,
 )
+from console.ui.widgets import text_label
 
 POLL_MS = 100
 LEVEL_COLORS = {"error": STATUS_COLORS["failed"], "warning": "#d99a00"}
@@ -33,10 +32,7 @@ class JobStatusLine(QWidget):
         super().__init__(parent)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel("")
-        self.label.setObjectName("sessionsStatus")
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label = text_label("", "sessionsStatus")
         lay.addWidget(self.label, 1)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)

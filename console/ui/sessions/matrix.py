@@ -36,15 +36,14 @@ from console.ui.qt import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     Qt,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
     Signal,
 )
 from console.ui.sessions.details import fmt_time
+from console.ui.widgets import button, tab_layout
 
 #: (label, seconds back or None for everything)
 SINCE = (("all sessions", None), ("last 24 hours", 86400.0), ("last 7 days", 7 * 86400.0),
@@ -84,9 +83,7 @@ class MatrixView(QWidget):
         self.stale = True
         self._token = 0
         self._pending = False
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 2)
-        lay.setSpacing(3)
+        lay = tab_layout(self)
         top = QHBoxLayout()
         top.addWidget(QLabel("Source"))
         self.source_combo = QComboBox()
@@ -102,9 +99,7 @@ class MatrixView(QWidget):
             self.since_combo.addItem(label, secs)
         self.since_combo.currentIndexChanged.connect(lambda _k: self.refresh())
         top.addWidget(self.since_combo)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.clicked.connect(self.refresh)
-        top.addWidget(self.refresh_button)
+        self.refresh_button = button("Refresh", self.refresh, into=top)
         self.info = QLabel("")
         self.info.setStyleSheet("color: gray")
         self.info.setWordWrap(True)

@@ -49,6 +49,7 @@ from console.ui.qt import (
     Signal,
 )
 from console.ui.sessions.details import fmt_time
+from console.ui.widgets import button, tab_layout, text_label
 
 #: the graphs' time window for a session at least this long (s); shorter ones fit it
 DEFAULT_WINDOW_S = 60
@@ -89,12 +90,9 @@ class PlaybackView(QWidget):
 
     # -- construction ---------------------------------------------------------------
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 2)
-        lay.setSpacing(3)
-        self.title = QLabel("No session loaded: select one in the Sessions tab and press "
-                            "<b>Play back</b> (or double-click it).")
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay = tab_layout(self)
+        self.title = text_label("No session loaded: select one in the Sessions tab and press "
+                                "<b>Play back</b> (or double-click it).", wrap=False)
         lay.addWidget(self.title)
         self.plot_holder = QVBoxLayout()
         self.plot_holder.setContentsMargins(0, 0, 0, 0)
@@ -140,14 +138,11 @@ class PlaybackView(QWidget):
         self.time_spin.setToolTip("Go to this time (s from the first frame)")
         self.time_spin.valueChanged.connect(self.seek)
         ctl.addWidget(self.time_spin)
-        self.bookmark_button = QPushButton("Bookmark…")
-        self.bookmark_button.setToolTip("Store a note at the frame under the playhead (Ctrl+B)")
-        self.bookmark_button.clicked.connect(self.ask_bookmark)
-        ctl.addWidget(self.bookmark_button)
+        self.bookmark_button = button("Bookmark…", self.ask_bookmark,
+                                      "Store a note at the frame under the playhead (Ctrl+B)",
+                                      into=ctl)
         lay.addLayout(ctl)
-        self.position_label = QLabel("")
-        self.position_label.setObjectName("playbackPosition")
-        self.position_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.position_label = text_label("", "playbackPosition", wrap=False)
         lay.addWidget(self.position_label)
         self._set_enabled(False)
 

@@ -8,12 +8,12 @@ bad bundle, a session still recording) is that line, never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.session import browse
-from console.ui.jobs import JobFailure, error_text, user_errors
+from console.ui.jobs import JobFailure, JobProgress, error_text, user_errors
 from console.ui.qt import QDialog, QFileDialog, QMessageBox, QObject
 from console.ui.sessions.details import fmt_time
 from console.ui.sessions.dialogs import ExportDialog
@@ -36,6 +36,21 @@ class SessionTransfers(QObject):
         self.status.end()
         self.view.set_status("error", f"{what} failed: {error_text(exc)}")
 
+    def _long_job(self, name: str, what: str, cancellable: bool,
+                  work: Callable[[JobProgress], Any], done: Callable[[Any], None],
+                  failed: str) -> None:
+        """``work(progress)`` in a job, shown as ``what`` in the status line until it ends;
+        then ``done(result)`` (a :class:`JobFailure` for a refusal); a bug is reported as
+        "``failed`` failed: …"."""
+        progress = self.status.begin(what, cancellable=cancellable)
+
+        def ended(result: Any) -> None:
+            self.status.end()
+            done(result)
+
+        self.view.jobs.submit(name, user_errors(lambda: work(progress)), ended,
+                              lambda exc: self._failed(failed, exc))
+
     # -- export -----------------------------------------------------------------------
     def export(self, row: browse.SessionRow) -> None:
         """Ask where and how (the Export dialog), then export."""
@@ -51,11 +66,9 @@ class SessionTransfers(QObject):
         """Export in a job with progress and Cancel; the result line goes to the log."""
         if self.status.busy:
             return
-        progress = self.status.begin(f"exporting session {session_id}", cancellable=True)
         db, v = self.view.db_path, self.view
 
         def done(result: Any) -> None:
-            self.status.end()
             self.last_export = result
             if isinstance(result, JobFailure):
                 level = "info" if result.text == "export cancelled" else "error"
@@ -67,10 +80,11 @@ class SessionTransfers(QObject):
             for note in result.notes:
                 v.message.emit("info", note)
 
-        self.view.jobs.submit("export", user_errors(lambda: browse.export(
-            db, session_id, fmt, path, with_package=with_package, with_input=with_input,
-            progress=progress, cancel=progress.cancel)), done,
-            lambda exc: self._failed("the export", exc))
+        self._long_job("export", f"exporting session {session_id}", True,
+                       lambda progress: browse.export(
+                           db, session_id, fmt, path, with_package=with_package,
+                           with_input=with_input, progress=progress, cancel=progress.cancel),
+                       done, "the export")
 
     # -- import -----------------------------------------------------------------------
     def import_dialog(self) -> None:
@@ -83,11 +97,9 @@ class SessionTransfers(QObject):
     def import_file(self, path: Path) -> None:
         if self.status.busy:
             return
-        progress = self.status.begin(f"importing {path.name}", cancellable=True)
         db, v = self.view.db_path, self.view
 
         def done(result: Any) -> None:
-            self.status.end()
             self.last_import = result
             if isinstance(result, JobFailure):
                 v.set_status("error", f"import of {path} failed: {result.text}")
@@ -103,9 +115,10 @@ class SessionTransfers(QObject):
             v.refresh()
             v.changed.emit()
 
-        self.view.jobs.submit("import", user_errors(
-            lambda: browse.import_bundle(db, path, progress=progress, cancel=progress.cancel)),
-            done, lambda exc: self._failed("the import", exc))
+        self._long_job("import", f"importing {path.name}", True,
+                       lambda progress: browse.import_bundle(db, path, progress=progress,
+                                                             cancel=progress.cancel),
+                       done, "the import")
 
     # -- delete -----------------------------------------------------------------------
     def delete(self, ids: Sequence[int]) -> None:
@@ -132,11 +145,9 @@ class SessionTransfers(QObject):
         if box.clickedButton() is not yes:
             v.set_status("info", "nothing deleted", report=False)
             return
-        self.status.begin("deleting", cancellable=False)
         db, todo = v.db_path, list(ids)
 
         def done(result: Any) -> None:
-            self.status.end()
             if isinstance(result, JobFailure):
                 v.set_status("error", f"delete failed: {result.text}")
                 return
@@ -153,5 +164,5 @@ class SessionTransfers(QObject):
             v.refresh()
             v.changed.emit()
 
-        v.jobs.submit("delete", user_errors(lambda: browse.delete_sessions(db, todo)), done,
-                      lambda exc: self._failed("deleting", exc))
+        self._long_job("delete", "deleting", False,
+                       lambda _progress: browse.delete_sessions(db, todo), done, "deleting")

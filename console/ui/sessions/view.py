@@ -39,7 +39,6 @@ from console.ui.qt import (
     QSplitter,
     Qt,
     QToolBar,
-    QVBoxLayout,
     QWidget,
     Signal,
 )
@@ -48,6 +47,7 @@ from console.ui.sessions.dialogs import BookmarkDialog, ReproduceDialog
 from console.ui.sessions.job_status import JobStatusLine
 from console.ui.sessions.model import SessionsTable
 from console.ui.sessions.transfers import SessionTransfers
+from console.ui.widgets import tab_layout
 from console.ui.wording import REPRODUCE, for_window
 
 STATUSES = ("completed", "stopped", "failed", "interrupted", "running")
@@ -97,9 +97,7 @@ class SessionsView(QWidget):
 
     # -- construction -------------------------------------------------------------
     def _build(self) -> None:
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 2)
-        lay.setSpacing(3)
+        lay = tab_layout(self)
         top = QHBoxLayout()
         self.search_edit = QLineEdit()
         self.search_edit.setObjectName("sessionSearch")

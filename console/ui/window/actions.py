@@ -54,6 +54,15 @@ class WindowCommands:
     #: Ctrl+1 … Ctrl+6: one per tab of :data:`TABS`
     tabs: list[QAction]
 
+    def __post_init__(self) -> None:
+        self._start_tip = self.start.toolTip()
+
+    def allow_start(self, allowed: bool, why_not: str | None = None) -> None:
+        """Start is enabled when ``allowed`` and nothing else stops it; otherwise its
+        tooltip says ``why_not`` (another run uses the device), when that is the reason."""
+        self.start.setEnabled(allowed and why_not is None)
+        self.start.setToolTip(why_not or self._start_tip)
+
 
 def build_commands(w: MainWindow) -> WindowCommands:
     def act(text: str, slot: Callable[..., Any], shortcut: Shortcut = None, tip: str = "",

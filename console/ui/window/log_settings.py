@@ -31,16 +31,15 @@ from console.ui.jobs import JobFailure, error_text, user_errors
 from console.ui.qt import (
     QAction,
     QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
     Signal,
     is_alive,
 )
+from console.ui.widgets import button, ok_cancel
 
 if TYPE_CHECKING:
     from console.ui.main_window import MainWindow
@@ -80,19 +79,14 @@ class LogSettingsDialog(QDialog):
         hint.setStyleSheet("color: gray")
         lay.addWidget(hint)
         row = QHBoxLayout()
-        self.test_button = QPushButton("Test connection")
-        self.test_button.setObjectName("testLogButton")
-        self.test_button.clicked.connect(self.test)
-        row.addWidget(self.test_button)
+        self.test_button = button("Test connection", self.test, name="testLogButton",
+                                  into=row)
         self.result_label = QLabel("")
         self.result_label.setObjectName("logResult")
         self.result_label.setWordWrap(True)
         row.addWidget(self.result_label, 1)
         lay.addLayout(row)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.buttons.accepted.connect(self._accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons = ok_cancel(self._accept, self.reject)
         lay.addWidget(self.buttons)
 
     def _say(self, ok: bool | None, text: str) -> None:
