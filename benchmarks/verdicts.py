@@ -84,19 +84,21 @@ def round_of(demo: str, folder: Path, variants: Sequence[str]
 
 
 def run(db: Path, package: Path, video: Path, length: str, duration: float, note: str,
-        home: Path) -> None:
+        home: Path, threads: int = 0) -> None:
     # the console's own settings folder (DEVICELAB_HOME) and --no-saved-defaults: a
     # setting a sweep saved for this package must not change the runs being judged
     cmd = [DEVICELAB, "run", "--device", "local", "--package", str(package), "--input",
            str(video), "--db", str(db), "--quiet", "--no-saved-defaults", "--note", note]
     if length == "long":
         cmd += ["--loop", "--duration", f"{duration:g}"]
+    if threads:
+        cmd += ["--threads", str(threads)]
     env = {**os.environ, "DEVICELAB_HOME": str(home)}
     subprocess.run(cmd, check=True, capture_output=True, timeout=600, env=env)
 
 
 def collect(db: Path, rounds: int, duration: float, lengths: Sequence[str], demo: str,
-            variants: Sequence[str]) -> None:
+            variants: Sequence[str], threads: int = 0) -> None:
     home = db.parent / f"{db.stem}.home"
     round_, video = round_of(demo, db.parent / f"{db.stem}.variants", variants)
     # each round in its own order (seeded): in a fixed order the first session of every
@@ -108,7 +110,8 @@ def collect(db: Path, rounds: int, duration: float, lengths: Sequence[str], demo
         for r in range(rounds):
             for k in rng.permutation(len(round_)):
                 role, pkg = round_[int(k)]
-                run(db, pkg, video, length, duration, f"bench {length} {r} {role}", home)
+                run(db, pkg, video, length, duration, f"bench {length} {r} {role}", home,
+                    threads)
         print(f"ran {rounds} rounds ({length}) in {time.monotonic() - t0:.0f} s, load "
               f"average {load()}", file=sys.stderr)
 
@@ -406,13 +409,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="the digits demo (default) or the bundled detector on real footage")
     ap.add_argument("--variants", default="30,15",
                     help="which slowed variants to run: 30,15 (default) or 30")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="inference threads of every session (default 0: the runtime's own; "
+                         "1 leaves a core to the console on a 2-core machine)")
     args = ap.parse_args(argv)
     print(f"load average at the start {load()}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "sessions.db"
         if not args.reuse:
             collect(db, args.rounds, args.duration, args.lengths.split(","), args.demo,
-                    [v.strip() for v in args.variants.split(",") if v.strip()])
+                    [v.strip() for v in args.variants.split(",") if v.strip()], args.threads)
         report(db)
     return 0
 
