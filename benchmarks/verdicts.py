@@ -211,6 +211,7 @@ def report(db: Path) -> None:
                           + ", ".join(f"{k} {v}" for k, v in figs.most_common(6)))
             coverage(covered, judged)
             without_floor(st, ids, length, rounds)
+            without_guard(st, ids, length, rounds)
             ceiling(st, ids, length, rounds)
             repeated(st, ids, length, rounds)
             dimension(st, ids, length)
@@ -250,6 +251,38 @@ def without_floor(st: object, ids: dict[tuple[str, int, str], int], length: str,
     if n:
         print(f"  without the 0.05 ms floor (5 % only): +30 % detected {rate(hits, n)}, A/A "
               f"false regression {false}/{n}")
+
+
+def without_guard(st: object, ids: dict[tuple[str, int, str], int], length: str,
+                  rounds: list[int]) -> None:
+    """The same single pairs judged with the contention guard off (a device not equally
+    free in the two sessions: ``console.core.verdicts.contention``) — what it prevents."""
+    from console.core.verdicts import contention
+    from console.session.compare import compare_sessions
+
+    kept = contention.OTHER_WORK_CORES
+    verdicts: dict[str, Counter[str]] = {"A/A": Counter(), "A/B +30 %": Counter()}
+    apart = Counter[str]()
+    try:
+        contention.OTHER_WORK_CORES = math.inf
+        for r in rounds:
+            for label, (ra, rb) in (("A/A", PAIRS["A/A"]), ("A/B +30 %", PAIRS["A/B +30 %"])):
+                a, b = (length, r, ra), (length, r, rb)
+                if a in ids and b in ids:
+                    cmp = compare_sessions(st, ids[a], ids[b])  # type: ignore[arg-type]
+                    verdicts[label][cmp.verdict] += 1
+                    wa, wb = cmp.other_work_cores
+                    apart[label] += int(wa is not None and wb is not None
+                                        and abs(wb - wa) > kept)
+    finally:
+        contention.OTHER_WORK_CORES = kept
+    for label, c in verdicts.items():
+        n = sum(c.values())
+        if n:
+            print(f"  without the contention guard: {label} " + ", ".join(
+                f"{v} {c[v]}/{n}" for v in ("regression", "improvement", "no change",
+                                            "inconclusive"))
+                  + f"; other work more than {kept:g} core apart in {apart[label]}/{n}")
 
 
 #: figures whose separability the ceiling looks at: (stage, percentile)
