@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from console.core.protocol import ProfileHeader
+
 #: a node at least this much slower (ratio) and by at least MIN_DELTA_US per frame is "slower"
 SLOWER_RATIO = 1.10
 MIN_DELTA_US = 1.0
@@ -34,14 +36,10 @@ class OpStat:
 
 
 @dataclass(frozen=True)
-class OpProfile:
-    runtime: str
-    #: ok | partial | unavailable
-    status: str
-    text: str
-    first_frame: int
-    frames: int
-    infer_ms: float
+class OpProfile(ProfileHeader):
+    """The profile as every view shows it: its header (``meta()`` is the
+    ``sessions.profile`` JSON; the rows go to ``op_profiles``) and its operators."""
+
     ops: tuple[OpStat, ...] = field(default_factory=tuple)
 
     @property
@@ -75,12 +73,6 @@ class OpProfile:
         rows = [OpTypeStat(t, a[0], a[1], a[2], a[3] if self.infer_ms else None)
                 for t, a in acc.items()]
         return sorted(rows, key=lambda r: -r.total_us)
-
-    def meta(self) -> dict[str, Any]:
-        """The ``sessions.profile`` JSON: how it was taken (the rows go to op_profiles)."""
-        return {"runtime": self.runtime, "status": self.status, "text": self.text,
-                "first_frame": self.first_frame, "frames": self.frames,
-                "infer_ms": self.infer_ms}
 
 
 @dataclass(frozen=True)

@@ -18,31 +18,29 @@ def _home() -> Path | None:
     return Path(h).expanduser() if h else None
 
 
-def config_dir() -> Path:
+def _user_dir(kind: str) -> Path:
+    """``$DEVICELAB_HOME/<kind>``, else the platform's user folder of that kind
+    (platformdirs, imported only then: a portable install never needs it)."""
     h = _home()
     if h:
-        return h / "config"
+        return h / kind
     import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    where = {"config": platformdirs.user_config_dir, "data": platformdirs.user_data_dir,
+             "cache": platformdirs.user_cache_dir}[kind]
+    return Path(where(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    return _user_dir("config")
 
 
 def data_dir() -> Path:
-    h = _home()
-    if h:
-        return h / "data"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return _user_dir("data")
 
 
 def cache_dir() -> Path:
-    h = _home()
-    if h:
-        return h / "cache"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    return _user_dir("cache")
 
 
 def log_dir() -> Path:

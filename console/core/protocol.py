@@ -384,20 +384,33 @@ class OpRow:
 
 
 @dataclass(frozen=True)
-class Profile:
+class ProfileHeader:
+    """How an operator profile was taken: what the wire message (:class:`Profile`) and the
+    console's record of it (``console.core.op_profile.OpProfile``) share, named once."""
+
     runtime: str
+    #: ok | partial | unavailable (:data:`PROFILE_STATUSES`)
     status: str
     text: str
     first_frame: int
     frames: int
     infer_ms: float
+
+    def meta(self) -> Dict[str, Any]:
+        """The header as JSON: the message's fields, the log's ``sessions.profile``."""
+        return {"runtime": self.runtime, "status": self.status, "text": self.text,
+                "first_frame": self.first_frame, "frames": self.frames,
+                "infer_ms": self.infer_ms}
+
+
+@dataclass(frozen=True)
+class Profile(ProfileHeader):
     ops: List[OpRow] = field(default_factory=list)
     v: int = PROFILE_VERSION
 
     def to_wire(self) -> Dict[str, Any]:
-        return {"t": "profile", "v": self.v, "runtime": self.runtime, "status": self.status,
-                "text": self.text, "first_frame": self.first_frame, "frames": self.frames,
-                "infer_ms": self.infer_ms, "ops": [r.to_wire() for r in self.ops]}
+        return {"t": "profile", "v": self.v, **self.meta(),
+                "ops": [r.to_wire() for r in self.ops]}
 
     @classmethod
     def from_wire(cls, d: Dict[str, Any]) -> "Profile":

@@ -73,8 +73,21 @@ class InputFacts:
     info: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SessionLinks:
+    """What a session carries besides how it ran, the same in a new session and one read
+    back: the user's note and tags, and the session, plan run or sweep it belongs to.
+    Keyword-only (after the record's own fields)."""
+
+    note: str = ""
+    tags: tuple[str, ...] = ()
+    replay_of: int | None = None
+    plan_run_id: int | None = None
+    sweep_id: int | None = None
+
+
 @dataclass(frozen=True)
-class NewSession:
+class NewSession(SessionLinks):
     """Everything a run knows before its first frame (the store adds the rest)."""
 
     device: DeviceFacts
@@ -85,18 +98,13 @@ class NewSession:
     console_version: str
     protocol_version: int
     started_unix_s: float | None = None
-    note: str = ""
-    tags: tuple[str, ...] = ()
-    replay_of: int | None = None
-    plan_run_id: int | None = None
-    sweep_id: int | None = None
     runtime: str | None = None
     uuid: str | None = None
     status: str = "running"
 
 
 @dataclass(frozen=True)
-class SessionRecord:
+class SessionRecord(SessionLinks):
     id: int
     uuid: str
     status: str
@@ -117,11 +125,6 @@ class SessionRecord:
     console_version: str | None = None
     agent_version: str | None = None
     protocol_version: int | None = None
-    note: str = ""
-    tags: tuple[str, ...] = ()
-    replay_of: int | None = None
-    plan_run_id: int | None = None
-    sweep_id: int | None = None
     console_pid: int | None = None
     console_host: str | None = None
 

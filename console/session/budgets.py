@@ -25,7 +25,8 @@ a pass. ``devicelab run --fail-on-budget`` fails on ``fail``;
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from typing import Any
 
@@ -186,3 +187,24 @@ def budget_data(store: LogStore, session_id: int, summary: Mapping[str, Any]
     except StoreError:
         return None
     return steady_data(cols, [], summary)
+
+
+def add_budget_verdicts(summary: dict[str, Any], budgets: Mapping[str, float], session_id: int,
+                        open_log: Callable[[], AbstractContextManager[LogStore]]
+                        ) -> list[dict[str, Any]]:
+    """Judge a finished session's ``summary`` against ``budgets``: the verdicts, also put
+    in its ``"budgets"`` list (no budgets: none, the summary left as it is). The latency
+    and FPS budgets read the session's frames from ``open_log()``, opened only when there
+    are budgets; a log that cannot be opened or read leaves those inconclusive, and says
+    why. The one judgement of a run as it ends and of one finalized later."""
+    data = None
+    if budgets:
+        try:
+            with open_log() as store:
+                data = budget_data(store, session_id, summary)
+        except StoreError:
+            data = None
+    verdicts = evaluate_budgets(summary, budgets, data)
+    if verdicts:
+        summary["budgets"] = verdicts
+    return verdicts

@@ -62,6 +62,7 @@ from console.session.export.target import open_target
 from console.session.replay import (
     UUID_RE,
     ReplayRefused,
+    ended_session,
     imported_dir,
     locate_input,
     locate_package,
@@ -169,12 +170,8 @@ def export_bundle(store: LogStore, ref: int | str, path: str | Path, *,
     ``package``/``input`` name copies to take them from when the recorded paths
     are gone (checked all the same)."""
     job = Job(progress, cancel)
-    s = store.find_session(str(ref))
-    if s is None:
-        raise ExportError(f"no session {ref!r} in {store.where}")
+    s = ended_session(store, ref, ExportError, "bundle")
     sid = int(s["id"])
-    if s.get("status") == "running":
-        raise ExportError(f"session {sid} is still recording; bundle it when it has ended")
     pkg_bytes: bytes | None = None
     input_path: Path | None = None
     truth_path: Path | None = None

@@ -11,6 +11,7 @@ happened to see.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,7 @@ def _warmup(setting: Any) -> Warmup:
 def final_fields(store: LogStore, sid: int, row: Mapping[str, Any]) -> dict[str, Any]:
     """Summary and budget verdicts of a session that ended while its log was away, from
     its (decoded) session row: the truth file, budgets and cold start it recorded."""
-    from console.session.budgets import budget_data, evaluate_budgets
+    from console.session.budgets import add_budget_verdicts
 
     settings = row.get("settings") or {}
     truth = None
@@ -102,13 +103,5 @@ def final_fields(store: LogStore, sid: int, row: Mapping[str, Any]) -> dict[str,
         return {}
     manifest = ((row.get("package_manifest") or {}).get("manifest") or {})
     budgets = {**(manifest.get("budgets") or {}), **(settings.get("budgets") or {})}
-    data = None
-    if budgets:
-        try:
-            data = budget_data(store, sid, summary)
-        except StoreError:
-            data = None  # the latency/FPS budgets then say inconclusive, and why
-    verdicts = evaluate_budgets(summary, budgets, data)
-    if verdicts:
-        summary["budgets"] = verdicts
+    add_budget_verdicts(summary, budgets, sid, lambda: nullcontext(store))
     return {"summary": summary}

@@ -26,10 +26,8 @@ COLUMNS = ("session_id", "node", "op_type", "device", "calls", "total_us", "mean
 
 
 def profile_from_message(msg: P.Profile) -> OpProfile:
-    meta = {"runtime": msg.runtime, "status": msg.status, "text": msg.text,
-            "first_frame": msg.first_frame, "frames": msg.frames, "infer_ms": msg.infer_ms}
-    return build_profile(meta, [(o.node, o.op_type, o.device, o.calls, o.total_us, o.order)
-                                for o in msg.ops])
+    return build_profile(msg.meta(), [(o.node, o.op_type, o.device, o.calls, o.total_us,
+                                       o.order) for o in msg.ops])
 
 
 def profile_line(prof: OpProfile) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,34 +132,49 @@ def _package_problems(pkg: Package, session: Mapping[str, Any]) -> list[str]:
     return diffs
 
 
-def _check_package(session: Mapping[str, Any], candidates: list[tuple[str, Path]]
-                   ) -> tuple[Path, list[str]]:
-    """First candidate that exists and matches; otherwise the reason for the first existing."""
-    sid = session.get("id")
+def _first_matching(candidates: list[tuple[str, Path]], exists: Callable[[Path], bool],
+                    problem: Callable[[str, Path], str | None], missing: Callable[[str], str]
+                    ) -> Path:
+    """The first of ``candidates`` (label, path) that exists and has no ``problem``.
+    Otherwise refused with the first existing candidate's problem (the one the user most
+    likely meant), or with ``missing(where)`` when none exists (``where``: the paths
+    looked at, "" for none)."""
     refusal: str | None = None
     for label, path in candidates:
-        if not path.exists():
+        if not exists(path):
             continue
+        why = problem(label, path)
+        if why is None:
+            return path
+        refusal = refusal or why
+    if refusal:
+        raise ReplayRefused(refusal)
+    raise ReplayRefused(missing(", ".join(str(p) for _, p in candidates)))
+
+
+def _check_package(session: Mapping[str, Any], candidates: list[tuple[str, Path]]) -> Path:
+    """First candidate that exists and matches; otherwise the reason for the first existing."""
+    sid = session.get("id")
+
+    def problem(label: str, path: Path) -> str | None:
         try:
             pkg = open_package(path)
         except PackageError as exc:
             ran = _short(session.get("package_digest"))
-            refusal = refusal or (f"package {path} ({label}) fails its own hash check ({exc}); "
-                                  f"session {sid} ran digest {ran}; pass --package with an "
-                                  "intact copy")
-            continue
+            return (f"package {path} ({label}) fails its own hash check ({exc}); session {sid} "
+                    f"ran digest {ran}; pass --package with an intact copy")
         diffs = _package_problems(pkg, session)
         if not diffs:
-            return path, []
-        refusal = refusal or (f"package {path} ({label}) differs from the one session {sid} "
-                              f"ran: {'; '.join(diffs)}; pass --package with the recorded "
-                              "package")
-    if refusal:
-        raise ReplayRefused(refusal)
-    where = ", ".join(str(p) for _, p in candidates) or "nowhere"
-    raise ReplayRefused(f"package {session.get('package_name')}@{session.get('package_version')} "
-                        f"of session {sid} not found (looked at {where}); pass --package with a "
-                        f"copy (manifest sha256 {_short(session.get('package_digest'))})")
+            return None
+        return (f"package {path} ({label}) differs from the one session {sid} ran: "
+                f"{'; '.join(diffs)}; pass --package with the recorded package")
+
+    def missing(where: str) -> str:
+        return (f"package {session.get('package_name')}@{session.get('package_version')} of "
+                f"session {sid} not found (looked at {where or 'nowhere'}); pass --package "
+                f"with a copy (manifest sha256 {_short(session.get('package_digest'))})")
+
+    return _first_matching(candidates, Path.exists, problem, missing)
 
 
 def _video_candidates(session: Mapping[str, Any], imported: Path) -> list[tuple[str, Path]]:
@@ -189,27 +204,26 @@ def _check_input(session: Mapping[str, Any], explicit: str | None, imported: Pat
             candidates = [("--input", p)]
         else:
             candidates = _video_candidates(session, imported)
-        refusal = None
-        for label, p in candidates:
-            if not p.is_file():
-                continue
+
+        def problem(label: str, path: Path) -> str | None:
             try:
-                have = sha256_file(str(p))
+                have = sha256_file(str(path))
             except OSError as exc:
-                refusal = refusal or f"input {p} cannot be read ({exc.strerror}); pass --input"
-                continue
+                return f"input {path} cannot be read ({exc.strerror}); pass --input"
             if not want or have == want:
-                notes = [] if want else [f"session {sid} recorded no sha256 for its input: "
-                                         "not checked"]
-                return str(p.resolve()), notes
-            refusal = refusal or (f"input {p} ({label}) differs from the one session {sid} "
-                                  f"ran: sha256 {_short(have)} now, recorded {_short(want)}; "
-                                  "pass --input with the recorded clip")
-        if refusal:
-            raise ReplayRefused(refusal)
-        where = ", ".join(str(p) for _, p in candidates) or "no path was recorded"
-        raise ReplayRefused(f"input recording {desc} of session {sid} not found ({where}); pass "
-                            f"--input with a copy (sha256 {_short(want)})")
+                return None
+            return (f"input {path} ({label}) differs from the one session {sid} ran: sha256 "
+                    f"{_short(have)} now, recorded {_short(want)}; pass --input with the "
+                    "recorded clip")
+
+        def missing(where: str) -> str:
+            return (f"input recording {desc} of session {sid} not found "
+                    f"({where or 'no path was recorded'}); pass --input with a copy "
+                    f"(sha256 {_short(want)})")
+
+        found = _first_matching(candidates, Path.is_file, problem, missing)
+        notes = [] if want else [f"session {sid} recorded no sha256 for its input: not checked"]
+        return str(found.resolve()), notes
     if kind == "synthetic":
         m = re.match(r"^synthetic (\d+)x(\d+)$", desc)
         spec = f"synthetic:{m.group(1)}x{m.group(2)}" if m else "synthetic"
@@ -248,7 +262,7 @@ def locate_package(store: LogStore, session: Mapping[str, Any],
         p = Path(explicit).expanduser()
         if not p.exists():
             raise ReplayRefused(f"--package {explicit}: no such file or directory")
-        return _check_package(session, [("--package", p)])[0]
+        return _check_package(session, [("--package", p)])
     cands = []
     src = (session.get("package_manifest") or {}).get("source") or session.get("package_source")
     if src:
@@ -256,13 +270,26 @@ def locate_package(store: LogStore, session: Mapping[str, Any],
     imported = _imported_dir(store, str(session["uuid"]))
     if (imported / "package.zip").is_file():
         cands.append(("imported with the bundle", imported / "package.zip"))
-    return _check_package(session, cands)[0]
+    return _check_package(session, cands)
 
 
 def locate_input(store: LogStore, session: Mapping[str, Any],
                  explicit: str | None = None) -> tuple[str, list[str]]:
     """The input spec to run for ``session`` and notes; a recording must match its sha256."""
     return _check_input(session, explicit, _imported_dir(store, str(session["uuid"])))
+
+
+def ended_session(store: LogStore, ref: int | str, refusal: type[UserError], verb: str
+                  ) -> dict[str, Any]:
+    """Session ``ref`` (id or uuid prefix) as a dict, refused with ``refusal`` when the log
+    has no such session or it is still recording: a replay or a bundle ("``verb`` it") is
+    made of a session that has ended."""
+    s = store.find_session(str(ref))
+    if s is None:
+        raise refusal(f"no session {ref!r} in {store.where}")
+    if s.get("status") == "running":
+        raise refusal(f"session {s['id']} is still recording; {verb} it when it has ended")
+    return s
 
 
 def plan_replay(store: LogStore, ref: int | str, *, device: str | None = None,
@@ -275,12 +302,8 @@ def plan_replay(store: LogStore, ref: int | str, *, device: str | None = None,
     the recorded paths are tried, then files a bundle import put beside the
     log. Raises :class:`ReplayRefused` with the one-line reason.
     """
-    s = store.find_session(str(ref))
-    if s is None:
-        raise ReplayRefused(f"no session {ref!r} in {store.where}")
+    s = ended_session(store, ref, ReplayRefused, "replay")
     sid = int(s["id"])
-    if s.get("status") == "running":
-        raise ReplayRefused(f"session {sid} is still recording; replay it when it has ended")
     notes: list[str] = []
     pkg_path = locate_package(store, s, package)
     input_spec, in_notes = locate_input(store, s, input)

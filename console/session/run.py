@@ -273,19 +273,10 @@ class Run:
                                          self.request.warmup)
         if read_err is not None:
             error = (error + "; " if error else "") + read_err
-        from console.session.budgets import budget_data, evaluate_budgets
+        from console.session.budgets import add_budget_verdicts
 
         budgets = {**pkg.manifest.budgets, **self.request.budgets}
-        data = None
-        if budgets:
-            try:
-                with open_store(self.target) as st:
-                    data = budget_data(st, sid, summary)
-            except StoreError:
-                data = None  # the latency/FPS budgets then say inconclusive, and why
-        verdicts = evaluate_budgets(summary, budgets, data)
-        if verdicts:
-            summary["budgets"] = verdicts
+        verdicts = add_budget_verdicts(summary, budgets, sid, lambda: open_store(self.target))
         # status, error and summary in one statement: a session is never "completed"
         # without its summary (dying before this leaves it "running" -> "interrupted").
         # Another console holding the log (a large import or delete) only delays it.

@@ -143,16 +143,6 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
         """Rows as dicts keyed by column name."""
 
     @abstractmethod
-    def _begin(self) -> None:
-        """Start a write transaction (taking the write lock at once where that exists)."""
-
-    @abstractmethod
-    def _commit(self) -> None: ...
-
-    @abstractmethod
-    def _rollback(self) -> None: ...
-
-    @abstractmethod
     def _classify(self, exc: BaseException) -> StoreError | None:
         """The typed refusal for an engine error, or None when ``exc`` is not one."""
 
@@ -179,6 +169,19 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    #: the statement that starts a write transaction (an engine that can take the write
+    #: lock at once says so here)
+    _BEGIN = "BEGIN"
+
+    def _begin(self) -> None:
+        self._execute(self._BEGIN)
+
+    def _commit(self) -> None:
+        self._execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._execute("ROLLBACK")
 
     def _fail(self, exc: BaseException) -> BaseException:
         typed = self._classify(exc)

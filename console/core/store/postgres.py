@@ -123,15 +123,6 @@ class PostgresStore(LogStore):
             cur.execute(_sql(sql), list(params) if params else None)
             return list(cur.fetchall()) if cur.description else []
 
-    def _begin(self) -> None:
-        self.conn.execute("BEGIN")
-
-    def _commit(self) -> None:
-        self.conn.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        self.conn.execute("ROLLBACK")
-
     def close(self) -> None:
         try:
             self.conn.close()
@@ -257,8 +248,8 @@ class PostgresStore(LogStore):
         if self.readonly:
             raise StoreError(f"session log {self._where} needs a schema upgrade (v{version} → "
                              f"v{S.SCHEMA_VERSION}); open it writable once")
-        try:
-            self._begin()
+        # all or nothing, under the migration lock (held to the end of the transaction)
+        with self._transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
             version = self._version()  # another console may have migrated meanwhile
             if version > S.SCHEMA_VERSION:
@@ -266,7 +257,6 @@ class PostgresStore(LogStore):
                                    f"than this console's v{S.SCHEMA_VERSION}; upgrade the "
                                    "console")
             if version == S.SCHEMA_VERSION:  # it did: nothing to do, nothing to say
-                self._commit()
                 return
             if version == 0:
                 self.conn.execute(f"CREATE TABLE {_VERSION_TABLE} (version INTEGER NOT NULL)")
@@ -277,15 +267,6 @@ class PostgresStore(LogStore):
             if 0 < version < S.SCHEMA_VERSION:
                 self._backfill_headline()
             self.conn.execute(f"UPDATE {_VERSION_TABLE} SET version = %s", [S.SCHEMA_VERSION])
-            self._commit()
-        except BaseException as exc:
-            try:
-                self._rollback()
-            except Exception:
-                pass
-            if isinstance(exc, self._pg.Error):
-                raise self._fail(exc) from None
-            raise
         self.migrated_from = version if version > 0 else None
 
     def ping(self) -> bool:

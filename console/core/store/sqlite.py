@@ -59,6 +59,8 @@ class SessionStore(LogStore):
     """The log in one SQLite file. Not thread-safe: one per thread."""
 
     dialect: S.Dialect = S.SQLiteDialect()
+    #: the write lock at once: a second writer waits here (busy timeout), not mid-way
+    _BEGIN = "BEGIN IMMEDIATE"
 
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False,
                  timeout: float = 5.0) -> None:
@@ -192,15 +194,6 @@ class SessionStore(LogStore):
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
-
-    def _begin(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def _commit(self) -> None:
-        self.conn.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        self.conn.execute("ROLLBACK")
 
     def _classify(self, exc: BaseException) -> StoreError | None:
         if isinstance(exc, StoreError):
