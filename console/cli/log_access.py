@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from console.cli import CliError, db_path
-from console.core.store import LogStore, StoreError
+from console.core.store import LogStore
 from console.core.store.target import parse_target
 
 
@@ -30,10 +30,7 @@ def open_store(args: argparse.Namespace, *, write: bool = False) -> LogStore:
     if not write and not target.is_server and not target.path.exists():
         raise CliError(f"no session log at {target.display} yet (run something first, or pass "
                        "--db)")
-    try:
-        store = open_log(target)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    store = open_log(target)
     line = migration_line(store)
     if line:
         print(line, file=sys.stderr)
