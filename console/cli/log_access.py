@@ -1,7 +1,8 @@
 """What every ``devicelab sessions`` sub-command shares: opening the log it names (saying
 so in one line when that migrated it), finding a session by id or uuid prefix, reading
-``--since``, and a sub-parser with its example. Split out so the command modules
-(``sessions``, ``sessions_compare``, ``sessions_files``) depend on it, not on each other.
+``--since``, the ``--device``/``--package`` filters, and a sub-parser with its example.
+Split out so the command modules (``sessions``, ``sessions_compare``, ``sessions_files``)
+depend on it, not on each other.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ def subcommand(ps: Any, name: str, help: str, example: str, description: str | N
     p: argparse.ArgumentParser = ps.add_parser(
         name, help=help, description=description or help, epilog=example)
     return p
+
+
+def add_session_filters(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--package``: the filters of ``LogStore.list_sessions``, which
+    ``sessions list`` and ``sessions matrix`` (through ``build_matrix``) both pass on."""
+    p.add_argument("--device", help="device name or address contains")
+    p.add_argument("--package", help="package name contains, or NAME@VERSION")
 
 
 def open_store(args: argparse.Namespace, *, write: bool = False) -> LogStore:

@@ -17,7 +17,13 @@ from typing import Any
 
 from console.cli import EXIT_FAILED, CliError, add_db_argument, add_group
 from console.cli.format import fmt_time, summary_lines
-from console.cli.log_access import get_session, open_store, parse_since, subcommand
+from console.cli.log_access import (
+    add_session_filters,
+    get_session,
+    open_store,
+    parse_since,
+    subcommand,
+)
 from console.cli.profile_format import profile_json, profile_lines
 from console.cli.run import add_ssh_arguments
 from console.core.records import SessionRecord, facts_sections
@@ -64,8 +70,7 @@ def register(sub: Any) -> None:
                    "  devicelab sessions export 12 --format html -o run12.html\n"
                    "  devicelab sessions push 12 --to postgresql://qa@lab-db/devicelab")
     ls = subcommand(ps, "list", "list sessions, newest first", LIST_EXAMPLE)
-    ls.add_argument("--device", help="device name or address contains")
-    ls.add_argument("--package", help="package name contains, or NAME@VERSION")
+    add_session_filters(ls)
     ls.add_argument("--status", choices=("running", "completed", "stopped", "failed",
                                          "interrupted"))
     ls.add_argument("--since", help="only newer than: 30m, 12h, 7d or YYYY-MM-DD")

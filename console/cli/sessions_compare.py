@@ -11,7 +11,7 @@ from typing import Any
 
 from console.cli import EXIT_FAILED, CliError, add_db_argument
 from console.cli.format import fmt_num
-from console.cli.log_access import open_store, parse_since, subcommand
+from console.cli.log_access import add_session_filters, open_store, parse_since, subcommand
 
 COMPARE_EXAMPLE = """example:
   devicelab sessions compare 12 13
@@ -58,8 +58,7 @@ def register(ps: Any) -> None:
     mx = subcommand(ps, "matrix", "compatibility matrix: devices x packages, from the log",
               MATRIX_EXAMPLE)
     mx.add_argument("--since", help="only sessions newer than: 30m, 12h, 7d or YYYY-MM-DD")
-    mx.add_argument("--device", help="device name or address contains")
-    mx.add_argument("--package", help="package name contains, or NAME@VERSION")
+    add_session_filters(mx)
     mx.add_argument("--json", action="store_true")
     add_db_argument(mx)
     mx.set_defaults(func=cmd_matrix)
