@@ -4,6 +4,10 @@ Each command group lives in its own module with a ``register(subparsers)``
 function. User errors print one line (``devicelab: error: …``) and exit 2;
 an unexpected exception prints one line naming the log file that holds the
 traceback, and exits 70. No command ever dumps a traceback on the user.
+
+A command lets a refusal (any :class:`UserError`) travel up to ``main``, which prints
+it as that one line: it catches one only to reword it, or to make a refusal of
+something that is no ``UserError`` (a ``ValueError`` of a parser).
 """
 
 from __future__ import annotations
@@ -61,10 +65,7 @@ def db_path(args: argparse.Namespace) -> str:
     """The session log as the command line names it (a path or a URL, never mixed up)."""
     from console.session.sessionlog import resolve, warn_password
 
-    try:
-        target = resolve(getattr(args, "db", None))
-    except UserError as exc:
-        raise CliError(str(exc)) from None
+    target = resolve(getattr(args, "db", None))
     if not getattr(args, "_db_warned", False):
         warn_password(target)
         args._db_warned = True

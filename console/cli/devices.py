@@ -55,7 +55,7 @@ the device was reinstalled: a changed key can also mean an attack."""
 
 
 def register(sub: Any) -> None:
-    from console.cli.run import add_key_file_argument
+    from console.cli.run import add_ssh_arguments
 
     ps = add_group(sub, "devices", "probe devices and manage the device list",
                    "Devices: 'local' (this computer) is built in; lab boards are reached over "
@@ -68,9 +68,7 @@ def register(sub: Any) -> None:
     pr = ps.add_parser("probe", help="report what a device has and what it lacks",
                        epilog=PROBE_EXAMPLE)
     pr.add_argument("device", help="local, ssh://user@host[:port], a saved name or an alias")
-    pr.add_argument("--accept-new-host-key", action="store_true",
-                    help="SSH: trust an unknown host's key (a changed key is always refused)")
-    add_key_file_argument(pr)
+    add_ssh_arguments(pr)
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_probe)
 
@@ -164,15 +162,12 @@ def runtime_lines(facts: dict[str, Any]) -> list[str]:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from console.cli.run import open_cli_device
-    from console.devices.base import DeviceError
 
     device = open_cli_device(args)
     try:
         device.connect()
         facts = device.probe()
         identity = device.identity()
-    except DeviceError as exc:
-        raise CliError(str(exc)) from None
     finally:
         device.close()
     if args.json:
@@ -187,25 +182,24 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from console.devices.base import DeviceError
-    from console.devices.device_list import DEFAULT_CACHE_CAP_MB, SavedDevice, add_device
+    from console.devices.device_list import (
+        DEFAULT_CACHE_CAP_MB,
+        SavedDevice,
+        add_device,
+        validate,
+    )
+    from console.devices.spec import DeviceSpec
+    from console.devices.ssh import open_ssh_device
 
     dev = SavedDevice(name=args.name, address=args.address.strip(), python=args.python.strip(),
                       workdir=args.workdir.strip(), notes=args.notes,
                       key_file=args.key_file.strip(),
                       cache_cap_mb=args.cache_cap_mb or DEFAULT_CACHE_CAP_MB)
-    try:
-        from console.devices.device_list import validate
-        from console.devices.spec import DeviceSpec
-        from console.devices.ssh import open_ssh_device
-
-        validate(dev)
-        # resolve it once (URL syntax, ~/.ssh/config) so a typo shows now, not at the run
-        target = open_ssh_device(DeviceSpec.parse_address(dev.address),
-                                 key_file=dev.key_file or None).target
-        add_device(dev, replace=args.replace)
-    except DeviceError as exc:
-        raise CliError(str(exc)) from None
+    validate(dev)
+    # resolve it once (URL syntax, ~/.ssh/config) so a typo shows now, not at the run
+    target = open_ssh_device(DeviceSpec.parse_address(dev.address),
+                             key_file=dev.key_file or None).target
+    add_device(dev, replace=args.replace)
     print(f"saved {dev.name}: {target.user}@{target.host}:{target.port}, python {dev.python}"
           + (f", work dir {dev.workdir}" if dev.workdir else ""))
     print(f"check it with: devicelab devices probe {dev.name}")
@@ -213,13 +207,9 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from console.devices.base import DeviceError
     from console.devices.device_list import list_devices
 
-    try:
-        devices = list_devices()
-    except DeviceError as exc:
-        raise CliError(str(exc)) from None
+    devices = list_devices()
     if args.json:
         print(json.dumps([{"name": "local", "address": "local", "kind": "local"}]
                          + [d.to_dict() | {"kind": "ssh"} for d in devices], indent=2))
@@ -232,13 +222,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from console.devices.base import DeviceError
     from console.devices.device_list import remove_device
 
-    try:
-        removed = remove_device(args.name)
-    except DeviceError as exc:
-        raise CliError(str(exc)) from None
+    removed = remove_device(args.name)
     if not removed:
         raise CliError(f"no saved device named {args.name!r} (see devicelab devices list)")
     print(f"removed {args.name}")
@@ -246,20 +232,16 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_forget_host_key(args: argparse.Namespace) -> int:
-    from console.devices.base import DeviceError
     from console.devices.hostkeys import HostKeyStore, known_hosts_name
     from console.devices.ssh import open_ssh_device
 
     text = args.device.strip()
-    try:
-        m = re.fullmatch(r"\[([^\[\]]+)\]:(\d{1,5})", text)
-        # the known_hosts spelling names the entry itself, as for ssh-keygen -R
-        name = known_hosts_name(m.group(1), int(m.group(2))) if m else \
-            open_ssh_device(text).target.hostkey_name
-        store = HostKeyStore()
-        removed = store.remove(name)
-    except DeviceError as exc:
-        raise CliError(str(exc)) from None
+    m = re.fullmatch(r"\[([^\[\]]+)\]:(\d{1,5})", text)
+    # the known_hosts spelling names the entry itself, as for ssh-keygen -R
+    name = known_hosts_name(m.group(1), int(m.group(2))) if m else \
+        open_ssh_device(text).target.hostkey_name
+    store = HostKeyStore()
+    removed = store.remove(name)
     if not removed:
         raise CliError(f"the console's known_hosts ({store.console_file}) has no key for "
                        f"{name}; keys in ~/.ssh/known_hosts are removed with: "
@@ -269,14 +251,10 @@ def cmd_forget_host_key(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from console.devices.base import DeviceError
     from console.devices.inventory import import_inventory
 
-    try:
-        plan, outcome = import_inventory(args.inventory, replace=args.replace,
-                                         dry_run=args.dry_run)
-    except DeviceError as exc:
-        raise CliError(str(exc)) from None
+    plan, outcome = import_inventory(args.inventory, replace=args.replace,
+                                     dry_run=args.dry_run)
     would = "would be " if args.dry_run else ""
     for dev, what in zip(plan.devices, outcome):
         print(f"{dev.name:<16} {dev.address:<32} python {dev.python}  {would}{what}")

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from console.cli import CliError, add_group
+from console.cli import add_group
 
 EXAMPLE = """example:
   devicelab keys add release.pub --name lab-release
@@ -61,28 +61,13 @@ def register(sub: Any) -> None:
     po.set_defaults(func=cmd_policy)
 
 
-def _settings() -> Any:
-    from console.core.settings import SettingsError, load_settings
-
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise CliError(str(exc)) from None
-
-
 def cmd_add(args: argparse.Namespace) -> int:
-    from console.core.signing import SigningError, TrustedKey, load_public_key
-    from console.session.trust import TrustError, add_trusted_key
+    from console.core.signing import TrustedKey, load_public_key
+    from console.session.trust import add_trusted_key
 
-    try:
-        raw, comment = load_public_key(args.file)
-    except SigningError as exc:
-        raise CliError(str(exc)) from None
+    raw, comment = load_public_key(args.file)
     name = args.name or comment or Path(args.file).name.removesuffix(".pub")
-    try:
-        entry, added = add_trusted_key(TrustedKey(name, raw))
-    except TrustError as exc:
-        raise CliError(str(exc)) from None
+    entry, added = add_trusted_key(TrustedKey(name, raw))
     if added:
         print(f"trusted {entry['name']}  {entry['fingerprint']}")
     else:
@@ -91,9 +76,10 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from console.core.settings import load_settings
     from console.session.trust import TrustError, policy_of, trusted_keys
 
-    s = _settings()
+    s = load_settings()
     keys, damaged = trusted_keys(s)
     try:
         policy = policy_of(s)
@@ -117,30 +103,22 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from console.session.trust import TrustError, remove_trusted_key
+    from console.session.trust import remove_trusted_key
 
-    try:
-        removed = remove_trusted_key(args.key)
-    except TrustError as exc:
-        raise CliError(str(exc)) from None
+    removed = remove_trusted_key(args.key)
     for e in removed:
         print(f"no longer trusted: {e.get('name')}  {e.get('fingerprint')}")
     return 0
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from console.session.trust import TrustError, policy_of, set_policy
+    from console.core.settings import load_settings
+    from console.session.trust import policy_of, set_policy
 
     if args.policy is None:
-        try:
-            print(policy_of(_settings()))
-        except TrustError as exc:
-            raise CliError(str(exc)) from None
+        print(policy_of(load_settings()))
         return 0
-    try:
-        set_policy(args.policy)
-    except TrustError as exc:
-        raise CliError(str(exc)) from None
+    set_policy(args.policy)
     what = ("unsigned packages run with a warning" if args.policy == "warn"
             else "unsigned packages are refused")
     print(f"policy {args.policy}: {what}; bad or untrusted signatures are always refused")

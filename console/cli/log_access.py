@@ -1,7 +1,8 @@
 """What every ``devicelab sessions`` sub-command shares: opening the log it names (saying
 so in one line when that migrated it), finding a session by id or uuid prefix, reading
-``--since``, and a sub-parser with its example. Split out so the command modules
-(``sessions``, ``sessions_compare``, ``sessions_files``) depend on it, not on each other.
+``--since``, the ``--device``/``--package`` filters, and a sub-parser with its example.
+Split out so the command modules (``sessions``, ``sessions_compare``, ``sessions_files``)
+depend on it, not on each other.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from typing import Any
 
 from console.cli import CliError, db_path
-from console.core.store import LogStore, StoreError
+from console.core.store import LogStore
 from console.core.store.target import parse_target
 
 
@@ -23,6 +24,13 @@ def subcommand(ps: Any, name: str, help: str, example: str, description: str | N
     return p
 
 
+def add_session_filters(p: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--package``: the filters of ``LogStore.list_sessions``, which
+    ``sessions list`` and ``sessions matrix`` (through ``build_matrix``) both pass on."""
+    p.add_argument("--device", help="device name or address contains")
+    p.add_argument("--package", help="package name contains, or NAME@VERSION")
+
+
 def open_store(args: argparse.Namespace, *, write: bool = False) -> LogStore:
     from console.session.sessionlog import migration_line, open_log
 
@@ -30,10 +38,7 @@ def open_store(args: argparse.Namespace, *, write: bool = False) -> LogStore:
     if not write and not target.is_server and not target.path.exists():
         raise CliError(f"no session log at {target.display} yet (run something first, or pass "
                        "--db)")
-    try:
-        store = open_log(target)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    store = open_log(target)
     line = migration_line(store)
     if line:
         print(line, file=sys.stderr)

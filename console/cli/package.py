@@ -246,7 +246,7 @@ def _ask_new_passphrase() -> bytes:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
-    from console.core.signing import SigningError, clean_name, generate_key
+    from console.core.signing import clean_name, generate_key
 
     if args.passphrase and args.passphrase_env:
         raise CliError("give --passphrase or --passphrase-env, not both")
@@ -259,10 +259,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     name = clean_name(args.name or path.name)
     if not name:
         raise CliError("the key needs a name (--name)")
-    try:
-        key = generate_key(path, name, passphrase, force=args.force)
-    except SigningError as exc:
-        raise CliError(str(exc)) from None
+    key = generate_key(path, name, passphrase, force=args.force)
     print(f"wrote {path} (private, keep it secret{', encrypted' if passphrase else ''}) and "
           f"{path}.pub")
     print(f"key {name}  {key.fingerprint}")
@@ -290,33 +287,27 @@ def cmd_sign(args: argparse.Namespace) -> int:
     )
 
     key_path = Path(args.key).expanduser()
-    try:
-        passphrase = None
-        if args.passphrase_env:
-            passphrase = _env_passphrase(args.passphrase_env)
-        elif private_key_is_encrypted(key_path):
-            if not sys.stdin.isatty():
-                raise CliError(f"{key_path} is encrypted; pass --passphrase-env VAR or run "
-                               "in a terminal to be asked")
-            passphrase = getpass.getpass(f"passphrase for {key_path}: ").encode("utf-8")
-        key = load_private_key(key_path, passphrase)
-        name = args.name
-        pub = key_path.with_name(key_path.name + ".pub")
-        if not name and pub.is_file():
-            try:
-                name = load_public_key(pub)[1]
-            except SigningError:
-                name = None
-        name = name or key_path.name
-    except SigningError as exc:
-        raise CliError(str(exc)) from None
+    passphrase = None
+    if args.passphrase_env:
+        passphrase = _env_passphrase(args.passphrase_env)
+    elif private_key_is_encrypted(key_path):
+        if not sys.stdin.isatty():
+            raise CliError(f"{key_path} is encrypted; pass --passphrase-env VAR or run "
+                           "in a terminal to be asked")
+        passphrase = getpass.getpass(f"passphrase for {key_path}: ").encode("utf-8")
+    key = load_private_key(key_path, passphrase)
+    name = args.name
+    pub = key_path.with_name(key_path.name + ".pub")
+    if not name and pub.is_file():
+        try:
+            name = load_public_key(pub)[1]
+        except SigningError:
+            name = None
+    name = name or key_path.name
     ver = verify_package(args.package)
     if not ver.ok:
         raise CliError(f"will not sign a package that does not verify: {ver.first_line()}")
-    try:
-        done = sign_package(args.package, key, name)
-    except SigningError as exc:
-        raise CliError(str(exc)) from None
+    done = sign_package(args.package, key, name)
     where = done.path if done.path.suffix == ".zip" else done.path / "manifest.sig"
     print(f"signed {done.name}@{done.version} (sha256 {done.digest}) as {done.key_name} "
           f"{done.fingerprint} -> {where}")

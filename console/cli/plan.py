@@ -296,17 +296,7 @@ def make_listener(json_mode: bool, quiet: bool) -> Any:
 
 
 # -- run ----------------------------------------------------------------------------
-def _open_device(accept_new: bool) -> Any:
-    from console.devices.registry import open_device
-
-    def opener(spec: str) -> Any:
-        return open_device(spec, accept_new_host_key=accept_new, interactive=False)
-
-    return opener
-
-
 def _write_outputs(args: argparse.Namespace, run: dict[str, Any]) -> None:
-    from console.session.export.job import ExportError
     from console.session.export.target import open_target
     from console.session.plan_junit import junit_xml
     from console.session.plan_report import render_plan_html
@@ -319,8 +309,6 @@ def _write_outputs(args: argparse.Namespace, run: dict[str, Any]) -> None:
             try:
                 with open_target(path) as fh:
                     fh.write(make())
-            except ExportError as exc:
-                raise CliError(str(exc)) from None
             except OSError as exc:
                 raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
             if not args.json:
@@ -351,10 +339,9 @@ def _print_run(run: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from console.cli.run import stop_on_signals
+    from console.cli.run import device_opener, execute_until_stopped
     from console.session.plan_log import get_plan_run
     from console.session.plan_run import PlanRun
-    from console.session.run import RunError
     from console.session.trust import package_policy
 
     checked = _checked(args.plan)
@@ -364,13 +351,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     listener = make_listener(args.json, args.quiet)
     prun = PlanRun(checked, db_path(args), listener,
-                   open_device=_open_device(args.accept_new_host_key),
+                   open_device=device_opener(args.accept_new_host_key),
                    strict_budgets=args.strict_budgets, package_policy=package_policy())
     try:
-        with stop_on_signals(prun.stop, prun.abort, "Ctrl-C again to kill the agents"):
-            result = prun.execute()
-    except RunError as exc:
-        raise CliError(str(exc)) from None
+        result = execute_until_stopped(prun, "Ctrl-C again to kill the agents")
     finally:
         listener.stop()
     with _store(args) as st:
@@ -398,10 +382,7 @@ def _store(args: argparse.Namespace) -> Any:
         return open_log(target)
     except StoreError:
         pass
-    try:
-        return open_log(target, readonly=True)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    return open_log(target, readonly=True)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from console.cli import EXIT_FAILED, CliError, add_db_argument, db_path
 from console.cli.format import fmt_num, summary_lines
@@ -19,8 +19,8 @@ from console.cli.profile_format import profile_json, profile_lines
 from console.core import protocol as P
 from console.core.errors import UserError
 from console.core.protocol import GRAPH_OPT_LEVELS
-from console.devices.base import AgentOptions, DeployProgress, DeviceError
-from console.session.run import Run, RunError, RunListener, RunRequest, RunResult
+from console.devices.base import AgentOptions, DeployProgress
+from console.session.run import Run, RunListener, RunRequest, RunResult
 
 EXAMPLE = """example:
   devicelab run --device local --package resources/packages/digits-cnn \\
@@ -97,9 +97,7 @@ def register(sub: Any) -> None:
                         "figures and budgets (default auto: the first 50 frames or 2 s, "
                         "whichever ends first, at most a quarter of the frames; 0: none); "
                         "the warm-up stays in the log")
-    p.add_argument("--accept-new-host-key", action="store_true",
-                   help="SSH: trust an unknown host's key (a changed key is always refused)")
-    add_key_file_argument(p)
+    add_ssh_arguments(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no live progress line")
     add_db_argument(p)
@@ -205,20 +203,14 @@ class ProgressPrinter(RunListener):
 
 
 def request_from_args(args: argparse.Namespace) -> RunRequest:
-    from console.core.stats import WarmupError, parse_warmup
-    from console.session.budgets import BudgetError, parse_budget
+    from console.core.stats import parse_warmup
+    from console.session.budgets import parse_budget
 
     budgets = {}
     for b in args.budget:
-        try:
-            k, v = parse_budget(b)
-        except BudgetError as exc:
-            raise CliError(str(exc)) from None
+        k, v = parse_budget(b)
         budgets[k] = v
-    try:
-        warmup = parse_warmup(getattr(args, "warmup", "auto"))
-    except WarmupError as exc:
-        raise CliError(str(exc)) from None
+    warmup = parse_warmup(getattr(args, "warmup", "auto"))
     for name, value in (("--frames", args.frames), ("--duration", args.duration),
                         ("--fps", args.fps), ("--threads", args.threads or 0)):
         if value < 0:
@@ -268,12 +260,17 @@ def _with_saved_defaults(args: argparse.Namespace, opts: AgentOptions, given: se
     return opts
 
 
-def add_key_file_argument(parser: argparse.ArgumentParser) -> None:
-    """``--key-file PATH`` for any command that opens a device (see :func:`open_cli_device`)."""
-    parser.add_argument("--key-file", metavar="PATH", default=None,
-                        help="SSH: private key file on this computer, tried first, for this "
-                             "command only (a saved device keeps one with 'devices add "
-                             "--key-file'); its passphrase is asked for if needed")
+def add_ssh_arguments(parser: argparse.ArgumentParser, *, key_file: bool = True) -> None:
+    """``--accept-new-host-key`` and ``--key-file PATH``, worded alike for every command that
+    opens a device: what :func:`open_cli_device` reads. ``sweep`` takes no key file
+    (``key_file=False``); ``plan run`` words the first for many devices and adds its own."""
+    parser.add_argument("--accept-new-host-key", action="store_true",
+                        help="SSH: trust an unknown host's key (a changed key is always refused)")
+    if key_file:
+        parser.add_argument("--key-file", metavar="PATH", default=None,
+                            help="SSH: private key file on this computer, tried first, for this "
+                                 "command only (a saved device keeps one with 'devices add "
+                                 "--key-file'); its passphrase is asked for if needed")
 
 
 def _cli_key_file(args: argparse.Namespace) -> str | None:
@@ -295,21 +292,18 @@ def _cli_key_file(args: argparse.Namespace) -> str | None:
 
 def open_cli_device(args: argparse.Namespace) -> Any:
     """The device of ``args.device``; reads ``args.accept_new_host_key`` and ``args.key_file``
-    when the command has them (``add_key_file_argument`` adds the latter)."""
+    when the command has them (``add_ssh_arguments`` adds them)."""
     from console.devices.registry import open_device
 
     key_file = _cli_key_file(args)
     ssh_options: dict[str, Any] = {}
     if key_file is not None:
         ssh_options["key_file"] = key_file
-    try:
-        return open_device(args.device,
-                           accept_new_host_key=getattr(args, "accept_new_host_key", False),
-                           interactive=sys.stdin.isatty(),
-                           notice=lambda line: print(f"devicelab: {line}", file=sys.stderr),
-                           **ssh_options)
-    except DeviceError as exc:
-        raise CliError(str(exc)) from None
+    return open_device(args.device,
+                       accept_new_host_key=getattr(args, "accept_new_host_key", False),
+                       interactive=sys.stdin.isatty(),
+                       notice=lambda line: print(f"devicelab: {line}", file=sys.stderr),
+                       **ssh_options)
 
 
 @contextlib.contextmanager
@@ -345,6 +339,37 @@ def stop_on_signals(stop: Callable[[], None], kill: Callable[[], None], again: s
             signal.signal(sig, handler)
 
 
+R = TypeVar("R", covariant=True)
+
+
+class Stoppable(Protocol[R]):
+    """A run, a plan run or a sweep: each stops in order, aborts, and executes once."""
+
+    def stop(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def execute(self) -> R: ...
+
+
+def execute_until_stopped(job: Stoppable[R], again: str) -> R:
+    """``job.execute()`` under :func:`stop_on_signals`: the first Ctrl-C stops the job, the
+    next aborts it. A refusal (``RunError``, a ``UserError``) reaches ``main`` as one line."""
+    with stop_on_signals(job.stop, job.abort, again):
+        return job.execute()
+
+
+def device_opener(accept_new_host_key: bool) -> Callable[[str], Any]:
+    """How ``plan run`` and ``sweep`` open each device they name: never asking on the
+    terminal (several run at once), trusting a new host key only when told to."""
+    from console.devices.registry import open_device
+
+    def opener(spec: str) -> Any:
+        return open_device(spec, accept_new_host_key=accept_new_host_key, interactive=False)
+
+    return opener
+
+
 def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
     """Shared by ``run`` and ``sessions replay``: run, print, pick the exit status."""
     from console.cli.sessions import open_store as open_cli_log
@@ -359,10 +384,7 @@ def execute_run(args: argparse.Namespace, request: RunRequest) -> int:
 
     run = Run(device, request, db_path(args), printer, package_policy=package_policy())
     try:
-        with stop_on_signals(run.stop, run.abort, "Ctrl-C again to kill the agent"):
-            result = run.execute()
-    except RunError as exc:
-        raise CliError(str(exc)) from None
+        result = execute_until_stopped(run, "Ctrl-C again to kill the agent")
     finally:
         device.close()
     try:

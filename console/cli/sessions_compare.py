@@ -11,7 +11,7 @@ from typing import Any
 
 from console.cli import EXIT_FAILED, CliError, add_db_argument
 from console.cli.format import fmt_num
-from console.cli.log_access import open_store, parse_since, subcommand
+from console.cli.log_access import add_session_filters, open_store, parse_since, subcommand
 
 COMPARE_EXAMPLE = """example:
   devicelab sessions compare 12 13
@@ -58,8 +58,7 @@ def register(ps: Any) -> None:
     mx = subcommand(ps, "matrix", "compatibility matrix: devices x packages, from the log",
               MATRIX_EXAMPLE)
     mx.add_argument("--since", help="only sessions newer than: 30m, 12h, 7d or YYYY-MM-DD")
-    mx.add_argument("--device", help="device name or address contains")
-    mx.add_argument("--package", help="package name contains, or NAME@VERSION")
+    add_session_filters(mx)
     mx.add_argument("--json", action="store_true")
     add_db_argument(mx)
     mx.set_defaults(func=cmd_matrix)
@@ -128,12 +127,11 @@ def comparison_lines(cmp: Any) -> list[str]:
 def cmd_compare(args: argparse.Namespace) -> int:
     from console.cli.profile_format import delta_lines
     from console.session.compare import (
-        CompareError,
         compare_groups,
         compare_sessions,
         parse_tolerance,
     )
-    from console.session.export import ExportError, export_comparison
+    from console.session.export import export_comparison
     from console.session.profiles import operator_deltas
 
     try:
@@ -146,16 +144,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CliError("-o takes one session per side; compare repeated sessions "
                        "(A1,A2,… B1,B2,…) on the terminal or with --json")
     with open_store(args) as store:
-        try:
-            if repeated:
-                cmp = compare_groups(store, refs_a, refs_b, tolerance=tol)
-            elif args.output:
-                cmp, _ = export_comparison(store, args.a, args.b, args.output, tolerance=tol)
-            else:
-                cmp = compare_sessions(store, args.a, args.b, tolerance=tol)
-            ops = [] if repeated else operator_deltas(store, args.a, args.b)
-        except (CompareError, ExportError) as exc:
-            raise CliError(str(exc)) from None
+        if repeated:
+            cmp = compare_groups(store, refs_a, refs_b, tolerance=tol)
+        elif args.output:
+            cmp, _ = export_comparison(store, args.a, args.b, args.output, tolerance=tol)
+        else:
+            cmp = compare_sessions(store, args.a, args.b, tolerance=tol)
+        ops = [] if repeated else operator_deltas(store, args.a, args.b)
     if args.json:
         print(json.dumps(cmp.to_dict() | ({"operators": [d.__dict__ | {"ratio": d.ratio}
                                                          for d in ops]} if ops else {}),

@@ -10,7 +10,6 @@ from typing import Any
 
 from console.cli import CliError, add_db_argument
 from console.cli.log_access import open_store, subcommand
-from console.core.store import StoreError
 
 EXPORT_EXAMPLE = """example:
   devicelab sessions export 12 --format html -o report.html
@@ -73,7 +72,7 @@ def _progress() -> Any:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from console.session.bundle import export_bundle
-    from console.session.export import STDOUT, ExportError, export_session, is_standard_output
+    from console.session.export import STDOUT, export_session, is_standard_output
 
     if args.format != "bundle" and (args.with_package or args.with_input or args.package
                                     or args.input):
@@ -84,17 +83,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.input and not args.with_input:
         raise CliError("--input names the copy to include: add --with-input")
     with open_store(args) as store:
-        try:
-            if args.format == "bundle":
-                res = export_bundle(store, args.session, args.output,
-                                    with_package=args.with_package, with_input=args.with_input,
-                                    package=args.package, input=args.input,
-                                    progress=_progress())
-            else:
-                res = export_session(store, args.session, args.format, args.output,
-                                     progress=_progress())
-        except ExportError as exc:
-            raise CliError(str(exc)) from None
+        if args.format == "bundle":
+            res = export_bundle(store, args.session, args.output,
+                                with_package=args.with_package, with_input=args.with_input,
+                                package=args.package, input=args.input,
+                                progress=_progress())
+        else:
+            res = export_session(store, args.session, args.format, args.output,
+                                 progress=_progress())
     # the export itself went to standard output: what it did is said on stderr
     say = sys.stderr if is_standard_output(args.output) else sys.stdout
     for p in res.paths:
@@ -107,15 +103,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from console.session.bundle import BundleError, import_bundle
+    from console.session.bundle import import_bundle
 
     with open_store(args, write=True) as store:
-        try:
-            res = import_bundle(store, args.bundle, progress=_progress())
-        except BundleError as exc:
-            raise CliError(str(exc)) from None
-        except StoreError as exc:
-            raise CliError(str(exc)) from None
+        res = import_bundle(store, args.bundle, progress=_progress())
     if args.json:
         print(json.dumps({"session_id": res.session_id, "uuid": res.uuid,
                           "already_present": res.already_present,

@@ -38,6 +38,8 @@ before running, 3 the device could not be used, 130 stopped (Ctrl-C)."""
 
 
 def register(sub: Any) -> None:
+    from console.cli.run import add_ssh_arguments
+
     p = sub.add_parser("sweep", help="try runtime settings on a device and recommend the best",
                        description="Run every combination of runtime settings (threads, "
                                    "execution provider, graph optimization, spin) on one "
@@ -73,8 +75,7 @@ def register(sub: Any) -> None:
                    help="the smallest difference that matters (default 5%%)")
     p.add_argument("--save", action="store_true",
                    help="store the best setting as this device's default for this package")
-    p.add_argument("--accept-new-host-key", action="store_true",
-                   help="SSH: trust an unknown host's key (a changed key is always refused)")
+    add_ssh_arguments(p, key_file=False)
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     add_db_argument(p)
@@ -101,10 +102,7 @@ def _request(args: argparse.Namespace) -> Any:
                         preview_fps=0.0)
     rq = SweepRequest(args.device, args.package, args.input, grid, args.objective,
                       args.rounds, base, warmup, tolerance, save=args.save)
-    try:
-        rq.check()
-    except SweepError as exc:
-        raise CliError(str(exc)) from None
+    rq.check()
     return rq
 
 
@@ -148,9 +146,7 @@ def print_ranking(result: Any) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from console.cli.run import stop_on_signals
-    from console.devices.registry import open_device
-    from console.session.run import RunError
+    from console.cli.run import device_opener, execute_until_stopped
     from console.session.sweep import Sweep, SweepListener
     from console.session.trust import package_policy
 
@@ -188,17 +184,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         def event(self, level: str, code: str, text: str) -> None:
             self._out(f"      {level}: {text}")
 
-    def opener(spec: str) -> Any:
-        return open_device(spec, accept_new_host_key=args.accept_new_host_key,
-                           interactive=False)
-
-    sweep = Sweep(rq, db_path(args), Lines(), open_device=opener,
+    sweep = Sweep(rq, db_path(args), Lines(), open_device=device_opener(args.accept_new_host_key),
                   package_policy=package_policy())
-    try:
-        with stop_on_signals(sweep.stop, sweep.abort, "Ctrl-C again to kill the agent"):
-            result = sweep.execute()
-    except RunError as exc:
-        raise CliError(str(exc)) from None
+    result = execute_until_stopped(sweep, "Ctrl-C again to kill the agent")
     try:
         if args.json:
             print(json.dumps(result.to_dict(), indent=2, default=str))

@@ -45,28 +45,21 @@ def register(ps: Any) -> None:
 
 
 def _copy(src_text: str, dst_text: str, refs: list[str]) -> int:
-    from console.core.store import StoreError
     from console.core.store.target import parse_target
     from console.session.sessionlog import migration_line, open_log, warn_password
     from console.session.sync import copy_sessions
 
-    try:
-        src_t, dst_t = parse_target(src_text), parse_target(dst_text)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    src_t, dst_t = parse_target(src_text), parse_target(dst_text)
     for t in (src_t, dst_t):
         warn_password(t)
     if not src_t.is_server and not src_t.path.exists():
         raise CliError(f"no session log at {src_t.display}")
-    try:
-        with open_log(src_t) as src, open_log(dst_t) as dst:
-            for store in (src, dst):  # an upgraded log is said, never silently
-                line = migration_line(store)
-                if line:
-                    print(line, file=sys.stderr)
-            res = copy_sessions(src, dst, refs, progress=lambda line: print(line, flush=True))
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    with open_log(src_t) as src, open_log(dst_t) as dst:
+        for store in (src, dst):  # an upgraded log is said, never silently
+            line = migration_line(store)
+            if line:
+                print(line, file=sys.stderr)
+        res = copy_sessions(src, dst, refs, progress=lambda line: print(line, flush=True))
     for line in res.skipped:
         print(f"devicelab: warning: {line}", file=sys.stderr)
     if not res.copied and not res.skipped:
