@@ -244,19 +244,16 @@ def _with_saved_defaults(args: argparse.Namespace, opts: AgentOptions, given: se
                          ) -> AgentOptions:
     """The settings a sweep saved for this device and package, for what the command line
     did not give (``devicelab sweep --save``); says so on stderr."""
-    from console.session.run_defaults import apply_saved
+    from console.session.run_defaults import applied_words, apply_saved
 
     try:
         opts, applied, why = apply_saved(opts, args.device, args.package, given)
     except UserError as exc:
         print(f"devicelab: warning: saved run defaults not used: {exc}", file=sys.stderr)
         return opts
-    plain = AgentOptions()
-    shown = {k: v for k, v in applied.items() if getattr(plain, k) != v}
-    if shown:
-        print("devicelab: using the saved defaults for this device and package "
-              f"({why}): " + " ".join(f"{k}={v}" for k, v in shown.items())
-              + " (--no-saved-defaults: none)", file=sys.stderr)
+    words = applied_words(applied, why)
+    if words:
+        print(f"devicelab: {words} (--no-saved-defaults: none)", file=sys.stderr)
     return opts
 
 
