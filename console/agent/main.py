@@ -92,10 +92,7 @@ class Commands(threading.Thread):
                     return
             if len(pending) > 65536:
                 pending = b""  # no console command is that long
-            try:
-                chunk = os.read(0, 4096)
-            except OSError:
-                break
+            chunk = _read_stdin()
             if not chunk:
                 break
             pending += chunk
@@ -117,16 +114,21 @@ class Commands(threading.Thread):
         return True
 
 
+def _read_stdin() -> bytes:
+    """One raw read of fd 0; b"" at its end or on an error (both: the console is gone)."""
+    try:
+        return os.read(0, 4096)
+    except OSError:
+        return b""
+
+
 def read_input_line() -> Tuple[str, bytes]:
     """The input spec the console writes as stdin's first line (``--input-stdin``), and
     what came after it. A stream URL with a password travels this way: a command line
     is readable by every user of the device (``ps``, ``/proc/PID/cmdline``)."""
     data = b""
     while b"\n" not in data and len(data) <= 65536:
-        try:
-            chunk = os.read(0, 4096)
-        except OSError:
-            break
+        chunk = _read_stdin()
         if not chunk:
             break
         data += chunk

@@ -19,24 +19,14 @@ from pathlib import Path
 import pytest
 from helpers.faults import devicelab_popen
 from helpers.postgres import PgDatabase
+from plan.test_plan_stale import _plan
 
 from console.core.plan import read_plan
 from console.core.store.target import open_store
 from console.session.plan_log import record_plan_start
 from teamlog.conftest import dl
 
-ROOT = Path(__file__).resolve().parents[2]
-PKG = ROOT / "resources" / "packages" / "digits-cnn"
-PKG8 = ROOT / "resources" / "packages" / "digits-cnn-int8"
-
 pytestmark = pytest.mark.slow
-
-
-def _plan(tmp_path: Path) -> Path:
-    p = tmp_path / "plan.toml"
-    p.write_text(f'name = "stale-pg"\ndevices = ["local"]\npackages = ["{PKG}", "{PKG8}"]\n'
-                 'inputs = ["synthetic:64x64"]\n[run]\nfps = 20\nframes = 2000\n')
-    return p
 
 
 def test_a_killed_consoles_plan_run_on_postgres_is_closed_by_the_next_console(
