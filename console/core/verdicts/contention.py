@@ -7,8 +7,8 @@ the spread of identical sessions on a device in its usual state; it cannot
 cover one session run on an idle device and the other beside a job that took
 a core. Measured here with the bundled detector (docs/benchmarks.md): its
 e2e median went from ~25 ms with 0.1 core of other work to ~150 ms with 1.5
-cores, and identical pairs were called regressions — mostly "agent cpu mean",
-because an agent that gets more of the CPU uses more of it.
+cores, and 3 of 20 identical pairs were called regressions because of it (twice
+"agent cpu mean": an agent that gets more of the CPU uses more of it).
 
 The other work is read from each session's own telemetry, sample by sample:
 the system's busy CPU (% of all cores, times the cores) less the agent's (% of
