@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.procs import as_from_a_terminal
 
 from console.core.store import SessionStore
 
@@ -108,7 +109,8 @@ def test_a_stop_signal_stops_cleanly_and_keeps_session(demo_package: Path, tmp_p
     db = str(tmp_path / "s.db")
     proc = subprocess.Popen([DEVICELAB, "run", "--package", str(demo_package), "--input",
                              "synthetic:64x64", "--fps", "100", "--json", "--db", db],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_from_a_terminal)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -183,6 +185,7 @@ def test_closing_the_terminal_stops_the_run_in_order(demo_package: Path, tmp_pat
     db = str(tmp_path / "s.db")
     pid, fd = pty.fork()
     if pid == 0:  # the child: devicelab on the pty as its terminal
+        as_from_a_terminal()
         os.execv(DEVICELAB, [DEVICELAB, "run", "--device", "local", "--package",
                              str(demo_package), "--input", "synthetic", "--duration", "30",
                              "--fps", "20", "--db", db])
