@@ -39,7 +39,6 @@ from console.core import protocol as P
 from console.devices.base import AgentOptions, AgentProcess, Deployment
 from console.devices.local import LocalAgentProcess, LocalDevice
 from console.session.run import Run, RunListener, RunResult
-from helpers.procs import as_from_a_terminal
 
 DEVICELAB = str(Path(sys.executable).parent / "devicelab")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -57,6 +56,9 @@ def devicelab(*args: str, timeout: float = 180, **kw: Any) -> subprocess.Complet
 
 def devicelab_popen(*args: str, **kw: Any) -> subprocess.Popen[str]:
     """Start ``devicelab ARGS`` (stdin closed, output captured) for a test to fault."""
+    # imported here: this file also runs as the fake agent's script, where helpers is not
+    from helpers.procs import as_from_a_terminal
+
     kw.setdefault("preexec_fn", as_from_a_terminal)  # a test may stop it with Ctrl-C
     return subprocess.Popen([DEVICELAB, *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
