@@ -103,14 +103,16 @@ def test_a_plan_over_three_namespace_devices_from_the_cli(saved_lab: NetnsLab,
     page = report.read_text()
     boxes = _boxes(page)
     assert len(boxes) == 6 and {b["verdict"] for b in boxes} == {"pass"}
-    # (median and throughput: a p95 swings with the machine's load)
+    # (throughput: a CPU-bandwidth limit stalls the agent *between* frames — a 0.35-ms
+    # frame fits in the 10-ms quota of each 100-ms period — so the median frame is no
+    # slower (CI measured 0.35 ms throttled, 0.45 ms plain) while the rate is 20x lower)
     fig = {(b["device"], int(b["idx"]) % 2): (float(b["p50-ms"]), float(b["fps"]))
            for b in boxes}
     for pkg in (0, 1):
-        t_p50, t_fps = fig[("throttled", pkg)]
+        _t_p50, t_fps = fig[("throttled", pkg)]
         for other in ("plain", "unprivileged"):
-            o_p50, o_fps = fig[(other, pkg)]
-            assert t_p50 > o_p50 and t_fps < o_fps, fig
+            _o_p50, o_fps = fig[(other, pkg)]
+            assert t_fps < o_fps / 3, fig
     assert saved_lab["throttled"].cgroup is not None
     assert saved_lab["throttled"].cgroup.throttled_s() > 0  # the limit did bite
 
