@@ -160,3 +160,21 @@ def test_settings_are_written_off_the_gui_thread_and_pending_ones_at_close(
     assert w.prefs.pending == {"theme": "light"}
     w.close()
     assert load_settings().preferences["theme"] == "light"
+
+
+def test_a_probe_that_ends_after_the_run_started_leaves_the_device_running(
+        make_window: Any, qtbot: Any) -> None:
+    """The window probes This computer at start; a run started before that probe ends
+    must stay "running" on the card (the probe's "ready" came last and said it was idle)."""
+    w = make_window(input="synthetic")
+    panel = w.devices
+    qtbot.waitUntil(lambda: panel.current() is not None
+                    and panel.current().state != "probing", timeout=60_000)
+    e = panel.current()
+    e.facts = None  # so that the end of this probe shows
+    panel.probe(e)
+    assert e.state == "probing"
+    panel.set_state(e, "running")  # what the window does as a run starts
+    qtbot.waitUntil(lambda: e.facts is not None, timeout=60_000)  # the probe ended
+    assert e.state == "running"
+    assert "running" in panel.card.toPlainText()

@@ -372,7 +372,10 @@ class DevicesPanel(QWidget):
         problems = facts.get("requirements") or []
         blocking = [r for r in problems if "missing numpy" in r or "missing onnxruntime" in r
                     or "too old" in r]
-        self.set_state(e, "problem" if blocking else "ready")
+        if e.state == "running":  # a run started while the probe went: it still runs
+            self._refresh_item(e)
+        else:
+            self.set_state(e, "problem" if blocking else "ready")
         self.message.emit("info", f"probed {e.name}: {facts.get('os')}, python "
                                   f"{facts.get('python')}, providers "
                                   f"{', '.join(facts.get('providers') or []) or 'none'}")
@@ -393,7 +396,8 @@ class DevicesPanel(QWidget):
                                              "not connected")
             return
         text = error_text(exc)
-        self.set_state(e, "error", text)
+        if e.state != "running":  # the run says for itself how the device is
+            self.set_state(e, "error", text)
         self.message.emit("error", f"probe of {e.name} failed: {text}")
 
     def _ask_host_key(self, e: DeviceEntry, exc: HostKeyUnknown) -> bool:
