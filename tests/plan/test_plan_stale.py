@@ -65,10 +65,10 @@ def _raw(db: Path, sql: str) -> list[tuple[object, ...]]:
         return con.execute(sql).fetchall()
 
 
-def test_a_killed_consoles_plan_run_is_marked_interrupted_on_the_next_open(
-        tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
-    proc = devicelab_popen("plan", "run", str(_plan(tmp_path)), "--db", str(db), "--json")
+def kill_mid_cell(plan: str, db: str) -> tuple[int, list[int]]:
+    """``devicelab plan run PLAN --db DB`` SIGKILLed once its first cell has streamed 10
+    frames (no finaliser, no end written): the cell's session and the agent's pids."""
+    proc = devicelab_popen("plan", "run", plan, "--db", db, "--json")
     assert proc.stdout is not None
     sid = frames = None
     try:
@@ -82,7 +82,7 @@ def test_a_killed_consoles_plan_run_is_marked_interrupted_on_the_next_open(
         assert sid is not None and frames, "the first cell never streamed"
         below = _descendants(proc.pid)  # the local agent
         assert below
-        os.kill(proc.pid, signal.SIGKILL)  # no finaliser, no end written
+        os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     finally:
         if proc.poll() is None:
@@ -91,6 +91,13 @@ def test_a_killed_consoles_plan_run_is_marked_interrupted_on_the_next_open(
         proc.stdout.close()
         assert proc.stderr is not None
         proc.stderr.close()
+    return sid, below
+
+
+def test_a_killed_consoles_plan_run_is_marked_interrupted_on_the_next_open(
+        tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    sid, below = kill_mid_cell(str(_plan(tmp_path)), str(db))
     assert _gone(below) == [], "the agent outlived its killed console"
     # as the killed console left it: the run and its cells still "running" / "pending",
     # the running cell already linked to its session

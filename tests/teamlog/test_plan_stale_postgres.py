@@ -12,14 +12,11 @@ run alone: its pid is alive on this host.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
-from helpers.faults import devicelab_popen
 from helpers.postgres import PgDatabase
-from plan.test_plan_stale import _plan
+from plan.test_plan_stale import _plan, kill_mid_cell
 
 from console.core.plan import read_plan
 from console.core.store.target import open_store
@@ -31,26 +28,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_killed_consoles_plan_run_on_postgres_is_closed_by_the_next_console(
         pg_db: PgDatabase, tmp_path: Path) -> None:
-    proc = devicelab_popen("plan", "run", str(_plan(tmp_path)), "--db", pg_db.url, "--json")
-    assert proc.stdout is not None
-    sid = None
-    try:
-        for line in proc.stdout:
-            e = json.loads(line)
-            if e["event"] == "cell_session":
-                sid = e["session_id"]
-            if e["event"] == "progress" and e["session_id"] == sid and e["frames"] >= 10:
-                break
-        assert sid is not None, "the first cell never streamed"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
-        proc.stdout.close()
-        assert proc.stderr is not None
-        proc.stderr.close()
+    sid, _agent = kill_mid_cell(str(_plan(tmp_path)), pg_db.url)
     # the server as the killed console left it
     assert pg_db.query("SELECT status FROM plan_runs") == [("running",)]
     assert pg_db.query("SELECT idx, verdict, session_id FROM plan_cells ORDER BY idx") == \
