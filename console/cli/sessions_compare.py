@@ -120,6 +120,8 @@ def comparison_lines(cmp: Any) -> list[str]:
         shown = ", ".join(str(i) for i in ag.disagreeing_frames[:20])
         out.append(f"  frames with another top-1: {shown}"
                    + (" …" if len(ag.disagreeing_frames) > 20 else ""))
+    if cmp.spread_line():
+        out.append(cmp.spread_line())
     out.append(f"verdict: {cmp.verdict_line()}")
     return out
 

@@ -48,6 +48,8 @@ from console.core.verdicts import (
     min_obs_for,
     rate_interval,
 )
+from console.core.verdicts.blocks import SESSIONS_METHOD
+from console.session.identical import spread_of_one
 
 _ALIASES = {"p95": "p95_ms", "p99": "p99_ms", "cold_start": "cold_start_s",
             "memory": "memory_mb", "mem": "memory_mb", "temp": "max_temp_c",
@@ -125,7 +127,8 @@ def _interval(summary: Mapping[str, Any], data: SessionData | None, key: str, le
             return None
         e2e = data.stages["e2e"]
         iv = latency_intervals(data.ts, e2e, level, run_noise).get(name)
-        if iv is not None and iv.decisive and iv.n < min_obs_for(q):
+        if iv is not None and iv.decisive and iv.n < min_obs_for(q) \
+                and iv.method != SESSIONS_METHOD:  # identical sessions' spread: holds it
             finite = e2e[np.isfinite(e2e)]  # too few frames beyond the percentile: the range
             iv = Interval(iv.estimate, float(finite.min()), float(finite.max()), level, iv.n,
                           "range", iv.windows, iv.window_s)
@@ -197,14 +200,19 @@ def add_budget_verdicts(summary: dict[str, Any], budgets: Mapping[str, float], s
     and FPS budgets read the session's frames from ``open_log()``, opened only when there
     are budgets; a log that cannot be opened or read leaves those inconclusive, and says
     why. The one judgement of a run as it ends and of one finalized later."""
-    data = None
+    data, noise = None, None
     if budgets:
         try:
             with open_log() as store:
                 data = budget_data(store, session_id, summary)
+                row = store.get_session(session_id)
+                # the device's spread from the session's identical ones, when the log has
+                # enough (session.identical); else the assumed allowance
+                noise = spread_of_one(store, {**row, "summary": summary}, DEFAULT_LEVEL) \
+                    if row else None
         except StoreError:
             data = None
-    verdicts = evaluate_budgets(summary, budgets, data)
+    verdicts = evaluate_budgets(summary, budgets, data, run_noise=noise)
     if verdicts:
         summary["budgets"] = verdicts
     return verdicts

@@ -73,7 +73,9 @@ from console.core.verdicts import (
     rate_figure,
     threshold_for,
 )
+from console.core.verdicts.figures import RUN_NOISE
 from console.session.agreement import Agreement, agreement
+from console.session.identical import spread_for
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -218,6 +220,10 @@ class Comparison:
     #: cores busy with other work than the agent, A and B (``verdicts.contention``;
     #: None: not known); figures it moves are held back when they differ
     other_work_cores: tuple[float | None, float | None] = (None, None)
+    #: where the run-to-run allowance came from: ``source`` ``measured`` (identical
+    #: sessions in the log, ``session.identical``), ``assumed`` (``RUN_NOISE``, with
+    #: ``why``), ``given`` (the caller's) or ``repetitions`` (compare_groups)
+    run_noise: dict[str, Any] = field(default_factory=dict)
 
     #: the figures a one-line account of a comparison names (plan baselines)
     HEADLINE = ("e2e p50", "e2e p95", "e2e p99", "fps", "top-1 agreement")
@@ -252,6 +258,23 @@ class Comparison:
         if wa is not None and wb is not None and contention.differs(wa, wb):
             line += "; " + contention.advice(wa, wb)
         return line
+
+    def spread_line(self) -> str:
+        """Where the run-to-run part of every interval came from, in one line."""
+        rn = self.run_noise
+        src = rn.get("source")
+        if src == "measured":
+            e2e = rn.get("spread", {}).get("e2e p50")
+            at = f", ±{e2e * 100:.1f} % at e2e p50" if e2e is not None else ""
+            return (f"run-to-run spread: measured from {rn.get('sessions')} identical "
+                    f"sessions on this device ({rn.get('df')} degrees of freedom{at})")
+        if src == "assumed":
+            return (f"run-to-run spread: assumed (±{RUN_NOISE['p50'] * 100:g} % at p50, the "
+                    "shared lab VMs') — "
+                    f"{rn.get('why', '')}")
+        if src == "repetitions":
+            return "run-to-run spread: measured between the repeated sessions compared"
+        return "run-to-run spread: as given" if src == "given" else ""
 
     def _verdict_line(self) -> str:
         v = self.verdict
@@ -495,13 +518,19 @@ def compare_sessions(store: LogStore, ref_a: int | str, ref_b: int | str, *,
                                "compare it when it has ended")
     da, db = load_data(store, a), load_data(store, b)
     ag = agreement(store, a, b, level)
+    if run_noise is None:
+        measured, spread = spread_for(store, a, b, level)
+        run_noise = measured
+    else:
+        spread = {"source": "given"}
     figs = compare_data(da, db, tolerance=tolerance, floors=floors, level=level,
                         run_noise=run_noise, tel_rates=(_tel_rate(a), _tel_rate(b))) \
         + _agreement_figures(ag, tolerance, level)
     work = (contention.other_work_of(da.telemetry, _cores(a)),
             contention.other_work_of(db.telemetry, _cores(b)))
     return Comparison(_head(a, da), _head(b, db), tolerance, differences(a, b),
-                      held_back(figs, *work), ag, level, other_work_cores=work)
+                      held_back(figs, *work), ag, level, other_work_cores=work,
+                      run_noise=spread)
 
 
 def _cores(row: Mapping[str, Any]) -> Any:
@@ -579,4 +608,5 @@ def compare_groups(store: LogStore, refs_a: Sequence[int | str],
     ag = agreement(store, ga[0], gb[0], level)
     figs += _agreement_figures(ag, tolerance, level)
     return Comparison(_head(ga[0]), _head(gb[0]), tolerance, differences(ga[0], gb[0]), figs,
-                      ag, level, [int(r["id"]) for r in ga], [int(r["id"]) for r in gb])
+                      ag, level, [int(r["id"]) for r in ga], [int(r["id"]) for r in gb],
+                      run_noise={"source": "repetitions"})

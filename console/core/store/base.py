@@ -339,6 +339,17 @@ class LogStore(SessionReadsMixin, PlanRunsMixin, SweepsMixin, ABC):
     def list_sessions(self, **filters: Any) -> list[dict[str, Any]]:
         return [legacy_session_dict(r) for r in self._list_rows(**filters)]
 
+    def same_runs(self, package_digest: str, input_sha256: str, limit: int = 500
+                  ) -> list[dict[str, Any]]:
+        """Completed sessions of one package on one input (any device, any settings),
+        newest first: the candidates for a device's identical sessions
+        (``console.core.verdicts.noise``), which the caller narrows."""
+        rows = self._read("SELECT * FROM sessions WHERE package_digest = ? AND "
+                          "input_sha256 = ? AND status = 'completed' "
+                          "ORDER BY created_unix_s DESC, id DESC LIMIT ?",
+                          [package_digest, input_sha256, limit])
+        return [legacy_session_dict(r) for r in rows]
+
     def session_count(self) -> int:
         return int(self._scalar("SELECT COUNT(*) FROM sessions"))
 

@@ -393,11 +393,23 @@ def _nonnegative(iv: Interval) -> Interval:
     return iv
 
 
-def widen_pair(p: PairIntervals, cvs: Sequence[float]) -> PairIntervals:
+def widen_pair(p: PairIntervals, cvs: Sequence[float],
+               measured: Sequence[bool] = ()) -> PairIntervals:
     """Add the run-to-run component (relative SD ``cv`` of one session's figure between
-    identical runs) to each session's interval and, for two sessions, to the difference."""
+    identical runs) to each session's interval and, for two sessions, to the difference.
+    ``measured[i]``: figure ``i``'s allowance was measured from identical sessions
+    (:mod:`console.core.verdicts.noise`); then a pair too short to bootstrap is decided
+    by that spread alone (method ``identical sessions``), since the spread between whole
+    sessions already holds their sampling error."""
     a, b, d = [], [], []
+    flags = list(measured) + [False] * (len(cvs) - len(measured))
     for i, cv in enumerate(cvs):
+        if flags[i] and p.diff[i].method == "range":
+            ia, ib, di = _from_sessions(p.a[i], p.b[i], p.diff[i], cv)
+            a.append(ia)
+            b.append(ib)
+            d.append(di)
+            continue
         z = z_of(p.a[i].level)
         ea, eb = abs(p.a[i].estimate), abs(p.b[i].estimate)
         wa = _nonnegative(widen_relative(p.a[i], cv))
@@ -413,3 +425,35 @@ def widen_pair(p: PairIntervals, cvs: Sequence[float]) -> PairIntervals:
         else:
             d.append(widen(di, noise))
     return PairIntervals(a, b, d)
+
+
+SESSIONS_METHOD = "identical sessions"
+
+
+def _from_sessions(a: Interval, b: Interval, d: Interval, cv: float
+                   ) -> tuple[Interval, Interval, Interval]:
+    """A short pair's intervals from the measured spread alone: each session's figure
+    ``e * exp(±z s)``, the difference from ``log(b / a) ± z s sqrt 2`` (``s`` the log-scale
+    SD whose relative SD is ``cv``, Student's factor already in it); additive when a
+    figure is not positive."""
+    z = z_of(d.level)
+    zs = z * math.sqrt(math.log1p(cv * cv))
+    ea, eb = a.estimate, b.estimate
+
+    def one(iv: Interval) -> Interval:
+        e = iv.estimate
+        lo, hi = (e * math.exp(-zs), e * math.exp(zs)) if e > 0 else \
+            (e - z * cv * abs(e), e + z * cv * abs(e))
+        return Interval(e, lo, hi, iv.level, iv.n, SESSIONS_METHOD, iv.windows, iv.window_s,
+                        z * cv * abs(e))
+
+    if ea > 0 and eb > 0:
+        h = zs * math.sqrt(2.0)
+        r = math.log(eb / ea)
+        lo, hi = ea * math.expm1(r - h), ea * math.expm1(r + h)
+    else:
+        half = z * cv * math.hypot(ea, eb)
+        lo, hi = d.estimate - half, d.estimate + half
+    noise = z * cv * math.hypot(ea, eb)
+    return one(a), one(b), Interval(d.estimate, lo, hi, d.level, d.n, SESSIONS_METHOD,
+                                    d.windows, d.window_s, noise)

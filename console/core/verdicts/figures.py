@@ -94,17 +94,24 @@ def _exact(values: np.ndarray) -> list[float]:
         + [float(values.mean())]
 
 
-def _noise(run_noise: Mapping[str, float] | None, *kinds: str, stage: str = "") -> list[float]:
+Noise = tuple[list[float], list[bool]]
+
+
+def _noise(run_noise: Mapping[str, float] | None, *kinds: str, stage: str = "") -> Noise:
+    """Each kind's allowance, and whether it was measured from identical sessions
+    (:class:`~console.core.verdicts.noise.MeasuredNoise`) rather than assumed."""
     rn = RUN_NOISE if run_noise is None else run_noise
-    return [rn.get(f"{stage} {k}", rn.get(k, 0.0)) for k in kinds]
+    measured: frozenset[str] = getattr(rn, "measured", frozenset())
+    keys = [f"{stage} {k}" if f"{stage} {k}" in rn else k for k in kinds]
+    return [rn.get(k, 0.0) for k in keys], [k in measured for k in keys]
 
 
 _LAT_KINDS = (*PERCENTILES, "mean")
 
 
 def _pair(wa: Windowed, fa: Stat, wb: Windowed, fb: Stat, ea: Sequence[float],
-          eb: Sequence[float], level: float, cvs: Sequence[float]) -> PairIntervals:
-    return widen_pair(interval_pair(wa, fa, wb, fb, ea, eb, level), cvs)
+          eb: Sequence[float], level: float, noise: Noise) -> PairIntervals:
+    return widen_pair(interval_pair(wa, fa, wb, fb, ea, eb, level), *noise)
 
 
 def latency_intervals(ts: Arr, values: Arr, level: float = DEFAULT_LEVEL,
@@ -132,9 +139,9 @@ def latency_figures(stage: str, a_ts: Arr, a_values: Arr, b_ts: Arr, b_values: A
                        None if wb.n == 0 else _point(wb, i), None, threshold)
                 for i, n in enumerate(names)]
     edges = _grid(np.concatenate([wa.values, wb.values]))
+    noise = _noise(run_noise, *_LAT_KINDS, stage=stage)
     pair = _pair(wa, _latency_stats(wa, edges), wb, _latency_stats(wb, edges),
-                 _exact(wa.values), _exact(wb.values), level,
-                 _noise(run_noise, *_LAT_KINDS, stage=stage))
+                 _exact(wa.values), _exact(wb.values), level, noise)
     out = []
     short = _short_more(wa, wb)
     qs = [*PERCENTILES.values(), None]
@@ -143,7 +150,10 @@ def latency_figures(stage: str, a_ts: Arr, a_values: Arr, b_ts: Arr, b_values: A
                     **short)
         q = qs[i]
         need = 0 if q is None else min_obs_for(q)
-        if q is not None and min(wa.n, wb.n) < need and fv.verdict != "inconclusive":
+        # a spread measured between identical sessions (as long as these) already is
+        # the uncertainty of their percentile, however few frames are beyond it
+        if q is not None and min(wa.n, wb.n) < need and fv.verdict != "inconclusive" \
+                and not noise[1][i]:
             fv = FigureVerdict(**{**fv.__dict__, "verdict": "inconclusive",
                                   "reason": f"{name} needs ≥ {need} frames per session for an "
                                             "interval; " + would_decide(need - min(wa.n, wb.n),

@@ -223,6 +223,7 @@ def render_comparison_html(store: LogStore, cmp: Comparison,
     body = [f"<h1>{esc(title)}</h1>",
             f"<p class='sub'>A is the reference, B the candidate; tolerance "
             f"{cmp.tolerance * 100:g} %. <b>{esc(cmp.verdict_line())}</b></p>",
+            f"<p class='sub'>{esc(cmp.spread_line())}</p>",
             "<table><tr><th></th><th>session</th><th>package</th><th>device</th><th>input</th>"
             "<th>frames</th><th>status</th></tr>"]
     for lab, h in (("A", a), ("B", b)):

@@ -358,7 +358,9 @@ class CompareView(QWidget):
                          f"{e(h.status)})")
         self.heads.setText("<br>".join(heads))
         color = VERDICT_COLORS.get(cmp.verdict, VERDICT_COLORS["no change"])
-        self.verdict_label.setText(f"<b style='color:{color}'>{e(cmp.verdict_line())}</b>")
+        spread = f"<br><small>{e(cmp.spread_line())}</small>" if cmp.spread_line() else ""
+        self.verdict_label.setText(f"<b style='color:{color}'>{e(cmp.verdict_line())}</b>"
+                                   f"{spread}")
         ag = cmp.agreement
         agreement_figs = [f for f in cmp.figures if f.group == "agreement"]
         if not ag.available:
