@@ -183,6 +183,7 @@ def report(db: Path) -> None:
                   f"{slowdowns(st, ids, length)}")
             covered: Counter[str] = Counter()
             judged: Counter[str] = Counter()
+            sources: Counter[str] = Counter()
             for label, (ra, rb) in PAIRS.items():
                 verdicts: Counter[str] = Counter()
                 figs: Counter[str] = Counter()
@@ -193,6 +194,7 @@ def report(db: Path) -> None:
                     cmp = compare_sessions(st, ids[(length, r, ra)], ids[(length, r, rb)])
                     spent.append(time.perf_counter() - t)
                     verdicts[cmp.verdict] += 1
+                    sources[cmp.run_noise.get("source", "?")] += 1
                     for f in cmp.regressions:
                         figs[f.name] += 1
                     if label == "A/A":  # nothing changed: does each interval hold 0?
@@ -209,7 +211,11 @@ def report(db: Path) -> None:
                 if figs:
                     print(f"  {'':<10} regressed figures: "
                           + ", ".join(f"{k} {v}" for k, v in figs.most_common(6)))
+            print("  run-to-run spread of these pairs: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(sources.items()))
+                  + " (measured: from the log's identical sessions, the pair itself left out)")
             coverage(covered, judged)
+            without_history(st, ids, length, rounds)
             without_floor(st, ids, length, rounds)
             without_guard(st, ids, length, rounds)
             ceiling(st, ids, length, rounds)
@@ -229,6 +235,29 @@ def coverage(covered: Counter[str], judged: Counter[str]) -> None:
     worst = sorted(judged, key=lambda f: covered[f] / judged[f])[:4]
     print(f"  A/A interval coverage (95 % nominal): {rate(k, n)} of figure intervals hold 0; "
           "lowest: " + ", ".join(f"{f} {covered[f]}/{judged[f]}" for f in worst))
+
+
+def without_history(st: object, ids: dict[tuple[str, int, str], int], length: str,
+                    rounds: list[int]) -> None:
+    """The same single pairs with the assumed allowance (``RUN_NOISE``, the shared VMs'
+    spread) instead of the one measured from identical sessions: a device whose log
+    holds no 5 identical sessions yet."""
+    from console.core.verdicts.figures import RUN_NOISE
+    from console.session.compare import compare_sessions
+
+    verdicts: dict[str, Counter[str]] = {"A/A": Counter(), "A/B +30 %": Counter()}
+    for r in rounds:
+        for label, (ra, rb) in (("A/A", PAIRS["A/A"]), ("A/B +30 %", PAIRS["A/B +30 %"])):
+            a, b = (length, r, ra), (length, r, rb)
+            if a in ids and b in ids:
+                verdicts[label][compare_sessions(st, ids[a], ids[b],  # type: ignore[arg-type]
+                                                 run_noise=RUN_NOISE).verdict] += 1
+    for label, c in verdicts.items():
+        n = sum(c.values())
+        if n:
+            print(f"  with the assumed spread (no identical sessions): {label} " + ", ".join(
+                f"{v} {c[v]}/{n}" for v in ("regression", "improvement", "no change",
+                                            "inconclusive")))
 
 
 def without_floor(st: object, ids: dict[tuple[str, int, str], int], length: str,

@@ -26,6 +26,9 @@ cannot tell; the line says how many more frames would). A change counts only
 when its whole interval is beyond the threshold: --tolerance (default 5 %) of
 A or 0.05 ms for latencies, whichever is larger. Top-1 agreement (or the recall
 of A's boxes) is computed frame by frame when both sessions ran the same recording.
+The run-to-run part of each interval is measured from the sessions in the log
+identical to A or B (same device, package, input, settings; 5 or more of one
+side), else assumed wide (the shared lab VMs' spread); the output says which.
 exit status: 0 no regression (or no --fail-on-regression), 1 a regression with
 --fail-on-regression (inconclusive figures do not fail), 2 bad input."""
 

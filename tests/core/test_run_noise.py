@@ -43,22 +43,23 @@ def test_too_few_sessions_measure_nothing() -> None:
     noise = measured_noise([enough], {"p50": 0.2}, 0.95)
     assert noise is not None and noise.df == MIN_DF
     assert noise.measured == {"e2e p50", "fps"}
+    assert noise.critical >= float(sps.t.ppf(0.975, MIN_DF))
     assert noise["p50"] == 0.2  # what was not measured keeps the assumed allowance
 
 
-def test_allowance_carries_student_and_bonferroni() -> None:
+def test_allowance_is_student_at_the_bonferroni_level() -> None:
     rng = np.random.default_rng(3)
-    rows = [row(float(v), float(f)) for v, f in zip(np.exp(rng.normal(3, 0.02, 12)),
-                                                    np.exp(rng.normal(3.4, 0.01, 12)))]
+    rows = [row(float(v), float(f)) for v, f in zip(np.exp(rng.normal(3, 0.02, 7)),
+                                                    np.exp(rng.normal(3.4, 0.01, 7)))]
     noise = measured_noise([rows], {}, 0.95)
-    assert noise is not None
+    assert noise is not None and noise.method == "Bonferroni over 2 figures, Student's t(6)"
     sd, df = noise.raw["e2e p50"], noise.df
     family = simultaneous_level(0.95, 2)  # two figures were measured
     assert family == pytest.approx(0.975)
     # widen_relative's half-width z * sqrt(log1p(cv^2)) is t(df) at the family level * sd
     half = z_of(0.95) * math.sqrt(math.log1p(noise["e2e p50"] ** 2))
     assert half == pytest.approx(float(sps.t.ppf(0.5 + family / 2, df)) * sd)
-    assert half > 1.96 * sd
+    assert noise.critical == pytest.approx(float(sps.t.ppf(0.5 + family / 2, df)))
 
 
 def test_identity_ignores_only_what_does_not_run() -> None:

@@ -10,6 +10,7 @@ latest session of each, and a double-click must open that session.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,9 @@ def test_compare_fp32_and_int8_shows_latency_rows_and_agreement(
         cv.agreement_label.text().replace("<b>", "").replace("</b>", "")
     assert f"{ag.top1_agree}/360 frames agree" in cv.agreement_label.text()
     assert expected.verdict_line() in cv.verdict_label.text()
+    # two sessions and nothing identical to them in the log: the allowance is assumed
+    assert expected.spread_line().startswith("run-to-run spread: assumed")
+    assert cv.spread_label.text() == html.escape(expected.spread_line())
 
     rows = {r[0]: r for r in table_rows(cv.figures_table)}
     for name in ("pre p50", "infer p95", "e2e p50", "e2e p95", "e2e p99", "fps", "cold start",

@@ -175,6 +175,9 @@ class CompareView(QWidget):
         self.verdict_label = text_label("", "compareVerdict", wrap=False)
         row.addWidget(self.verdict_label, 1)
         lay.addLayout(row)
+        # where the run-to-run part of every interval came from (measured or assumed)
+        self.spread_label = text_label("", "compareSpread")
+        lay.addWidget(self.spread_label)
         self.agreement_label = text_label("", "compareAgreement")
         lay.addWidget(self.agreement_label)
 
@@ -333,6 +336,7 @@ class CompareView(QWidget):
             self._set_enabled(False)
             self.heads.setText(f"cannot compare: {html.escape(d.text)}")
             self.verdict_label.setText("")
+            self.spread_label.setText("")
             self.agreement_label.setText("")
             self.figures_table.setRowCount(0)
             self.differences_table.setRowCount(0)
@@ -358,9 +362,8 @@ class CompareView(QWidget):
                          f"{e(h.status)})")
         self.heads.setText("<br>".join(heads))
         color = VERDICT_COLORS.get(cmp.verdict, VERDICT_COLORS["no change"])
-        spread = f"<br><small>{e(cmp.spread_line())}</small>" if cmp.spread_line() else ""
-        self.verdict_label.setText(f"<b style='color:{color}'>{e(cmp.verdict_line())}</b>"
-                                   f"{spread}")
+        self.verdict_label.setText(f"<b style='color:{color}'>{e(cmp.verdict_line())}</b>")
+        self.spread_label.setText(e(cmp.spread_line()))
         ag = cmp.agreement
         agreement_figs = [f for f in cmp.figures if f.group == "agreement"]
         if not ag.available:
