@@ -73,9 +73,8 @@ from console.core.verdicts import (
     rate_figure,
     threshold_for,
 )
-from console.core.verdicts.figures import RUN_NOISE
 from console.session.agreement import Agreement, agreement
-from console.session.identical import spread_for
+from console.session.identical import spread_for, spread_text
 
 __all__ = [
     "DEFAULT_LEVEL",
@@ -261,20 +260,7 @@ class Comparison:
 
     def spread_line(self) -> str:
         """Where the run-to-run part of every interval came from, in one line."""
-        rn = self.run_noise
-        src = rn.get("source")
-        if src == "measured":
-            e2e = rn.get("spread", {}).get("e2e p50")
-            at = f", ±{e2e * 100:.1f} % at e2e p50" if e2e is not None else ""
-            return (f"run-to-run spread: measured from {rn.get('sessions')} identical "
-                    f"sessions on this device ({rn.get('df')} degrees of freedom{at})")
-        if src == "assumed":
-            return (f"run-to-run spread: assumed (±{RUN_NOISE['p50'] * 100:g} % at p50, the "
-                    "shared lab VMs') — "
-                    f"{rn.get('why', '')}")
-        if src == "repetitions":
-            return "run-to-run spread: measured between the repeated sessions compared"
-        return "run-to-run spread: as given" if src == "given" else ""
+        return spread_text(self.run_noise)
 
     def _verdict_line(self) -> str:
         v = self.verdict

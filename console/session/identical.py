@@ -59,3 +59,19 @@ def spread_of_one(store: LogStore, row: Mapping[str, Any], level: float
     same = identical_sessions(store, row, {int(row["id"])})
     return measured_noise([same], RUN_NOISE, level, [int(r["id"]) for r in same]) \
         if same else None
+
+
+def spread_text(rn: Mapping[str, Any]) -> str:
+    """One line for ``Comparison.run_noise``: where the run-to-run part came from."""
+    src = rn.get("source")
+    if src == "measured":
+        e2e = (rn.get("spread") or {}).get("e2e p50")
+        at = f", ±{e2e * 100:.1f} % at e2e p50" if e2e is not None else ""
+        return (f"run-to-run spread: measured from {rn.get('sessions')} identical sessions "
+                f"on this device ({rn.get('df')} degrees of freedom{at})")
+    if src == "assumed":
+        return (f"run-to-run spread: assumed (±{RUN_NOISE['p50'] * 100:g} % at p50, the shared "
+                f"lab VMs') — {rn.get('why', '')}")
+    if src == "repetitions":
+        return "run-to-run spread: measured between the repeated sessions compared"
+    return "run-to-run spread: as given" if src == "given" else ""
