@@ -160,18 +160,29 @@ def baseline_check(store: LogStore, plan: Plan, cell: Cell, run_id: int,
     data = {"session_id": sid, "baseline_session": base,
             "regressions": [f.line for f in worse],
             "figures": [f.line for f in cmp.headline()],
-            "verdicts": {f.name: f.verdict for f in cmp.figures}}
+            "verdicts": {f.name: f.verdict for f in cmp.figures},
+            # measured from the device's identical sessions, or assumed (session.identical)
+            "run_noise": {k: v for k, v in cmp.run_noise.items() if k != "spread"}}
     if worse:
         names = "; ".join(f.line for f in worse[:2]) + (f" and {len(worse) - 2} more"
                                                         if len(worse) > 2 else "")
         return Check("baseline", "regression", f"regression vs session {base} ({what}): "
-                     f"{names} (session {sid})", failed=True, data=data)
+                     f"{names} (session {sid}){_spread_words(cmp.run_noise)}", failed=True,
+                     data=data)
     word = cmp.verdict  # improvement | no change | inconclusive (regression is above)
     # the overall word with the headline figures' intervals, so a report shows how sure
     heads = "; ".join(f.brief for f in cmp.headline())
+    spread = _spread_words(cmp.run_noise)
     return Check("baseline", word, f"session {sid} vs {base} ({what}): "
-                 f"{cmp.verdict_line()}" + (f" — {heads}" if heads else ""),
+                 f"{cmp.verdict_line()}{spread}" + (f" — {heads}" if heads else ""),
                  skipped=word == INCONCLUSIVE, data=data)
+
+
+def _spread_words(rn: Mapping[str, Any]) -> str:
+    """`` (spread measured, 12 identical sessions)`` / `` (spread assumed)``: how sure."""
+    if rn.get("source") == "measured":
+        return f" (spread measured, {rn.get('sessions')} identical sessions)"
+    return " (spread assumed)" if rn.get("source") == "assumed" else ""
 
 
 def cell_checks(store: LogStore, plan: Plan, cell: Cell, run_id: int, result: RunResult,

@@ -174,8 +174,39 @@ def test_each_package_is_verified_once_and_the_baseline_is_the_last_pass(
         base = next(c for c in b.checks if c.name == "baseline")
         if a.verdict == "pass":
             assert base.data["baseline_session"] == a.session_id, base.text
+            # one earlier session of each cell: too few to measure the device's spread
+            assert base.data["run_noise"]["source"] == "assumed", base.data
+            assert "(spread assumed)" in base.text, base.text
     plan_obj, _ = read_plan(tmp_path / "plan.toml")
     assert plan_obj is not None and len(plan_obj.settings()) == 2
+
+
+def test_repeated_cells_measure_the_spread_their_baseline_is_judged_with(
+        tmp_path: Path) -> None:
+    """Six repeats of one cell, then the plan again: each cell's baseline comparison finds
+    the earlier repeats in the log (identical sessions) and says its spread was measured."""
+    plan = (tmp_path / "plan.toml")
+    plan.write_text(f'''name = "repeats"
+devices = ["local"]
+packages = ["{PKG}"]
+inputs = ["{VIDEO}"]
+[run]
+frames = 40
+repeats = 6
+[baseline]
+last = "passed"
+''')
+    db = tmp_path / "s.db"
+    first = PlanRun(check_plan(plan), db, _Cells()).execute()
+    assert [o.verdict for o in first.outcomes] == ["pass"] * 6
+    second = PlanRun(check_plan(plan), db, _Cells()).execute()
+    bases = [next(c for c in o.checks if c.name == "baseline") for o in second.outcomes]
+    for b in bases:
+        assert b.data["run_noise"]["source"] == "measured", b.data
+        # the baseline and the cell itself are left out of the sessions measured
+        assert b.data["run_noise"]["sessions"] >= 5, b.data
+        assert f"(spread measured, {b.data['run_noise']['sessions']} identical sessions)" \
+            in b.text, b.text
 
 
 def test_ctrl_c_stops_every_device_cleanly(tmp_path: Path) -> None:
