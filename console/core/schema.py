@@ -327,6 +327,10 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "on PostgreSQL (its per-row foreign-key check cost 4x the row's COPY)", (
         CheckReferencePerStatement("frames", "session_id"),
     )),
+    Migration(6, "a session's identical sessions (same package on the same input) found by "
+                 "index: every comparison looks them up to measure the device's spread", (
+        CreateIndex(Index("sessions_same_run", "sessions", ("package_digest", "input_sha256"))),
+    )),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -139,3 +139,18 @@ def test_budgets_use_the_measured_spread(log: Path) -> None:
     assert alone[0]["verdict"] == "inconclusive"
     # the device's 19 identical sessions show how far a p95 moves between runs: it passes
     assert with_history[0]["verdict"] == "pass", with_history[0]
+
+
+def test_identical_sessions_are_found_by_index(log: Path) -> None:
+    import sqlite3
+
+    with SessionStore(log):  # opening migrates the recorded log to the current schema
+        pass
+    con = sqlite3.connect(log)
+    try:
+        plan = con.execute("EXPLAIN QUERY PLAN SELECT * FROM sessions WHERE package_digest = ? "
+                           "AND input_sha256 = ? AND status = 'completed' ORDER BY "
+                           "created_unix_s DESC, id DESC LIMIT ?", ["p", "i", 500]).fetchall()
+    finally:
+        con.close()
+    assert any("USING INDEX sessions_same_run" in row[-1] for row in plan), plan
