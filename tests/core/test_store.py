@@ -144,7 +144,7 @@ def _v1_log(path: Path) -> None:
 def test_v1_log_migrates_to_read_ms_keeping_its_frames(db_path: Path) -> None:
     _v1_log(db_path)
     with SessionStore(db_path) as st:
-        assert st.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert st.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert [f["i"] for f in st.iter_frames(1)] == [0, 1]
         assert all(f["read_ms"] is None for f in st.iter_frames(1)), "old rows: not reported"
         assert np.isnan(st.frame_column(1, "read_ms")).all()
