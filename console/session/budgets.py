@@ -208,8 +208,7 @@ def add_budget_verdicts(summary: dict[str, Any], budgets: Mapping[str, float], s
                 row = store.get_session(session_id)
                 # the device's spread from the session's identical ones, when the log has
                 # enough (session.identical); else the assumed allowance
-                noise = spread_of_one(store, {**row, "summary": summary}, DEFAULT_LEVEL) \
-                    if row else None
+                noise = spread_of_one(store, row, DEFAULT_LEVEL) if row else None
         except StoreError:
             data = None
     verdicts = evaluate_budgets(summary, budgets, data, run_noise=noise)

@@ -505,8 +505,7 @@ def compare_sessions(store: LogStore, ref_a: int | str, ref_b: int | str, *,
     da, db = load_data(store, a), load_data(store, b)
     ag = agreement(store, a, b, level)
     if run_noise is None:
-        measured, spread = spread_for(store, a, b, level)
-        run_noise = measured
+        run_noise, spread = spread_for(store, a, b, level)
     else:
         spread = {"source": "given"}
     figs = compare_data(da, db, tolerance=tolerance, floors=floors, level=level,

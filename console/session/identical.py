@@ -75,3 +75,11 @@ def spread_text(rn: Mapping[str, Any]) -> str:
     if src == "repetitions":
         return "run-to-run spread: measured between the repeated sessions compared"
     return "run-to-run spread: as given" if src == "given" else ""
+
+
+def spread_words(rn: Mapping[str, Any]) -> str:
+    """The short form for a plan cell's line: `` (spread measured, 12 identical
+    sessions)`` / `` (spread assumed)``."""
+    if rn.get("source") == "measured":
+        return f" (spread measured, {rn.get('sessions')} identical sessions)"
+    return " (spread assumed)" if rn.get("source") == "assumed" else ""

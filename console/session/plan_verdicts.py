@@ -31,6 +31,7 @@ from console.core.verdicts import INCONCLUSIVE
 from console.session import plan_log
 from console.session.budgets import budget_unit
 from console.session.compare import CompareError, compare_sessions
+from console.session.identical import spread_words
 from console.session.run import RunResult
 
 #: the settings two sessions must share to be the same cell (the agent options)
@@ -167,22 +168,15 @@ def baseline_check(store: LogStore, plan: Plan, cell: Cell, run_id: int,
         names = "; ".join(f.line for f in worse[:2]) + (f" and {len(worse) - 2} more"
                                                         if len(worse) > 2 else "")
         return Check("baseline", "regression", f"regression vs session {base} ({what}): "
-                     f"{names} (session {sid}){_spread_words(cmp.run_noise)}", failed=True,
+                     f"{names} (session {sid}){spread_words(cmp.run_noise)}", failed=True,
                      data=data)
     word = cmp.verdict  # improvement | no change | inconclusive (regression is above)
     # the overall word with the headline figures' intervals, so a report shows how sure
     heads = "; ".join(f.brief for f in cmp.headline())
-    spread = _spread_words(cmp.run_noise)
+    spread = spread_words(cmp.run_noise)
     return Check("baseline", word, f"session {sid} vs {base} ({what}): "
                  f"{cmp.verdict_line()}{spread}" + (f" — {heads}" if heads else ""),
                  skipped=word == INCONCLUSIVE, data=data)
-
-
-def _spread_words(rn: Mapping[str, Any]) -> str:
-    """`` (spread measured, 12 identical sessions)`` / `` (spread assumed)``: how sure."""
-    if rn.get("source") == "measured":
-        return f" (spread measured, {rn.get('sessions')} identical sessions)"
-    return " (spread assumed)" if rn.get("source") == "assumed" else ""
 
 
 def cell_checks(store: LogStore, plan: Plan, cell: Cell, run_id: int, result: RunResult,

@@ -447,13 +447,12 @@ def _from_sessions(a: Interval, b: Interval, d: Interval, cv: float
         return Interval(e, lo, hi, iv.level, iv.n, SESSIONS_METHOD, iv.windows, iv.window_s,
                         z * cv * abs(e))
 
+    noise = z * cv * math.hypot(ea, eb)
     if ea > 0 and eb > 0:
         h = zs * math.sqrt(2.0)
         r = math.log(eb / ea)
         lo, hi = ea * math.expm1(r - h), ea * math.expm1(r + h)
     else:
-        half = z * cv * math.hypot(ea, eb)
-        lo, hi = d.estimate - half, d.estimate + half
-    noise = z * cv * math.hypot(ea, eb)
+        lo, hi = d.estimate - noise, d.estimate + noise
     return one(a), one(b), Interval(d.estimate, lo, hi, d.level, d.n, SESSIONS_METHOD,
                                     d.windows, d.window_s, noise)

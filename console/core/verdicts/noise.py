@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -87,25 +87,25 @@ PATHS = _paths()
 
 class MeasuredNoise(dict[str, float]):
     """Run-noise allowances (relative SD per figure key, as
-    :data:`~console.core.verdicts.figures.RUN_NOISE`, already scaled by Student's factor
-    for their degrees of freedom) measured from identical sessions; ``measured`` names the
-    keys that were (the rest are the assumed defaults)."""
+    :data:`~console.core.verdicts.figures.RUN_NOISE`, already scaled by the critical value)
+    where ``raw`` — the spread itself, relative SD on the log scale, per key — was measured
+    from identical sessions; ``measured`` names those keys (the rest are the assumed
+    defaults)."""
 
-    def __init__(self, values: Mapping[str, float], measured: Iterable[str], *,
+    def __init__(self, values: Mapping[str, float], raw: Mapping[str, float], *,
                  sessions: int, df: int, sessions_a: Sequence[int] = (),
-                 sessions_b: Sequence[int] = (), raw: Mapping[str, float] | None = None,
-                 critical: float = math.nan, method: str = ""):
+                 sessions_b: Sequence[int] = (), critical: float = math.nan,
+                 method: str = ""):
         super().__init__(values)
+        self.raw = dict(raw)
+        self.measured = frozenset(self.raw)
         #: the half-width of a figure's interval in units of its spread, and how it was had
         self.critical = critical
         self.method = method
-        self.measured = frozenset(measured)
         self.sessions = sessions
         self.df = df
         self.sessions_a = list(sessions_a)
         self.sessions_b = list(sessions_b)
-        #: the spread itself (relative SD on the log scale, before Student's factor)
-        self.raw = dict(raw or {})
 
     def describe(self) -> dict[str, Any]:
         return {"source": "measured", "sessions": self.sessions, "df": self.df,
@@ -167,17 +167,23 @@ def _pooled(mats: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return sd, df
 
 
+def _per_key(sd: np.ndarray, df: np.ndarray, use: np.ndarray
+             ) -> dict[str, tuple[float, int]]:
+    """Per run-noise key, of the ``use``d paths: (SD, df); a key several paths measure
+    (agent and system CPU) takes the larger spread."""
+    out: dict[str, tuple[float, int]] = {}
+    for j, (_p, key) in enumerate(PATHS):
+        if use[j] and (key not in out or sd[j] > out[key][0]):
+            out[key] = (float(sd[j]), int(df[j]))
+    return out
+
+
 def pooled_spread(groups: Sequence[Sequence[Mapping[str, Any]]]
                   ) -> dict[str, tuple[float, int]]:
     """Per run-noise key: (pooled SD of log figure within groups, degrees of freedom),
-    from each group's sessions' summaries (session rows). A key several paths measure
-    (agent and system CPU) takes the larger spread."""
+    from each group's sessions' summaries (session rows)."""
     sd, df = _pooled([_matrix(g) for g in groups if g])
-    out: dict[str, tuple[float, int]] = {}
-    for j, (_p, key) in enumerate(PATHS):
-        if df[j] > 0 and (key not in out or sd[j] > out[key][0]):
-            out[key] = (float(sd[j]), int(df[j]))
-    return out
+    return _per_key(sd, df, df > 0)
 
 
 def simultaneous_level(level: float, figures: int) -> float:
@@ -216,14 +222,11 @@ def measured_noise(groups: Sequence[Sequence[Mapping[str, Any]]], defaults: Mapp
     dfmin = int(df[use].min())
     figures = int(use.sum())
     c = float(sps.t.ppf(0.5 + simultaneous_level(level, figures) / 2, dfmin))
+    raw = {key: s_ for key, (s_, _d) in _per_key(sd, df, use).items()}
     values = dict(defaults)
-    raw: dict[str, float] = {}
-    for j, (_p, key) in enumerate(PATHS):
-        if use[j] and (key not in raw or sd[j] > raw[key]):
-            raw[key] = float(sd[j])
     for key, s_ in raw.items():
         half = c * s_ / z
         values[key] = math.sqrt(math.expm1(half * half))
     return MeasuredNoise(values, raw, sessions=sum(len(m) for m in mats), df=int(df[use].max()),
-                         sessions_a=sessions_a, sessions_b=sessions_b, raw=raw, critical=c,
+                         sessions_a=sessions_a, sessions_b=sessions_b, critical=c,
                          method=f"Bonferroni over {figures} figures, Student's t({dfmin})")
